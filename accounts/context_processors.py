@@ -1,0 +1,20 @@
+"""Template context for the layout: the active organization, the member's seat,
+the organizations they can switch to, and the navigation their role may use."""
+
+from django.utils.functional import SimpleLazyObject
+
+from accounts.navigation import navigation_for
+from accounts.selectors import user_memberships
+
+
+def tenancy(request):
+    membership = getattr(request, "membership", None)
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"current_org": None, "current_membership": None, "nav_items": []}
+    return {
+        "current_org": getattr(request, "organization", None),
+        "current_membership": membership,
+        "switchable_memberships": SimpleLazyObject(lambda: list(user_memberships(user=user))),
+        "nav_items": navigation_for(request, membership),
+    }

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Submit
+from django import forms
+
+from accounts.models import Organization, Role
+from accounts.services import (
+    InvitationError,
+    invitation_accept,
+    invitation_from_token,
+    organization_create,
+)
+
+PENDING_INVITATION_SESSION_KEY = "pending_invitation"
+
+
+class SignupExtraForm(forms.Form):
+    """Extra sign-up fields (allauth): the person's name and their organization.
+
+    Someone signing up from an invitation joins that organization instead of
+    creating one, so the organization name is optional.
+    """
+
+    full_name = forms.CharField(max_length=150, required=False, label="Your name")
+    organization_name = forms.CharField(
+        max_length=120,
+        required=False,
+        label="Company / organization",
+        help_text="Creates your workspace; leave empty if a colleague invited you.",
+    )
+
+    def signup(self, request, user) -> None:
+        user.full_name = self.cleaned_data.get("full_name", "").strip()
+        user.save(update_fields=["full_name"])
+        token = request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
+        if token:
+            try:
+                invitation = invitation_from_token(token)
+            except InvitationError:  # expired/withdrawn meanwhile: create an org instead
+                invitation = None
+            if invitation and invitation.email.lower() == user.email.lower():
+                invitation_accept(invitation=invitation, user=user)
+                return
+        organization_create(name=self.cleaned_data.get("organization_name", ""), owner=user)
+
+
+def _submit_helper(label: str) -> FormHelper:
+    helper = FormHelper()
+    helper.add_input(Submit("submit", label))
+    return helper
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="Email address")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.SALES_REP)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _submit_helper("Send invitation")
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+TIMEZONE_CHOICES = [(tz, tz) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz] + [
+    ("UTC", "UTC")
+]
+
+
+class OrganizationForm(forms.ModelForm):
+    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, initial="UTC")
+
+    class Meta:
+        model = Organization
+        fields = ["name", "timezone"]
+
+    def __init__(self, *args, submit_label: str = "Save", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = _submit_helper(submit_label)

@@ -1,0 +1,42 @@
+"""The organization navigation: an entry appears only when the member's role
+holds the permission its page declares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from accounts.permissions import Perm
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    label: str
+    url_name: str
+    icon: str
+    permission: Perm
+
+
+NAV: list[NavEntry] = [
+    NavEntry("Overview", "accounts:org_home", "speedometer2", Perm.VIEW_DASHBOARD),
+    NavEntry("Members", "accounts:members", "people", Perm.MANAGE_MEMBERS),
+    NavEntry("Settings", "accounts:org_settings", "gear", Perm.MANAGE_ORGANIZATION),
+]
+
+
+def navigation_for(request, membership) -> list[dict]:
+    if membership is None:
+        return []
+    slug = membership.organization.slug
+    current = request.path
+    items = []
+    for entry in NAV:
+        if not membership.has_perm(entry.permission):
+            continue
+        url = reverse(entry.url_name, kwargs={"org_slug": slug})
+        active = (
+            current == url if entry.url_name == "accounts:org_home" else current.startswith(url)
+        )
+        items.append({"label": entry.label, "url": url, "icon": entry.icon, "active": active})
+    return items

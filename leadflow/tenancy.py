@@ -1,0 +1,82 @@
+"""The tenant wall: the base of every tenant-owned model, the object lookup that
+turns foreign rows into 404s, and the Celery task base that activates a scope.
+
+Scoping fails closed: a query on a tenant model with no active scope raises
+django_scopes.ScopeError instead of returning every tenant's rows.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from celery import Task
+from django.db import models, transaction
+from django.http import Http404
+from django_scopes import ScopedManager, scope
+
+M = TypeVar("M", bound=models.Model)
+
+
+class TenantModel(models.Model):
+    """Abstract base of every tenant-owned row."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, db_index=True, related_name="+"
+    )
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        abstract = True
+
+
+def _org_key(organization: Any) -> int:
+    key = getattr(organization, "pk", organization)
+    if key is None:
+        # django-scopes treats None as "no filter": never let that happen.
+        raise ValueError("A tenant scope needs an organization, got None")
+    return int(key)
+
+
+@contextmanager
+def tenant_scope(organization: Any):
+    """Activate the scope of one organization (instance or id)."""
+    with scope(organization=_org_key(organization)):
+        yield
+
+
+def get_tenant_object_or_404(model_or_qs: type[M] | models.QuerySet, **lookup: Any) -> M:
+    """Fetch one object of the active organization; missing and foreign rows alike are 404."""
+    qs = model_or_qs.objects.all() if isinstance(model_or_qs, type) else model_or_qs
+    try:
+        return qs.get(**lookup)
+    except (qs.model.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.") from exc
+
+
+class TenantTask(Task):
+    """Celery task base: every call names its organization_id and runs inside that scope.
+
+    acks_late + reject_on_worker_lost: a task a dying worker held is redelivered,
+    so tasks built on this base must be idempotent (re-read rows, skip done work).
+    """
+
+    abstract = True
+    acks_late = True
+    reject_on_worker_lost = True
+    max_retries = 5
+    retry_backoff = True
+    retry_backoff_max = 600
+    retry_jitter = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if "organization_id" not in kwargs:
+            raise TypeError(f"{self.name} must be called with organization_id=")
+        with tenant_scope(kwargs["organization_id"]):
+            return super().__call__(*args, **kwargs)
+
+
+def enqueue_on_commit(task: Task, **kwargs: Any) -> None:
+    """Send a task only once the current transaction commits (never for rolled-back rows)."""
+    transaction.on_commit(lambda: task.apply_async(kwargs=kwargs))

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts import views as account_views
+from leadflow.api import api
+
+# Tenant pages live under /o/<org_slug>/ (each app's urls.py mounts its own);
+# the tenancy middleware resolves the organization and opens its scope there.
+urlpatterns = [
+    path("", account_views.landing, name="landing"),
+    path("", include("accounts.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+]

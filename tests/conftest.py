@@ -1,0 +1,92 @@
+"""Shared fixtures: two tenants, a member of each role, logged-in clients.
+
+Every test module that touches tenant data has `other_org` in play.
+"""
+
+import pytest
+from django.test import Client
+from django_scopes import scopes_disabled
+
+from accounts.models import Role
+from leadflow.celery import app as celery_app
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    """Unit tests run tasks eagerly; integration tests switch this off."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def make_member(db):
+    def make(organization, role=Role.ADMIN, **user_kwargs):
+        user = UserFactory(**user_kwargs)
+        return MembershipFactory(organization=organization, user=user, role=role)
+
+    return make
+
+
+@pytest.fixture
+def admin(org, make_member):
+    return make_member(org, Role.ADMIN, email="admin@acme.example")
+
+
+@pytest.fixture
+def marketer(org, make_member):
+    return make_member(org, Role.MARKETER, email="marketer@acme.example")
+
+
+@pytest.fixture
+def sales_rep(org, make_member):
+    return make_member(org, Role.SALES_REP, email="rep@acme.example")
+
+
+@pytest.fixture
+def other_admin(other_org, make_member):
+    return make_member(other_org, Role.ADMIN, email="admin@globex.example")
+
+
+@pytest.fixture
+def client_for(db):
+    """A logged-in Client for a membership's user."""
+
+    def make(membership):
+        client = Client()
+        client.force_login(membership.user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def admin_client(admin, client_for):
+    return client_for(admin)
+
+
+@pytest.fixture
+def no_scope():
+    """Fixture-style setup that reads tenant rows outside any request."""
+    with scopes_disabled():
+        yield

@@ -1,0 +1,44 @@
+"""`manage.py check --deploy` passes with production-like settings, and
+production refuses to start without its secrets."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROD_ENV = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "x" * 20 + "-prod-like-secret-" + "y9Z!k2#Qw8" * 4,
+    "ALLOWED_HOSTS": "leads.example.com",
+    "DATABASE_URL": "postgres://leadflow:pw@db:5432/leadflow",
+    "REDIS_URL": "redis://redis:6379/0",
+    "EMAIL_URL": "smtp+tls://mailer:pw@smtp.example.com:587",
+}
+
+
+def _manage(*args, env_overrides):
+    env = {k: v for k, v in os.environ.items() if k not in PROD_ENV}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_passes_with_production_settings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=PROD_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_without_secret_key_refuses_to_start():
+    env = dict(PROD_ENV)
+    del env["DJANGO_SECRET_KEY"]
+    result = _manage("check", env_overrides=env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr

@@ -1,0 +1,103 @@
+"""Walk the URL conf: every view of ours, its route, and sample arguments.
+
+Later apps register how to make a sample object for each URL parameter they
+introduce in SAMPLE_OBJECTS (parameter name -> factory(org) -> pk).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from accounts.models import Role
+from tests.factories import InvitationFactory, MembershipFactory
+
+# Views we don't own: they guard themselves (Django admin: staff; allauth: its
+# own rules; the JSON API: API keys, tested in the API tests).
+EXEMPT_MODULE_PREFIXES = ("allauth.", "django.views.static")
+EXEMPT_ROUTE_PREFIXES = ("admin/", "api/v1/")
+
+ORG_PREFIX = "o/<slug:org_slug>/"
+
+
+def _sample_membership(org) -> int:
+    return MembershipFactory(organization=org, role=Role.MARKETER).pk
+
+
+def _sample_invitation(org) -> int:
+    return InvitationFactory(organization=org).pk
+
+
+SAMPLE_OBJECTS: dict[str, Callable] = {
+    "membership_id": _sample_membership,
+    "invitation_id": _sample_invitation,
+}
+
+SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token"}
+
+
+@dataclass
+class Route:
+    route: str
+    name: str
+    callback: Callable
+
+    @property
+    def is_org(self) -> bool:
+        return self.route.startswith(ORG_PREFIX)
+
+    @property
+    def params(self) -> list[str]:
+        return [p for p in re.findall(r"<(?:\w+:)?(\w+)>", self.route) if p != "org_slug"]
+
+    def path(self, org_slug: str | None, values: dict) -> str:
+        def sub(match):
+            name = match.group(1)
+            return org_slug if name == "org_slug" else str(values[name])
+
+        return "/" + re.sub(r"<(?:\w+:)?(\w+)>", sub, self.route)
+
+
+def _walk(patterns, prefix: str, namespace: str | None) -> Iterator[Route]:
+    for p in patterns:
+        route = prefix + str(p.pattern)
+        if isinstance(p, URLResolver):
+            ns = p.namespace or namespace
+            yield from _walk(p.url_patterns, route, ns)
+        elif isinstance(p, URLPattern):
+            module = getattr(p.callback, "__module__", "")
+            if module.startswith(EXEMPT_MODULE_PREFIXES) or route.startswith(EXEMPT_ROUTE_PREFIXES):
+                continue
+            name = f"{namespace}:{p.name}" if namespace else (p.name or "")
+            yield Route(route=route.lstrip("^"), name=name, callback=p.callback)
+
+
+def our_routes() -> list[Route]:
+    return list(_walk(get_resolver().url_patterns, "", None))
+
+
+def org_routes() -> list[Route]:
+    return [r for r in our_routes() if r.is_org]
+
+
+def sample_values(route: Route, org) -> dict:
+    values = {}
+    for param in route.params:
+        if param in SAMPLE_OBJECTS:
+            values[param] = SAMPLE_OBJECTS[param](org)
+        elif param in SAMPLE_STRINGS:
+            values[param] = SAMPLE_STRINGS[param]
+        else:
+            raise AssertionError(f"No sample for URL parameter {param!r} of {route.route}")
+    return values
+
+
+def request(client, route: Route, path: str):
+    """GET when the view allows it, else POST with an empty body."""
+    response = client.get(path)
+    if response.status_code == 405:
+        response = client.post(path)
+    return response
