@@ -42,3 +42,14 @@ def test_production_without_secret_key_refuses_to_start():
     result = _manage("check", env_overrides=env)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    import re
+
+    source = (ROOT / "leadflow" / "settings.py").read_text()
+    pattern = r'[eE]nv(?:\(\))?\.(?:str|bool|int|list|db|email_url)\(\s*"([A-Z_]+)"'
+    read = set(re.findall(pattern, source))
+    listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "EMAIL_URL"} <= read
+    assert read == listed
