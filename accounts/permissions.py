@@ -19,18 +19,41 @@ class Perm(StrEnum):
     VIEW_DASHBOARD = "view_dashboard"
     MANAGE_MEMBERS = "manage_members"
     MANAGE_ORGANIZATION = "manage_organization"
+    MANAGE_API_KEYS = "manage_api_keys"
 
+    # Leads. Sales reps see only the leads they own (the selectors filter).
+    VIEW_LEADS = "view_leads"
+    EDIT_LEADS = "edit_leads"
+    REVIEW_LEADS = "review_leads"  # needs-review queue, duplicates, manual merge
+    EXPORT_LEADS = "export_leads"
+    IMPORT_LEADS = "import_leads"
+    MANAGE_FORMS = "manage_forms"
+    MANAGE_CAMPAIGNS = "manage_campaigns"
+
+
+
+_MARKETING = {
+    Perm.VIEW_DASHBOARD,
+    Perm.VIEW_LEADS,
+    Perm.EDIT_LEADS,
+    Perm.REVIEW_LEADS,
+    Perm.EXPORT_LEADS,
+    Perm.IMPORT_LEADS,
+    Perm.MANAGE_FORMS,
+    Perm.MANAGE_CAMPAIGNS,
+}
 
 ORG_PERMISSIONS: dict[str, frozenset[Perm]] = {
     Role.ADMIN: frozenset(
         {
-            Perm.VIEW_DASHBOARD,
+            *_MARKETING,
             Perm.MANAGE_MEMBERS,
             Perm.MANAGE_ORGANIZATION,
+            Perm.MANAGE_API_KEYS,
         }
     ),
-    Role.MARKETER: frozenset({Perm.VIEW_DASHBOARD}),
-    Role.SALES_REP: frozenset({Perm.VIEW_DASHBOARD}),
+    Role.MARKETER: frozenset(_MARKETING),
+    Role.SALES_REP: frozenset({Perm.VIEW_DASHBOARD, Perm.VIEW_LEADS}),
 }
 
 

@@ -21,6 +21,10 @@ from leadflow.tenancy import enqueue_on_commit, tenant_scope
 INVITATION_SALT = "accounts.invitation"
 
 
+# Higher apps register callable(organization) here (e.g. scoring installs its starter rules).
+organization_created_hooks: list = []
+
+
 class InvitationError(LeadflowError):
     pass
 
@@ -54,6 +58,8 @@ def organization_create(*, name: str, owner: User) -> Organization:
     Membership.objects.create(organization=org, user=owner, role=Role.ADMIN)
     owner.last_organization = org
     owner.save(update_fields=["last_organization"])
+    for hook in organization_created_hooks:
+        hook(org)
     return org
 
 
@@ -127,7 +133,11 @@ def invitation_create(
 def invitation_send(*, invitation_id: int) -> bool:
     """Send the invitation email once; a repeated task delivery finds sent_at and skips."""
     invitation = (
-        (Invitation.objects.select_for_update().select_related("organization", "invited_by"))
+        (
+            Invitation.objects.select_for_update(of=("self",)).select_related(
+                "organization", "invited_by"
+            )
+        )
         .filter(pk=invitation_id)
         .first()
     )

@@ -16,6 +16,7 @@ from accounts.forms import (
     RoleForm,
 )
 from accounts.models import Invitation, Membership
+from accounts.panels import panels_for
 from accounts.permissions import Perm
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404
@@ -68,6 +69,7 @@ def org_home(request):
         {
             "member_count": sum(1 for m in members if m.is_active),
             "open_invitation_count": selectors.open_invitations().count(),
+            "panels": panels_for(request),
         },
     )
 

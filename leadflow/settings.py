@@ -138,8 +138,13 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "accounts:home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "landing"
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+# The public lead dataset seed_demo draws on (defaults to shared/data beside the repo).
+DEMO_DATASET = env.str("DEMO_DATASET", default="")
 # Absolute base for links in emails (invitations, unsubscribe, tracking).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+# Requests per API key (django-ratelimit rate syntax).
+LEADFLOW_API_RATE_LIMIT = env.str("LEADFLOW_API_RATE_LIMIT", default="600/m")
 
 # --- Email -----------------------------------------------------------------
 if env.str("EMAIL_URL", default=""):

@@ -9,7 +9,10 @@ from leadflow.api import api
 urlpatterns = [
     path("", account_views.landing, name="landing"),
     path("", include("accounts.urls")),
+    path("", include("leads.urls")),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "leadflow.views.not_found"

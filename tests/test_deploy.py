@@ -19,7 +19,12 @@ PROD_ENV = {
 
 
 def _manage(*args, env_overrides):
-    env = {k: v for k, v in os.environ.items() if k not in PROD_ENV}
+    # Test-only switches (the browser tests allow async-unsafe ORM calls) must not leak in.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PROD_ENV and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     env.update(env_overrides)
     return subprocess.run(
         [sys.executable, "manage.py", *args],

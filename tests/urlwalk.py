@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Role
+from tests import factories as f
 from tests.factories import InvitationFactory, MembershipFactory
 
 # Views we don't own: they guard themselves (Django admin: staff; allauth: its
@@ -34,6 +35,17 @@ def _sample_invitation(org) -> int:
 SAMPLE_OBJECTS: dict[str, Callable] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
+    "lead_id": lambda org: f.LeadFactory(organization=org).pk,
+    "other_lead_id": lambda org: f.LeadFactory(organization=org).pk,
+    "company_id": lambda org: f.CompanyFactory(organization=org).pk,
+    "campaign_id": lambda org: f.CampaignFactory(organization=org).pk,
+    "form_id": lambda org: f.CaptureFormFactory(organization=org).pk,
+    "field_id": lambda org: f.CaptureFormFieldFactory(form__organization=org).pk,
+    "submission_id": lambda org: f.FormSubmissionFactory(form__organization=org).pk,
+    "job_id": lambda org: f.ImportJobFactory(organization=org).pk,
+    "apikey_id": lambda org: __import__("accounts.models").models.ApiKey.objects.create(
+        organization=org, name="sample", prefix=f"s{org.pk}{id(org) % 10**6}", key_hash="x"
+    ).pk,
 }
 
 SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token"}

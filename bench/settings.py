@@ -1,0 +1,16 @@
+"""Settings of the benchmark server (bench/capture.py): the real settings, plus
+the bench-only URLs (the floor view) and no per-IP rate limit, since every
+request of the load generator comes from one address."""
+
+from leadflow.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.urls"
+LEADS_CAPTURE_RATE_LIMIT = None
+# Enqueued processing goes to a queue of its own that the bench empties afterwards.
+CELERY_TASK_DEFAULT_QUEUE = "bench-capture"
+# Templates link static files; the bench never runs collectstatic.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SECURE_SSL_REDIRECT = False

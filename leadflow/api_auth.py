@@ -1,0 +1,266 @@
+"""The plumbing every authenticated /api/v1/ endpoint shares: API-key
+authentication (``Authorization: Bearer <key>`` or ``X-API-Key: <key>``), the
+per-key rate limit, the tenant scope, the JSON body limit, and the one error
+shape: ``{"error": {"code", "message", "details"}}``.
+
+Tenancy: a key belongs to one organization. `tenant_router()` wraps each
+operation so that, once the key has authenticated, the whole operation —
+handler, response serialization and error handlers — runs inside
+`tenant_scope(key.organization_id)`, and the scope is closed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+from ninja import Router
+from ninja.security import APIKeyHeader, HttpBearer
+
+from accounts.apikeys import apikey_authenticate
+from accounts.models import ApiKey
+from leadflow.tenancy import tenant_scope
+
+DEFAULT_RATE_LIMIT = "600/m"
+KEY_FORMAT = "lf_<prefix>_<secret>"
+
+
+class ApiError(Exception):
+    """An error an API handler answers with: HTTP status + stable code + message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.headers = headers or {}
+
+
+class RateLimited(ApiError):
+    def __init__(self, retry_after: int, limit: str) -> None:
+        super().__init__(
+            429,
+            "rate_limited",
+            f"Too many requests for this API key (limit {limit}). "
+            f"Retry after {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def error_body(code: str, message: str, details: list | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def _field_name(loc) -> str:
+    """("body", "payload", "activities", 3, "kind") -> "activities.3.kind"."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+        if parts and parts[0] in ("payload", "filters"):  # the handlers' parameter names
+            parts = parts[1:]
+    return ".".join(str(p) for p in parts)
+
+
+def validation_details(errors) -> list[dict]:
+    """Pydantic/ninja validation errors as [{"field", "code", "message"}]."""
+    return [
+        {
+            "field": _field_name(e.get("loc", ())),
+            "code": e.get("type", ""),
+            "message": e["msg"].removeprefix("Value error, "),
+        }
+        for e in errors
+    ]
+
+
+def invalid_request(errors) -> ApiError:
+    """A 400 naming every invalid field, from pydantic/ninja validation errors."""
+    details = validation_details(errors)
+    fields = ", ".join(sorted({d["field"] for d in details if d["field"]}))
+    if fields:
+        message = f"Invalid value(s) in {fields}."
+    else:
+        message = details[0]["message"] if details else "Invalid request."
+    return ApiError(400, "invalid_request", message, details)
+
+
+# --- Authentication ------------------------------------------------------------
+
+
+def _rate_limit() -> str:
+    return getattr(settings, "LEADFLOW_API_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+
+
+def _enforce_rate_limit(request: HttpRequest, key: ApiKey) -> None:
+    rate = _rate_limit()
+    usage = get_usage(
+        request, group="api-key", key=lambda group, req: key.prefix, rate=rate, increment=True
+    )
+    if usage is None:  # rate limiting switched off (RATELIMIT_ENABLE = False)
+        return
+    if usage["should_limit"]:
+        raise RateLimited(retry_after=max(1, int(usage["time_left"])), limit=rate)
+    request._api_rate_usage = usage
+
+
+def _authenticate(request: HttpRequest, raw: str | None) -> ApiKey | None:
+    key = apikey_authenticate(raw)
+    if key is None:
+        return None
+    _enforce_rate_limit(request, key)
+    stack = getattr(request, "_api_scope_stack", None)
+    if stack is None:
+        # Fail closed: an operation authenticated by key must be built by tenant_router().
+        raise ImproperlyConfigured("API-key auth used outside tenant_router()")
+    stack.enter_context(tenant_scope(key.organization_id))
+    request.api_key = key
+    return key
+
+
+class ApiKeyBearer(HttpBearer):
+    openapi_bearerFormat = KEY_FORMAT
+    openapi_description = (
+        "An organization's API key as a bearer token: `Authorization: Bearer lf_…`."
+    )
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        return _authenticate(request, token)
+
+
+class ApiKeyHeader(APIKeyHeader):
+    param_name = "X-API-Key"
+    openapi_description = "An organization's API key in the `X-API-Key` header."
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> ApiKey | None:
+        return _authenticate(request, key)
+
+
+API_KEY_AUTH = [ApiKeyBearer(), ApiKeyHeader()]
+
+
+def _scoped_run(run: Callable) -> Callable:
+    """Open an exit stack around the whole operation; authentication enters the
+    tenant scope on it, and it is closed when the response is complete."""
+
+    @wraps(run)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any):
+        with ExitStack() as stack:
+            request._api_scope_stack = stack
+            response = run(request, *args, **kwargs)
+        usage = getattr(request, "_api_rate_usage", None)
+        if usage is not None:
+            response["X-RateLimit-Limit"] = str(usage["limit"])
+            response["X-RateLimit-Remaining"] = str(max(0, usage["limit"] - usage["count"]))
+        return response
+
+    return wrapper
+
+
+def tenant_router(**kwargs: Any) -> Router:
+    """A ninja Router whose operations need an API key and run in its organization's scope."""
+    router = Router(auth=API_KEY_AUTH, **kwargs)
+    router.add_decorator(_scoped_run, mode="view")
+    return router
+
+
+# --- Request bodies ------------------------------------------------------------
+
+
+def _bad_text(values: Iterable[Any]) -> str | None:
+    """Strings the database can't store: NUL characters and lone surrogates."""
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "Text may not contain NUL (\\u0000) characters."
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "Text contains an unpaired UTF-16 surrogate (invalid Unicode)."
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json_body(request: HttpRequest, max_bytes: int) -> Any:
+    """The request's JSON document, read at most max_bytes; ApiError (413/400) otherwise."""
+    too_large = ApiError(
+        413,
+        "payload_too_large",
+        f"The request body exceeds the limit of {max_bytes:,} bytes for this endpoint.",
+    )
+    if hasattr(request, "_body"):
+        body = request._body
+    else:
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        if declared:
+            try:
+                length = int(declared)
+            except ValueError as exc:
+                raise ApiError(400, "bad_request", "Invalid Content-Length header.") from exc
+            if length > max_bytes:
+                raise too_large
+        # Read it ourselves (bounded) so Django's global upload limit doesn't apply.
+        body = request.read(max_bytes + 1)
+        request._body = body  # ninja and request.body reuse it
+    if len(body) > max_bytes:
+        raise too_large
+    if not body.strip():
+        raise ApiError(400, "malformed_json", "The request body is empty; send a JSON document.")
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "malformed_json", "The request body is not UTF-8 text.") from exc
+    except RecursionError as exc:
+        raise ApiError(400, "malformed_json", "The JSON document is nested too deeply.") from exc
+    except ValueError as exc:
+        raise ApiError(400, "malformed_json", f"The request body is not valid JSON: {exc}") from exc
+    problem = _bad_text([data])
+    if problem:
+        raise ApiError(400, "invalid_text", problem)
+    return data
+
+
+def json_body(max_bytes: int) -> Callable:
+    """Operation decorator (use with ninja's decorate_view): enforce a body size
+    limit and valid JSON before ninja parses anything; the parsed document is
+    left on ``request.json_body``."""
+
+    def decorate(run: Callable) -> Callable:
+        @wraps(run)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any):
+            from leadflow.api import api  # the error renderer (imported late: no cycle)
+
+            try:
+                request.json_body = read_json_body(request, max_bytes)
+            except ApiError as exc:
+                return api.on_exception(request, exc)
+            return run(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,54 @@
+"""Set-based writes Django's ORM doesn't offer efficiently."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connections, router
+from django.db.models import Model
+
+UPDATE_BATCH = 500  # rows per statement: stays under SQLite's 32,766 parameters
+
+
+def bulk_update_from_values(objs: Sequence[Model], fields: Sequence[str]) -> int:
+    """UPDATE many rows with per-row values in one statement per batch:
+
+        WITH v(pk, a, b) AS (VALUES (…), (…)) UPDATE t SET a = v.a, b = v.b FROM v WHERE t.id = v.pk
+
+    Django's bulk_update builds a CASE WHEN per column per row, which grows
+    quadratically with wide models; this is linear. Works on PostgreSQL and on
+    SQLite >= 3.33 (UPDATE … FROM)."""
+    if not objs:
+        return 0
+    model = type(objs[0])
+    connection = connections[router.db_for_write(model)]
+    qn = connection.ops.quote_name
+    meta = model._meta
+    pk = meta.pk
+    columns = [meta.get_field(name) for name in fields]
+    is_pg = connection.vendor == "postgresql"
+
+    def placeholder(field) -> str:
+        # PostgreSQL types VALUES columns from their first row; say what they are.
+        return f"CAST(%s AS {field.cast_db_type(connection)})" if is_pg else "%s"
+
+    row_sql = "(" + ", ".join(placeholder(f) for f in [pk, *columns]) + ")"
+    names = ", ".join(qn(f"v_{f.column}") for f in [pk, *columns])
+    assignments = ", ".join(f"{qn(f.column)} = v.{qn(f'v_{f.column}')}" for f in columns)
+    table = qn(meta.db_table)
+    updated = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), UPDATE_BATCH):
+            batch = objs[start : start + UPDATE_BATCH]
+            params = []
+            for obj in batch:
+                for field in [pk, *columns]:
+                    params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+            sql = (
+                f"WITH v({names}) AS (VALUES {', '.join([row_sql] * len(batch))}) "
+                f"UPDATE {table} SET {assignments} FROM v "
+                f"WHERE {table}.{qn(pk.column)} = v.{qn(f'v_{pk.column}')}"
+            )
+            cursor.execute(sql, params)
+            updated += cursor.rowcount
+    return updated

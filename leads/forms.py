@@ -1,0 +1,122 @@
+"""Forms of the lead, company and campaign pages."""
+
+from __future__ import annotations
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Column, Layout, Row, Submit
+from django import forms
+
+from leads.models import Campaign, Lead
+from leads.scrub import normalize_country
+from leads.services.leads import EDITABLE_FIELDS, MERGEABLE_FIELDS
+
+
+class LeadForm(forms.ModelForm):
+    class Meta:
+        model = Lead
+        fields = EDITABLE_FIELDS
+        labels = {"company_name": "Company", "company_size": "Company size (employees)"}
+        help_texts = {
+            "country": "A name or ISO code: “Germany”, “DE”, “U.S.A.”",
+            "phone": "Any format; stored as +E.164.",
+        }
+
+    country = forms.CharField(max_length=60, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.layout = Layout(
+            Row(Column("email"), Column("phone")),
+            Row(Column("first_name"), Column("last_name")),
+            Row(Column("title"), Column("company_name")),
+            Row(Column("industry"), Column("company_size")),
+            Row(Column("country"), Column("city")),
+            Row(Column("do_not_email"), Column("do_not_call")),
+        )
+        self.helper.add_input(Submit("submit", "Save lead"))
+
+    def clean_country(self):
+        value = self.cleaned_data.get("country", "").strip()
+        if not value:
+            return ""
+        code = normalize_country(value)
+        if not code:
+            raise forms.ValidationError(f"Unknown country “{value}”.")
+        return code
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("email") and not self.instance.external_id:
+            self.add_error("email", "A lead needs an email address.")
+        return data
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "channel",
+            "cost",
+            "starts_on",
+            "ends_on",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+        ]
+        widgets = {
+            "starts_on": forms.DateInput(attrs={"type": "date"}),
+            "ends_on": forms.DateInput(attrs={"type": "date"}),
+        }
+        help_texts = {
+            "utm_campaign": "Submissions carrying this utm_campaign are credited to the campaign.",
+            "cost": "Total spend, used for cost per lead and ROI.",
+        }
+
+    def __init__(self, *args, organization=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        self.helper = FormHelper()
+        self.helper.layout = Layout(
+            Row(Column("name"), Column("channel")),
+            Row(Column("cost"), Column("starts_on"), Column("ends_on")),
+            Row(Column("utm_source"), Column("utm_medium"), Column("utm_campaign")),
+        )
+        self.helper.add_input(Submit("submit", "Save campaign"))
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        clash = Campaign.objects.filter(name__iexact=name).exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError("A campaign with this name already exists.")
+        return name
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("starts_on"), data.get("ends_on")
+        if start and end and end < start:
+            self.add_error("ends_on", "The end date is before the start date.")
+        return data
+
+
+class MergeForm(forms.Form):
+    """One radio per field: keep this lead's value or take the other's."""
+
+    def __init__(self, *args, keep: Lead, drop: Lead, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rows = []
+        for name in MERGEABLE_FIELDS:
+            mine, theirs = getattr(keep, name), getattr(drop, name)
+            if name in ("email", "external_id"):
+                continue
+            initial = "dropped" if (mine in (None, "", False) and theirs) else "kept"
+            self.fields[name] = forms.ChoiceField(
+                choices=[("kept", "kept"), ("dropped", "dropped")],
+                initial=initial,
+                required=False,  # not sent = keep this lead's value
+                widget=forms.RadioSelect,
+            )
+            label = Lead._meta.get_field(name).verbose_name
+            self.rows.append((name, label, mine, theirs, mine == theirs))
+        self.rows = [(self[name], *rest) for name, *rest in self.rows]

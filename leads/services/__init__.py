@@ -1,0 +1,1 @@
+"""Writes on leads: one module per verb family (ingest, capture, import, merge, review)."""

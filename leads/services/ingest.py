@@ -1,0 +1,446 @@
+"""The one ingest engine: scrub, dedupe/merge and record touchpoints for a batch
+of incoming lead rows — a hosted-form submission (a batch of one), an API call
+or a CSV import chunk all come through `lead_ingest_batch`.
+
+Set-based: whatever the batch size, a batch costs a constant number of SQL
+statements (look up companies, look up leads, insert new leads, update merged
+ones, insert activities). Rules enforced here:
+
+- a lead is identified by its normalized email, or — for list/CRM imports with
+  no email — by the sender's record id (external_id); both unique per
+  organization (database constraints). A concurrent insert of the same identity
+  makes the batch retry, and the retry merges into the row the other writer created;
+- merging: the newest non-empty value wins per field, custom attributes are
+  merged key by key, consent is only ever added (an unticked box is not a
+  withdrawal) and do-not-email/-call stick;
+- junk and suspect rows still become leads, quarantined with their reasons for
+  the "Needs review" list; only rows with no usable email are refused (invalid).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from leadflow.db import bulk_update_from_values
+from leads.models import Activity, Campaign, Company, Lead, Quality
+from leads.scrub import scrub_lead
+
+# Lead fields an incoming row may set (the keys of MAPPABLE_LEAD_FIELDS).
+TEXT_FIELDS = (
+    "first_name",
+    "last_name",
+    "title",
+    "phone",
+    "company_name",
+    "industry",
+    "country",
+    "city",
+)
+BOOL_FIELDS = ("email_opt_in", "do_not_email", "do_not_call")
+_SEVERITY_ORDER = {Quality.OK: 0, Quality.SUSPECT: 1, Quality.JUNK: 2}
+_TRUE = {"1", "true", "yes", "y", "on", "x", "opt-in", "opted in", "subscribed"}
+_INT_RE = re.compile(r"\d[\d,.\s]*")
+
+MAX_ATTEMPTS = 3
+_UNUSABLE_EMAIL = {"email_invalid", "email_missing"}
+
+
+class Outcome:
+    CREATED = "created"
+    MERGED = "merged"
+    JUNK = "junk"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Touch:
+    """How the rows of a batch arrived: source, campaign, the activity to record."""
+
+    source: str = ""
+    campaign: Campaign | None = None
+    activity_kind: str | None = None
+    activity_properties: Mapping[str, Any] = field(default_factory=dict)
+    consent_origin: str = ""
+    default_region: str | None = None
+
+
+@dataclass
+class RowResult:
+    index: int
+    outcome: str
+    lead_id: int | None = None
+    email: str = ""
+    reasons: list[dict] = field(default_factory=list)
+
+
+# Later capabilities (scoring, routing) register a callable(organization_id,
+# lead_ids) here; it runs inside the batch's transaction after the writes.
+post_ingest_hooks: list[Callable[[int, list[int]], None]] = []
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in _TRUE
+
+
+def parse_int(value: Any) -> int | None:
+    """'1,000' -> 1000, '51-200' -> 51 (lower bound of a size band), junk -> None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    match = _INT_RE.search(str(value))
+    if not match:
+        return None
+    digits = re.sub(r"[,.\s]", "", match.group(0).split(".")[0])
+    try:
+        number = int(digits)
+    except ValueError:
+        return None
+    return number if number < 2**31 else None
+
+
+def _worst(qualities: Iterable[str]) -> str:
+    return max(qualities, key=lambda q: _SEVERITY_ORDER[q], default=Quality.OK)
+
+
+@dataclass
+class _Prepared:
+    index: int
+    email: str
+    external_id: str | None
+    values: dict[str, Any]
+    custom: dict[str, Any]
+    reasons: list[dict]
+    corrections: dict[str, Any]
+    company_domain: str | None
+    occurred_at: datetime
+    properties: dict[str, Any]
+    source: str = ""  # a per-row channel (e.g. an import's "Lead Source" column)
+
+
+def _prepare(index: int, row: Mapping[str, Any], touch: Touch, now: datetime):
+    result = scrub_lead(row, default_region=touch.default_region)
+    reasons = result.reasons_as_dicts()
+    codes = {r["code"] for r in reasons}
+    email = "" if codes & _UNUSABLE_EMAIL else (result.cleaned.get("email") or "")
+    external_id = str(row.get("external_id") or "").strip()[:200] or None
+    corrections = dict(result.corrections)
+    if "email_invalid" in codes and row.get("email"):
+        corrections["email"] = str(row["email"])[:254]  # kept for the reviewer
+    if not email and not external_id:
+        return RowResult(index=index, outcome=Outcome.INVALID, reasons=reasons)
+    if not email:
+        # Identified by its record id: a missing email is a gap, not junk.
+        reasons = [r for r in reasons if r["code"] != "email_missing"]
+    values: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        value = result.cleaned.get(name)
+        if value:
+            values[name] = str(value)[: Lead._meta.get_field(name).max_length]
+    size = parse_int(row.get("company_size"))
+    if size is not None:
+        values["company_size"] = size
+    for name in BOOL_FIELDS:
+        if name in row and parse_bool(row[name]):
+            values[name] = True
+    custom = dict(row.get("custom") or {})
+    occurred_at = row.get("occurred_at") or now
+    return _Prepared(
+        index=index,
+        email=email,
+        external_id=external_id,
+        values=values,
+        custom=custom,
+        reasons=reasons,
+        corrections=corrections,
+        company_domain=None if result.is_free_mail else result.company_domain,
+        occurred_at=occurred_at,
+        properties=dict(row.get("properties") or {}),
+        source=str(row.get("source") or ""),
+    )
+
+
+def identity(row: _Prepared) -> str:
+    return row.email or f"id:{row.external_id}"
+
+
+def _combine(rows: list[_Prepared]) -> dict[str, _Prepared]:
+    """Collapse rows with the same identity inside one batch (later rows win)."""
+    by_key: dict[str, _Prepared] = {}
+    for row in rows:
+        first = by_key.get(identity(row))
+        if first is None:
+            by_key[identity(row)] = _Prepared(
+                **{
+                    **row.__dict__,
+                    "values": dict(row.values),
+                    "custom": dict(row.custom),
+                    "corrections": dict(row.corrections),
+                    "reasons": list(row.reasons),
+                }
+            )
+            continue
+        first.external_id = row.external_id or first.external_id
+        first.values.update(row.values)
+        first.custom.update(row.custom)
+        first.corrections.update(row.corrections)
+        first.reasons = _merge_reasons(first.reasons, row.reasons, row_fields(row))
+        first.company_domain = row.company_domain or first.company_domain
+        first.source = row.source or first.source
+        first.occurred_at = max(first.occurred_at, row.occurred_at)
+    return by_key
+
+
+def row_fields(row: _Prepared) -> set[str]:
+    return {"email", *row.values}
+
+
+def _merge_reasons(old: list[dict], new: list[dict], provided: set[str]) -> list[dict]:
+    """Reasons about fields the new data re-supplied are replaced by the new verdict."""
+    kept = [r for r in old if r.get("field") not in provided]
+    return kept + [r for r in new if r not in kept]
+
+
+def _companies_by_domain(organization_id: int, rows: Iterable[_Prepared]) -> dict[str, Company]:
+    wanted: dict[str, _Prepared] = {}
+    for row in rows:
+        if row.company_domain:
+            wanted.setdefault(row.company_domain, row)
+    if not wanted:
+        return {}
+    found = {c.domain: c for c in Company.objects.filter(domain__in=list(wanted))}
+    missing = [d for d in wanted if d not in found]
+    if missing:
+        Company.objects.bulk_create(
+            [
+                Company(
+                    organization_id=organization_id,
+                    domain=d,
+                    name=wanted[d].values.get("company_name", ""),
+                    industry=wanted[d].values.get("industry", ""),
+                    country=wanted[d].values.get("country", ""),
+                )
+                for d in missing
+            ],
+            ignore_conflicts=True,  # a concurrent writer may have created it
+        )
+        found.update({c.domain: c for c in Company.objects.filter(domain__in=missing)})
+    return found
+
+
+def _apply_touch(lead: Lead, row: _Prepared, touch: Touch, is_new: bool) -> None:
+    at = row.occurred_at
+    source = row.source or touch.source
+    if is_new or lead.first_touch_at is None:
+        lead.first_source = source
+        lead.first_campaign = touch.campaign
+        lead.first_touch_at = at
+    if lead.latest_touch_at is None or at >= lead.latest_touch_at:
+        lead.latest_source = source or lead.latest_source
+        lead.latest_campaign = touch.campaign or lead.latest_campaign
+        lead.latest_touch_at = at
+    if touch.activity_kind and (lead.last_activity_at is None or at > lead.last_activity_at):
+        lead.last_activity_at = at
+    if row.values.get("email_opt_in") and not lead.email_opt_in:
+        lead.email_opt_in = True
+        lead.email_opt_in_at = at
+        lead.email_opt_in_origin = touch.consent_origin[:200]
+
+
+def _build_new(organization_id: int, row: _Prepared, company: Company | None, touch: Touch):
+    lead = Lead(
+        organization_id=organization_id,
+        email=row.email,
+        external_id=row.external_id,
+        custom=row.custom,
+        quality=_worst(r["severity"] for r in row.reasons),
+        quality_reasons=row.reasons,
+        corrections=row.corrections,
+        company=company,
+        **{k: v for k, v in row.values.items() if k != "email_opt_in"},
+    )
+    _apply_touch(lead, row, touch, is_new=True)
+    return lead
+
+
+MERGE_FIELDS = [
+    "email",
+    "external_id",
+    *TEXT_FIELDS,
+    "company_size",
+    "do_not_email",
+    "do_not_call",
+    "email_opt_in",
+    "email_opt_in_at",
+    "email_opt_in_origin",
+    "custom",
+    "quality",
+    "quality_reasons",
+    "corrections",
+    "company",
+    "latest_source",
+    "latest_campaign",
+    "latest_touch_at",
+    "first_source",
+    "first_campaign",
+    "first_touch_at",
+    "last_activity_at",
+    "updated_at",
+]
+
+
+def _merge_into(lead: Lead, row: _Prepared, company: Company | None, touch: Touch, now) -> None:
+    """Newest non-empty value wins; booleans only ever switch on."""
+    for name, value in row.values.items():
+        if name in BOOL_FIELDS:
+            if name != "email_opt_in":
+                setattr(lead, name, getattr(lead, name) or value)
+        else:
+            setattr(lead, name, value)
+    lead.custom = {**(lead.custom or {}), **row.custom}
+    lead.corrections = {**(lead.corrections or {}), **row.corrections}
+    lead.quality_reasons = _merge_reasons(lead.quality_reasons or [], row.reasons, row_fields(row))
+    lead.quality = _worst(r["severity"] for r in lead.quality_reasons)
+    if company is not None and lead.company_id is None:
+        lead.company = company
+    lead.updated_at = now
+    _apply_touch(lead, row, touch, is_new=False)
+
+
+def _outcome(lead: Lead, is_new: bool) -> str:
+    if lead.quality == Quality.JUNK:
+        return Outcome.JUNK
+    return Outcome.CREATED if is_new else Outcome.MERGED
+
+
+def _existing(rows: dict[str, _Prepared]) -> tuple[dict[str, Lead], dict[str, Lead]]:
+    emails = [r.email for r in rows.values() if r.email]
+    ext_ids = [r.external_id for r in rows.values() if r.external_id]
+    match = Q(email__in=emails) | Q(external_id__in=ext_ids)
+    found = {lead.pk: lead for lead in Lead.objects.select_for_update().filter(match)}
+    # A lead merged by hand lives on as an alias: new data goes to the lead it was merged into.
+    missing_targets = {
+        lead.merged_into_id for lead in found.values() if lead.merged_into_id
+    } - found.keys()
+    if missing_targets:
+        found.update(
+            {t.pk: t for t in Lead.objects.select_for_update().filter(pk__in=missing_targets)}
+        )
+    by_email: dict[str, Lead] = {}
+    by_ext: dict[str, Lead] = {}
+    for lead in found.values():
+        target = found.get(lead.merged_into_id, lead) if lead.merged_into_id else lead
+        if lead.email:
+            by_email[lead.email] = target
+        if lead.external_id:
+            by_ext[lead.external_id] = target
+    return by_email, by_ext
+
+
+def _write_batch(organization_id: int, rows: dict[str, _Prepared], touch: Touch, now):
+    """Returns {identity: lead} and the set of identities that created a lead."""
+    companies = _companies_by_domain(organization_id, rows.values())
+    by_email, by_ext = _existing(rows)
+    new_leads: list[Lead] = []
+    merged: dict[int, Lead] = {}  # by pk: two rows may resolve to one lead
+    leads: dict[str, Lead] = {}
+    created: set[str] = set()
+    for key, row in rows.items():
+        company = companies.get(row.company_domain) if row.company_domain else None
+        lead = by_email.get(row.email) if row.email else None
+        lead = lead or (by_ext.get(row.external_id) if row.external_id else None)
+        if lead is None:
+            lead = _build_new(organization_id, row, company, touch)
+            new_leads.append(lead)
+            created.add(key)
+        else:
+            if row.email and not lead.email:
+                lead.email = row.email  # found by record id; now we know the email
+            if row.external_id and not lead.external_id and row.external_id not in by_ext:
+                lead.external_id = row.external_id
+            _merge_into(lead, row, company, touch, now)
+            merged[lead.pk] = lead
+        leads[key] = lead
+    if new_leads:
+        Lead.objects.bulk_create(new_leads)  # IntegrityError on a concurrent insert
+    if merged:
+        bulk_update_from_values(list(merged.values()), MERGE_FIELDS)
+    return leads, created
+
+
+def _record_activities(organization_id: int, prepared, leads_by_key, touch: Touch) -> None:
+    if not touch.activity_kind:
+        return
+    Activity.objects.bulk_create(
+        [
+            Activity(
+                organization_id=organization_id,
+                lead=leads_by_key[identity(row)],
+                kind=touch.activity_kind,
+                occurred_at=row.occurred_at,
+                campaign=touch.campaign,
+                properties={**touch.activity_properties, **row.properties},
+            )
+            for row in prepared
+        ]
+    )
+
+
+def lead_ingest_batch(
+    *, organization_id: int, rows: list[Mapping[str, Any]], touch: Touch
+) -> list[RowResult]:
+    """Scrub, dedupe/merge and record a touch for each row; one transaction.
+
+    Returns one RowResult per input row, in order. Call it inside the
+    organization's scope.
+    """
+    now = timezone.now()
+    results: list[RowResult | None] = [None] * len(rows)
+    prepared: list[_Prepared] = []
+    for index, row in enumerate(rows):
+        item = _prepare(index, row, touch, now)
+        if isinstance(item, RowResult):
+            results[index] = item
+        else:
+            prepared.append(item)
+    if prepared:
+        combined = _combine(prepared)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    leads, created = _write_batch(organization_id, combined, touch, now)
+                    _record_activities(organization_id, prepared, leads, touch)
+                    lead_ids = sorted({lead.pk for lead in leads.values()})
+                    for hook in post_ingest_hooks:
+                        hook(organization_id, lead_ids)
+                break
+            except IntegrityError:
+                # Another writer inserted one of these emails first; the retry
+                # finds it and merges. Fresh copies: the failed attempt mutated them.
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                combined = _combine(prepared)
+        # The first row of a new identity created the lead; later rows merged into it.
+        for row in prepared:
+            key = identity(row)
+            lead = leads[key]
+            is_new = key in created
+            created.discard(key)
+            results[row.index] = RowResult(
+                index=row.index,
+                outcome=_outcome(lead, is_new),
+                lead_id=lead.pk,
+                email=row.email,
+                reasons=row.reasons,
+            )
+    return [r for r in results if r is not None]

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from leads.views import leads as views
+
+# Mounted under /o/<org_slug>/leads/.
+urlpatterns = [
+    path("", views.lead_list, name="lead_list"),
+    path("export.csv", views.lead_export, name="lead_export"),
+    path("bulk/", views.lead_bulk, name="lead_bulk"),
+    path("review/", views.review_list, name="review_list"),
+    path("duplicates/", views.duplicate_list, name="duplicate_list"),
+    path("<int:lead_id>/", views.lead_detail, name="lead_detail"),
+    path("<int:lead_id>/edit/", views.lead_edit, name="lead_edit"),
+    path("<int:lead_id>/approve/", views.lead_approve, name="lead_approve"),
+    path("<int:lead_id>/discard/", views.lead_discard, name="lead_discard"),
+    path("<int:lead_id>/merge/<int:other_lead_id>/", views.lead_merge, name="lead_merge"),
+]

@@ -1,0 +1,269 @@
+"""Lead list, export, bulk actions, detail, edit, the review queue and merge."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import org_view
+from accounts.models import Membership
+from accounts.permissions import Perm
+from leadflow.errors import LeadflowError
+from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
+from leads import selectors
+from leads.filters import UNASSIGNED, BulkActionForm, LeadFilter
+from leads.forms import LeadForm, MergeForm
+from leads.models import Lead
+from leads.panels import panels_for
+from leads.services import leads as lead_services
+
+PAGE_SIZES = (25, 50, 100)
+
+
+def _page_size(request) -> int:
+    try:
+        size = int(request.GET.get("per_page", 50))
+    except ValueError:
+        return 50
+    return size if size in PAGE_SIZES else 50
+
+
+def _members(request) -> list[Membership]:
+    return list(
+        Membership.objects.filter(organization=request.organization, is_active=True)
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+def _filtered(request, data=None, members=None):
+    return LeadFilter(
+        request.GET if data is None else data,
+        queryset=selectors.lead_list(membership=request.membership).order_by("-created_at"),
+        members=_members(request) if members is None else members,
+    )
+
+
+@org_view(Perm.VIEW_LEADS)
+def lead_list(request):
+    members = _members(request)
+    lead_filter = _filtered(request, members=members)
+    page = Paginator(lead_filter.qs, _page_size(request)).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "filter": lead_filter,
+        "page": page,
+        "query": query.urlencode(),
+        "sort": request.GET.get("o", ""),
+        "page_sizes": PAGE_SIZES,
+        "bulk_form": BulkActionForm(),
+        "members": members,
+        "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),
+        "can_export": request.membership.has_perm(Perm.EXPORT_LEADS),
+    }
+    template = "leads/lead_list.html#results" if request.htmx else "leads/lead_list.html"
+    return render(request, template, context)
+
+
+EXPORT_COLUMNS = [
+    ("id", "pk"),
+    ("email", "email"),
+    ("external_id", "external_id"),
+    ("first_name", "first_name"),
+    ("last_name", "last_name"),
+    ("title", "title"),
+    ("phone", "phone"),
+    ("company", "company_name"),
+    ("industry", "industry"),
+    ("company_size", "company_size"),
+    ("country", "country"),
+    ("city", "city"),
+    ("first_source", "first_source"),
+    ("latest_source", "latest_source"),
+    ("quality", "quality"),
+    ("email_opt_in", "email_opt_in"),
+    ("do_not_email", "do_not_email"),
+    ("created_at", "created_at"),
+]
+
+
+def neutralize(value) -> str:
+    """Spreadsheet apps execute cells starting with = + - @ (CSV injection)."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@org_view(Perm.EXPORT_LEADS)
+def lead_export(request):
+    fields = [attr for _, attr in EXPORT_COLUMNS if attr != "pk"]
+    qs = _filtered(request).qs.select_related(None).only(*fields)
+    organization = request.organization
+    writer = csv.writer(_Echo())
+
+    def rows():
+        # The response streams after the middleware's scope closed: reopen it.
+        with tenant_scope(organization):
+            yield writer.writerow([name for name, _ in EXPORT_COLUMNS])
+            for lead in qs.iterator(chunk_size=2000):
+                yield writer.writerow([neutralize(getattr(lead, a)) for _, a in EXPORT_COLUMNS])
+
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+    return response
+
+
+@require_POST
+@org_view(Perm.EDIT_LEADS)
+def lead_bulk(request):
+    form = BulkActionForm(request.POST)
+    back = reverse("leads:lead_list", kwargs={"org_slug": request.organization.slug})
+    back += "?" + request.POST.get("query", "")
+    if not form.is_valid():
+        errors = "; ".join(e for errs in form.errors.values() for e in errs)
+        messages.error(request, errors)
+        return redirect(back)
+    data = form.cleaned_data
+    if data["select_all"]:
+        leads = _filtered(request, data=QueryDict(request.POST.get("query", ""))).qs
+    else:
+        leads = selectors.visible_leads(membership=request.membership).filter(
+            pk__in=data["lead_ids"]
+        )
+    try:
+        if data["action"] == "assign_owner":
+            owner = None
+            if data["owner"] != UNASSIGNED:
+                owner = Membership.objects.get(organization=request.organization, pk=data["owner"])
+            n = lead_services.leads_assign_owner(leads=leads, owner=owner)
+            messages.success(request, f"{n} leads assigned.")
+        elif data["action"] == "add_to_campaign":
+            n = lead_services.leads_add_to_campaign(
+                leads=leads, campaign=data["campaign"], actor=request.user
+            )
+            messages.success(request, f"{n} leads added to {data['campaign']}.")
+        else:
+            n = lead_services.leads_mark_junk(leads=leads, actor=request.user)
+            messages.success(request, f"{n} leads marked as junk; they are in Needs review.")
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+    return redirect(back)
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+@org_view(Perm.VIEW_LEADS)
+def lead_detail(request, lead_id: int):
+    lead = get_tenant_object_or_404(
+        selectors.lead_detail(membership=request.membership), pk=lead_id
+    )
+    context = {
+        "lead": lead,
+        "timeline": selectors.lead_timeline(lead=lead),
+        "panels": panels_for(request, lead),
+        "merges": lead.merges_kept.select_related("dropped", "merged_by"),
+        "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),
+        "can_review": request.membership.has_perm(Perm.REVIEW_LEADS),
+    }
+    return render(request, "leads/lead_detail.html", context)
+
+
+@org_view(Perm.EDIT_LEADS)
+def lead_edit(request, lead_id: int):
+    lead = get_tenant_object_or_404(
+        selectors.lead_detail(membership=request.membership), pk=lead_id
+    )
+    form = LeadForm(request.POST or None, instance=lead)
+    if request.method == "POST" and form.is_valid():
+        try:
+            lead_services.lead_update(lead=lead, data=form.cleaned_data, actor=request.user)
+        except LeadflowError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Lead saved.")
+            return redirect(
+                "leads:lead_detail", org_slug=request.organization.slug, lead_id=lead.pk
+            )
+    status = 400 if form.errors else 200
+    return render(request, "leads/lead_form.html", {"form": form, "lead": lead}, status=status)
+
+
+@org_view(Perm.REVIEW_LEADS)
+def review_list(request):
+    page = Paginator(selectors.review_queue(), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "leads/review_list.html",
+        {"page": page, "counts": selectors.lead_count_by_quality()},
+    )
+
+
+def _review_action(request, lead_id: int, action, message: str):
+    lead = get_tenant_object_or_404(Lead.objects.filter(merged_into__isnull=True), pk=lead_id)
+    action(lead=lead, actor=request.user)
+    messages.success(request, message.format(lead=lead))
+    return redirect(
+        request.POST.get("next")
+        or reverse("leads:review_list", kwargs={"org_slug": request.organization.slug})
+    )
+
+
+@require_POST
+@org_view(Perm.REVIEW_LEADS)
+def lead_approve(request, lead_id: int):
+    return _review_action(request, lead_id, lead_services.lead_approve, "{lead} approved.")
+
+
+@require_POST
+@org_view(Perm.REVIEW_LEADS)
+def lead_discard(request, lead_id: int):
+    return _review_action(
+        request, lead_id, lead_services.lead_discard, "{lead} discarded (its history is kept)."
+    )
+
+
+@org_view(Perm.REVIEW_LEADS)
+def duplicate_list(request):
+    pairs = selectors.possible_duplicates()
+    return render(request, "leads/duplicate_list.html", {"pairs": pairs})
+
+
+@org_view(Perm.REVIEW_LEADS)
+def lead_merge(request, lead_id: int, other_lead_id: int):
+    live = Lead.objects.filter(merged_into__isnull=True, discarded_at__isnull=True)
+    keep = get_tenant_object_or_404(live.select_related("company", "owner__user"), pk=lead_id)
+    drop = get_tenant_object_or_404(live.select_related("company", "owner__user"), pk=other_lead_id)
+    form = MergeForm(request.POST or None, keep=keep, drop=drop)
+    if request.method == "POST" and form.is_valid():
+        try:
+            lead_services.lead_merge(
+                keep=keep, drop=drop, chosen=form.cleaned_data, actor=request.user
+            )
+        except LeadflowError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Merged {drop} into {keep}. All history moved.")
+            return redirect(
+                "leads:lead_detail", org_slug=request.organization.slug, lead_id=keep.pk
+            )
+    return render(request, "leads/lead_merge.html", {"form": form, "keep": keep, "drop": drop})

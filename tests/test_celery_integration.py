@@ -1,0 +1,37 @@
+"""A web request enqueues a task; a real Celery worker on Redis and PostgreSQL
+completes it (no eager mode)."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django_scopes import scopes_disabled
+
+from accounts.models import Invitation, Role
+from leadflow.celery import app as celery_app
+from tests.workers import celery_worker, require_real_services, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_worker_completes_task_enqueued_by_web_request(tmp_path, org, admin, other_org):
+    require_real_services()
+    celery_app.conf.task_always_eager = False
+    with celery_worker(tmp_path):
+        client = Client()
+        client.force_login(admin.user)
+        response = client.post(
+            reverse("accounts:members", kwargs={"org_slug": org.slug}),
+            {"email": "colleague@acme.example", "role": Role.MARKETER},
+        )
+        assert response.status_code == 302
+
+        def sent():
+            with scopes_disabled():
+                return Invitation.objects.get(email="colleague@acme.example").sent_at is not None
+
+        wait_until(sent, timeout=90, what="the worker to send the invitation")
+    mails = list((tmp_path / "mail").glob("*.log"))
+    assert len(mails) == 1
+    body = mails[0].read_text()
+    assert "colleague@acme.example" in body
+    assert "/invitations/" in body
