@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/djlint templates --lint
 
 bench: $(STAMP)
-	@files=$$(LC_ALL=C ls bench/*.py 2>/dev/null | LC_ALL=C sort); \
+	@files=$$(LC_ALL=C ls bench/*.py 2>/dev/null | grep -vE '/(__init__|common|settings|urls|[a-z_]+_data)\.py$$' | LC_ALL=C sort); \
 	if [ -z "$$files" ]; then echo "bench: no bench/*.py files, nothing to run"; exit 0; fi; \
 	for f in $$files; do \
 		echo "== $$f"; \

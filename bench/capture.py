@@ -214,8 +214,8 @@ def outcome_counts(org, form) -> dict[str, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=500, help="per target and slice")
-    parser.add_argument("--slices", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=150, help="per target and slice")
+    parser.add_argument("--slices", type=int, default=30)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")

@@ -2,6 +2,8 @@
 the bench-only URLs (the floor view) and no per-IP rate limit, since every
 request of the load generator comes from one address."""
 
+import warnings
+
 from leadflow.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
@@ -14,3 +16,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 SECURE_SSL_REDIRECT = False
+
+# whitenoise warns once per worker that collectstatic never ran; the bench serves no static files.
+warnings.filterwarnings("ignore", message="No directory at")

@@ -9,6 +9,7 @@ from django_scopes import scopes_disabled
 
 from accounts.models import Role
 from leadflow.celery import app as celery_app
+from tests.browser.playwright import browser, new_page, page, shot  # noqa: F401 (fixtures)
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 

@@ -222,7 +222,9 @@ def ip_digest(ip: str) -> str:
 
 def utm_from(*sources: Mapping[str, Any] | None, page_url: str = "") -> dict[str, str]:
     """utm_* values: the first source that has each wins; the page URL's query last."""
-    from_page = {k: v[0] for k, v in parse_qs(urlsplit(page_url).query).items() if v}
+    from_page = {}
+    if "utm_" in page_url:
+        from_page = {k: v[0] for k, v in parse_qs(urlsplit(page_url).query).items() if v}
     utm: dict[str, str] = {}
     for key in UTM_KEYS:
         for source in (*sources, from_page):
@@ -271,12 +273,15 @@ def submission_accept(*, submission: FormSubmission) -> None:
     """
     from leads.tasks.capture import process_submission
 
+    kwargs = {"organization_id": submission.organization_id, "submission_id": submission.pk}
+    # No publish retries: with the broker down the sweep is the retry, and the
+    # visitor is not held meanwhile. Given reprs spare Celery deriving them on
+    # this hot path.
+    task = process_submission.signature(
+        options={"retry": False, "argsrepr": "()", "kwargsrepr": repr(kwargs)}
+    )
     try:
-        enqueue_on_commit(
-            process_submission,
-            organization_id=submission.organization_id,
-            submission_id=submission.pk,
-        )
+        enqueue_on_commit(task, **kwargs)
     except BrokerError:
         log.warning("Broker unavailable; submission %s left for the sweep", submission.pk)
 

@@ -82,20 +82,17 @@ def _unavailable(request, status: int, form: CaptureForm | None = None):
     )
 
 
-def _is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
 def _page_url(request: HttpRequest, posted: str | None) -> str:
     """The page the visitor was on: posted by the hosted page, else the Referer —
     unless that is the hosted page itself."""
     for candidate in (posted, request.headers.get("Referer")):
         candidate = (candidate or "").strip()
-        if not candidate or not _is_http_url(candidate):
+        if not candidate:
             continue
         parts = urlsplit(candidate)
-        if parts.netloc == request.get_host() and parts.path == request.path:
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            continue
+        if parts.path == request.path and parts.netloc == request.get_host():
             continue
         return candidate[:2000]
     return ""

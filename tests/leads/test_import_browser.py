@@ -10,7 +10,7 @@ import pytest
 from accounts.models import Role
 from leadflow.tenancy import tenant_scope
 from leads.models import ImportJob, Lead
-from tests.browser.conftest import browser, login, page, shot  # noqa: F401 (fixtures)
+from tests.browser.playwright import login
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,8 +25,8 @@ FILE = (
 
 
 def test_marketer_imports_a_csv_with_a_live_preview(
-    page,  # noqa: F811 (the fixture imported above)
-    shot,  # noqa: F811
+    page,
+    shot,
     org,
     other_org,
     make_member,
