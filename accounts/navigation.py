@@ -26,6 +26,7 @@ NAV: list[NavEntry] = [
     NavEntry("Capture forms", "leads:form_list", "ui-checks", Perm.MANAGE_FORMS),
     NavEntry("Campaigns", "leads:campaign_list", "megaphone", Perm.MANAGE_CAMPAIGNS),
     NavEntry("Imports", "leads:import_list", "cloud-upload", Perm.IMPORT_LEADS),
+    NavEntry("Scoring", "scoring:rule_list", "bar-chart-steps", Perm.MANAGE_SCORING),
     NavEntry("Members", "accounts:members", "people", Perm.MANAGE_MEMBERS),
     NavEntry("API keys", "leads:apikey_list", "key", Perm.MANAGE_API_KEYS),
     NavEntry("Settings", "accounts:org_settings", "gear", Perm.MANAGE_ORGANIZATION),

@@ -30,6 +30,8 @@ class Perm(StrEnum):
     MANAGE_FORMS = "manage_forms"
     MANAGE_CAMPAIGNS = "manage_campaigns"
 
+    # Scoring rules, thresholds and gating change every lead's score: admins only.
+    MANAGE_SCORING = "manage_scoring"
 
 
 _MARKETING = {
@@ -50,6 +52,7 @@ ORG_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.MANAGE_MEMBERS,
             Perm.MANAGE_ORGANIZATION,
             Perm.MANAGE_API_KEYS,
+            Perm.MANAGE_SCORING,
         }
     ),
     Role.MARKETER: frozenset(_MARKETING),

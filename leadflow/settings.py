@@ -9,6 +9,7 @@ import contextlib
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("LEADFLOW_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -143,6 +144,11 @@ DEMO_DATASET = env.str("DEMO_DATASET", default="")
 # Absolute base for links in emails (invitations, unsubscribe, tracking).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
+# Behind a proxy, the header carrying the visitor's IP (e.g. HTTP_X_FORWARDED_FOR);
+# hosted-form rate limits are per visitor IP.
+LEADS_CLIENT_IP_HEADER = env.str("LEADS_CLIENT_IP_HEADER", default="")
+# Hosted-form submissions per IP per form; empty turns the limit off.
+LEADS_CAPTURE_RATE_LIMIT = env.str("LEADS_CAPTURE_RATE_LIMIT", default="10/m")
 # Requests per API key (django-ratelimit rate syntax).
 LEADFLOW_API_RATE_LIMIT = env.str("LEADFLOW_API_RATE_LIMIT", default="600/m")
 
@@ -165,7 +171,19 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = 5 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Accepted submissions whose processing task was lost (broker outage) get re-queued.
+    "leads-sweep-unprocessed-submissions": {
+        "task": "leads.sweep_unprocessed_submissions",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Engagement points decay with age: one tenant rescore per organization nightly.
+    "scoring-nightly-decay": {
+        "task": "scoring.tasks.nightly_decay",
+        "schedule": crontab(hour=2, minute=30),
+    },
+}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Redelivery of unacked tasks after a worker dies: longer than any time limit.

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", account_views.landing, name="landing"),
     path("", include("accounts.urls")),
     path("", include("leads.urls")),
+    path("o/<slug:org_slug>/scoring/", include("scoring.urls")),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

@@ -3,3 +3,20 @@ from django.apps import AppConfig
 
 class ScoringConfig(AppConfig):
     name = "scoring"
+
+    def ready(self) -> None:
+        # Explicit wiring of the one-way hooks (see DESIGN: lower apps expose hook lists).
+        from accounts.management.commands.seed_demo import demo_steps
+        from accounts.services import organization_created_hooks
+        from leads.panels import lead_detail_panels
+        from leads.services.ingest import post_ingest_hooks
+        from scoring import demo, panels, services
+
+        if services.rescore_after_ingest not in post_ingest_hooks:
+            post_ingest_hooks.append(services.rescore_after_ingest)
+        if services.install_starter_rules_for not in organization_created_hooks:
+            organization_created_hooks.append(services.install_starter_rules_for)
+        if panels.score_panel not in lead_detail_panels:
+            lead_detail_panels.append(panels.score_panel)
+        if demo.seed not in demo_steps:
+            demo_steps.append(demo.seed)

@@ -146,3 +146,55 @@ def api_key_for(organization, name: str = "Test integration", created_by=None) -
     from accounts.apikeys import apikey_create
 
     return apikey_create(organization=organization, name=name, created_by=created_by)[1]
+
+
+# --- scoring --------------------------------------------------------------------
+from scoring.models import (  # noqa: E402
+    GatingRule,
+    RescoreJob,
+    RuleKind,
+    ScoreGroup,
+    ScoringRule,
+)
+
+
+class ScoreGroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ScoreGroup
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Group {n}")
+
+
+class ScoringRuleFactory(factory.django.DjangoModelFactory):
+    """A fit rule by default (title contains "vp"); pass kind/activity_kinds for engagement."""
+
+    class Meta:
+        model = ScoringRule
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    kind = RuleKind.FIT
+    points = 10
+    field = "title"
+    operator = "contains"
+    value = "vp"
+
+
+class GatingRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GatingRule
+
+    organization = factory.SubFactory(OrganizationFactory)
+    reason = factory.Sequence(lambda n: f"Competitor {n}")
+    field = "email_domain"
+    operator = "eq"
+    value = "competitor.example"
+
+
+class RescoreJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RescoreJob
+
+    organization = factory.SubFactory(OrganizationFactory)
+    reason = "Rule updated"

@@ -46,6 +46,10 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "apikey_id": lambda org: __import__("accounts.models").models.ApiKey.objects.create(
         organization=org, name="sample", prefix=f"s{org.pk}{id(org) % 10**6}", key_hash="x"
     ).pk,
+    "rule_id": lambda org: f.ScoringRuleFactory(organization=org).pk,
+    "group_id": lambda org: f.ScoreGroupFactory(organization=org).pk,
+    "gate_id": lambda org: f.GatingRuleFactory(organization=org).pk,
+    "rescore_job_id": lambda org: f.RescoreJobFactory(organization=org).pk,
 }
 
 SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token"}

@@ -54,7 +54,7 @@ def test_signup_invite_accept_and_switch(page, new_page, shot, settings, live_se
     # The founder creates a second organization and switches back with the switcher.
     page.goto("/orgs/new/")
     page.fill("input[name=name]", "Side Project")
-    page.click("input[type=submit][value=\"Create organization\"]")
+    page.click('input[type=submit][value="Create organization"]')
     page.wait_for_url(re.compile(r"/o/side-project/$"))
     page.click("[data-testid=org-switcher]")
     shot(page, "org-switcher")

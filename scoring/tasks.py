@@ -1,0 +1,29 @@
+"""Scoring background work: tenant rescore jobs and the nightly decay pass."""
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from accounts.models import Organization
+from leadflow.tenancy import TenantTask, tenant_scope
+from scoring import services
+
+
+@shared_task(
+    base=TenantTask,
+    autoretry_for=(DatabaseError,),
+    time_limit=3 * 3600,
+    soft_time_limit=3 * 3600 - 60,
+)
+def run_rescore_job(*, organization_id: int, job_id: int) -> None:
+    services.rescore_job_run(job_id=job_id)
+
+
+@shared_task
+def nightly_decay() -> int:
+    """Fan out one rescore per organization: engagement points decay with age."""
+    count = 0
+    for organization_id in Organization.objects.values_list("pk", flat=True):
+        with tenant_scope(organization_id):
+            services.rescore_job_start(organization_id=organization_id, reason="Nightly decay")
+        count += 1
+    return count
