@@ -219,6 +219,7 @@ def _lead_rows(source_rows: list[dict], rng: random.Random) -> list[dict]:
                 "first_name": first,
                 "last_name": last,
                 "title": rng.choice(TITLES),
+                "company_size": rng.choice([None, 40, 250, 1200]),
                 "company_name": domain.split(".")[0].title() if domain != "gmail.com" else "",
                 "country": src.get("Country") or "",
                 "city": "" if src.get("City") in ("", "Select") else src.get("City", ""),
@@ -265,6 +266,33 @@ def seed(org, stdout) -> None:
     stdout.write(f"  leads: {created} new ({len(rows)} in the demo set), 5 campaigns, 2 forms")
 
 
+SENIOR_TITLES = {"VP Marketing", "Head of Growth", "CTO", "Sales Director"}
+
+
+def _buying_signals(org, lead_id: int, rng: random.Random) -> list:
+    """Recent high-intent touches: a demo request, pricing visits, a download."""
+    from leads.models import Activity
+
+    now = timezone.now()
+    touches = [
+        (ActivityKind.DEMO_REQUEST, {"form": "Request a demo"}),
+        (ActivityKind.PAGE_VIEW, {"url": "https://acmeanalytics.io/pricing"}),
+        (ActivityKind.PAGE_VIEW, {"url": "https://acmeanalytics.io/pricing"}),
+        (ActivityKind.CONTENT_DOWNLOAD, {"form": "Download: State of Lead Scoring 2026"}),
+        (ActivityKind.WEBINAR, {"webinar": "Scoring that sales trusts"}),
+    ]
+    return [
+        Activity(
+            organization=org,
+            lead_id=lead_id,
+            kind=kind,
+            occurred_at=now - timedelta(hours=rng.randint(1, 72)),
+            properties=props,
+        )
+        for kind, props in touches
+    ]
+
+
 def _engagement(org, rows, results, rng: random.Random) -> None:
     """Later touches: page views (pricing for some) and the dataset's last activity."""
     from leads.models import Activity
@@ -289,6 +317,8 @@ def _engagement(org, rows, results, rng: random.Random) -> None:
                     properties={"url": f"https://acmeanalytics.io{page}"},
                 )
             )
+        if row["title"] in SENIOR_TITLES and rng.random() < 0.3:
+            activities.extend(_buying_signals(org, result.lead_id, rng))
         kind = LAST_ACTIVITY_KIND.get(row["custom"]["last_activity"])
         if kind:
             activities.append(

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import BooleanField, Expression, F, FloatField, Func, Q, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, StrIndex, Substr
 
 from leadflow.errors import LeadflowError
 from scoring.models import Operator
@@ -59,6 +59,7 @@ CUSTOM_KEY = re.compile(r"^[a-z0-9_]{1,60}$")
 NUMERIC_OPS = {Operator.GT, Operator.GTE, Operator.LT, Operator.LTE, Operator.BETWEEN}
 LIST_OPS = {Operator.IN, Operator.NOT_IN}
 NO_VALUE_OPS = {Operator.EMPTY, Operator.NOT_EMPTY}
+TEXT_ONLY_OPS = {Operator.CONTAINS, Operator.NOT_CONTAINS, Operator.STARTS_WITH}
 
 
 class JsonNumber(Func):
@@ -123,6 +124,8 @@ def normalize_value(field: str, operator: str, value: Any) -> Any:
         return None
     if spec.kind == TEXT and operator in NUMERIC_OPS:
         raise RuleError(f"{spec.label} is text; use equals, contains, is one of…")
+    if spec.kind == NUMBER and operator in TEXT_ONLY_OPS:
+        raise RuleError(f"{spec.label} is a number; use equals, at least, between…")
     if spec.kind == BOOL:
         if operator not in (Operator.EQUALS, Operator.NOT_EQUALS):
             raise RuleError(f"{spec.label} is yes/no; use equals.")
@@ -170,6 +173,11 @@ def condition(field: str, operator: str, value: Any) -> Q:
     if spec.kind == BOOL:
         q = Q(**{spec.path: value})
         return ~q if operator == Operator.NOT_EQUALS else q
+    if spec.kind == NUMBER and operator in NO_VALUE_OPS:
+        return Q(**{f"{spec.path}__isnull": operator == Operator.EMPTY})
+    if spec.kind == NUMBER and operator in LIST_OPS:
+        q = Q(**{f"{spec.path}__in": [to_number(v) for v in value]})
+        return ~q if operator == Operator.NOT_IN else q
     if numeric:
         return _compare(F(spec.path), operator, value)
     return _text(_text_expr(field, spec), operator, value)
@@ -296,4 +304,6 @@ def _email_domain(operator: str, value: Any) -> Q:
         for d in domains:
             q |= Q(email__iendswith="@" + d)
         return ~q if operator in (Operator.NOT_EQUALS, Operator.NOT_IN) else q
-    return _text(F("email"), operator, value)
+    # Text operators test the part after the @ ("startswith gmail" means gmail.*).
+    domain = Substr(F("email"), StrIndex(F("email"), Value("@")) + Value(1))
+    return _text(domain, operator, value)
