@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from accounts.services import organization_create
 from leadflow.tenancy import tenant_scope
