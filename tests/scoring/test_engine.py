@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection  # noqa: F401 - read by the xfail condition strings
 
 from accounts.services import organization_create
 from leadflow.tenancy import tenant_scope
