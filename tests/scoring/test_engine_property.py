@@ -609,3 +609,13 @@ def run_scenario(org, other_org, scenario: dict) -> None:
     with tenant_scope(other_org):
         assert list(Lead.objects.values(*STORED).order_by("pk")) == other_before
         assert not ScoreHistory.objects.exists()
+
+
+def test_generators_and_reference_cover_every_rule_field():
+    """A field added to scoring.fields must be added here too, or it goes untested."""
+    from scoring.fields import BOOL, FIELDS, NUMBER, TEXT
+
+    kinds = {TEXT: reference.TEXT, NUMBER: reference.NUMBER, BOOL: reference.BOOL}
+    assert {name: kinds[spec.kind] for name, spec in FIELDS.items()} == reference.FIELD_KINDS
+    generated = {*TEXT_FIELDS, *NUMBER_FIELDS, "email_domain", "email_opt_in"}
+    assert generated == set(FIELDS)
