@@ -90,9 +90,8 @@ def company_list() -> QuerySet[Company]:
 
 
 def campaign_list() -> QuerySet[Campaign]:
-    return Campaign.objects.annotate(
-        lead_count=Count("activities__lead", distinct=True),
-    ).order_by("-created_at")
+    # Lead counts come from campaign_first_touch_counts (one GROUP BY), not a join here.
+    return Campaign.objects.order_by("-created_at")
 
 
 def campaign_first_touch_counts() -> dict[int, int]:

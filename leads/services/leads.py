@@ -125,9 +125,8 @@ def leads_mark_junk(*, leads: QuerySet[Lead], actor: User) -> int:
         "message": f"Marked as junk by {actor.email}",
         "severity": Quality.JUNK,
     }
-    ids = list(leads.values_list("pk", flat=True))
     # One UPDATE; the reason list is replaced: a person's verdict overrides the scrubber's.
-    return Lead.objects.filter(pk__in=ids).update(
+    return leads.order_by().update(
         quality=Quality.JUNK, quality_reasons=[reason], reviewed_at=None, updated_at=now
     )
 
