@@ -33,6 +33,19 @@ class Perm(StrEnum):
     # Scoring rules, thresholds and gating change every lead's score: admins only.
     MANAGE_SCORING = "manage_scoring"
 
+    # Pipeline. Reps work their own queue; admins see every rep's load.
+    WORK_LEADS = "work_leads"  # accept/reject, log touches, BANT, opportunities
+    VIEW_PIPELINE = "view_pipeline"  # opportunity board (reps: their own)
+    ASSIGN_LEADS = "assign_leads"  # reassign by hand, mark MQL by hand
+    VIEW_TEAM = "view_team"  # team load, breaches, unassigned MQLs
+    MANAGE_ROUTING = "manage_routing"  # teams, routing rules, SLA policy, BANT policy
+
+    # Nurture: lists, templates, sequences, outbox.
+    MANAGE_NURTURE = "manage_nurture"
+
+    # Reports: everyone reads; reps see their own and their team's numbers.
+    VIEW_REPORTS = "view_reports"
+
 
 _MARKETING = {
     Perm.VIEW_DASHBOARD,
@@ -43,6 +56,10 @@ _MARKETING = {
     Perm.IMPORT_LEADS,
     Perm.MANAGE_FORMS,
     Perm.MANAGE_CAMPAIGNS,
+    Perm.VIEW_PIPELINE,
+    Perm.ASSIGN_LEADS,
+    Perm.MANAGE_NURTURE,
+    Perm.VIEW_REPORTS,
 }
 
 ORG_PERMISSIONS: dict[str, frozenset[Perm]] = {
@@ -53,10 +70,21 @@ ORG_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.MANAGE_ORGANIZATION,
             Perm.MANAGE_API_KEYS,
             Perm.MANAGE_SCORING,
+            Perm.WORK_LEADS,
+            Perm.VIEW_TEAM,
+            Perm.MANAGE_ROUTING,
         }
     ),
     Role.MARKETER: frozenset(_MARKETING),
-    Role.SALES_REP: frozenset({Perm.VIEW_DASHBOARD, Perm.VIEW_LEADS}),
+    Role.SALES_REP: frozenset(
+        {
+            Perm.VIEW_DASHBOARD,
+            Perm.VIEW_LEADS,
+            Perm.WORK_LEADS,
+            Perm.VIEW_PIPELINE,
+            Perm.VIEW_REPORTS,
+        }
+    ),
 }
 
 
