@@ -168,7 +168,7 @@ def explain_engine(org_id: int, now) -> None:
     from scoring import engine
 
     config = engine.load_config(organization_id=org_id)
-    sql, params = engine.scores_queryset(config, Lead.objects.all(), now).query.sql_with_params()
+    sql, params = engine.scores_sql(config, Lead.objects.all(), now)
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
         print("    EXPLAIN ANALYZE of the engine's SELECT:")

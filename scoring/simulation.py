@@ -1,7 +1,7 @@
 """What a rule would do before it is saved: how many leads it matches, and how
 the MQL count and the score distribution would change.
 
-Both sides are computed by the engine itself (scoring.engine.score_annotations)
+Both sides are computed by the engine itself (scoring.engine.scores_sql)
 at the same instant: "now" with the active rules as they are, "after" with the
 candidate added (or replacing the rule it edits) — the "after" side only for
 the leads the rule could touch, since every other lead keeps its score. The two
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from leadflow.errors import LeadflowError
@@ -79,16 +79,6 @@ class RuleSimulation:
         return data
 
 
-def _match_expression(rule: ScoringRule, now: datetime):
-    """1 when a lead meets the rule's condition, else 0 (as an annotation)."""
-    if rule.kind == RuleKind.FIT:
-        cond = F_.condition(rule.field, rule.operator, rule.value)
-    else:
-        # c<pk> is the engine's count of the rule's matching activities.
-        cond = Q(**{f"c{rule.pk}__gte": max(rule.min_count, 1)})
-    return Case(When(cond, then=Value(1)), default=Value(0), output_field=IntegerField())
-
-
 def _may_score(rules: list[ScoringRule], now: datetime) -> Q:
     """Leads these rules could give points to (a superset): every other lead
     scores the same with or without them, so only these need scoring twice."""
@@ -101,14 +91,6 @@ def _may_score(rules: list[ScoringRule], now: datetime) -> Q:
             matching = Lead.objects.filter(engine.activity_filter(rule, now)).values("pk")
             q |= Q(pk__in=matching)
     return q
-
-
-def _scores(config: engine.Config, leads: QuerySet[Lead], now: datetime, **extra) -> QuerySet:
-    """The engine's new totals and MQL flags for `leads` (only what is compared)."""
-    annotations = engine.score_annotations(config, now)
-    return leads.annotate(**annotations, **extra).values(
-        "new_total", "new_mql", *extra, lid=F("pk")
-    )
 
 
 def _bucket_sql(bucket: Bucket, column: str) -> str:
@@ -161,13 +143,10 @@ def simulate_rule(
 
     leads = live_leads()
     saved = [r for r in config.rules if r.pk == rule.pk]
-    before_sql, before_params = _scores(config, leads, now).query.sql_with_params()
-    after_sql, after_params = _scores(
-        after,
-        leads.filter(_may_score([rule, *saved], now)),
-        now,
-        sim_match=_match_expression(rule, now),
-    ).query.sql_with_params()
+    before_sql, before_params = engine.scores_sql(config, leads, now)
+    after_sql, after_params = engine.scores_sql(
+        after, leads.filter(_may_score([rule, *saved], now)), now, match_rule=rule
+    )
 
     # Leads outside the "after" side score the same either way (b is NULL).
     new_total, new_mql = "COALESCE(b.new_total, a.new_total)", "COALESCE(b.new_mql, a.new_mql)"
