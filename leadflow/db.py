@@ -52,3 +52,19 @@ def bulk_update_from_values(objs: Sequence[Model], fields: Sequence[str]) -> int
             cursor.execute(sql, params)
             updated += cursor.rowcount
     return updated
+
+
+def _unicode_lower(value):
+    # Like the built-in: NULL stays NULL, numbers become their text.
+    if value is None or isinstance(value, bytes):
+        return value
+    return str(value).lower()
+
+
+def sqlite_unicode_lower(sender, connection, **kwargs) -> None:
+    """SQLite's built-in LOWER folds ASCII only; text rules and searches compare
+    values lower-cased in Python (str.lower) with LOWER(column), so both sides
+    must fold the same way ("École" = "école"). PostgreSQL's LOWER folds Unicode
+    under a UTF-8 LC_CTYPE."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("LOWER", 1, _unicode_lower, deterministic=True)

@@ -22,6 +22,7 @@ Scoring rules (the reference evaluator in tests/scoring mirrors this):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +51,8 @@ from django.utils import timezone
 from leads.models import Activity, Lead
 from scoring import fields as F_
 from scoring.models import GatingRule, RuleKind, ScoringRule, ScoringSettings
+
+logger = logging.getLogger(__name__)
 
 GRADES = ["A", "B", "C", "D"]  # ordered best first; below D is F
 
@@ -98,9 +101,30 @@ mql_crossing_hooks: list[Callable[[int, list[int], list[int]], None]] = []
 
 def load_config(*, organization_id: int) -> Config:
     settings, _ = ScoringSettings.objects.get_or_create(organization_id=organization_id)
-    rules = list(ScoringRule.objects.filter(is_active=True).select_related("group").order_by("pk"))
-    gates = list(GatingRule.objects.filter(is_active=True).order_by("pk"))
-    return Config(settings=settings, rules=rules, gates=gates)
+    rules = ScoringRule.objects.filter(is_active=True).select_related("group").order_by("pk")
+    gates = GatingRule.objects.filter(is_active=True).order_by("pk")
+    return Config(
+        settings=settings,
+        rules=[r for r in rules if _compiles(r)],
+        gates=[g for g in gates if _compiles(g)],
+    )
+
+
+def _compiles(rule: ScoringRule | GatingRule) -> bool:
+    """The forms refuse a rule that cannot compile, but one written another way
+    (admin, shell, an older version's data) must not break every rescore of
+    the tenant: it is left out, and said so in the log."""
+    try:
+        if isinstance(rule, ScoringRule) and rule.kind == RuleKind.ENGAGEMENT:
+            activity_filter(rule, timezone.now())
+        else:
+            F_.condition(rule.field, rule.operator, rule.value)
+    except (F_.RuleError, ValueError, TypeError) as exc:
+        logger.warning(
+            "Skipping %s %s that does not compile: %s", type(rule).__name__, rule.pk, exc
+        )
+        return False
+    return True
 
 
 def _fval(x: float) -> Value:
@@ -407,6 +431,10 @@ def rescore(
             cursor.execute("SET LOCAL jit = off")
         cursor.execute(f"DROP TABLE IF EXISTS {TEMP}")
         cursor.execute(f"CREATE TEMPORARY TABLE {TEMP} AS {sql}", params)
+        if lead_ids is None and connection.vendor == "postgresql":
+            # Temporary tables get no statistics from autovacuum; without them
+            # the UPDATE's join to leads is planned for a handful of rows.
+            cursor.execute(f"ANALYZE {TEMP}")
         changed = "s.new_grade <> s.old_grade OR s.new_band <> s.old_band OR s.new_mql <> s.old_mql"
         cursor.execute(
             "INSERT INTO scoring_scorehistory (organization_id, lead_id, at, score, fit_score,"

@@ -62,8 +62,14 @@ NO_VALUE_OPS = {Operator.EMPTY, Operator.NOT_EMPTY}
 TEXT_ONLY_OPS = {Operator.CONTAINS, Operator.NOT_CONTAINS, Operator.STARTS_WITH}
 
 
+# A custom value written as text that reads as a plain decimal number (hosted
+# forms post every field as text): "150", "-2.5", " 42 ". Not "1e3", not "0x10".
+NUMERIC_TEXT = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"
+
+
 class JsonNumber(Func):
-    """A custom attribute as a number, or NULL when it isn't one (never a cast error)."""
+    """A custom attribute as a number: a JSON number, or text that reads as a
+    plain decimal; otherwise NULL (never a cast error)."""
 
     output_field = FloatField()
 
@@ -78,17 +84,20 @@ class JsonNumber(Func):
         k = self.key  # validated above: [a-z0-9_] only
         return (
             f"(CASE WHEN jsonb_typeof({sql} -> '{k}') = 'number' "
+            f"OR ({sql} ->> '{k}') ~ %s "
             f"THEN ({sql} ->> '{k}')::double precision END)",
-            params * 2,
+            [*params, *params, NUMERIC_TEXT, *params, *params],
         )
 
     def as_sqlite(self, compiler, connection, **extra):
         sql, params = compiler.compile(self.source_expressions[0])
         k = self.key
+        value = f"json_extract({sql}, '$.{k}')"
         return (
             f"(CASE WHEN json_type({sql}, '$.{k}') IN ('integer', 'real') "
-            f"THEN json_extract({sql}, '$.{k}') END)",
-            params * 2,
+            f"OR (json_type({sql}, '$.{k}') = 'text' AND {value} REGEXP %s) "
+            f"THEN CAST({value} AS REAL) END)",
+            [*params, *params, *params, NUMERIC_TEXT, *params],
         )
 
 
@@ -152,7 +161,7 @@ def normalize_value(field: str, operator: str, value: Any) -> Any:
 
 def _text_expr(field: str, spec: FieldSpec) -> Expression:
     if spec.kind == "custom":
-        return KeyTextTransform(field.removeprefix("custom."), "custom")
+        return CustomText(field.removeprefix("custom."), "custom")
     return F(spec.path)
 
 
@@ -169,7 +178,7 @@ def condition(field: str, operator: str, value: Any) -> Q:
         key = field.removeprefix("custom.")
         if numeric:
             return _compare(JsonNumber(key), operator, value)
-        return _text(KeyTextTransform(key, "custom"), operator, value)
+        return _text(CustomText(key, "custom"), operator, value)
     if spec.kind == BOOL:
         q = Q(**{spec.path: value})
         return ~q if operator == Operator.NOT_EQUALS else q
@@ -189,13 +198,15 @@ def _compare(expr: Expression, operator: str, value: Any) -> Q:
 
     if operator == Operator.BETWEEN:
         return wrap(">=", value[0]) & wrap("<=", value[1])
+    if operator == Operator.NOT_EQUALS:
+        # Like "not in": an unknown number is not equal to anything.
+        return ~wrap("=", value)
     ops = {
         Operator.GT: ">",
         Operator.GTE: ">=",
         Operator.LT: "<",
         Operator.LTE: "<=",
         Operator.EQUALS: "=",
-        Operator.NOT_EQUALS: "<>",
     }
     if operator in ops:
         return wrap(ops[operator], value)
@@ -232,6 +243,16 @@ class _IsNull(Func):
     def as_sql(self, compiler, connection, **extra):
         sql, params = compiler.compile(self.source_expressions[0])
         return f"(({sql}) IS NULL)", params
+
+
+class CustomText(KeyTextTransform):
+    """A custom attribute as text, the same on both databases: a JSON null is
+    SQL NULL (empty). Django's SQLite version spells it 'null', like PostgreSQL
+    spells booleans 'true'/'false' (which stay)."""
+
+    def as_sqlite(self, compiler, connection):
+        sql, params = super().as_sqlite(compiler, connection)
+        return sql.replace("'null',", "", 1).replace(",'null'", "", 1), params
 
 
 def _text(expr: Expression, operator: str, value: Any) -> Q:

@@ -342,6 +342,8 @@ class Postgres:
                 "-E",
                 "UTF8",
                 "--locale=C",
+                # Byte-order sorting, but Unicode case mapping for LOWER().
+                "--lc-ctype=C.UTF-8",
                 "--no-sync",
             ],
             "initdb",

@@ -14,8 +14,10 @@ models (`ScoringRule`, `ScoreGroup`, `GatingRule`, `ScoringSettings`, `Lead`,
 Semantics, briefly:
 - text comparisons are case-insensitive; a missing value behaves like "";
   contains/starts-with take the value literally (no wildcards);
-- numeric comparisons on a missing or non-numeric value are false (a custom
-  attribute is a number only when it is a JSON number);
+- numeric comparisons on a missing or non-numeric value are false, except
+  "not equal", which holds like "not in" (a custom
+  attribute is a number when it is a JSON number or text that reads as a plain
+  decimal, such as "150" or " -2.5 ");
 - `email_domain` is the part of the email after the last "@";
 - engagement points decay with 0.5 ** (age_days / half_life), the half-life
   being the rule's, else its group's, else the organization's (none = no decay);
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -127,6 +130,8 @@ def json_text(value: Any) -> str:
 
 
 def json_number(value: Any) -> float | None:
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+(\.[0-9]+)?\s*", value):
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
@@ -199,7 +204,9 @@ def number_matches(number: float | None, operator: str, value: Any) -> bool:
         return hit if operator == Operator.IN else not hit
     if operator in (Operator.CONTAINS, Operator.NOT_CONTAINS, Operator.STARTS_WITH):
         return text_matches(_number_text(number), operator, value)
-    if number is None:  # unknown is never a match of a comparison, even "not equal"
+    if operator == Operator.NOT_EQUALS:  # like "not in": unknown is not equal
+        return number is None or number != as_number(value)
+    if number is None:  # unknown is never a match of a comparison
         return False
     if operator == Operator.BETWEEN:
         low, high = sorted(
