@@ -20,13 +20,17 @@ class NavEntry:
 
 NAV: list[NavEntry] = [
     NavEntry("Overview", "accounts:org_home", "speedometer2", Perm.VIEW_DASHBOARD),
+    NavEntry("My leads", "pipeline:queue", "inbox", Perm.WORK_LEADS),
     NavEntry("Leads", "leads:lead_list", "person-lines-fill", Perm.VIEW_LEADS),
+    NavEntry("Opportunities", "pipeline:board", "kanban", Perm.VIEW_PIPELINE),
+    NavEntry("Team", "pipeline:team", "people-fill", Perm.VIEW_TEAM),
     NavEntry("Needs review", "leads:review_list", "shield-exclamation", Perm.REVIEW_LEADS),
     NavEntry("Companies", "leads:company_list", "buildings", Perm.VIEW_LEADS),
     NavEntry("Capture forms", "leads:form_list", "ui-checks", Perm.MANAGE_FORMS),
     NavEntry("Campaigns", "leads:campaign_list", "megaphone", Perm.MANAGE_CAMPAIGNS),
     NavEntry("Imports", "leads:import_list", "cloud-upload", Perm.IMPORT_LEADS),
     NavEntry("Scoring", "scoring:rule_list", "bar-chart-steps", Perm.MANAGE_SCORING),
+    NavEntry("Routing & SLA", "pipeline:settings", "signpost-split", Perm.MANAGE_ROUTING),
     NavEntry("Members", "accounts:members", "people", Perm.MANAGE_MEMBERS),
     NavEntry("API keys", "leads:apikey_list", "key", Perm.MANAGE_API_KEYS),
     NavEntry("Settings", "accounts:org_settings", "gear", Perm.MANAGE_ORGANIZATION),

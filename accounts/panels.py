@@ -9,3 +9,8 @@ home_panels: list[Callable] = []
 
 def panels_for(request) -> list[dict]:
     return [panel for make in home_panels if (panel := make(request))]
+
+
+# A role whose work lives on another page lands there instead of the overview
+# (role -> URL name taking org_slug), e.g. a sales rep on their lead queue.
+role_home: dict[str, str] = {}

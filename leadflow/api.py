@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from leadflow.api_auth import ApiError, error_body, invalid_request
 from leadflow.errors import LeadflowError
 from leads.api import activities_router, leads_router
+from pipeline.api import pipeline_router
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +104,4 @@ def _server_error(request, exc: Exception):
 
 api.add_router("/leads", leads_router, tags=["leads"])
 api.add_router("/activities", activities_router, tags=["activities"])
+api.add_router("/leads", pipeline_router, tags=["pipeline"])

@@ -183,7 +183,35 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "scoring.tasks.nightly_decay",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Speed-to-lead: find SLA breaches, notify, reassign or recycle (one job per org).
+    "pipeline-sla-sweep": {
+        "task": "pipeline.sla_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Due nurture steps: one dispatch per organization, each within its throttle.
+    "nurture-dispatch": {
+        "task": "nurture.dispatch_all",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Dynamic lists with time-based conditions ("clicked in the last 30 days").
+    "nurture-refresh-dynamic-lists": {
+        "task": "nurture.refresh_dynamic_lists_all",
+        "schedule": crontab(minute=15),
+    },
+    # Weekly KPI digest: hourly, each org sends on Monday from 07:00 its local time.
+    "reports-weekly-digest": {
+        "task": "reports.send_weekly_digests",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 3000},
+    },
 }
+# Queued nurture emails whose send task was lost (a killed worker) are re-enqueued after this.
+NURTURE_REQUEUE_AFTER_SECONDS = env.int("NURTURE_REQUEUE_AFTER_SECONDS", default=600)
+# Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=DEBUG)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Redelivery of unacked tasks after a worker dies: longer than any time limit.

@@ -55,6 +55,26 @@ class ScoreBand(models.TextChoices):
     COLD = "cold", "Cold"
 
 
+class LeadStage(models.TextChoices):
+    """Where a lead is in the funnel. Changed only by pipeline.services.stage_transition."""
+
+    NEW = "new", "New"
+    MQL = "mql", "MQL"
+    SAL = "sal", "Sales accepted"
+    SQL = "sql", "Sales qualified"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+    RECYCLED = "recycled", "Recycled"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
+class MqlSource(models.TextChoices):
+    SCORE = "score", "Score over threshold"
+    PQL = "pql", "Product usage (PQL)"
+    MANUAL = "manual", "Marked by hand"
+
+
 class Campaign(TenantModel):
     """A lead source with its cost (for CPL/CPA/ROI) and the UTM values that identify it."""
 
@@ -178,6 +198,13 @@ class Lead(TenantModel):
     mql_changed_at = models.DateTimeField(null=True, blank=True)
     gating_reason = models.CharField(max_length=200, blank=True)
 
+    # Written by the pipeline (pipeline.services), never by hand.
+    stage = models.CharField(max_length=16, choices=LeadStage.choices, default=LeadStage.NEW)
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    is_pql = models.BooleanField(default=False)
+    mql_source = models.CharField(max_length=8, choices=MqlSource.choices, blank=True)
+
     class Meta:
         constraints = [
             # email is stored normalized (lower-case), so this is case-insensitive.
@@ -197,6 +224,9 @@ class Lead(TenantModel):
             models.CheckConstraint(
                 condition=Q(quality__in=["ok", "suspect", "junk"]), name="lead_quality_valid"
             ),
+            models.CheckConstraint(
+                condition=Q(stage__in=LeadStage.values), name="lead_stage_valid"
+            ),
         ]
         indexes = [
             models.Index(fields=["organization", "created_at"]),
@@ -210,6 +240,8 @@ class Lead(TenantModel):
             models.Index(fields=["organization", "score"]),
             models.Index(fields=["organization", "updated_at"]),  # CRM sync via the API
             models.Index(fields=["organization", "mql_eligible"]),
+            models.Index(fields=["organization", "stage"]),
+            models.Index(fields=["organization", "owner", "stage"]),
         ]
 
     def __str__(self) -> str:

@@ -198,3 +198,114 @@ class RescoreJobFactory(factory.django.DjangoModelFactory):
 
     organization = factory.SubFactory(OrganizationFactory)
     reason = "Rule updated"
+
+
+# --- pipeline -------------------------------------------------------------------
+from pipeline.models import (  # noqa: E402
+    Assignment,
+    AssignmentMethod,
+    Opportunity,
+    RoutingRule,
+    Team,
+    TeamMember,
+)
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+
+class TeamMemberFactory(factory.django.DjangoModelFactory):
+    """A sales rep's seat in a team (the rep is created in the team's organization)."""
+
+    class Meta:
+        model = TeamMember
+
+    organization = factory.SelfAttribute("team.organization")
+    team = factory.SubFactory(TeamFactory)
+    membership = factory.SubFactory(
+        MembershipFactory,
+        organization=factory.SelfAttribute("..team.organization"),
+        role=Role.SALES_REP,
+    )
+    capacity = 50
+
+
+class RoutingRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RoutingRule
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Routing rule {n}")
+    priority = factory.Sequence(lambda n: n)
+    conditions = factory.LazyFunction(
+        lambda: [{"field": "country", "operator": "eq", "value": "DE"}]
+    )
+    target_team = factory.SubFactory(
+        TeamFactory, organization=factory.SelfAttribute("..organization")
+    )
+
+
+class OpportunityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Opportunity
+
+    organization = factory.SelfAttribute("lead.organization")
+    lead = factory.SubFactory(LeadFactory, stage="opportunity")
+    name = factory.Sequence(lambda n: f"Deal {n}")
+    amount = 12000
+    currency = "USD"
+
+
+class AssignmentFactory(factory.django.DjangoModelFactory):
+    """The current assignment of an MQL to a sales rep (lead.owner kept in sync)."""
+
+    class Meta:
+        model = Assignment
+        skip_postgeneration_save = True
+
+    organization = factory.SelfAttribute("lead.organization")
+    lead = factory.SubFactory(LeadFactory, stage="mql")
+    membership = factory.SubFactory(
+        MembershipFactory,
+        organization=factory.SelfAttribute("..lead.organization"),
+        role=Role.SALES_REP,
+    )
+    method = AssignmentMethod.MANUAL
+    reason = "Assigned by hand"
+
+    @factory.post_generation
+    def _sync_owner(obj, create, extracted, **kwargs):
+        if create and obj.is_current:
+            # save() goes through the base manager: works with or without a scope.
+            obj.lead.owner, obj.lead.assigned_at = obj.membership, obj.assigned_at
+            obj.lead.save(update_fields=["owner", "assigned_at"])
+
+
+# --- pipeline webhooks ------------------------------------------------------------
+from pipeline.models import WebhookDelivery, WebhookEndpoint  # noqa: E402
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookEndpoint
+
+    organization = factory.SubFactory(OrganizationFactory)
+    url = factory.Sequence(lambda n: f"https://crm.example.com/hooks/{n}")
+    secret = factory.Sequence(lambda n: f"whsec_test_secret_{n}")
+    events = factory.LazyFunction(lambda: ["all"])
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    organization = factory.SelfAttribute("endpoint.organization")
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    event_id = factory.Faker("uuid4", cast_to=None)
+    event_type = "webhook.test"
+    payload = factory.LazyFunction(lambda: {"type": "webhook.test", "data": {}})

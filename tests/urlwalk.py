@@ -43,13 +43,23 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "field_id": lambda org: f.CaptureFormFieldFactory(form__organization=org).pk,
     "submission_id": lambda org: f.FormSubmissionFactory(form__organization=org).pk,
     "job_id": lambda org: f.ImportJobFactory(organization=org).pk,
-    "apikey_id": lambda org: __import__("accounts.models").models.ApiKey.objects.create(
-        organization=org, name="sample", prefix=f"s{org.pk}{id(org) % 10**6}", key_hash="x"
-    ).pk,
+    "apikey_id": lambda org: (
+        __import__("accounts.models")
+        .models.ApiKey.objects.create(
+            organization=org, name="sample", prefix=f"s{org.pk}{id(org) % 10**6}", key_hash="x"
+        )
+        .pk
+    ),
     "rule_id": lambda org: f.ScoringRuleFactory(organization=org).pk,
     "group_id": lambda org: f.ScoreGroupFactory(organization=org).pk,
     "gate_id": lambda org: f.GatingRuleFactory(organization=org).pk,
     "rescore_job_id": lambda org: f.RescoreJobFactory(organization=org).pk,
+    "team_id": lambda org: f.TeamFactory(organization=org).pk,
+    "team_member_id": lambda org: f.TeamMemberFactory(team__organization=org).pk,
+    "routing_rule_id": lambda org: f.RoutingRuleFactory(organization=org).pk,
+    "opportunity_id": lambda org: f.OpportunityFactory(lead__organization=org).pk,
+    "webhook_id": lambda org: f.WebhookEndpointFactory(organization=org).pk,
+    "delivery_id": lambda org: f.WebhookDeliveryFactory(endpoint__organization=org).pk,
 }
 
 SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token"}

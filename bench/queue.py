@@ -1,0 +1,276 @@
+"""Benchmark: the rep queue page at 10,000 and at 1,000,000 leads in the org,
+against a floor of a bare org page through the same middleware.
+
+    python scripts/with_services.py -- .venv/bin/python bench/queue.py [--explain]
+
+Needs PostgreSQL (DATABASE_URL, as scripts/with_services.py sets it). It creates
+a throwaway database, a bystander organization, and one organization with an
+admin and --reps sales reps in --teams teams (bench/queue_data.py). The measured
+rep holds 40 open leads (MQL to opportunity, SLA clocks running, some overdue)
+at every size; the other reps hold the rest of the open leads, and every stage
+is populated, with the assignments (current and ended), stage history, BANT
+notes, opportunities and --activities-per-lead activities the services would
+have written — all generated inside PostgreSQL.
+
+At each size it times, alternating, best of --repeat (median shown too):
+- page: GET of `pipeline:queue` as the logged-in rep, through the Django test
+  client: the whole middleware stack, the real view, the template;
+- floor: GET of a bare `@org_view` page under /o/<slug>/ answering a constant
+  "ok" through the same stack (session, user, membership, tenant scope).
+
+Then it grows the same tenant in place to --large leads and repeats. Printed:
+page and floor ms, the page's SQL ms (its statements' sum: the part that could
+depend on the tenant's size), page/floor, growth large vs small (goal: page
+<= 2x), the page's query count (must be equal at both sizes), each statement's time,
+and with --explain the EXPLAIN ANALYZE of the queue's main query. Loading
+drops the lead/activity/company secondary indexes and rebuilds them after
+(bench/rescore.py's bulk_load), then VACUUM ANALYZE. No timed assertions: the
+figures are for people to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, this file's folder comes first on sys.path and its name would
+# shadow the standard library's `queue` (asgiref imports it): take the folder off.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+GOAL_GROWTH = 2.0
+FLOOR_URLCONF = "bench_queue_urls"
+TABLES = (
+    "leads_company", "leads_lead", "leads_activity", "pipeline_assignment",
+    "pipeline_stagetransition", "pipeline_opportunity", "pipeline_qualification",
+)  # fmt: skip
+
+
+def setup_django() -> None:
+    """bench/rescore.py's production-like set-up, for the test client's host, over HTTP."""
+    import warnings
+
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    # whitenoise warns that collectstatic never ran; the bench serves no static files.
+    warnings.filterwarnings("ignore", message="No directory at")
+    sys.path.insert(0, str(ROOT))
+    from bench import rescore
+
+    rescore.setup_django()
+
+
+def install_floor_urls() -> None:
+    """A URL module of the real app plus the floor page (bench-only; never deployed)."""
+    from django.http import HttpResponse
+    from django.urls import include, path
+
+    from accounts.decorators import org_view
+    from accounts.permissions import Perm
+
+    @org_view(Perm.WORK_LEADS)
+    def floor(request):
+        """The least an org page does: the middleware's work, then a constant answer."""
+        return HttpResponse("ok", content_type="text/plain")
+
+    module = types.ModuleType(FLOOR_URLCONF)
+    module.urlpatterns = [
+        path("o/<slug:org_slug>/bench/floor/", floor),
+        path("", include("leadflow.urls")),
+    ]
+    sys.modules[FLOOR_URLCONF] = module
+
+
+def load(team, *, leads: int, per_lead: int, now) -> None:
+    from bench import queue_data as data
+    from bench.rescore import bulk_load, vacuum
+    from leadflow.tenancy import tenant_scope
+
+    written: dict = {}
+    with tenant_scope(team.organization):
+        seconds = bulk_load(
+            lambda: written.update(
+                data.grow(team=team, leads=leads, activities_per_lead=per_lead, now=now)
+            )
+        )
+    vacuum(*TABLES)
+    print(
+        f"  {team.organization.slug}: +{leads:,} leads, +{leads * per_lead:,} activities,"
+        f" +{written['assignments']:,} assignments, +{written['transitions']:,} transitions,"
+        f" +{written['deals']:,} BANT/opportunity rows in {seconds:.1f} s (+ VACUUM ANALYZE)",
+        flush=True,
+    )
+
+
+def get(client, path: str) -> tuple[float, list[tuple[float, str]], str]:
+    """One GET: its wall time, its SQL statements (seconds, SQL), and the body."""
+    from django.db import connection
+
+    from bench.rescore import StatementTimer
+
+    statements = StatementTimer()
+    with connection.execute_wrapper(statements):
+        started = time.perf_counter()
+        response = client.get(path)
+        seconds = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"bench: GET {path} answered {response.status_code}")
+    return seconds, statements.statements, response.content.decode()
+
+
+def explain_queue(team) -> None:
+    from leadflow.tenancy import tenant_scope
+    from pipeline import selectors
+    from pipeline.views.queue import QUEUE_PAGE_SIZE
+
+    with tenant_scope(team.organization):
+        page = selectors.rep_queue(membership=team.rep)[:QUEUE_PAGE_SIZE]
+        plan = page.explain(analyze=True, buffers=True)
+    print("    EXPLAIN ANALYZE of the queue's page query:")
+    for line in plan.splitlines():
+        print("      " + line)
+
+
+def run_size(client, team, label: str, *, repeat: int, explain: bool) -> dict:
+    from django.urls import reverse
+
+    from leadflow.tenancy import tenant_scope
+    from leads.models import Lead
+
+    with tenant_scope(team.organization):
+        leads = Lead.objects.count()
+    slug = team.organization.slug
+    page, floor = reverse("pipeline:queue", kwargs={"org_slug": slug}), f"/o/{slug}/bench/floor/"
+    print(f"\n== {label}: {leads:,} leads in the org", flush=True)
+    for _ in range(3):  # warm up: templates compiled, connection and caches hot
+        get(client, page), get(client, floor)
+    # Alternate page and floor so a disturbance of a shared machine hits both.
+    page_runs, sql_runs, floor_runs = [], [], []
+    for _ in range(repeat):
+        seconds, statements, body = get(client, page)
+        page_runs.append(seconds)
+        sql_runs.append(sum(t for t, _ in statements))
+        floor_runs.append(get(client, floor)[0])
+    rows = body.count('data-testid="queue-row"')
+    print(f"    page: {rows} queue rows, {len(statements)} queries; the last run's:")
+    for seconds, sql in statements:
+        print(f"      {seconds * 1000:7.2f} ms  {sql[:96]}")
+    if explain:
+        explain_queue(team)
+    return {
+        "leads": leads,
+        "page": min(page_runs),
+        "page_median": statistics.median(page_runs),
+        "sql": min(sql_runs),
+        "floor": min(floor_runs),
+        "floor_median": statistics.median(floor_runs),
+        "queries": len(statements),
+        "rows": rows,
+    }
+
+
+def report(small: dict, large: dict | None) -> None:
+    print("\n== Results (best of the runs; median in brackets)")
+    print(
+        f"  {'':<6} {'leads':>10} {'page ms':>17} {'of it SQL':>10} {'floor ms':>16}"
+        f" {'page/floor':>11} {'queries':>8} {'rows':>5}"
+    )
+    for label, r in (("small", small), ("large", large)):
+        if r is None:
+            continue
+        ms = {k: r[k] * 1000 for k in ("page", "page_median", "sql", "floor", "floor_median")}
+        print(
+            f"  {label:<6} {r['leads']:>10,} {ms['page']:>8.2f} ({ms['page_median']:6.2f})"
+            f" {ms['sql']:>10.2f} {ms['floor']:>7.2f} ({ms['floor_median']:6.2f})"
+            f" {r['page'] / r['floor']:>10.1f}x {r['queries']:>8} {r['rows']:>5}"
+        )
+    if large is None:
+        return
+    growth = {k: large[k] / small[k] for k in ("page", "sql", "floor")}
+    verdict = "OK" if growth["page"] <= GOAL_GROWTH else "MISSED"
+    print(
+        f"  growth {large['leads']:,} vs {small['leads']:,} leads: page {growth['page']:.2f}x"
+        f" (goal <= {GOAL_GROWTH:.0f}x) {verdict}; its SQL {growth['sql']:.2f}x;"
+        f" floor {growth['floor']:.2f}x"
+    )
+    same = small["queries"] == large["queries"] and small["rows"] == large["rows"]
+    print(
+        f"  queries {small['queries']} / {large['queries']},"
+        f" rows {small['rows']} / {large['rows']}: {'the same' if same else 'DIFFER'}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=10_000, help="small tenant")
+    parser.add_argument("--large", type=int, default=1_000_000, help="large tenant (0: skip)")
+    parser.add_argument("--activities-per-lead", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=24, help="sales reps (the measured one too)")
+    parser.add_argument("--teams", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=50, help="timed requests per size")
+    parser.add_argument(
+        "--explain", action="store_true", help="print EXPLAIN ANALYZE of the queue's main query"
+    )
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        print(
+            "bench: needs PostgreSQL; run it through\n"
+            "  python scripts/with_services.py -- .venv/bin/python bench/queue.py",
+            file=sys.stderr,
+        )
+        return 2
+    if args.reps < 2 or args.leads < 100 or (args.large and args.large <= args.leads):
+        parser.error("needs --reps >= 2, --leads >= 100 and --large above --leads (or 0)")
+    setup_django()
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.utils import timezone
+
+    from bench import queue_data as data
+    from bench.rescore import execute
+
+    started = time.perf_counter()
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    install_floor_urls()
+    # Templates link static files and the bench never runs collectstatic.
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    try:
+        execute("SET maintenance_work_mem = '512MB'")
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            version = cursor.fetchone()[0]
+        load_1m = os.getloadavg()[0]  # a busy machine makes the ms noisy; say so
+        print(f"PostgreSQL {version}; {args.reps} reps in {args.teams} teams; load {load_1m:.1f}")
+        now = timezone.now().replace(microsecond=0)
+        bystander = data.make_sales_team(slug="bench-bystander", reps=3, teams=1)
+        load(bystander, leads=2000, per_lead=args.activities_per_lead, now=now)
+        team = data.make_sales_team(slug="bench-queue", reps=args.reps, teams=args.teams)
+        client = Client()
+        client.force_login(team.rep.user)
+        with override_settings(ROOT_URLCONF=FLOOR_URLCONF, STORAGES=storages):
+            load(team, leads=args.leads, per_lead=args.activities_per_lead, now=now)
+            small = run_size(client, team, "small", repeat=args.repeat, explain=args.explain)
+            large = None
+            if args.large:
+                more = args.large - args.leads
+                load(team, leads=more, per_lead=args.activities_per_lead, now=now)
+                large = run_size(client, team, "large", repeat=args.repeat, explain=args.explain)
+        report(small, large)
+        print(f"\n  whole bench: {time.perf_counter() - started:.0f} s")
+    finally:
+        connection.close()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The pipeline JSON API: move a lead between stages and read its stage history.
+
+An API key acts as an integration, not a person: it may make the moves the
+transition table (pipeline.stages) gives to automatic rules — hand a lead to
+sales as an MQL, send it back to nurture — and, like a person, must give a
+reason where the table asks for one. Moves the table keeps for sales (accept,
+BANT-qualified SQL, opportunities, won/lost) need the rep's data and stay in
+the app. An illegal move is a 400 naming the moves that are possible.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import Http404
+from ninja.decorators import decorate_view
+
+from leadflow.api_auth import ApiError, json_body, tenant_router
+from leadflow.tenancy import get_tenant_object_or_404
+from leads.api_schemas import ErrorOut
+from leads.models import Lead
+from leads.services.activities import MAX_ID
+from pipeline.api_schemas import StageHistoryOut, TransitionIn, TransitionResultOut
+from pipeline.errors import TransitionNotAllowed
+from pipeline.models import Stage, StageTransition
+from pipeline.services import stage_transition
+from pipeline.stages import TRANSITIONS, allowed_targets, check_move
+
+TRANSITION_BODY_LIMIT = 16 * 1024
+HISTORY_LIMIT = 1000
+
+pipeline_router = tenant_router()
+
+_AUTH_ERRORS = {401: ErrorOut, 429: ErrorOut}
+_STAGE_LABELS = dict(Stage.choices)
+
+
+def _check_id(lead_id: int) -> None:
+    # Out-of-range ids would overflow the database's integer: simply not found.
+    if not 0 < lead_id <= MAX_ID:
+        raise Http404("No lead matches the given query.")
+
+
+def _transition_out(row: StageTransition) -> dict:
+    actor = row.actor.user.email if row.actor_id and row.actor else None
+    return {
+        "id": row.pk,
+        "from_stage": row.from_stage,
+        "to_stage": row.to_stage,
+        "occurred_at": row.occurred_at,
+        "actor_email": actor,
+        "rule": row.rule,
+        "reason_code": row.reason_code,
+        "reason": row.reason,
+    }
+
+
+def _not_allowed(message: str, lead: Lead) -> ApiError:
+    targets = allowed_targets(lead.stage, None)
+    hint = (
+        f" From {_STAGE_LABELS[lead.stage]}, an integration may move it to: "
+        + ", ".join(targets)
+        + "."
+        if targets
+        else f" An integration cannot move a lead out of {_STAGE_LABELS[lead.stage]}."
+    )
+    return ApiError(
+        400,
+        "transition_not_allowed",
+        message + hint,
+        [{"field": "to", "code": "not_allowed", "allowed": targets}],
+    )
+
+
+@transaction.atomic
+def integration_transition(*, lead_id: int, to: str, reason_code: str, reason: str, source: str):
+    """Check the move for an integration actor under the lead's row lock, then make it."""
+    lead = get_tenant_object_or_404(Lead.objects.select_for_update(), pk=lead_id)
+    if lead.merged_into_id or lead.discarded_at:
+        raise ApiError(
+            400,
+            "lead_inactive",
+            "This lead was merged into another or discarded; move the surviving lead instead.",
+        )
+    try:
+        check_move(lead.stage, to, None, reason)
+    except TransitionNotAllowed as exc:
+        raise _not_allowed(str(exc).replace("automatic rules", "an API integration"), lead) from exc
+    if TRANSITIONS[(lead.stage, to)].reason_required and not reason:
+        raise ApiError(
+            400,
+            "reason_required",
+            f"Give a `reason` for moving the lead from {_STAGE_LABELS[lead.stage]} "
+            f"to {_STAGE_LABELS[to]}.",
+            [{"field": "reason", "code": "required", "message": "A reason is required."}],
+        )
+    transition = stage_transition(
+        lead=lead, to=to, rule=f"api:{source}", reason_code=reason_code, reason=reason
+    )
+    return lead, transition
+
+
+@pipeline_router.post(
+    "/{lead_id}/transitions",
+    response={
+        200: TransitionResultOut,
+        400: ErrorOut,
+        404: ErrorOut,
+        413: ErrorOut,
+        **_AUTH_ERRORS,
+    },
+    summary="Move a lead to another stage",
+)
+@decorate_view(json_body(TRANSITION_BODY_LIMIT))
+def transition_create(request, lead_id: int, payload: TransitionIn):
+    """Move a lead along the pipeline as this integration, e.g. `{"to": "mql",
+    "reason": "Booked a demo in our CRM"}` or `{"to": "recycled", "reason_code":
+    "not_now", "reason": "…"}`. The move is recorded in the stage history with
+    rule `api:<key name>`, and webhooks fire as for any stage change."""
+    _check_id(lead_id)
+    lead, transition = integration_transition(
+        lead_id=lead_id,
+        to=payload.to,
+        reason_code=payload.reason_code,
+        reason=payload.reason,
+        source=request.auth.name,
+    )
+    return {"lead_id": lead.pk, "stage": lead.stage, "transition": _transition_out(transition)}
+
+
+@pipeline_router.get(
+    "/{lead_id}/stage-history",
+    response={200: StageHistoryOut, 404: ErrorOut, **_AUTH_ERRORS},
+    summary="A lead's stage history",
+)
+def stage_history(request, lead_id: int):
+    """Every stage change of the lead, oldest first: from, to, when, who or which rule, why.
+    History is append-only, so a lead moved back (e.g. a reopened deal) shows both moves."""
+    _check_id(lead_id)
+    lead = get_tenant_object_or_404(Lead, pk=lead_id)
+    rows = (
+        StageTransition.objects.filter(lead=lead)
+        .select_related("actor__user")
+        .order_by("occurred_at", "pk")[:HISTORY_LIMIT]
+    )
+    return {"lead_id": lead.pk, "stage": lead.stage, "items": [_transition_out(r) for r in rows]}

@@ -1,0 +1,60 @@
+"""Request and response shapes of the pipeline API (/api/v1/leads/{id}/transitions, …)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from ninja import Field
+from pydantic import field_validator
+
+from leads.api_schemas import PlainOut, StrictInput
+from pipeline.models import Stage
+
+StageValue = Literal[tuple(Stage.values)]  # type: ignore[valid-type]
+REASON_MAX_LENGTH = 2000
+
+
+class TransitionIn(StrictInput):
+    """Move a lead to another stage, as your integration."""
+
+    to: StageValue = Field(..., description="The stage to move the lead to.")
+    reason_code: str = Field(
+        "",
+        max_length=40,
+        pattern=r"^[a-z0-9_]*$",
+        description="A short machine code for the reason, e.g. `bad_fit` or `crm_closed`.",
+    )
+    reason: str = Field(
+        "",
+        max_length=REASON_MAX_LENGTH,
+        description="Why, in words. Required where the stage table asks a person for one.",
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+
+class TransitionOut(PlainOut):
+    id: int
+    from_stage: str = Field(..., description='"" for the lead\'s first stage.')
+    to_stage: str
+    occurred_at: datetime
+    actor_email: str | None = Field(..., description="The person who moved it, if a person did.")
+    rule: str = Field(..., description="What moved it: manual, score, pql, sla, api:<key name>…")
+    reason_code: str
+    reason: str
+
+
+class TransitionResultOut(PlainOut):
+    lead_id: int
+    stage: str = Field(..., description="The lead's stage now.")
+    transition: TransitionOut
+
+
+class StageHistoryOut(PlainOut):
+    lead_id: int
+    stage: str = Field(..., description="The lead's current stage.")
+    items: list[TransitionOut] = Field(..., description="Every stage change, oldest first.")

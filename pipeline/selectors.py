@@ -1,0 +1,258 @@
+"""Reads of the pipeline pages: the rep queue, team load, unassigned MQLs, the
+opportunity board and a lead's pipeline history.
+
+Each selector runs a fixed number of queries whatever the number of rows (the
+pages pin them in tests): per-row facts come from joins and correlated
+subqueries, never from a query per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Least
+
+from accounts.models import Membership, Organization, Role
+from leads.models import Activity, Lead, ScoreBand
+from pipeline.models import (
+    OPEN_STAGES,
+    Assignment,
+    Opportunity,
+    OpportunityStatus,
+    PipelinePolicy,
+    Qualification,
+    Stage,
+    StageTransition,
+    TeamMember,
+)
+
+BAND_RANK = Case(
+    When(band=ScoreBand.HOT, then=Value(0)),
+    When(band=ScoreBand.WARM, then=Value(1)),
+    When(band=ScoreBand.COLD, then=Value(2)),
+    default=Value(3),
+    output_field=IntegerField(),
+)
+
+
+def _open_due(due: str, done: str) -> Case:
+    """A deadline of the current assignment that still runs (its step not done yet)."""
+    return Case(When(**{f"current__{done}__isnull": True}, then=F(f"current__{due}")))
+
+
+def rep_queue(*, membership: Membership) -> QuerySet[Lead]:
+    """The leads a rep works: assigned to them, in an open stage; most urgent first.
+
+    Order: the nearest open SLA deadline (accept or first touch) first, leads
+    without one after; then hot before warm before cold, higher score first;
+    then the longest waiting. Each lead carries its current assignment's facts
+    (why routed, clocks) and its latest activity's kind, in one query.
+    """
+    latest_kind = (
+        Activity.objects.filter(lead=OuterRef("pk")).order_by("-occurred_at", "-pk").values("kind")
+    )[:1]
+    accept_due = _open_due("accept_due_at", "accepted_at")
+    touch_due = _open_due("first_touch_due_at", "first_touched_at")
+    return (
+        Lead.objects.filter(owner=membership, stage__in=OPEN_STAGES, merged_into__isnull=True)
+        .alias(current=FilteredRelation("assignments", condition=Q(assignments__is_current=True)))
+        .annotate(
+            # LEAST is NULL on SQLite when an argument is; the Coalesces make it
+            # behave as on PostgreSQL (NULLs ignored) on both.
+            sla_due_at=Least(Coalesce(accept_due, touch_due), Coalesce(touch_due, accept_due)),
+            band_rank=BAND_RANK,
+            assignment_id=F("current__id"),
+            assignment_reason=F("current__reason"),
+            assignment_method=F("current__method"),
+            routed_at=F("current__assigned_at"),
+            accepted_at=F("current__accepted_at"),
+            first_touched_at=F("current__first_touched_at"),
+            breached_at=F("current__breached_at"),
+            team_name=F("current__team__name"),
+            last_activity_kind=Subquery(latest_kind),
+        )
+        .select_related("company", "opportunity", "qualification")
+        .order_by(
+            F("sla_due_at").asc(nulls_last=True),
+            "band_rank",
+            "-score",
+            F("routed_at").asc(nulls_last=True),
+            "pk",
+        )
+    )
+
+
+def rep_queue_counts(*, membership: Membership, now) -> dict[str, int]:
+    """Header figures of the queue: open leads by stage and how many are overdue (one query)."""
+    rows = rep_queue(membership=membership).order_by()
+    by_stage = {s: Count("pk", filter=Q(stage=s)) for s in OPEN_STAGES}
+    return rows.aggregate(
+        total=Count("pk"),
+        overdue=Count("pk", filter=Q(sla_due_at__lt=now) | Q(breached_at__isnull=False)),
+        **by_stage,
+    )
+
+
+def _open_leads_of(membership_ref) -> QuerySet[Lead]:
+    return Lead.objects.filter(
+        owner=membership_ref, stage__in=OPEN_STAGES, merged_into__isnull=True
+    )
+
+
+def team_load(*, organization: Organization) -> QuerySet[TeamMember]:
+    """Every team seat with the rep's open leads against capacity and open SLA breaches.
+
+    Open leads count whatever team routed them: capacity is per rep."""
+    del organization  # the active scope already limits the rows; named for the reader
+    member = OuterRef("membership")
+    open_count = (
+        _open_leads_of(member).order_by().values("owner").annotate(n=Count("pk")).values("n")
+    )
+    breaches = (
+        Assignment.objects.filter(
+            membership=member,
+            is_current=True,
+            breached_at__isnull=False,
+            lead__stage__in=OPEN_STAGES,
+        )
+        .order_by()
+        .values("membership")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        TeamMember.objects.select_related("team", "membership__user")
+        .annotate(
+            open_count=Coalesce(Subquery(open_count), 0),
+            breach_count=Coalesce(Subquery(breaches), 0),
+        )
+        .order_by("team__name", "membership__user__email", "pk")
+    )
+
+
+def unassigned_mqls(*, organization: Organization) -> QuerySet[Lead]:
+    """MQLs waiting for an owner (no routing rule or team could take them), best first."""
+    del organization
+    return (
+        Lead.objects.filter(stage=Stage.MQL, owner__isnull=True, merged_into__isnull=True)
+        .select_related("company")
+        .annotate(band_rank=BAND_RANK)
+        .order_by("band_rank", "-score", "stage_changed_at", "pk")
+    )
+
+
+def assignable_members(*, organization: Organization) -> QuerySet[Membership]:
+    """People a lead can be handed to: active sales reps and admins."""
+    return (
+        Membership.objects.filter(
+            organization=organization, is_active=True, role__in=[Role.SALES_REP, Role.ADMIN]
+        )
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    )
+
+
+@dataclass
+class BoardColumn:
+    status: str
+    label: str
+    count: int = 0
+    totals: dict[str, Decimal] = field(default_factory=dict)  # currency -> sum of amounts
+    weighted: dict[str, Decimal] = field(default_factory=dict)  # open deals: amount x probability
+    items: list[Opportunity] = field(default_factory=list)
+
+
+BOARD_COLUMN_LIMIT = 60  # cards per column; the totals count every deal
+
+
+def _board_rows(membership: Membership) -> QuerySet[Opportunity]:
+    qs = Opportunity.objects.all()
+    if membership.role == Role.SALES_REP:
+        qs = qs.filter(owner=membership)
+    return qs
+
+
+def pipeline_board(*, membership: Membership) -> list[BoardColumn]:
+    """Opportunities in three columns (open, won, lost) with counts and totals per
+    currency. Reps see their own deals. Four queries: the totals, one per column."""
+    rows = _board_rows(membership)
+    weighted = ExpressionWrapper(
+        F("amount") * F("probability") / Value(100),
+        output_field=DecimalField(max_digits=16, decimal_places=2),
+    )
+    columns = {s: BoardColumn(s, label) for s, label in OpportunityStatus.choices}
+    sums = (
+        rows.order_by()
+        .values("status", "currency")
+        .annotate(n=Count("pk"), total=Sum("amount"), weighted=Sum(weighted))
+    )
+    for row in sums:
+        column = columns[row["status"]]
+        column.count += row["n"]
+        column.totals[row["currency"]] = row["total"] or Decimal(0)
+        column.weighted[row["currency"]] = row["weighted"] or Decimal(0)
+    order = {
+        OpportunityStatus.OPEN: [F("expected_close_date").asc(nulls_last=True), "-amount"],
+        OpportunityStatus.WON: ["-closed_at", "-pk"],
+        OpportunityStatus.LOST: ["-closed_at", "-pk"],
+    }
+    for status, column in columns.items():
+        column.items = list(
+            rows.filter(status=status)
+            .select_related("lead", "owner__user")
+            .order_by(*order[status])[:BOARD_COLUMN_LIMIT]
+        )
+    return list(columns.values())
+
+
+@dataclass
+class LeadPipeline:
+    lead: Lead
+    transitions: list[StageTransition]
+    qualification: Qualification | None
+    opportunity: Opportunity | None
+    assignment: Assignment | None
+    bant_required: list[str]
+    bant_missing: list[str]
+
+
+def lead_pipeline(*, lead: Lead, policy: PipelinePolicy | None = None) -> LeadPipeline:
+    """A lead's stage history, BANT, opportunity and current assignment (four queries)."""
+    transitions = list(
+        StageTransition.objects.filter(lead=lead)
+        .select_related("actor__user")
+        .order_by("-occurred_at", "-pk")[:100]
+    )
+    qualification = Qualification.objects.filter(lead=lead).first()
+    opportunity = Opportunity.objects.filter(lead=lead).select_related("owner__user").first()
+    assignment = (
+        Assignment.objects.filter(lead=lead, is_current=True)
+        .select_related("membership__user", "team", "rule", "assigned_by__user")
+        .first()
+    )
+    required = list(policy.bant_required) if policy else []
+    missing = (
+        qualification.missing(required)
+        if qualification
+        else [part for part in required]  # nothing filled in yet
+    )
+    return LeadPipeline(
+        lead, transitions, qualification, opportunity, assignment, required, missing
+    )

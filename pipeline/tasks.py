@@ -1,0 +1,84 @@
+"""Pipeline background work: the SLA sweep (beat, fanned out per organization)
+and breach emails. Thin: ids in, one service call."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from accounts.models import Organization
+from leadflow.tenancy import TenantTask
+from pipeline.services.notifications import notification_emails_send
+from pipeline.services.sla import sla_check
+from pipeline.services.webhooks import webhook_deliver
+
+__all__ = [
+    "deliver_webhook",
+    "send_notification_emails",
+    "sla_check_org",
+    "sla_sweep",
+    "webhook_dispatch",
+]
+
+
+@shared_task(
+    base=TenantTask,
+    name="pipeline.sla_check_org",
+    autoretry_for=(OperationalError, InterfaceError),
+)
+def sla_check_org(*, organization_id: int) -> dict:
+    return sla_check(organization_id=organization_id)
+
+
+@shared_task(name="pipeline.sla_sweep", acks_late=True, ignore_result=True)
+def sla_sweep() -> int:
+    """Beat: one SLA check per organization."""
+    ids = list(Organization.objects.values_list("pk", flat=True))
+    for organization_id in ids:
+        sla_check_org.apply_async(kwargs={"organization_id": organization_id}, expires=55)
+    return len(ids)
+
+
+@shared_task(
+    base=TenantTask,
+    name="pipeline.send_notification_emails",
+    autoretry_for=(OperationalError, InterfaceError),
+)
+def send_notification_emails(*, organization_id: int, notification_ids: list[int]) -> int:
+    return notification_emails_send(notification_ids=notification_ids)
+
+
+# --- Webhooks ----------------------------------------------------------------------
+
+
+@shared_task(
+    base=TenantTask,
+    name="pipeline.webhook_dispatch",
+    autoretry_for=(OperationalError, InterfaceError),
+)
+def webhook_dispatch(*, organization_id: int, delivery_ids: list[int]) -> int:
+    """Fan out: one send task per delivery, so a slow endpoint holds up only its own."""
+    for delivery_id in delivery_ids:
+        deliver_webhook.apply_async(
+            kwargs={"organization_id": organization_id, "delivery_id": delivery_id}
+        )
+    return len(delivery_ids)
+
+
+@shared_task(
+    base=TenantTask,
+    name="pipeline.deliver_webhook",
+    autoretry_for=(OperationalError, InterfaceError),
+)
+def deliver_webhook(*, organization_id: int, delivery_id: int) -> str:
+    """One send; a retryable failure schedules the next one with its backoff.
+
+    A fresh message rather than self.retry(): the delivery row, not Celery's
+    retry count, holds the attempts (a redelivery starts a new budget)."""
+    attempt = webhook_deliver(delivery_id=delivery_id)
+    if attempt.retry_in is not None:
+        deliver_webhook.apply_async(
+            kwargs={"organization_id": organization_id, "delivery_id": delivery_id},
+            countdown=attempt.retry_in,
+        )
+    return attempt.status
