@@ -28,6 +28,7 @@ NAV: list[NavEntry] = [
     NavEntry("Companies", "leads:company_list", "buildings", Perm.VIEW_LEADS),
     NavEntry("Capture forms", "leads:form_list", "ui-checks", Perm.MANAGE_FORMS),
     NavEntry("Campaigns", "leads:campaign_list", "megaphone", Perm.MANAGE_CAMPAIGNS),
+    NavEntry("Nurture", "nurture:index", "envelope-paper-heart", Perm.MANAGE_NURTURE),
     NavEntry("Imports", "leads:import_list", "cloud-upload", Perm.IMPORT_LEADS),
     NavEntry("Scoring", "scoring:rule_list", "bar-chart-steps", Perm.MANAGE_SCORING),
     NavEntry("Routing & SLA", "pipeline:settings", "signpost-split", Perm.MANAGE_ROUTING),

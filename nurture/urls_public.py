@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from nurture import views_public
 
 app_name = "nurture_public"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("e/u/<str:token>/", views_public.unsubscribe, name="unsubscribe"),
+    path("e/o/<str:token>.gif", views_public.track_open, name="open"),
+    path("e/c/<str:token>/", views_public.track_click, name="click"),
+]

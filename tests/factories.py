@@ -200,6 +200,92 @@ class RescoreJobFactory(factory.django.DjangoModelFactory):
     reason = "Rule updated"
 
 
+# --- nurture --------------------------------------------------------------------
+from django.utils import timezone as _tz  # noqa: E402
+
+from nurture.models import (  # noqa: E402
+    EmailMessage,
+    EmailTemplate,
+    Enrollment,
+    NurtureList,
+    Sequence,
+    SequenceStep,
+)
+
+
+class NurtureListFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = NurtureList
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"List {n}")
+
+
+class EmailTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EmailTemplate
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Template {n}")
+    subject = "Hello {{ first_name }}"
+    body_html = (
+        '<p>Hi {{ first_name }}, read <a href="https://example.com/guide">our guide</a>.</p>'
+    )
+    body_text = "Hi {{ first_name }}, read our guide: https://example.com/guide"
+
+
+class SequenceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Sequence
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Sequence {n}")
+    is_active = True
+
+
+class SequenceStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SequenceStep
+
+    organization = factory.SelfAttribute("sequence.organization")
+    sequence = factory.SubFactory(SequenceFactory)
+    position = factory.Sequence(lambda n: n + 1)
+    template = factory.SubFactory(
+        EmailTemplateFactory, organization=factory.SelfAttribute("..sequence.organization")
+    )
+
+
+class EnrollmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Enrollment
+
+    organization = factory.SelfAttribute("sequence.organization")
+    sequence = factory.SubFactory(SequenceFactory)
+    lead = factory.SubFactory(
+        LeadFactory,
+        organization=factory.SelfAttribute("..sequence.organization"),
+        email_opt_in=True,
+    )
+    enrolled_at = factory.LazyFunction(_tz.now)
+    next_send_at = factory.LazyFunction(_tz.now)
+
+
+class EmailMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EmailMessage
+
+    organization = factory.SelfAttribute("enrollment.organization")
+    enrollment = factory.SubFactory(EnrollmentFactory)
+    lead = factory.SelfAttribute("enrollment.lead")
+    to_email = factory.SelfAttribute("lead.email")
+    from_email = "Acme <news@acme.example>"
+    subject = "Hello"
+    html = "<p>Hello</p>"
+    text = "Hello"
+    message_id = factory.Sequence(lambda n: f"<factory.{n}@leadflow.test>")
+    queued_at = factory.LazyFunction(_tz.now)
+
+
 # --- pipeline -------------------------------------------------------------------
 from pipeline.models import (  # noqa: E402
     Assignment,

@@ -1,0 +1,313 @@
+"""Nurture: lists, email templates, sequences, enrollments and the send log.
+
+Invariants live in constraints: one default "community" list per organization,
+one membership row per (list, lead), one live enrollment per (sequence, lead),
+and the exactly-once key of a sequence email — one EmailMessage per
+(enrollment, step), written before the SMTP call.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from leadflow.tenancy import TenantModel
+
+
+class ListKind(models.TextChoices):
+    STATIC = "static", "Static"
+    DYNAMIC = "dynamic", "Dynamic (saved filter)"
+
+
+class NurtureList(TenantModel):
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=ListKind.choices, default=ListKind.STATIC)
+    description = models.CharField(max_length=300, blank=True)
+    # A saved lead filter (see nurture.services.lists.FILTER_KEYS); dynamic lists only.
+    filter = models.JSONField(default=dict, blank=True)
+    is_default_community = models.BooleanField(default=False)
+    member_count = models.PositiveIntegerField(default=0)  # kept by the list services
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="nurture_list_name_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(is_default_community=True),
+                name="nurture_one_community_list",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.kind == ListKind.DYNAMIC
+
+
+class MembershipSource(models.TextChoices):
+    MANUAL = "manual", "Added by hand"
+    IMPORT = "import", "Import"
+    ACTION = "action", "Bulk action"
+    FILTER = "filter", "Matched the filter"
+    RECYCLED = "recycled", "Recycled"
+
+
+class ListMembership(TenantModel):
+    """A lead on a list. Removal keeps the row (removed_at) so growth can be charted."""
+
+    list = models.ForeignKey(NurtureList, on_delete=models.CASCADE, related_name="memberships")
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="+")
+    added_at = models.DateTimeField()
+    source = models.CharField(max_length=10, choices=MembershipSource.choices)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["list", "lead"], name="nurture_list_member_unique")
+        ]
+        indexes = [
+            models.Index(fields=["organization", "list", "removed_at"]),
+            models.Index(fields=["organization", "lead"]),
+        ]
+
+
+class EmailTemplate(TenantModel):
+    name = models.CharField(max_length=200)
+    subject = models.CharField(max_length=300)
+    body_html = models.TextField(help_text="Sanitized on save; merge fields like {{ first_name }}.")
+    body_text = models.TextField(blank=True, help_text="Generated from the HTML when blank.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="nurture_template_name_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Trigger(models.TextChoices):
+    JOINS_LIST = "joins_list", "Joins a list"
+    RECYCLED = "recycled", "Is recycled"
+    FORM = "form", "Is created by a form"
+
+
+class ExitCondition(models.TextChoices):
+    MQL = "mql", "Becomes an MQL"
+    SQL = "sql", "Becomes an SQL"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribes"
+    REPLIED = "replied", "Replies"
+    BOUNCED = "bounced", "Bounces"
+
+
+class Sequence(TenantModel):
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=False)
+    # [{"type": "joins_list", "list_id": 1}, {"type": "recycled"}, {"type": "form", "form_id": 2}]
+    entry_triggers = models.JSONField(default=list, blank=True)
+    exit_on = models.JSONField(default=list, blank=True)  # ExitCondition values
+    # {"days": [0..6] (Monday=0), "start": "09:00", "end": "17:00"} or null (any time)
+    send_window = models.JSONField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, help_text="Blank: the organization's.")
+    from_name = models.CharField(max_length=120, blank=True)
+    from_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="nurture_sequence_name_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SequenceStep(TenantModel):
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()  # 1, 2, 3… contiguous (services keep it)
+    delay_days = models.PositiveSmallIntegerField(default=0)
+    delay_hours = models.PositiveSmallIntegerField(default=0)
+    template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, related_name="steps")
+
+    class Meta:
+        ordering = ["sequence", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sequence", "position"], name="nurture_step_position_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Step {self.position}"
+
+
+class EnrollmentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    EXITED = "exited", "Exited"
+    STOPPED = "stopped", "Stopped"
+
+
+LIVE_ENROLLMENT = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
+
+
+class Enrollment(TenantModel):
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrollments")
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(
+        max_length=10, choices=EnrollmentStatus.choices, default=EnrollmentStatus.ACTIVE
+    )
+    current_step = models.PositiveSmallIntegerField(default=1)  # position of the NEXT step
+    next_send_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=40, blank=True)
+    enrolled_at = models.DateTimeField()
+    exited_at = models.DateTimeField(null=True, blank=True)
+    exit_reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sequence", "lead"],
+                condition=Q(status__in=["active", "paused"]),
+                name="nurture_one_live_enrollment",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status", "next_send_at"]),
+            models.Index(fields=["organization", "sequence", "status"]),
+            models.Index(fields=["organization", "lead"]),
+        ]
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    BOUNCED = "bounced", "Bounced"
+
+
+class EmailMessage(TenantModel):
+    """The send log: one row per email, written before the SMTP call."""
+
+    enrollment = models.ForeignKey(
+        Enrollment, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    step = models.ForeignKey(
+        SequenceStep, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    is_test = models.BooleanField(default=False)
+    to_email = models.CharField(max_length=254)
+    from_email = models.CharField(max_length=320)
+    subject = models.CharField(max_length=300)
+    html = models.TextField()
+    text = models.TextField()
+    message_id = models.CharField(max_length=200, unique=True)  # RFC 5322 Message-ID
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    queued_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    machine_open = models.BooleanField(default=False)
+    machine_click = models.BooleanField(default=False)
+    links = models.JSONField(default=list, blank=True)  # the tracked URLs, by index
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "step"], name="nurture_message_once")
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status", "queued_at"]),
+            models.Index(fields=["organization", "queued_at"]),
+            models.Index(fields=["organization", "lead"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {self.to_email}"
+
+
+class SuppressionReason(models.TextChoices):
+    HARD_BOUNCE = "hard_bounce", "Hard bounce"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+    COMPLAINT = "complaint", "Spam complaint"
+    MANUAL = "manual", "Added by hand"
+
+
+class Suppression(TenantModel):
+    """An address never to email again (normalized, per organization)."""
+
+    email = models.CharField(max_length=254)
+    reason = models.CharField(max_length=12, choices=SuppressionReason.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"], name="nurture_suppression_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Unsubscribe(TenantModel):
+    """Who unsubscribed, when, why, and from which message (append-only)."""
+
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    email = models.CharField(max_length=254)
+    reason = models.CharField(max_length=500, blank=True)
+    occurred_at = models.DateTimeField()
+    message = models.ForeignKey(
+        EmailMessage,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="unsubscribes",
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "occurred_at"])]
+
+
+class NurtureSettings(TenantModel):
+    throttle_per_minute = models.PositiveIntegerField(
+        default=600, help_text="Emails this organization may send per minute."
+    )
+    from_name = models.CharField(max_length=120, blank=True)
+    from_email = models.EmailField(blank=True)
+    physical_address = models.TextField(
+        blank=True, help_text="Postal address shown in every email's footer (CAN-SPAM)."
+    )
+
+    class Meta:
+        verbose_name_plural = "nurture settings"
+        constraints = [
+            models.UniqueConstraint(fields=["organization"], name="nurture_settings_one_per_org")
+        ]

@@ -1,0 +1,213 @@
+"""Reads for the nurture pages: lists with their growth, members, templates,
+sequences with their counts, enrollments and the outbox.
+
+Counts come from correlated subqueries (never a join of two one-to-many
+relations, which would multiply the rows), so every list page is one query
+for the page plus a fixed number for counts and charts, whatever its size."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from leads.models import Lead
+from nurture.models import (
+    LIVE_ENROLLMENT,
+    EmailMessage,
+    EmailTemplate,
+    Enrollment,
+    EnrollmentStatus,
+    ListMembership,
+    MessageStatus,
+    NurtureList,
+    Sequence,
+    SequenceStep,
+)
+
+GROWTH_WEEKS = 8
+LEAD_SEARCH_LIMIT = 20
+PREVIEW_LEAD_CHOICES = 30
+
+
+def _count(queryset: QuerySet, link: str, **filters) -> Coalesce:
+    """COUNT(*) of `queryset` rows whose `link` column is the outer row (a subquery)."""
+    rows = (
+        queryset.filter(**{link: OuterRef("pk")}, **filters)
+        .order_by()
+        .values(link)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+
+# --- Lists -------------------------------------------------------------------------
+
+
+def live_leads() -> QuerySet[Lead]:
+    return Lead.objects.filter(merged_into__isnull=True, discarded_at__isnull=True)
+
+
+def lists_for_index() -> QuerySet[NurtureList]:
+    return NurtureList.objects.order_by("-is_default_community", "name")
+
+
+def week_starts(*, weeks: int = GROWTH_WEEKS, now: dt.datetime | None = None) -> list[dt.date]:
+    """Mondays of the last `weeks` weeks, oldest first, in the current timezone."""
+    today = timezone.localdate(now or timezone.now())
+    this_monday = today - dt.timedelta(days=today.weekday())
+    return [this_monday - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+
+
+def list_growth(
+    *, list_ids: list[int], weeks: int = GROWTH_WEEKS, now: dt.datetime | None = None
+) -> dict[int, list[int]]:
+    """Members added per week (removed ones included: they were added) for each list,
+    `weeks` buckets oldest first. One query: the timestamps of the window's adds,
+    bucketed here so the week boundary follows the request's timezone on every
+    database."""
+    mondays = week_starts(weeks=weeks, now=now)
+    start = timezone.make_aware(dt.datetime.combine(mondays[0], dt.time.min))
+    growth = {pk: [0] * weeks for pk in list_ids}
+    rows = ListMembership.objects.filter(list_id__in=list_ids, added_at__gte=start).values_list(
+        "list_id", "added_at"
+    )
+    for list_id, added_at in rows.iterator(chunk_size=5000):
+        index = (timezone.localdate(added_at) - mondays[0]).days // 7
+        if 0 <= index < weeks:
+            growth[list_id][index] += 1
+    return growth
+
+
+def list_members(*, nurture_list: NurtureList) -> QuerySet[ListMembership]:
+    return (
+        ListMembership.objects.filter(list=nurture_list, removed_at__isnull=True)
+        .select_related("lead", "lead__company")
+        .order_by("-added_at", "-pk")
+    )
+
+
+def lead_search(*, nurture_list: NurtureList, q: str) -> list[Lead]:
+    """Live leads with an email matching every term, not already on the list."""
+    terms = q.split()[:5]
+    if not terms:
+        return []
+    qs = live_leads().exclude(email__isnull=True).exclude(email="")
+    for term in terms:
+        qs = qs.filter(
+            Q(email__icontains=term)
+            | Q(first_name__icontains=term)
+            | Q(last_name__icontains=term)
+            | Q(company_name__icontains=term)
+        )
+    on_list = ListMembership.objects.filter(list=nurture_list, removed_at__isnull=True)
+    qs = qs.exclude(pk__in=on_list.values("lead_id"))
+    return list(qs.order_by("email")[:LEAD_SEARCH_LIMIT])
+
+
+def leads_by_email(*, emails: list[str]) -> dict[str, int]:
+    """Normalized email -> lead id for the live leads among `emails` (one query)."""
+    rows = live_leads().filter(email__in=emails).values_list("email", "pk")
+    return dict(rows)
+
+
+def sequences_using_list(*, nurture_list: NurtureList) -> list[Sequence]:
+    # entry_triggers is a small JSON list; filtering it in Python keeps SQLite and
+    # PostgreSQL on the same code path (an organization has tens of sequences).
+    return [
+        s
+        for s in Sequence.objects.order_by("name")
+        if any(
+            t.get("type") == "joins_list" and t.get("list_id") == nurture_list.pk
+            for t in s.entry_triggers or []
+        )
+    ]
+
+
+# --- Templates ---------------------------------------------------------------------
+
+
+def templates_for_index() -> QuerySet[EmailTemplate]:
+    return EmailTemplate.objects.annotate(
+        step_count=_count(SequenceStep.objects.all(), "template"),
+        sent_count=_count(EmailMessage.objects.all(), "step__template", status=MessageStatus.SENT),
+    ).order_by("name")
+
+
+def preview_leads(*, selected_id: int | None = None) -> list[Lead]:
+    """Recent leads with an email to preview a template with (and the chosen one)."""
+    qs = live_leads().exclude(email__isnull=True).exclude(email="").select_related("company")
+    leads = list(qs.order_by("-created_at")[:PREVIEW_LEAD_CHOICES])
+    if selected_id and all(lead.pk != selected_id for lead in leads):
+        leads[:0] = list(qs.filter(pk=selected_id))
+    return leads
+
+
+# --- Sequences ---------------------------------------------------------------------
+
+
+def sequences_for_index() -> QuerySet[Sequence]:
+    enrollments = Enrollment.objects.all()
+    return Sequence.objects.annotate(
+        step_count=_count(SequenceStep.objects.all(), "sequence"),
+        active_count=_count(enrollments, "sequence", status__in=LIVE_ENROLLMENT),
+        completed_count=_count(enrollments, "sequence", status=EnrollmentStatus.COMPLETED),
+        sent_count=_count(
+            EmailMessage.objects.all(), "enrollment__sequence", status=MessageStatus.SENT
+        ),
+    ).order_by("-is_active", "name")
+
+
+def sequence_steps(*, sequence: Sequence) -> list[SequenceStep]:
+    steps = SequenceStep.objects.filter(sequence=sequence).select_related("template")
+    return list(steps.order_by("position"))
+
+
+def enrollment_counts(*, sequence: Sequence) -> dict[str, int]:
+    rows = (
+        Enrollment.objects.filter(sequence=sequence)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("pk"))
+    )
+    counts = {status: 0 for status in EnrollmentStatus.values}
+    counts.update({r["status"]: r["n"] for r in rows})
+    return counts
+
+
+def enrollments_for(*, sequence: Sequence, status: str = "") -> QuerySet[Enrollment]:
+    qs = Enrollment.objects.filter(sequence=sequence).select_related("lead")
+    if status in EnrollmentStatus.values:
+        qs = qs.filter(status=status)
+    return qs.order_by("-enrolled_at", "-pk")
+
+
+# --- Outbox ------------------------------------------------------------------------
+
+
+def outbox(*, status: str = "", sequence_id: int | None = None) -> QuerySet[EmailMessage]:
+    qs = EmailMessage.objects.select_related("lead", "enrollment__sequence", "step").defer(
+        "html", "text"
+    )
+    if status in MessageStatus.values:
+        qs = qs.filter(status=status)
+    elif status == "test":
+        qs = qs.filter(is_test=True)
+    if sequence_id:
+        qs = qs.filter(enrollment__sequence_id=sequence_id)
+    return qs.order_by("-queued_at", "-pk")
+
+
+def outbox_counts() -> dict[str, int]:
+    rows = EmailMessage.objects.order_by().values("status").annotate(n=Count("pk"))
+    counts = {status: 0 for status in MessageStatus.values}
+    counts.update({r["status"]: r["n"] for r in rows})
+    counts["all"] = sum(counts.values())
+    return counts
+
+
+def message_detail() -> QuerySet[EmailMessage]:
+    return EmailMessage.objects.select_related("lead", "enrollment__sequence", "step__template")

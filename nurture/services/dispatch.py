@@ -1,0 +1,413 @@
+"""Dispatching due sequence steps and sending each email exactly once.
+
+Rules enforced here:
+
+- dispatch writes one EmailMessage per (enrollment, step) — a unique key —
+  *before* any SMTP call, advances the enrollment in the same transaction, and
+  enqueues the sends only once that transaction commits;
+- a send locks its row and skips unless it is still queued, so a retry or a
+  duplicate task delivery never sends twice; the row stays locked through the
+  SMTP call and is marked sent in that transaction, so a worker killed
+  mid-send leaves the row queued (the transaction rolls back) and the next
+  dispatcher pass re-enqueues it;
+- consent is checked twice: when a step falls due (no email consent,
+  do-not-email or suppression → the enrollment exits) and again right before
+  the SMTP call (an unsubscribe in between wins);
+- a per-organization throttle (messages per minute, NurtureSettings) bounds
+  how much one tenant can put in the shared send queue per minute, so a tenant
+  with 100,000 due emails cannot starve the others;
+- transient SMTP errors are retried with backoff; permanent ones mark the
+  message failed, and a refused recipient address (hard bounce) suppresses it
+  and exits the lead's enrollments.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from accounts.models import Organization
+from leadflow.tenancy import tenant_scope
+from leads.models import Lead
+from nurture import sending
+from nurture.models import (
+    EmailMessage,
+    EmailTemplate,
+    Enrollment,
+    EnrollmentStatus,
+    ExitCondition,
+    MessageStatus,
+    SequenceStep,
+    Suppression,
+    SuppressionReason,
+)
+from nurture.services.common import (
+    NurtureError,
+    from_address,
+    org_settings,
+    suppressed_emails,
+)
+from nurture.services.enrollments import enrollments_exit, sequence_zone, step_due
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_CHUNK = 500  # enrollments per transaction: sends start while the rest is dispatched
+SEND_BATCH = 25  # messages per send task (one SMTP connection, one broker round trip)
+MAX_ATTEMPTS = 5
+
+
+def requeue_after() -> timedelta:
+    return timedelta(seconds=getattr(settings, "NURTURE_REQUEUE_AFTER_SECONDS", 600))
+
+
+def _lock(qs):
+    # PostgreSQL: concurrent dispatchers/senders take disjoint rows instead of
+    # waiting; SQLite's IMMEDIATE transactions serialize writers anyway.
+    if connection.vendor == "postgresql":
+        return qs.select_for_update(skip_locked=True, of=("self",))
+    return qs
+
+
+def _batches(ids: list[int], size: int = SEND_BATCH) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def enqueue_sends(*, organization_id: int, message_ids: list[int]) -> None:
+    """Enqueue send tasks for these messages once the transaction commits."""
+    if not message_ids:
+        return
+    from nurture.tasks import send_messages
+
+    def send() -> None:
+        for batch in _batches(message_ids):
+            send_messages.apply_async(
+                kwargs={"organization_id": organization_id, "message_ids": batch}
+            )
+
+    transaction.on_commit(send)
+
+
+def _sendable(lead: Lead, suppressed: set[str]) -> str | None:
+    """None when the lead may be emailed, else the exit reason."""
+    if lead.do_not_email or lead.email in suppressed:
+        return ExitCondition.UNSUBSCRIBED
+    if not lead.email or not lead.email_opt_in or not lead.is_active:
+        return "no_consent"
+    return None
+
+
+def sent_last_minute(*, now: datetime) -> int:
+    return EmailMessage.objects.filter(queued_at__gt=now - timedelta(minutes=1)).count()
+
+
+def _dispatch_chunk(
+    *, organization: Organization, cfg, now: datetime, limit: int, compose: Callable
+) -> tuple[int, int]:
+    """One transaction: lock up to `limit` due enrollments, write their messages,
+    advance them. Returns (enrollments handled, messages queued)."""
+    with transaction.atomic():
+        due = _lock(
+            Enrollment.objects.filter(
+                status=EnrollmentStatus.ACTIVE, next_send_at__lte=now, sequence__is_active=True
+            ).order_by("next_send_at", "pk")
+        ).select_related("sequence", "lead", "lead__company", "lead__owner__user")[:limit]
+        due = list(due)
+        if not due:
+            return 0, 0
+        steps = {
+            (s.sequence_id, s.position): s
+            for s in SequenceStep.objects.filter(
+                sequence_id__in={e.sequence_id for e in due}
+            ).select_related("template")
+        }
+        suppressed = suppressed_emails(e.lead.email for e in due)
+        zones: dict[int, Any] = {}
+        messages: list[EmailMessage] = []
+        exits: dict[str, list[int]] = {}
+        for enrollment in due:
+            sequence, lead = enrollment.sequence, enrollment.lead
+            step = steps.get((sequence.pk, enrollment.current_step))
+            reason = _sendable(lead, suppressed)
+            if reason:
+                exits.setdefault(reason, []).append(enrollment.pk)
+                continue
+            if step is None:
+                _finish(enrollment, now)
+                continue
+            messages.append(compose(enrollment, step))
+            following = steps.get((sequence.pk, step.position + 1))
+            enrollment.current_step = step.position + 1
+            if following is None:
+                _finish(enrollment, now)
+            else:
+                zone = zones.setdefault(sequence.pk, sequence_zone(sequence, organization))
+                enrollment.next_send_at = step_due(
+                    sequence=sequence, step=following, after=now, zone=zone
+                )
+        EmailMessage.objects.bulk_create(messages, batch_size=1000, ignore_conflicts=True)
+        Enrollment.objects.bulk_update(
+            [e for e in due if not any(e.pk in ids for ids in exits.values())],
+            ["current_step", "next_send_at", "status", "exited_at", "exit_reason"],
+            batch_size=1000,
+        )
+        for reason, ids in exits.items():
+            Enrollment.objects.filter(pk__in=ids).update(
+                status=EnrollmentStatus.EXITED, exited_at=now, exit_reason=reason, next_send_at=None
+            )
+        # ignore_conflicts returns no keys: read back the rows this pass inserted.
+        ids = list(
+            EmailMessage.objects.filter(
+                message_id__in=[m.message_id for m in messages]
+            ).values_list("pk", flat=True)
+        )
+        enqueue_sends(organization_id=organization.pk, message_ids=sorted(ids))
+    return len(due), len(ids)
+
+
+def _finish(enrollment: Enrollment, now: datetime) -> None:
+    enrollment.status = EnrollmentStatus.COMPLETED
+    enrollment.exited_at = now
+    enrollment.exit_reason = "completed"
+    enrollment.next_send_at = None
+
+
+def new_message(
+    *,
+    organization: Organization,
+    cfg,
+    lead: Lead | None,
+    template: EmailTemplate,
+    sender: str,
+    to_email: str,
+    now: datetime,
+    **fields: Any,
+) -> EmailMessage:
+    """An unsaved EmailMessage with its final content and a fresh Message-ID."""
+    message_id = sending.new_message_id(organization_id=organization.pk, from_email=sender)
+    composed = sending.compose(
+        organization=organization,
+        lead=lead,
+        subject=template.subject,
+        body_html=template.body_html,
+        body_text=template.body_text,
+        message_id=message_id,
+        physical_address=cfg.physical_address,
+    )
+    return EmailMessage(
+        organization_id=organization.pk,
+        lead=lead,
+        to_email=to_email,
+        from_email=sender,
+        subject=composed.subject,
+        html=composed.html,
+        text=composed.text,
+        links=composed.links,
+        message_id=message_id,
+        queued_at=now,
+        **fields,
+    )
+
+
+def _composer(organization: Organization, cfg, now: datetime) -> Callable:
+    def compose(enrollment: Enrollment, step: SequenceStep) -> EmailMessage:
+        return new_message(
+            organization=organization,
+            cfg=cfg,
+            lead=enrollment.lead,
+            template=step.template,
+            sender=from_address(sequence=enrollment.sequence, nurture_settings=cfg),
+            to_email=enrollment.lead.email,
+            now=now,
+            enrollment=enrollment,
+            step=step,
+        )
+
+    return compose
+
+
+def dispatch_due(
+    *,
+    organization_id: int,
+    now: datetime | None = None,
+    limit: int | None = None,
+    requeue: bool = True,
+) -> int:
+    """Queue the due steps of this organization's active enrollments, up to the
+    organization's per-minute throttle (and `limit`); returns messages queued.
+    Also re-enqueues messages still queued after NURTURE_REQUEUE_AFTER_SECONDS
+    (their task was lost, e.g. with a killed worker)."""
+    now = now or timezone.now()
+    organization = Organization.objects.get(pk=organization_id)
+    cfg = org_settings(organization_id)
+    if requeue:
+        requeue_stale(organization_id=organization_id, now=now)
+    budget = max(0, cfg.throttle_per_minute - sent_last_minute(now=now))
+    if limit is not None:
+        budget = min(budget, limit)
+    compose = _composer(organization, cfg, now)
+    queued = 0
+    while budget > 0:
+        handled, count = _dispatch_chunk(
+            organization=organization,
+            cfg=cfg,
+            now=now,
+            limit=min(budget, DISPATCH_CHUNK),
+            compose=compose,
+        )
+        queued += count
+        budget -= count
+        if handled < DISPATCH_CHUNK:
+            break
+    return queued
+
+
+def requeue_stale(*, organization_id: int, now: datetime | None = None) -> int:
+    """Re-enqueue messages that stayed queued too long (their send task was lost).
+    Harmless if the task was merely slow: a send skips rows no longer queued."""
+    now = now or timezone.now()
+    ids = list(
+        EmailMessage.objects.filter(
+            status=MessageStatus.QUEUED, queued_at__lt=now - requeue_after()
+        ).values_list("pk", flat=True)[:5000]
+    )
+    if ids:
+        with transaction.atomic():
+            EmailMessage.objects.filter(pk__in=ids).update(queued_at=now)
+            enqueue_sends(organization_id=organization_id, message_ids=ids)
+    return len(ids)
+
+
+def has_due_work(*, now: datetime | None = None) -> bool:
+    """Whether the active organization has due enrollments or stale queued messages."""
+    now = now or timezone.now()
+    due = Enrollment.objects.filter(
+        status=EnrollmentStatus.ACTIVE, next_send_at__lte=now, sequence__is_active=True
+    )
+    stale = EmailMessage.objects.filter(
+        status=MessageStatus.QUEUED, queued_at__lt=now - requeue_after()
+    )
+    return due.exists() or stale.exists()
+
+
+def organizations_with_due_work(*, now: datetime | None = None) -> list[int]:
+    """Organizations with due work (the beat fan-out). Each is checked inside its
+    own scope — two indexed EXISTS queries per organization — so the tenant
+    wall holds even here."""
+    now = now or timezone.now()
+    found = []
+    for organization_id in Organization.objects.order_by("pk").values_list("pk", flat=True):
+        with tenant_scope(organization_id):
+            if has_due_work(now=now):
+                found.append(organization_id)
+    return found
+
+
+# --- sending -------------------------------------------------------------------------
+
+
+def _fail(message: EmailMessage, error: str, status: str = MessageStatus.FAILED) -> None:
+    message.status = status
+    message.error = error[:2000]
+    message.save(update_fields=["status", "error", "attempts"])
+
+
+def message_send(*, message_id: int) -> str:
+    """Send one queued message (called by the send task). Returns the outcome:
+    sent, skipped (not queued any more, or locked by another delivery), retry
+    (transient error; the caller retries later), failed or bounced."""
+    with transaction.atomic():
+        # One query: the row (locked), its lead's do-not-email flag and suppression.
+        suppressed = Suppression.objects.filter(email=OuterRef("to_email"))
+        message = (
+            _lock(EmailMessage.objects.filter(pk=message_id))
+            .select_related("lead")
+            .annotate(suppressed=Exists(suppressed))
+            .first()
+        )
+        if message is None or message.status != MessageStatus.QUEUED:
+            return "skipped"
+        message.attempts += 1
+        if not message.is_test and (
+            message.suppressed or (message.lead is not None and message.lead.do_not_email)
+        ):
+            _fail(message, "Not sent: the recipient unsubscribed or is suppressed.")
+            return "failed"
+        try:
+            sending.deliver(message)
+        except sending.TransientSendError as exc:
+            if message.attempts >= MAX_ATTEMPTS:
+                _fail(message, f"Gave up after {message.attempts} attempts: {exc}")
+                return "failed"
+            message.error = str(exc)[:2000]
+            message.save(update_fields=["attempts", "error"])
+            return "retry"
+        except sending.PermanentSendError as exc:
+            if exc.hard_bounce:
+                _bounce(message, str(exc))
+                return "bounced"
+            _fail(message, str(exc))
+            return "failed"
+        message.status = MessageStatus.SENT
+        message.sent_at = timezone.now()
+        message.error = ""
+        message.save(update_fields=["status", "sent_at", "attempts", "error"])
+    return "sent"
+
+
+def _bounce(message: EmailMessage, error: str) -> None:
+    """Hard bounce: the address is suppressed and the lead leaves its sequences."""
+    _fail(message, error, status=MessageStatus.BOUNCED)
+    Suppression.objects.get_or_create(
+        email=message.to_email,
+        defaults={
+            "organization_id": message.organization_id,
+            "reason": SuppressionReason.HARD_BOUNCE,
+            "detail": error[:500],
+        },
+    )
+    if message.lead_id:
+        enrollments_exit(
+            organization_id=message.organization_id,
+            lead_ids=[message.lead_id],
+            reason=ExitCondition.BOUNCED,
+        )
+
+
+# --- test sends -------------------------------------------------------------------------
+
+
+def template_test_send(
+    *, template: EmailTemplate, to_email: str, lead: Lead | None = None, actor: Any = None
+) -> EmailMessage:
+    """Send a template to yourself (merge fields from `lead`, or blank): a real
+    send through the same path, marked as a test and never tied to a sequence."""
+    from leads.scrub import normalize_email
+
+    check = normalize_email(to_email or "")
+    if not check.valid:
+        raise NurtureError(f"{to_email!r} is not a valid email address: {check.error}")
+    organization = Organization.objects.get(pk=template.organization_id)
+    cfg = org_settings(template.organization_id)
+    message = new_message(
+        organization=organization,
+        cfg=cfg,
+        lead=lead,
+        template=template,
+        sender=from_address(nurture_settings=cfg),
+        to_email=check.email,
+        now=timezone.now(),
+        is_test=True,
+    )
+    message.subject = f"[Test] {message.subject}"[:300]
+    with transaction.atomic():
+        message.save()
+        enqueue_sends(organization_id=organization.pk, message_ids=[message.pk])
+    return message

@@ -1,0 +1,100 @@
+"""Nurture background work: the per-minute dispatcher (fanned out per
+organization), batched sends, and the periodic dynamic-list refresh."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from accounts.models import Organization
+from leadflow.tenancy import TenantTask, tenant_scope
+from nurture import services
+from nurture.models import ListKind, NurtureList
+
+__all__ = [
+    "dispatch_all",
+    "dispatch_organization",
+    "refresh_dynamic_lists_all",
+    "refresh_organization_lists",
+    "send_messages",
+]
+
+DISPATCH_PER_TASK = 2000
+SEND_RETRY_BASE = 30  # seconds; doubles per attempt (30, 60, 120, 240)
+
+
+@shared_task(name="nurture.dispatch_all", acks_late=True, ignore_result=True)
+def dispatch_all() -> int:
+    """Beat, every minute: one dispatch task per organization with due work, so
+    tenants are dispatched side by side, each within its own throttle."""
+    organization_ids = services.organizations_with_due_work()
+    for organization_id in organization_ids:
+        dispatch_organization.apply_async(kwargs={"organization_id": organization_id}, expires=55)
+    return len(organization_ids)
+
+
+@shared_task(
+    base=TenantTask,
+    name="nurture.dispatch_organization",
+    autoretry_for=(OperationalError, InterfaceError),
+)
+def dispatch_organization(*, organization_id: int, limit: int | None = None) -> int:
+    """Dispatch up to DISPATCH_PER_TASK messages, then hand the rest to a fresh
+    task: short tasks stay far from the time limit and let the sends (and other
+    organizations' dispatches) in between."""
+    per_task = min(limit or DISPATCH_PER_TASK, DISPATCH_PER_TASK)
+    queued = services.dispatch_due(organization_id=organization_id, limit=per_task)
+    rest = None if limit is None else limit - queued
+    if queued == per_task and (rest is None or rest > 0):
+        dispatch_organization.apply_async(
+            kwargs={"organization_id": organization_id, "limit": rest}
+        )
+    return queued
+
+
+@shared_task(
+    base=TenantTask,
+    bind=True,
+    name="nurture.send_messages",
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=8,
+)
+def send_messages(self, *, organization_id: int, message_ids: list[int]) -> dict[str, int]:
+    """Send a batch of queued messages over one SMTP connection; the ones that
+    hit a transient error are retried later, alone, with exponential backoff."""
+    outcomes: dict[str, int] = {}
+    retry: list[int] = []
+    for message_id in message_ids:
+        outcome = services.message_send(message_id=message_id)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcome == "retry":
+            retry.append(message_id)
+    if retry:
+        countdown = SEND_RETRY_BASE * 2 ** min(self.request.retries, 6)
+        raise self.retry(
+            kwargs={"organization_id": organization_id, "message_ids": retry},
+            countdown=countdown,
+        )
+    return outcomes
+
+
+@shared_task(base=TenantTask, name="nurture.refresh_organization_lists")
+def refresh_organization_lists(*, organization_id: int) -> int:
+    lists = list(NurtureList.objects.filter(kind=ListKind.DYNAMIC))
+    for nurture_list in lists:
+        services.list_refresh(nurture_list=nurture_list)
+    return len(lists)
+
+
+@shared_task(name="nurture.refresh_dynamic_lists_all", acks_late=True, ignore_result=True)
+def refresh_dynamic_lists_all() -> int:
+    """Beat: re-evaluate every dynamic list (time-based conditions such as
+    "opened an email in the last 30 days" change without any lead changing)."""
+    ids = []
+    for organization_id in Organization.objects.order_by("pk").values_list("pk", flat=True):
+        with tenant_scope(organization_id):
+            if NurtureList.objects.filter(kind=ListKind.DYNAMIC).exists():
+                ids.append(organization_id)
+    for organization_id in ids:
+        refresh_organization_lists.apply_async(kwargs={"organization_id": organization_id})
+    return len(ids)

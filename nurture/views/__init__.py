@@ -1,0 +1,1 @@
+"""Nurture pages (MANAGE_NURTURE): lists, templates, sequences, the outbox."""

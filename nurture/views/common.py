@@ -1,0 +1,59 @@
+"""Small helpers shared by the nurture pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Page, Paginator
+from django.shortcuts import redirect, render
+
+from leadflow.errors import LeadflowError
+
+PER_PAGE = 50
+
+
+def paginate(request, queryset, per_page: int = PER_PAGE) -> Page:
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def to(request, name: str, **kwargs):
+    """Redirect to a nurture page of the current organization."""
+    return redirect(f"nurture:{name}", org_slug=request.organization.slug, **kwargs)
+
+
+def form_errors(form) -> str:
+    """All of a form's messages on one line (for a flash message)."""
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+def form_page(request, form, *, save, saved, template: str, context: dict):
+    """GET shows the form; a valid POST calls save(form) -> object, flashes
+    saved(object) -> (message, response) and follows it; a service's
+    LeadflowError becomes a form error. Bad input answers 400 with the form."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            obj = save(form)
+        except LeadflowError as exc:
+            form.add_error(None, str(exc))
+        else:
+            message, response = saved(obj)
+            messages.success(request, message)
+            return response
+    status = 400 if form.errors else 200
+    return render(request, template, {"form": form, **context}, status=status)
+
+
+def settings_page(
+    request, form, *, service, instance: dict, noun: str, then: str, template: str, context: dict
+):
+    """form_page for the services that share the (instance, data, actor,
+    organization_id) call; on success it opens the `then` page of the object."""
+    kwarg = then.split("_")[0] + "_id"  # "list_detail" -> list_id
+
+    def save(form):
+        org_id = request.organization.pk
+        return service(**instance, data=form.to_data(), actor=request.user, organization_id=org_id)
+
+    def saved(obj):
+        return f"{noun} “{obj.name}” saved.", to(request, then, **{kwarg: obj.pk})
+
+    return form_page(request, form, save=save, saved=saved, template=template, context=context)

@@ -1,0 +1,45 @@
+"""Nurture test helpers: consenting leads, a sequence with steps."""
+
+import pytest
+
+from leadflow.tenancy import tenant_scope
+from tests.factories import EmailTemplateFactory, LeadFactory, SequenceFactory, SequenceStepFactory
+
+
+@pytest.fixture
+def make_leads(db):
+    def make(org, n, **kwargs):
+        kwargs.setdefault("email_opt_in", True)
+        with tenant_scope(org):
+            return LeadFactory.create_batch(n, organization=org, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def make_sequence(db):
+    """make(org, delays=[(days, hours), ...], **sequence fields) -> Sequence with steps 1..n."""
+
+    def make(org, delays=((0, 0),), **kwargs):
+        with tenant_scope(org):
+            sequence = SequenceFactory(organization=org, **kwargs)
+            for position, (days, hours) in enumerate(delays, start=1):
+                template = EmailTemplateFactory(
+                    organization=org,
+                    subject=f"Step {position} for {{{{ first_name }}}}",
+                    body_html=(
+                        f"<p>Hi {{{{ first_name }}}} of {{{{ company }}}}, step {position}.</p>"
+                        f'<p><a href="https://example.com/step{position}">Read more</a></p>'
+                    ),
+                    body_text="",
+                )
+                SequenceStepFactory(
+                    sequence=sequence,
+                    position=position,
+                    delay_days=days,
+                    delay_hours=hours,
+                    template=template,
+                )
+            return sequence
+
+    return make

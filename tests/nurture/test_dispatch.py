@@ -1,0 +1,249 @@
+"""Dispatch and send: consent, exactly once, throttle, retries, bounces, send windows."""
+
+import smtplib
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from leadflow.tenancy import tenant_scope
+from nurture import services
+from nurture.models import (
+    EmailMessage,
+    Enrollment,
+    EnrollmentStatus,
+    MessageStatus,
+    NurtureSettings,
+    Suppression,
+)
+from nurture.services.enrollments import window_start
+from nurture.tasks import send_messages
+
+pytestmark = pytest.mark.django_db
+
+
+def enroll(org, sequence, leads):
+    with tenant_scope(org):
+        return services.enrollment_start(sequence=sequence, lead_ids=[lead.pk for lead in leads])
+
+
+def dispatch(org, django_capture_on_commit_callbacks, **kwargs):
+    with tenant_scope(org), django_capture_on_commit_callbacks(execute=True):
+        return services.dispatch_due(organization_id=org.pk, **kwargs)
+
+
+def test_three_steps_are_sent_in_order_once_each_with_headers(
+    org, other_org, make_leads, make_sequence, django_capture_on_commit_callbacks
+):
+    sequence = make_sequence(org, delays=[(0, 0), (0, 1), (2, 0)])
+    (lead,) = make_leads(org, 1, first_name="Ada", company_name="Initech")
+    other_sequence = make_sequence(other_org)
+    make_leads(other_org, 2)
+    assert enroll(org, sequence, [lead])["enrolled"] == 1
+
+    assert dispatch(org, django_capture_on_commit_callbacks) == 1
+    assert dispatch(org, django_capture_on_commit_callbacks) == 0  # step 2 is an hour away
+    later = timezone.now() + timedelta(hours=1, minutes=1)
+    assert dispatch(org, django_capture_on_commit_callbacks, now=later) == 1
+    assert dispatch(org, django_capture_on_commit_callbacks, now=later + timedelta(days=2)) == 1
+    assert [m.subject for m in mail.outbox] == [
+        "Step 1 for Ada",
+        "Step 2 for Ada",
+        "Step 3 for Ada",
+    ]
+    first = mail.outbox[0]
+    assert first.to == [lead.email]
+    assert first.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert first.extra_headers["List-Unsubscribe"].startswith("<http")
+    assert "/e/u/" in first.extra_headers["List-Unsubscribe"]
+    html = first.alternatives[0][0]
+    assert "Hi Ada of Initech" in html and "/e/o/" in html and "/e/c/" in html
+    assert "https://example.com/step1" not in html  # rewritten to the click tracker
+    assert "Unsubscribe: http" in first.body  # plain-text part with footer
+    with tenant_scope(org):
+        rows = list(EmailMessage.objects.order_by("pk"))
+        assert [m.status for m in rows] == [MessageStatus.SENT] * 3
+        assert rows[0].links == ["https://example.com/step1"]
+        assert first.extra_headers["Message-ID"] == rows[0].message_id
+        enrollment = Enrollment.objects.get()
+        assert enrollment.status == EnrollmentStatus.COMPLETED
+    with tenant_scope(other_org):
+        assert not EmailMessage.objects.exists()
+        assert not Enrollment.objects.filter(sequence=other_sequence).exists()
+
+
+def test_retried_and_duplicate_sends_skip_sent_messages(
+    org, other_org, make_leads, make_sequence, django_capture_on_commit_callbacks
+):
+    sequence = make_sequence(org)
+    enroll(org, sequence, make_leads(org, 3))
+    dispatch(org, django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 3
+    with tenant_scope(org):
+        ids = list(EmailMessage.objects.values_list("pk", flat=True))
+        # A redelivered task, a duplicate and the stale-message sweep: nothing is sent again.
+        send_messages.apply(kwargs={"organization_id": org.pk, "message_ids": ids})
+        assert services.message_send(message_id=ids[0]) == "skipped"
+        Enrollment.objects.update(status=EnrollmentStatus.ACTIVE, current_step=1)
+        Enrollment.objects.update(next_send_at=timezone.now())
+    # Even if an enrollment were pointed back at a step it got, the unique
+    # (enrollment, step) row stops a second email.
+    dispatch(org, django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 3
+    with tenant_scope(org):
+        assert EmailMessage.objects.count() == 3
+
+
+def test_consent_is_checked_when_enrolling_dispatching_and_sending(
+    org, other_org, make_leads, make_sequence, django_capture_on_commit_callbacks
+):
+    sequence = make_sequence(org)
+    ok, unsubscribed_later, suppressed = make_leads(org, 3)
+    (no_opt_in,) = make_leads(org, 1, email_opt_in=False)
+    (dne,) = make_leads(org, 1, do_not_email=True)
+    with tenant_scope(org):
+        Suppression.objects.create(organization=org, email=suppressed.email, reason="manual")
+        counts = services.enrollment_start(
+            sequence=sequence,
+            lead_ids=[ok.pk, unsubscribed_later.pk, suppressed.pk, no_opt_in.pk, dne.pk, 10**9],
+        )
+    assert counts == {"enrolled": 2, "already": 0, "no_consent": 3, "not_found": 1}
+    with tenant_scope(org):
+        unsubscribed_later.do_not_email = True
+        unsubscribed_later.save()
+    dispatch(org, django_capture_on_commit_callbacks)
+    assert [m.to for m in mail.outbox] == [[ok.email]]
+    with tenant_scope(org):
+        gone = Enrollment.objects.get(lead=unsubscribed_later)
+        assert (gone.status, gone.exit_reason) == (EnrollmentStatus.EXITED, "unsubscribed")
+
+
+def test_unsubscribe_between_dispatch_and_send_wins(
+    org, other_org, make_leads, make_sequence, django_capture_on_commit_callbacks
+):
+    sequence = make_sequence(org)
+    (lead,) = make_leads(org, 1)
+    enroll(org, sequence, [lead])
+    with tenant_scope(org):
+        services.dispatch_due(organization_id=org.pk)  # on-commit enqueue not run
+        message = EmailMessage.objects.get()
+        lead.do_not_email = True
+        lead.save()
+        assert services.message_send(message_id=message.pk) == "failed"
+        message.refresh_from_db()
+        assert message.status == MessageStatus.FAILED and "unsubscribed" in message.error
+    assert mail.outbox == []
+
+
+def test_throttle_limits_messages_per_minute_per_organization(
+    org, other_org, make_leads, make_sequence, django_capture_on_commit_callbacks
+):
+    NurtureSettings.objects.create(organization=org, throttle_per_minute=3)
+    enroll(org, make_sequence(org), make_leads(org, 5))
+    enroll(other_org, make_sequence(other_org), make_leads(other_org, 4))
+    assert dispatch(org, django_capture_on_commit_callbacks) == 3
+    assert dispatch(org, django_capture_on_commit_callbacks) == 0  # budget spent this minute
+    assert dispatch(other_org, django_capture_on_commit_callbacks) == 4  # not starved
+    later = timezone.now() + timedelta(seconds=61)
+    assert dispatch(org, django_capture_on_commit_callbacks, now=later) == 2
+    assert len(mail.outbox) == 9
+
+
+def test_transient_errors_retry_then_permanent_and_hard_bounce(
+    org, other_org, make_leads, make_sequence, django_capture_on_commit_callbacks
+):
+    sequence = make_sequence(org, delays=[(0, 0), (1, 0)])
+    flaky, rejected, bounced = make_leads(org, 3)
+    enroll(org, sequence, [flaky, rejected, bounced])
+    with tenant_scope(org):
+        services.dispatch_due(organization_id=org.pk)
+        by_lead = {m.lead_id: m.pk for m in EmailMessage.objects.all()}
+    errors_leads = [flaky, rejected, bounced]
+    errors = {
+        flaky.email: smtplib.SMTPServerDisconnected("gone"),
+        rejected.email: smtplib.SMTPDataError(554, b"Message rejected as spam"),
+        bounced.email: smtplib.SMTPRecipientsRefused({bounced.email: (550, b"No such user")}),
+    }
+
+    class FailingConnection:
+        def send_messages(self, emails):
+            raise errors[emails[0].to[0]]
+
+        def close(self):
+            pass
+
+    with tenant_scope(org), mock.patch("nurture.sending._connection", FailingConnection):
+        outcomes = [services.message_send(message_id=by_lead[x.pk]) for x in errors_leads]
+    assert outcomes == ["retry", "failed", "bounced"]
+    with tenant_scope(org):
+        statuses = dict(EmailMessage.objects.values_list("lead_id", "status"))
+        assert statuses == {flaky.pk: "queued", rejected.pk: "failed", bounced.pk: "bounced"}
+        assert Suppression.objects.filter(email=bounced.email, reason="hard_bounce").exists()
+        assert Enrollment.objects.get(lead=bounced).exit_reason == "bounced"
+        # The transient one is sent by the retry.
+        assert services.message_send(message_id=by_lead[flaky.pk]) == "sent"
+        message = EmailMessage.objects.get(pk=by_lead[flaky.pk])
+        assert (message.status, message.attempts) == ("sent", 2)
+    with tenant_scope(other_org):
+        assert not Suppression.objects.exists()
+
+
+def test_smtp_errors_are_classified():
+    from nurture.sending import PermanentSendError, TransientSendError, _classify
+
+    assert isinstance(_classify(smtplib.SMTPDataError(451, b"try later")), TransientSendError)
+    assert isinstance(_classify(ConnectionRefusedError()), TransientSendError)
+    refused = _classify(smtplib.SMTPRecipientsRefused({"a@b.c": (550, b"unknown")}))
+    assert isinstance(refused, PermanentSendError) and refused.hard_bounce
+    deferred = _classify(smtplib.SMTPRecipientsRefused({"a@b.c": (452, b"full")}))
+    assert isinstance(deferred, TransientSendError)
+
+
+def test_send_window_moves_the_send_to_the_next_opening():
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    window = {"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}
+    friday_evening = datetime(2025, 1, 10, 18, 0, tzinfo=berlin)
+    assert window_start(friday_evening, window, berlin) == datetime(
+        2025, 1, 13, 9, 0, tzinfo=berlin
+    )
+    inside = datetime(2025, 1, 13, 10, 0, tzinfo=UTC)  # 11:00 in Berlin, a Monday
+    assert window_start(inside, window, berlin) == inside
+    assert window_start(friday_evening, None, berlin) == friday_evening
+
+
+def test_test_send_goes_to_the_given_address_only(
+    org, other_org, admin, make_leads, django_capture_on_commit_callbacks
+):
+    (lead,) = make_leads(org, 1, first_name="Grace", email_opt_in=False)
+    with tenant_scope(org):
+        template = services.template_save(
+            data={"name": "T", "subject": "Hi {{ first_name }}", "body_html": "<p>Yo</p>"},
+            actor=admin,
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            message = services.template_test_send(
+                template=template, to_email="Admin@Acme.example", lead=lead, actor=admin
+            )
+        message.refresh_from_db()
+    assert message.is_test and message.status == "sent" and message.enrollment_id is None
+    assert [(m.to, m.subject) for m in mail.outbox] == [(["admin@acme.example"], "[Test] Hi Grace")]
+    with tenant_scope(org), pytest.raises(services.NurtureError):
+        services.template_test_send(template=template, to_email="not-an-email", actor=admin)
+
+
+def test_beat_fans_out_one_dispatch_per_organization_with_due_work(
+    org, other_org, make_leads, make_sequence, django_capture_on_commit_callbacks
+):
+    from nurture.tasks import dispatch_all
+
+    enroll(org, make_sequence(org), make_leads(org, 2))
+    enroll(other_org, make_sequence(other_org), make_leads(other_org, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dispatch_all.apply().get() == 2
+    assert len(mail.outbox) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dispatch_all.apply().get() == 0  # nothing due any more
