@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Two processes (2 cores); tests with a real worker stay together (tests/conftest.py).
+XDIST ?= -n 2 --dist loadgroup
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps run test test-fast lint bench clean
@@ -36,10 +38,10 @@ run: $(STAMP)
 	$(BIN)/honcho start -f Procfile
 
 test: $(STAMP) system-deps
-	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -m "not integration and not browser" $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest $(XDIST) -m "not integration and not browser" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,6 +3,9 @@
 Every test module that touches tenant data has `other_org` in play.
 """
 
+import os
+import re
+
 import pytest
 from django.test import Client
 from django_scopes import scopes_disabled
@@ -91,3 +94,29 @@ def no_scope():
     """Fixture-style setup that reads tenant rows outside any request."""
     with scopes_disabled():
         yield
+
+
+def pytest_configure(config):
+    # Each xdist process gets its own cache: the autouse cache.clear() is a
+    # FLUSHDB on Redis, which must touch neither the other process's keys
+    # (rate limits) nor the Celery broker on database 0.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    from django.conf import settings
+
+    cache = settings.CACHES["default"]
+    if "redis" in cache["BACKEND"].lower():
+        number = int(worker.removeprefix("gw")) + 1
+        cache["LOCATION"] = re.sub(r"/\d*$", "", cache["LOCATION"]) + f"/{number}"
+    else:
+        cache["LOCATION"] = f"{cache['LOCATION']}-{worker}"
+
+
+def pytest_collection_modifyitems(config, items):
+    # `make test` runs the suite on two xdist processes (--dist loadgroup). Tests
+    # with a real Celery worker share one Redis broker, so they all run in one
+    # process, one after another; everything else spreads freely.
+    for item in items:
+        if item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.xdist_group("real-worker"))
