@@ -1,11 +1,11 @@
 """Benchmark: the rep queue page at 10,000 and at 1,000,000 leads in the org,
 against a floor of a bare org page through the same middleware.
 
-    python scripts/with_services.py -- .venv/bin/python bench/queue.py [--explain]
+    python scripts/with_services.py -- .venv/bin/python bench/rep_queue.py [--explain]
 
 Needs PostgreSQL (DATABASE_URL, as scripts/with_services.py sets it). It creates
 a throwaway database, a bystander organization, and one organization with an
-admin and --reps sales reps in --teams teams (bench/queue_data.py). The measured
+admin and --reps sales reps in --teams teams (bench/rep_queue_data.py). The measured
 rep holds 40 open leads (MQL to opportunity, SLA clocks running, some overdue)
 at every size; the other reps hold the rest of the open leads, and every stage
 is populated, with the assignments (current and ended), stage history, BANT
@@ -39,9 +39,6 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this file's folder comes first on sys.path and its name would
-# shadow the standard library's `queue` (asgiref imports it): take the folder off.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 GOAL_GROWTH = 2.0
 FLOOR_URLCONF = "bench_queue_urls"
 TABLES = (
@@ -86,7 +83,7 @@ def install_floor_urls() -> None:
 
 
 def load(team, *, leads: int, per_lead: int, now) -> None:
-    from bench import queue_data as data
+    from bench import rep_queue_data as data
     from bench.rescore import bulk_load, vacuum
     from leadflow.tenancy import tenant_scope
 
@@ -219,7 +216,7 @@ def main() -> int:
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         print(
             "bench: needs PostgreSQL; run it through\n"
-            "  python scripts/with_services.py -- .venv/bin/python bench/queue.py",
+            "  python scripts/with_services.py -- .venv/bin/python bench/rep_queue.py",
             file=sys.stderr,
         )
         return 2
@@ -231,7 +228,7 @@ def main() -> int:
     from django.test import Client, override_settings
     from django.utils import timezone
 
-    from bench import queue_data as data
+    from bench import rep_queue_data as data
     from bench.rescore import execute
 
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Data for bench/queue.py: an organization's sales team and a pipeline of leads
+"""Data for bench/rep_queue.py: an organization's sales team and a pipeline of leads
 generated inside PostgreSQL (INSERT … SELECT), with the rows the pipeline
 services would have written for them — current and earlier assignments, stage
 history, BANT notes and opportunities — plus activities (bench/rescore_data.py).
