@@ -24,6 +24,7 @@ NAV: list[NavEntry] = [
     NavEntry("Leads", "leads:lead_list", "person-lines-fill", Perm.VIEW_LEADS),
     NavEntry("Opportunities", "pipeline:board", "kanban", Perm.VIEW_PIPELINE),
     NavEntry("Team", "pipeline:team", "people-fill", Perm.VIEW_TEAM),
+    NavEntry("Reports", "reports:marketing", "graph-up-arrow", Perm.VIEW_REPORTS),
     NavEntry("Needs review", "leads:review_list", "shield-exclamation", Perm.REVIEW_LEADS),
     NavEntry("Companies", "leads:company_list", "buildings", Perm.VIEW_LEADS),
     NavEntry("Capture forms", "leads:form_list", "ui-checks", Perm.MANAGE_FORMS),

@@ -206,6 +206,18 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute=5),
         "options": {"expires": 3000},
     },
+    # Dashboard rollups: the days of leads changed since the last run, and a
+    # full rebuild at night (deletions, edited deal amounts).
+    "reports-refresh-rollups": {
+        "task": "reports.refresh_all_rollups",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "reports-rebuild-rollups": {
+        "task": "reports.refresh_all_rollups",
+        "schedule": crontab(hour=3, minute=15),
+        "kwargs": {"full": True},
+    },
 }
 # Queued nurture emails whose send task was lost (a killed worker) are re-enqueued after this.
 NURTURE_REQUEUE_AFTER_SECONDS = env.int("NURTURE_REQUEUE_AFTER_SECONDS", default=600)

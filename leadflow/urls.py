@@ -13,6 +13,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/scoring/", include("scoring.urls")),
     path("o/<slug:org_slug>/pipeline/", include("pipeline.urls")),
     path("o/<slug:org_slug>/nurture/", include("nurture.urls")),
+    path("o/<slug:org_slug>/reports/", include("reports.urls")),
     path("", include("nurture.urls_public")),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", api.urls),

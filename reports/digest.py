@@ -1,0 +1,197 @@
+"""The weekly KPI digest: opt-in per member, the week's headline numbers against
+the week before, sent at most once per member and week.
+
+The week is Monday to Sunday in the organization's timezone; a digest goes out
+on the following Monday from 07:00 local time (beat runs hourly). A sales rep's
+digest is scoped like their reports: their own and their team's leads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Membership, Organization
+from leads.models import Lead
+from pipeline.models import Opportunity, OpportunityStatus, Stage, StageTransition
+from reports.charts import Kpi
+from reports.formatting import fmt, fmt_change, rate
+from reports.models import DigestSend, DigestSubscription
+from reports.period import ReportQuery, org_timezone, rep_scope
+from reports.selectors.sales import sales_dashboard
+
+logger = logging.getLogger(__name__)
+
+SEND_FROM_HOUR = 7  # local time on Monday
+
+
+def digest_subscription_toggle(*, membership: Membership) -> DigestSubscription:
+    """Turn the member's weekly digest on if it was off, off if it was on."""
+    with transaction.atomic():
+        sub, _ = DigestSubscription.objects.select_for_update().get_or_create(
+            membership=membership, defaults={"organization_id": membership.organization_id}
+        )
+        sub.weekly = not sub.weekly
+        sub.save(update_fields=["weekly", "updated_at"])
+    return sub
+
+
+def is_subscribed(*, membership: Membership) -> bool:
+    return DigestSubscription.objects.filter(membership=membership, weekly=True).exists()
+
+
+def week_query(*, organization: Organization, week_start: dt.date, membership=None) -> ReportQuery:
+    return ReportQuery(
+        start=week_start,
+        end=week_start + dt.timedelta(days=6),
+        grain="day",
+        tz=org_timezone(organization),
+        owner_ids=rep_scope(membership),
+    )
+
+
+def weekly_kpis(*, organization_id: int, query: ReportQuery, now: dt.datetime) -> list[Kpi]:
+    """The digest's headline numbers for the query's week and the week before."""
+
+    def numbers(q: ReportQuery) -> dict:
+        period = {"gte": q.start_at, "lt": q.end_at}
+        leads = Lead.objects.filter(q.created_q(), discarded_at__isnull=True).count()
+        moves = StageTransition.objects.filter(
+            q.lead_q("lead__"), occurred_at__gte=period["gte"], occurred_at__lt=period["lt"]
+        ).aggregate(
+            **{s: Count("pk", filter=Q(to_stage=s)) for s in (Stage.MQL, Stage.SAL, Stage.SQL)}
+        )
+        deals = Opportunity.objects.filter(
+            q.lead_q("lead__"), closed_at__gte=period["gte"], closed_at__lt=period["lt"]
+        ).aggregate(
+            won=Count("pk", filter=Q(status=OpportunityStatus.WON)),
+            lost=Count("pk", filter=Q(status=OpportunityStatus.LOST)),
+            revenue=Sum("amount", filter=Q(status=OpportunityStatus.WON)),
+        )
+        sla = sales_dashboard(
+            organization_id=organization_id, query=q, now=now
+        ).totals.sla_compliance
+        return {
+            "leads": leads,
+            **moves,
+            **deals,
+            "win_rate": rate(deals["won"], deals["won"] + deals["lost"]),
+            "sla": sla,
+        }
+
+    this, before = numbers(query), numbers(query.previous)
+    spec = [
+        ("New leads", "leads", "int", "people"),
+        ("MQLs", Stage.MQL, "int", "fire"),
+        ("Accepted by sales (SAL)", Stage.SAL, "int", "hand-thumbs-up"),
+        ("Sales qualified (SQL)", Stage.SQL, "int", "patch-check"),
+        ("Deals won", "won", "int", "trophy"),
+        ("Won revenue", "revenue", "money", "cash-stack"),
+        ("Win rate", "win_rate", "pct", "bullseye"),
+        ("SLA compliance", "sla", "pct", "stopwatch"),
+    ]
+    return [
+        Kpi(label=label, value=this[key], previous=before[key], kind=kind, icon=icon)
+        for label, key, kind, icon in spec
+    ]
+
+
+def last_full_week(local_now: dt.datetime) -> dt.date:
+    """Monday of the week before the current one."""
+    today = local_now.date()
+    return today - dt.timedelta(days=today.weekday() + 7)
+
+
+def _render(organization: Organization, membership: Membership, query: ReportQuery, kpis):
+    rows = [
+        {
+            "label": k.label,
+            "value": fmt(k.value, k.kind),
+            "previous": fmt(k.previous, k.kind),
+            "change": ("%+.1f pts" % (k.change * 100))
+            if k.kind == "pct" and k.change is not None
+            else fmt_change(k.change),
+        }
+        for k in kpis
+    ]
+    path = reverse("reports:marketing", kwargs={"org_slug": organization.slug})
+    context = {
+        "organization": organization,
+        "membership": membership,
+        "query": query,
+        "rows": rows,
+        "reports_url": settings.SITE_URL.rstrip("/") + path,
+        "scoped": query.owner_ids is not None,
+    }
+    text = render_to_string("reports/email/digest.txt", context)
+    html = render_to_string("reports/email/digest.html", context)
+    return text, html
+
+
+def digests_send(
+    *, organization_id: int, now: dt.datetime | None = None, force: bool = False
+) -> int:
+    """Send last week's digest to every subscribed member not yet sent it.
+
+    Runs only on Monday from 07:00 local time unless `force`. Each send is claimed
+    by its unique (member, week) row before the SMTP call, in autocommit, so a
+    retried or concurrent task skips it; a failed SMTP call releases the claim so
+    the next hourly run tries again. Must run inside the organization's scope."""
+    now = now or timezone.now()
+    organization = Organization.objects.get(pk=organization_id)
+    local = now.astimezone(org_timezone(organization))
+    if not force and (local.weekday() != 0 or local.hour < SEND_FROM_HOUR):
+        return 0
+    week_start = last_full_week(local)
+    members = (
+        Membership.objects.filter(
+            organization_id=organization_id,
+            is_active=True,
+            digest_subscription__weekly=True,
+            user__is_active=True,
+        )
+        .exclude(user__email="")
+        .exclude(digest_sends__week_start=week_start)
+        .select_related("user")
+        .order_by("pk")
+    )
+    sent = 0
+    for membership in members:
+        try:
+            with transaction.atomic():
+                claim = DigestSend.objects.create(
+                    organization_id=organization_id, membership=membership, week_start=week_start
+                )
+        except IntegrityError:
+            continue  # another run got there first
+        query = week_query(organization=organization, week_start=week_start, membership=membership)
+        text, html = _render(
+            organization,
+            membership,
+            query,
+            weekly_kpis(organization_id=organization_id, query=query, now=now),
+        )
+        subject = f"{organization.name}: your weekly KPIs, {query.start:%d %b}–{query.end:%d %b %Y}"
+        try:
+            send_mail(
+                subject=subject,
+                message=text,
+                html_message=html,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=[membership.user.email],
+            )
+        except Exception:
+            claim.delete()
+            logger.exception("Weekly digest to membership %s failed", membership.pk)
+            raise
+        DigestSend.objects.filter(pk=claim.pk).update(sent_at=timezone.now())
+        sent += 1
+    return sent

@@ -1,0 +1,197 @@
+"""Scoring health: does the score predict who buys?
+
+Population: the live leads (not discarded, not merged) that arrived in the
+period, after the report's filters. Outcome: the lead reached won (a stage move
+to won in its history). Leads still open count as not won, so a young cohort
+reads lower than it will end up.
+
+- Conversion per temperature band and per fit grade, and per score decile.
+- Per active rule: leads it matches today (its condition evaluated now, not the
+  stored breakdown, so a rule saved before its rescore still shows), conversion
+  of matched vs unmatched leads and the lift (matched ÷ unmatched).
+- ROC AUC of the stored total score: the probability that a won lead scores
+  higher than a lead that was not won, ties counting half — the rank-sum
+  (Mann–Whitney) formula with tied scores given their average rank, computed
+  from one grouped query (score → leads, won).
+
+Six queries whatever the number of leads or rules (three load the configuration).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from leads.models import Activity, Lead, ScoreBand, ScoreGrade
+from pipeline.models import Stage, StageTransition
+from reports.formatting import rate
+from reports.period import ReportQuery
+from scoring import engine
+from scoring import fields as scoring_fields
+from scoring.models import RuleKind, ScoringRule
+
+DECILES = 10
+BAND_ORDER = [ScoreBand.HOT, ScoreBand.WARM, ScoreBand.COLD, ""]
+GRADE_ORDER = [*ScoreGrade.values, ""]
+
+
+@dataclass
+class Segment:
+    key: str
+    label: str
+    leads: int = 0
+    won: int = 0
+
+    @property
+    def conversion(self) -> float | None:
+        return rate(self.won, self.leads)
+
+
+@dataclass
+class RuleHealth:
+    rule: ScoringRule
+    matched: int
+    matched_won: int
+    unmatched: int
+    unmatched_won: int
+
+    @property
+    def matched_conversion(self) -> float | None:
+        return rate(self.matched_won, self.matched)
+
+    @property
+    def unmatched_conversion(self) -> float | None:
+        return rate(self.unmatched_won, self.unmatched)
+
+    @property
+    def lift(self) -> float | None:
+        if self.matched_conversion is None:
+            return None
+        return rate(self.matched_conversion, self.unmatched_conversion)
+
+
+@dataclass
+class ScoringHealth:
+    leads: int
+    won: int
+    auc: float | None
+    bands: list[Segment]
+    grades: list[Segment]
+    deciles: list[Segment]
+    rules: list[RuleHealth]
+
+    @property
+    def conversion(self) -> float | None:
+        return rate(self.won, self.leads)
+
+
+def won_exists() -> Exists:
+    return Exists(StageTransition.objects.filter(lead_id=OuterRef("pk"), to_stage=Stage.WON))
+
+
+def cohort(query: ReportQuery) -> QuerySet[Lead]:
+    return Lead.objects.filter(query.created_q(), discarded_at__isnull=True)
+
+
+def auc_from_groups(groups: list[tuple[float, int, int]]) -> float | None:
+    """ROC AUC from (score, leads, won) rows sorted by score ascending.
+
+    Rank-sum: tied scores share their average rank; AUC = (R₊ − P(P+1)/2) / (P·N)."""
+    positives = sum(won for _, _, won in groups)
+    negatives = sum(n for _, n, _ in groups) - positives
+    if not positives or not negatives:
+        return None
+    rank_sum, before = 0.0, 0
+    for _, n, won in groups:
+        rank_sum += won * (before + (n + 1) / 2)
+        before += n
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def _deciles(groups: list[tuple[float, int, int]], total: int) -> list[Segment]:
+    """Leads cut into ten score slices of about equal size (ties kept together),
+    highest scores first."""
+    out: list[Segment] = []
+    seen = 0
+    current: Segment | None = None
+    high = low = 0.0
+    for score, n, won in reversed(groups):
+        if current is None:
+            current, high = Segment(key="", label=""), score
+        current.leads += n
+        current.won += won
+        seen += n
+        low = score
+        if seen >= total * (len(out) + 1) / DECILES:
+            current.key = str(len(out) + 1)
+            current.label = f"{low:g}" if low == high else f"{low:g}–{high:g}"
+            out.append(current)
+            current = None
+    return out
+
+
+def _rule_match(rule: ScoringRule, now: dt.datetime) -> Q:
+    """The leads a rule matches now, as a filter on Lead."""
+    if rule.kind == RuleKind.FIT:
+        return scoring_fields.condition(rule.field, rule.operator, rule.value)
+    if not rule.activity_kinds:
+        return Q(pk__in=[])
+    # A semi-join on the leads with enough matching activities (as the engine counts them).
+    matching = (
+        Activity.objects.filter(engine.activity_filter(rule, now, prefix=""))
+        .order_by()
+        .values("lead_id")
+        .annotate(c=Count("pk"))
+        .filter(c__gte=max(int(rule.min_count), 1))
+        .values("lead_id")
+    )
+    return Q(pk__in=matching)
+
+
+def scoring_health(*, organization_id: int, query: ReportQuery, now: dt.datetime) -> ScoringHealth:
+    leads = cohort(query).alias(won=won_exists())
+    is_won = Q(won=True)
+    segments = (
+        leads.order_by()
+        .values("band", "grade")
+        .annotate(n=Count("pk"), w=Count("pk", filter=is_won))
+    )
+    bands = {b: Segment(b, ScoreBand(b).label if b else "Not scored") for b in BAND_ORDER}
+    grades = {g: Segment(g, g or "Not graded") for g in GRADE_ORDER}
+    for row in segments:
+        for table, key in ((bands, row["band"]), (grades, row["grade"])):
+            seg = table.setdefault(key, Segment(key, key))
+            seg.leads += row["n"]
+            seg.won += row["w"]
+    groups = [
+        (r["score"], r["n"], r["w"])
+        for r in leads.order_by("score")
+        .values("score")
+        .annotate(n=Count("pk"), w=Count("pk", filter=is_won))
+    ]
+    total = sum(n for _, n, _ in groups)
+    won = sum(w for _, _, w in groups)
+
+    config = engine.load_config(organization_id=organization_id)
+    rules = [r for r in config.rules if r.kind in (RuleKind.FIT, RuleKind.ENGAGEMENT)]
+    health: list[RuleHealth] = []
+    if rules and total:
+        matches = {f"m{r.pk}": _rule_match(r, now) for r in rules}
+        counts = leads.aggregate(
+            **{k: Count("pk", filter=q) for k, q in matches.items()},
+            **{f"w{k}": Count("pk", filter=q & is_won) for k, q in matches.items()},
+        )
+        for r in rules:
+            m, mw = counts[f"m{r.pk}"], counts[f"wm{r.pk}"]
+            health.append(RuleHealth(r, m, mw, total - m, won - mw))
+    return ScoringHealth(
+        leads=total,
+        won=won,
+        auc=auc_from_groups(groups),
+        bands=[s for s in bands.values() if s.leads or s.key],
+        grades=[s for s in grades.values() if s.leads or s.key],
+        deciles=_deciles(groups, total),
+        rules=health,
+    )
