@@ -196,7 +196,10 @@ def html_to_text(body: str) -> str:
     parser = _TextExtractor()
     parser.feed(body or "")
     parser.close()
-    text = "".join(parser.parts)
+    return _tidy("".join(parser.parts))
+
+
+def _tidy(text: str) -> str:
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
@@ -229,6 +232,18 @@ def _compiled(source: str, where: str):
     return _compile(source, where)
 
 
+@lru_cache(maxsize=512)
+def _text_template(body_html: str):
+    """The text part of an HTML-only template, converted once from the template
+    source rather than per message from the rendered HTML (the HTML parser cost
+    more than rendering). None when the converted text is not a valid template
+    (e.g. braces spelled as entities): then each message converts its HTML."""
+    try:
+        return _compile(html_to_text(body_html), "Text part")
+    except TemplateInvalid:
+        return None
+
+
 def render_parts(*, subject: str, body_html: str, body_text: str, context: dict) -> Rendered:
     """Render stored (already validated) template text with a merge context."""
     plain = Context(context, autoescape=False)
@@ -236,6 +251,8 @@ def render_parts(*, subject: str, body_html: str, body_text: str, context: dict)
     out_html = _compiled(body_html, "Body").render(Context(context, autoescape=True))
     if body_text:
         out_text = _compiled(body_text, "Text part").render(plain)
+    elif (derived := _text_template(body_html)) is not None:
+        out_text = _tidy(derived.render(plain))
     else:
         out_text = html_to_text(out_html)
     return Rendered(subject=out_subject[:300], html=out_html, text=out_text)

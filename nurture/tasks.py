@@ -3,6 +3,8 @@ organization), batched sends, and the periodic dynamic-list refresh."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
@@ -10,6 +12,7 @@ from accounts.models import Organization
 from leadflow.tenancy import TenantTask, tenant_scope
 from nurture import services
 from nurture.models import ListKind, NurtureList
+from nurture.services.dispatch import messages_send
 
 __all__ = [
     "dispatch_all",
@@ -62,20 +65,15 @@ def dispatch_organization(*, organization_id: int, limit: int | None = None) -> 
 def send_messages(self, *, organization_id: int, message_ids: list[int]) -> dict[str, int]:
     """Send a batch of queued messages over one SMTP connection; the ones that
     hit a transient error are retried later, alone, with exponential backoff."""
-    outcomes: dict[str, int] = {}
-    retry: list[int] = []
-    for message_id in message_ids:
-        outcome = services.message_send(message_id=message_id)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        if outcome == "retry":
-            retry.append(message_id)
+    outcomes = messages_send(message_ids=message_ids)
+    retry = [message_id for message_id, outcome in outcomes.items() if outcome == "retry"]
     if retry:
         countdown = SEND_RETRY_BASE * 2 ** min(self.request.retries, 6)
         raise self.retry(
             kwargs={"organization_id": organization_id, "message_ids": retry},
             countdown=countdown,
         )
-    return outcomes
+    return dict(Counter(outcomes.values()))
 
 
 @shared_task(base=TenantTask, name="nurture.refresh_organization_lists")

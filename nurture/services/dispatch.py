@@ -5,14 +5,16 @@ Rules enforced here:
 - dispatch writes one EmailMessage per (enrollment, step) — a unique key —
   *before* any SMTP call, advances the enrollment in the same transaction, and
   enqueues the sends only once that transaction commits;
-- a send locks its row and skips unless it is still queued, so a retry or a
-  duplicate task delivery never sends twice; the row stays locked through the
-  SMTP call and is marked sent in that transaction, so a worker killed
-  mid-send leaves the row queued (the transaction rolls back) and the next
-  dispatcher pass re-enqueues it;
+- a send task reads its batch in one query, then per message locks the row,
+  skips it unless it is still queued (so a retry or a duplicate task delivery
+  never sends twice), makes the SMTP call and marks it sent in that short
+  transaction, so a worker killed mid-send leaves the row queued (the
+  transaction rolls back) and the next dispatcher pass re-enqueues it (see
+  messages_send() for the one window left);
 - consent is checked twice: when a step falls due (no email consent,
-  do-not-email or suppression → the enrollment exits) and again right before
-  the SMTP call (an unsubscribe in between wins);
+  do-not-email or suppression → the enrollment exits) and again when the send
+  task reads its batch, moments before its SMTP calls (an unsubscribe in
+  between wins);
 - a per-organization throttle (messages per minute, NurtureSettings) bounds
   how much one tenant can put in the shared send queue per minute, so a tenant
   with 100,000 due emails cannot starve the others;
@@ -59,7 +61,7 @@ from nurture.services.enrollments import enrollments_exit, sequence_zone, step_d
 logger = logging.getLogger(__name__)
 
 DISPATCH_CHUNK = 500  # enrollments per transaction: sends start while the rest is dispatched
-SEND_BATCH = 25  # messages per send task (one SMTP connection, one broker round trip)
+SEND_BATCH = 100  # messages per send task: one claim, one SMTP connection, one broker round trip
 MAX_ATTEMPTS = 5
 
 
@@ -153,11 +155,8 @@ def _dispatch_chunk(
                     sequence=sequence, step=following, after=now, zone=zone
                 )
         EmailMessage.objects.bulk_create(messages, batch_size=1000, ignore_conflicts=True)
-        Enrollment.objects.bulk_update(
-            [e for e in due if not any(e.pk in ids for ids in exits.values())],
-            ["current_step", "next_send_at", "status", "exited_at", "exit_reason"],
-            batch_size=1000,
-        )
+        exited = {pk for ids in exits.values() for pk in ids}
+        _advance([e for e in due if e.pk not in exited])
         for reason, ids in exits.items():
             Enrollment.objects.filter(pk__in=ids).update(
                 status=EnrollmentStatus.EXITED, exited_at=now, exit_reason=reason, next_send_at=None
@@ -170,6 +169,21 @@ def _dispatch_chunk(
         )
         enqueue_sends(organization_id=organization.pk, message_ids=sorted(ids))
     return len(due), len(ids)
+
+
+_ADVANCED = ("current_step", "next_send_at", "status", "exited_at", "exit_reason")
+
+
+def _advance(enrollments: list[Enrollment]) -> None:
+    """Save the enrollments' new step/next send time: one UPDATE per distinct
+    set of values (a chunk mostly moves to the same step at the same time),
+    instead of bulk_update's CASE over every row, which cost more than composing."""
+    groups: dict[tuple, list[int]] = {}
+    for enrollment in enrollments:
+        values = tuple(getattr(enrollment, field) for field in _ADVANCED)
+        groups.setdefault(values, []).append(enrollment.pk)
+    for values, ids in groups.items():
+        Enrollment.objects.filter(pk__in=ids).update(**dict(zip(_ADVANCED, values, strict=True)))
 
 
 def _finish(enrollment: Enrollment, now: datetime) -> None:
@@ -312,6 +326,14 @@ def organizations_with_due_work(*, now: datetime | None = None) -> list[int]:
 
 # --- sending -------------------------------------------------------------------------
 
+# Per-message statements in plain SQL (still keyed by the organization): on this
+# hot path the ORM's query building cost as much CPU as the statements.
+_TAKE = "SELECT 1 FROM {table} WHERE id = %s AND organization_id = %s AND status = %s"
+_MARK_SENT = (
+    "UPDATE {table} SET status = %s, sent_at = %s, attempts = %s, error = ''"
+    " WHERE id = %s AND organization_id = %s"
+)
+
 
 def _fail(message: EmailMessage, error: str, status: str = MessageStatus.FAILED) -> None:
     message.status = status
@@ -319,20 +341,21 @@ def _fail(message: EmailMessage, error: str, status: str = MessageStatus.FAILED)
     message.save(update_fields=["status", "error", "attempts"])
 
 
-def message_send(*, message_id: int) -> str:
-    """Send one queued message (called by the send task). Returns the outcome:
-    sent, skipped (not queued any more, or locked by another delivery), retry
-    (transient error; the caller retries later), failed or bounced."""
+def _take(message: EmailMessage) -> bool:
+    """Lock the row for this transaction if it is still queued. PostgreSQL: a
+    row another delivery holds is skipped, not waited for; SQLite's IMMEDIATE
+    transactions serialize writers anyway."""
+    sql = _TAKE.format(table=EmailMessage._meta.db_table)
+    if connection.vendor == "postgresql":
+        sql += " FOR UPDATE SKIP LOCKED"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [message.pk, message.organization_id, MessageStatus.QUEUED.value])
+        return cursor.fetchone() is not None
+
+
+def _send_one(message: EmailMessage) -> str:
     with transaction.atomic():
-        # One query: the row (locked), its lead's do-not-email flag and suppression.
-        suppressed = Suppression.objects.filter(email=OuterRef("to_email"))
-        message = (
-            _lock(EmailMessage.objects.filter(pk=message_id))
-            .select_related("lead")
-            .annotate(suppressed=Exists(suppressed))
-            .first()
-        )
-        if message is None or message.status != MessageStatus.QUEUED:
+        if not _take(message):
             return "skipped"
         message.attempts += 1
         if not message.is_test and (
@@ -355,11 +378,44 @@ def message_send(*, message_id: int) -> str:
                 return "bounced"
             _fail(message, str(exc))
             return "failed"
-        message.status = MessageStatus.SENT
-        message.sent_at = timezone.now()
-        message.error = ""
-        message.save(update_fields=["status", "sent_at", "attempts", "error"])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _MARK_SENT.format(table=EmailMessage._meta.db_table),
+                [MessageStatus.SENT.value, timezone.now(), message.attempts, message.pk,
+                 message.organization_id],
+            )  # fmt: skip
     return "sent"
+
+
+def messages_send(*, message_ids: list[int]) -> dict[int, str]:
+    """Send a batch of queued messages over the worker's open SMTP connection.
+    Returns each id's outcome: sent, skipped (not queued any more, or locked by
+    another delivery), retry (transient error; the caller retries later),
+    failed or bounced.
+
+    The batch's rows, leads and suppressions are read in one query. Each
+    message is then sent in its own short transaction that locks its row (if
+    still queued), makes the SMTP call and marks it sent: a retried or duplicate
+    task skips it, and a worker killed mid-send leaves it queued (the
+    transaction rolls back) for requeue_stale(). The one window left: killed
+    after the server accepted the mail but before the COMMIT, that message goes
+    out again on requeue — at-least-once there, exactly-once everywhere else."""
+    suppressed = Suppression.objects.filter(email=OuterRef("to_email"))
+    batch = (
+        EmailMessage.objects.filter(pk__in=message_ids, status=MessageStatus.QUEUED)
+        .select_related("lead")
+        .annotate(suppressed=Exists(suppressed))
+        .order_by("pk")
+    )
+    outcomes = dict.fromkeys(message_ids, "skipped")
+    for message in batch:
+        outcomes[message.pk] = _send_one(message)
+    return outcomes
+
+
+def message_send(*, message_id: int) -> str:
+    """Send one queued message; see messages_send()."""
+    return messages_send(message_ids=[message_id])[message_id]
 
 
 def _bounce(message: EmailMessage, error: str) -> None:

@@ -18,6 +18,7 @@ from nurture.models import (
     NurtureSettings,
     Suppression,
 )
+from nurture.services.dispatch import has_due_work, messages_send
 from nurture.services.enrollments import window_start
 from nurture.tasks import send_messages
 
@@ -247,3 +248,88 @@ def test_beat_fans_out_one_dispatch_per_organization_with_due_work(
     assert len(mail.outbox) == 3
     with django_capture_on_commit_callbacks(execute=True):
         assert dispatch_all.apply().get() == 0  # nothing due any more
+
+
+def test_a_lost_batch_is_requeued_and_only_its_unsent_rows_go_out(
+    org, other_org, make_leads, make_sequence, django_capture_on_commit_callbacks
+):
+    enroll(org, make_sequence(org), make_leads(org, 3))
+    enroll(other_org, make_sequence(other_org), make_leads(other_org, 1))
+    with tenant_scope(org):
+        services.dispatch_due(organization_id=org.pk)  # the send task is lost
+        ids = sorted(EmailMessage.objects.values_list("pk", flat=True))
+        assert services.message_send(message_id=ids[0]) == "sent"  # before the loss
+        later = timezone.now() + timedelta(hours=1)
+        assert has_due_work(now=later) and not has_due_work()
+    with tenant_scope(org), django_capture_on_commit_callbacks(execute=True):
+        assert services.requeue_stale(organization_id=org.pk) == 0  # may still be in flight
+        assert services.requeue_stale(organization_id=org.pk, now=later) == 2
+    assert len(mail.outbox) == 3
+    with tenant_scope(org):
+        rows = EmailMessage.objects.all()
+        assert {(m.status, m.attempts) for m in rows} == {(MessageStatus.SENT, 1)}
+    with tenant_scope(other_org):
+        assert not EmailMessage.objects.exists()
+
+
+def test_a_batch_is_read_in_one_query_then_locked_and_marked_per_message(
+    org, other_org, make_leads, make_sequence, django_assert_num_queries
+):
+    enroll(org, make_sequence(org), make_leads(org, 6))
+    with tenant_scope(org):
+        services.dispatch_due(organization_id=org.pk)
+        ids = sorted(EmailMessage.objects.values_list("pk", flat=True))
+        # Per message: savepoint, lock, mark sent, release (BEGIN/COMMIT outside tests).
+        for batch in (ids[:2], ids[2:]):
+            with django_assert_num_queries(1 + 4 * len(batch)):
+                outcomes = messages_send(message_ids=batch)
+            assert set(outcomes.values()) == {"sent"}
+        assert set(messages_send(message_ids=ids).values()) == {"skipped"}
+    assert len(mail.outbox) == 6
+
+
+def test_tokens_are_djangos_signed_tokens():
+    import time
+
+    from django.core import signing
+
+    from nurture import tokens
+
+    with mock.patch("time.time", return_value=float(int(time.time()))):
+        token = tokens.make(tokens.CLICK, organization_id=4, message_id="<a.4@b.example>", link=2)
+        expected = signing.TimestampSigner(salt=tokens.CLICK).sign_object([4, "<a.4@b.example>", 2])
+    assert token == expected
+    assert tokens.read(tokens.CLICK, token) == tokens.TokenData(4, "<a.4@b.example>", 2)
+    with pytest.raises(tokens.BadToken):
+        tokens.read(tokens.OPEN, token)  # another purpose's salt
+
+
+@pytest.mark.parametrize(
+    ("subject", "html"),
+    [
+        ("Hello Ada, your guide", '<p>Hi</p>\n.<p><a href="https://x.example">x</a></p>'),
+        ("Grüße aus Köln — " * 6, "<p>Größe: 5 €</p>"),
+    ],
+)
+def test_direct_smtp_bytes_parse_like_djangos_message(subject, html):
+    from email import message_from_bytes, policy
+    from types import SimpleNamespace
+
+    from nurture import sending
+
+    message = SimpleNamespace(
+        organization_id=3, message_id="<m.3@b.example>", subject=subject, text="Hi\n\nbye é",
+        html=html, from_email="Bench Ltd <news@bench.example>", to_email="ada@b.example",
+    )  # fmt: skip
+    ours = message_from_bytes(sending.smtp_bytes(message), policy=policy.default)
+    django = message_from_bytes(
+        sending.build_email(message).message().as_bytes(linesep="\r\n"), policy=policy.default
+    )
+    for header in ("Subject", "From", "To", "Message-ID", "List-Unsubscribe-Post"):
+        assert str(ours[header]).strip() == str(django[header]).strip(), header
+    assert ours["List-Unsubscribe"].startswith("<http") and "/e/u/" in ours["List-Unsubscribe"]
+    for part in ("plain", "html"):
+        assert ours.get_body((part,)).get_content() == django.get_body((part,)).get_content()
+    # A line over RFC 5322's 998 bytes needs quoted-printable: left to the email package.
+    message.html = "<p>" + "x" * 1000 + "</p>"
+    assert sending.smtp_bytes(message) is None
