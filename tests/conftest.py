@@ -113,6 +113,7 @@ def pytest_configure(config):
         cache["LOCATION"] = f"{cache['LOCATION']}-{worker}"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's hook reads the groups
 def pytest_collection_modifyitems(config, items):
     # `make test` runs the suite on two xdist processes (--dist loadgroup). Tests
     # with a real Celery worker share one Redis broker, so they all run in one

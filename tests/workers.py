@@ -13,6 +13,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from leadflow.celery import app as celery_app
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -59,6 +61,9 @@ def celery_worker(var_dir: Path, *, extra_env: dict | None = None, concurrency: 
             proc.kill()
             proc.wait()
         log.close()
+        # Tasks this worker left queued (a killed worker's, retries) must not
+        # reach the next test's worker, which runs on another test database.
+        celery_app.control.purge()
 
 
 def wait_until(predicate, *, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
