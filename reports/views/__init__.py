@@ -50,10 +50,14 @@ def filter_options(request, query: ReportQuery | None) -> dict:
         members = members.filter(pk__in=sorted(query.owner_ids))
     elif membership.role == Role.SALES_REP:
         members = members.filter(pk=membership.pk)
+    teams = Team.objects.order_by("name")
+    if membership.role == Role.SALES_REP:
+        # A rep reports on their own teams only; other teams' names stay hidden.
+        teams = teams.filter(members__membership=membership)
     return {
         "sources": Channel.choices,
         "campaigns": list(Campaign.objects.order_by("name").values_list("pk", "name")),
-        "teams": list(Team.objects.order_by("name").values_list("pk", "name")),
+        "teams": list(teams.values_list("pk", "name").distinct()),
         "reps": sorted(((m.pk, m.user.display_name) for m in members), key=lambda x: x[1].lower()),
         "grains": GRAINS.items(),
         "compares": COMPARES.items(),

@@ -179,6 +179,10 @@ def test_a_sales_rep_sees_only_their_team(org, other_org, make_member, client_fo
     response = client_for(outsider).get(url, PERIOD)
     assert response.status_code == 200
     assert rep1.user.display_name.encode() not in response.content
+    # The team filter offers a rep their own teams only (the outsider has none).
+    assert [pk for pk, _ in response.context["choices"]["teams"]] == []
+    own = client_for(rep1).get(url, PERIOD).context["choices"]["teams"]
+    assert [pk for pk, _ in own] == [_team.pk]
 
 
 def test_bad_input_and_foreign_filters_never_leak(org, other_org, admin_client, make_member):
