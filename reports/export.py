@@ -15,6 +15,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from leadflow import csvsafe
 from reports.formatting import csv_value
 
 
@@ -48,14 +49,8 @@ class ReportTable:
 
 
 def neutralize(text: str) -> str:
-    """Spreadsheet apps execute cells starting with = + - @ (CSV injection);
-    numbers we wrote ourselves (a negative ROI) stay numbers."""
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        try:
-            float(text)
-        except ValueError:
-            return "'" + text
-    return text
+    # Numbers we wrote ourselves (a negative ROI) stay numbers.
+    return csvsafe.neutralize(text, keep_numbers=True)
 
 
 def table_csv(table: ReportTable) -> str:

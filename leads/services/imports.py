@@ -34,6 +34,7 @@ from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, models, transaction
 from django.utils import timezone
 
+from leadflow.csvsafe import neutralize
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import enqueue_on_commit
 from leads.importing import (
@@ -65,7 +66,6 @@ ERROR_PARTS_DIR = "imports/errors/parts"
 # Database trouble that a retry of the whole task may cure (lost connection,
 # SQLite lock timeout): never swallowed as "bad rows".
 _INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError)
-_REPORT_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # The outcome of a row that didn't become a lead; the others are the engine's.
 FAILED = "failed"
 
@@ -439,8 +439,7 @@ def _part_starts(job_id: int) -> list[int]:
 
 
 def _safe_cell(value: str) -> str:
-    """Neutralise spreadsheet formulas: the report is opened in Excel."""
-    return "'" + value if value.startswith(_REPORT_FORMULA_START) else value
+    return neutralize(value)
 
 
 def _write_part(job_id: int, start: int, outcomes: list[RowOutcome], *, sweep: bool) -> None:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import org_view
 from accounts.models import Membership
 from accounts.permissions import Perm
+from leadflow.csvsafe import neutralize
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
 from leads import selectors
@@ -93,14 +94,6 @@ EXPORT_COLUMNS = [
     ("do_not_email", "do_not_email"),
     ("created_at", "created_at"),
 ]
-
-
-def neutralize(value) -> str:
-    """Spreadsheet apps execute cells starting with = + - @ (CSV injection)."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
 
 
 class _Echo:
