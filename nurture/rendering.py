@@ -10,7 +10,12 @@ Templates are written by tenants, so they are untrusted:
   tags — no attribute access, no ``{% load %}``/``{% include %}``, so a template
   can read nothing but the merge fields it is given;
 - rendering uses Django's engine (autoescaping the HTML part, not the subject or
-  the text part).
+  the text part);
+- merged lead data is hostile: the rendered parts are plain ``str`` (never
+  marked safe, so a page that shows them escapes them for its context), and a
+  merge field or tag inside markup (``<a href="{{ first_name }}">``) is
+  re-sanitized after merging, since nh3 ran on the template before any lead
+  data was in it.
 """
 
 from __future__ import annotations
@@ -81,13 +86,29 @@ class Rendered:
     text: str
 
 
+ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# What a browser ignores in a URL before reading its scheme: leading/trailing C0
+# controls and spaces, and tabs/newlines anywhere (WHATWG URL parsing).
+_URL_STRIP = "".join(map(chr, range(0x21)))
+_URL_NEWLINES = str.maketrans("", "", "\t\n\r")
+_SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
+
+
+def url_scheme_allowed(url: str) -> bool:
+    """True for a relative URL or an http(s)/mailto one, read the way a browser
+    reads it (so " java\tscript:" counts as javascript:). ``url`` is the decoded
+    attribute value."""
+    match = _SCHEME_RE.match((url or "").strip(_URL_STRIP).translate(_URL_NEWLINES))
+    return match is None or match.group(1).lower() in ALLOWED_URL_SCHEMES
+
+
 def sanitize_html(body: str) -> str:
     """Strip everything unsafe (script, iframe, on* handlers, javascript: URLs)."""
     return nh3.clean(
         body or "",
         tags=set(SAFE_TAGS),
         attributes={k: set(v) for k, v in SAFE_ATTRIBUTES.items()},
-        url_schemes={"http", "https", "mailto"},
+        url_schemes=set(ALLOWED_URL_SCHEMES),
         filter_style_properties=set(SAFE_STYLES),
         link_rel=None,
         strip_comments=True,
@@ -244,18 +265,43 @@ def _text_template(body_html: str):
         return None
 
 
+# A merge field or tag inside a tag; the unsubscribe link is ours, not lead data.
+_MARKUP_WITH_TEMPLATE_RE = re.compile(r"<[^>]*\{(?:%|\{(?!\s*unsubscribe_url\s*\}\}))")
+
+
+@lru_cache(maxsize=512)
+def _sanitize_after_merge(body_html: str) -> bool:
+    """Whether the merged HTML of this source must be sanitized again: a merge
+    field or tag sits inside markup (an attribute: merged text there can form a
+    javascript: URL), or the source itself is not clean (not saved through
+    template_save). Merge fields in text are autoescaped and cannot form markup."""
+    return bool(_MARKUP_WITH_TEMPLATE_RE.search(body_html)) or sanitize_html(body_html) != body_html
+
+
+def _plain(value: str) -> str:
+    # Template.render() returns a SafeString; merged lead data must never reach a
+    # page marked safe (str() of a SafeString is itself).
+    return str.__str__(value)
+
+
 def render_parts(*, subject: str, body_html: str, body_text: str, context: dict) -> Rendered:
-    """Render stored (already validated) template text with a merge context."""
+    """Render stored (already validated) template text with a merge context.
+
+    The parts are plain strings, never marked safe: whoever shows them escapes
+    them for their context. The HTML is sanitized again after merging when a
+    merge field could have placed lead data in an attribute (a URL)."""
     plain = Context(context, autoescape=False)
     out_subject = " ".join(_compiled(subject, "Subject").render(plain).split())
-    out_html = _compiled(body_html, "Body").render(Context(context, autoescape=True))
+    out_html = _plain(_compiled(body_html, "Body").render(Context(context, autoescape=True)))
+    if _sanitize_after_merge(body_html):
+        out_html = sanitize_html(out_html)
     if body_text:
-        out_text = _compiled(body_text, "Text part").render(plain)
+        out_text = _plain(_compiled(body_text, "Text part").render(plain))
     elif (derived := _text_template(body_html)) is not None:
-        out_text = _tidy(derived.render(plain))
+        out_text = _plain(_tidy(derived.render(plain)))
     else:
         out_text = html_to_text(out_html)
-    return Rendered(subject=out_subject[:300], html=out_html, text=out_text)
+    return Rendered(subject=_plain(out_subject[:300]), html=out_html, text=out_text)
 
 
 def render_message(*, template: Any, lead: Any, context_extra: dict | None = None) -> Rendered:
@@ -278,11 +324,14 @@ _HREF_RE = re.compile(r'(<a\b[^>]*?\bhref=")([^"]*)(")', re.IGNORECASE)
 def track_links(html: str, *, tracked_url, skip: set[str]) -> tuple[str, list[str]]:
     """Replace every http(s) link of the HTML by tracked_url(index); return the new
     HTML and the list of original URLs (index → URL). URLs in ``skip`` (the
-    unsubscribe link) stay as they are."""
+    unsubscribe link) stay as they are; a link with any other scheme than
+    http(s)/mailto (javascript:, data:, ...) loses its target."""
     links: list[str] = []
 
     def replace(match: re.Match) -> str:
         url = html_lib.unescape(match.group(2))
+        if not url_scheme_allowed(url):
+            return f"{match.group(1)}#{match.group(3)}"
         if not url.lower().startswith(("http://", "https://")) or url in skip:
             return match.group(0)
         if url not in links:
