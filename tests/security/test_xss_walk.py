@@ -7,6 +7,8 @@ markup anywhere (tests/security/xss.py parses the HTML, srcdoc included)."""
 from __future__ import annotations
 
 import html as html_lib
+from html.parser import HTMLParser
+from urllib.parse import urlencode
 
 import pytest
 from django.db import models
@@ -67,28 +69,77 @@ def world(org, other_org, make_member):
     return world
 
 
+# Query parameters many pages read, besides the fields of their GET forms.
+COMMON_QUERY = frozenset({"q", "status", "page", "sort", "o", "kind", "stage", "tab", "next"})
+
+
+class _GetFormFields(HTMLParser):
+    """The names of the fields a page sends with GET: its GET forms' fields and
+    the inputs htmx sends on their own (live search boxes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self._in_get_form = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self._in_get_form = (attrs.get("method") or "get").lower() == "get"
+        elif tag in ("input", "select", "textarea"):
+            sent_with_get = self._in_get_form or "hx-get" in attrs
+            if sent_with_get and attrs.get("name"):
+                self.names.add(attrs["name"])
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._in_get_form = False
+
+
+def get_form_fields(page: str) -> set[str]:
+    parser = _GetFormFields()
+    parser.feed(page)
+    return parser.names
+
+
 def _html(response) -> str | None:
     if response.streaming or not response.get("Content-Type", "").startswith("text/html"):
         return None
     return response.content.decode()
 
 
-def test_every_page_escapes_every_stored_field(world, client_for):
-    problems, pages = [], 0
+def test_every_page_escapes_every_stored_field(world, client_for, client):
+    """Every page of the URL walk as each role and anonymously; as the admin
+    also as an htmx request and with its query parameters set to a payload."""
+    problems, pages, echoed = [], 0, 0
     org = world.org
-    for role, member in world.members.items():
-        client = client_for(member)
+    clients = {role: client_for(member) for role, member in world.members.items()}
+    for who, browser in {**clients, "anonymous": client}.items():
         for route in our_routes():
             values = dict(world.values, token=world.tokens.get(route.name, "bogus-token"))
             path = route.path(org.slug, values)
-            for headers in ({}, {"HTTP_HX_REQUEST": "true"}) if role == Role.ADMIN else ({},):
-                response = client.get(path, **headers)
-                assert response.status_code < 500, (role, path)
-                if response.status_code == 200 and (page := _html(response)) is not None:
-                    pages += 1
-                    problems += find_xss(page, where=f"{role} {path}")
+            variants = [(path, {})]
+            if who == Role.ADMIN:
+                variants.append((path, {"HTTP_HX_REQUEST": "true"}))
+            for url, headers in variants:
+                response = browser.get(url, **headers)
+                assert response.status_code < 500, (who, url)
+                if response.status_code != 200 or (page := _html(response)) is None:
+                    continue
+                pages += 1
+                problems += find_xss(page, where=f"{who} {url}")
+                if who == Role.ADMIN and not headers:
+                    # What a page echoes back from its query string is escaped too.
+                    names = sorted(get_form_fields(page) | COMMON_QUERY)
+                    url = f"{path}?{urlencode(dict.fromkeys(names, POLYGLOT))}"
+                    response = browser.get(url)
+                    assert response.status_code < 500, url
+                    if (page := _html(response)) is not None:
+                        echoed += 1
+                        problems += find_xss(page, where=f"{who} {url}")
     assert problems == []
     assert pages > 150  # the walk really rendered pages
+    assert echoed > 50  # and pages with a hostile query string
 
 
 def test_public_pages_after_posting_escape_every_stored_field(world, client):
