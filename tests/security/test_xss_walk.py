@@ -27,7 +27,7 @@ from tests.security.world import (
     populate,
     tenant_models,
 )
-from tests.security.xss import POLYGLOT, find_xss
+from tests.security.xss import MARK, POLYGLOT, find_xss
 from tests.urlwalk import our_routes
 
 pytestmark = pytest.mark.django_db
@@ -212,3 +212,18 @@ def test_sent_emails_escape_every_merge_field(
         page = admin_client.get(path).content.decode()
         assert find_xss(page, where=path) == []
         assert html_lib.escape(POLYGLOT) in page
+
+
+def test_invitation_and_digest_emails_escape_every_stored_field(world, mailoutbox):
+    from accounts.services import invitation_send
+    from reports.digest import digests_send
+
+    with tenant_scope(world.org):
+        assert invitation_send(invitation_id=world.values["invitation_id"])
+        assert digests_send(organization_id=world.org.pk, force=True) == 1
+    assert len(mailoutbox) == 2
+    for email in mailoutbox:
+        ((html, mimetype),) = email.alternatives
+        assert mimetype == "text/html"
+        assert find_xss(html, where=email.subject) == [], html
+        assert MARK in html  # stored payloads are in it, as text
