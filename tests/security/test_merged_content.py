@@ -16,17 +16,16 @@ from django.urls import reverse
 from django.utils.safestring import SafeData
 
 from leadflow.tenancy import tenant_scope
-from leads.models import FieldType, Lead
+from leads.models import Lead
 from nurture import rendering, services
 from nurture.rendering import render_message, render_parts, track_links
 from nurture.sending import compose
 from tests.factories import (
-    CaptureFormFactory,
-    CaptureFormFieldFactory,
     EmailMessageFactory,
     EmailTemplateFactory,
     LeadFactory,
 )
+from tests.security.world import contact_form
 from tests.security.xss import BREAK_OUT, JS_URL, POLYGLOT, SVG, find_xss
 
 pytestmark = pytest.mark.django_db
@@ -86,10 +85,7 @@ def test_hosted_form_visitor_cannot_script_the_admins_template_preview(
 ):
     """An anonymous visitor's first name runs nothing when the admin opens any
     template (the preview lead defaults to the newest lead)."""
-    form = CaptureFormFactory(organization=org, name="Contact")
-    for position, (key, kind) in enumerate([("email", FieldType.EMAIL), ("first_name", "text")]):
-        CaptureFormFieldFactory(form=form, key=key, label=key, field_type=kind, maps_to=key,
-                                position=position)  # fmt: skip
+    form = contact_form(org)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/f/{form.key}/", {"email": "eve@evil.example", "first_name": IMG})
     assert response.status_code == 200

@@ -5,14 +5,10 @@ page or in the preview frame, and the visitor's text shows as text."""
 import pytest
 
 from leadflow.tenancy import tenant_scope
-from leads.models import FieldType, Lead
+from leads.models import Lead
 from tests.browser.playwright import login
-from tests.factories import (
-    PASSWORD,
-    CaptureFormFactory,
-    CaptureFormFieldFactory,
-    EmailTemplateFactory,
-)
+from tests.factories import PASSWORD, EmailTemplateFactory
+from tests.security.world import contact_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,13 +19,7 @@ def test_visitor_markup_runs_nowhere_in_the_admins_template_preview(
     page, new_page, shot, org, other_org, admin
 ):
     with tenant_scope(org):
-        form = CaptureFormFactory(organization=org, name="Contact us")
-        for position, (key, kind) in enumerate(
-            [("email", FieldType.EMAIL), ("first_name", FieldType.TEXT)]
-        ):
-            CaptureFormFieldFactory(
-                form=form, key=key, label=key, field_type=kind, maps_to=key, position=position
-            )
+        form = contact_form(org)
         template = EmailTemplateFactory(
             organization=org,
             name="Welcome",

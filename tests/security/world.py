@@ -261,6 +261,18 @@ def _tokens(org, message, invitation_id: int) -> dict[str, str]:
     }
 
 
+def contact_form(org):
+    """A hosted form asking for an email and a first name (what a visitor types)."""
+    from leads.models import FieldType
+
+    form = f.CaptureFormFactory(organization=org, name="Contact us")
+    for position, (key, kind) in enumerate([("email", FieldType.EMAIL), ("first_name", "text")]):
+        f.CaptureFormFieldFactory(
+            form=form, key=key, label=key, field_type=kind, maps_to=key, position=position
+        )
+    return form
+
+
 def empty_models(org) -> list[str]:
     return [m.__name__ for m in tenant_models() if not _rows(m, org).exists()]
 
