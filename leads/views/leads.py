@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import org_view
 from accounts.models import Membership
 from accounts.permissions import Perm
+from accounts.selectors import active_members
 from leadflow.csvsafe import neutralize
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
@@ -37,11 +38,7 @@ def _page_size(request) -> int:
 
 
 def _members(request) -> list[Membership]:
-    return list(
-        Membership.objects.filter(organization=request.organization, is_active=True)
-        .select_related("user")
-        .order_by("user__email")
-    )
+    return list(active_members(organization=request.organization))
 
 
 def _filtered(request, data=None, members=None):
@@ -65,7 +62,7 @@ def lead_list(request):
         "query": query.urlencode(),
         "sort": request.GET.get("o", ""),
         "page_sizes": PAGE_SIZES,
-        "bulk_form": BulkActionForm(),
+        "bulk_form": BulkActionForm(organization=request.organization),
         "members": members,
         "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),
         "can_export": request.membership.has_perm(Perm.EXPORT_LEADS),
@@ -124,7 +121,7 @@ def lead_export(request):
 @require_POST
 @org_view(Perm.EDIT_LEADS)
 def lead_bulk(request):
-    form = BulkActionForm(request.POST)
+    form = BulkActionForm(request.POST, organization=request.organization)
     back = reverse("leads:lead_list", kwargs={"org_slug": request.organization.slug})
     back += "?" + request.POST.get("query", "")
     if not form.is_valid():
@@ -140,9 +137,7 @@ def lead_bulk(request):
         )
     try:
         if data["action"] == "assign_owner":
-            owner = None
-            if data["owner"] != UNASSIGNED:
-                owner = Membership.objects.get(organization=request.organization, pk=data["owner"])
+            owner = None if data["owner"] == UNASSIGNED else data["owner"]
             n = lead_services.leads_assign_owner(leads=leads, owner=owner)
             messages.success(request, f"{n} leads assigned.")
         elif data["action"] == "add_to_campaign":
