@@ -18,6 +18,7 @@ from accounts.permissions import Perm
 from accounts.selectors import active_members
 from leadflow.csvsafe import neutralize
 from leadflow.errors import LeadflowError
+from leadflow.redirects import redirect_next
 from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
 from leads import selectors
 from leads.filters import UNASSIGNED, BulkActionForm, LeadFilter
@@ -210,9 +211,8 @@ def _review_action(request, lead_id: int, action, message: str):
     lead = get_tenant_object_or_404(Lead.objects.filter(merged_into__isnull=True), pk=lead_id)
     action(lead=lead, actor=request.user)
     messages.success(request, message.format(lead=lead))
-    return redirect(
-        request.POST.get("next")
-        or reverse("leads:review_list", kwargs={"org_slug": request.organization.slug})
+    return redirect_next(
+        request, reverse("leads:review_list", kwargs={"org_slug": request.organization.slug})
     )
 
 
