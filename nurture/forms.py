@@ -16,6 +16,7 @@ from django import forms
 
 from accounts.models import Organization
 from accounts.selectors import active_members
+from leadflow.mail import validate_single_line
 from leads.filters import UNASSIGNED
 from leads.models import (
     ActivityKind,
@@ -367,7 +368,7 @@ class SequenceForm(NoHelperForm):
         label="Until", required=False, widget=forms.TimeInput(attrs={"type": "time"})
     )
     timezone = forms.ChoiceField(required=False)
-    from_name = forms.CharField(max_length=120, required=False)
+    from_name = forms.CharField(max_length=120, required=False, validators=[validate_single_line])
     from_email = forms.EmailField(
         required=False, help_text="Leave empty to use the organization's sender."
     )
