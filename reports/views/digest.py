@@ -9,12 +9,15 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.redirects import safe_next
-from reports.digest import digest_subscription_toggle, is_subscribed
+from reports.digest import digest_status, digest_subscription_toggle
 
 
 def digest_context(request) -> dict:
+    status = digest_status(membership=request.membership)
     return {
-        "digest_subscribed": is_subscribed(membership=request.membership),
+        "digest_subscribed": status.subscribed,
+        "digest_failed_week": status.failed_week,
+        "digest_error": status.error,
         "digest_next": request.get_full_path(),
     }
 

@@ -12,7 +12,6 @@ from django_scopes import scopes_disabled
 from accounts.forms import SignupExtraForm
 from accounts.models import Invitation, Organization, Role
 from accounts.services import organization_create
-from leadflow.celery import app as celery_app
 from leadflow.errors import LeadflowError
 from tests.factories import UserFactory
 
@@ -36,14 +35,6 @@ def invite(admin_client, org, django_capture_on_commit_callbacks):
             return admin_client.post(_members_url(org), {"email": email, "role": Role.SALES_REP})
 
     return post
-
-
-@pytest.fixture
-def retrying():
-    """Eager tasks retry in place only when their errors don't propagate (as on a worker)."""
-    celery_app.conf.task_eager_propagates = False
-    yield
-    celery_app.conf.task_eager_propagates = True
 
 
 def _invitation(email="new.rep@acme.example"):
