@@ -13,6 +13,7 @@ from accounts.models import Organization, Role
 from leadflow.tenancy import tenant_scope
 from reports.models import DigestSend
 from reports.tasks import send_org_digests
+from tests.mailfaults import FailingSend
 from tests.reports.test_digest import subscribe
 
 pytestmark = pytest.mark.django_db
@@ -51,14 +52,8 @@ def test_a_refused_member_is_recorded_and_told_the_others_get_theirs(
     org, other_org, subscribers, client_for, monkeypatch
 ):
     admin, rep = subscribers
-    from django.core.mail import send_mail as real_send_mail
-
-    def refuse_the_rep(**kwargs):
-        if kwargs["recipient_list"] == [rep.user.email]:
-            raise smtplib.SMTPRecipientsRefused({rep.user.email: (550, b"Mailbox unavailable")})
-        return real_send_mail(**kwargs)
-
-    monkeypatch.setattr("reports.digest.send_mail", refuse_the_rep)
+    refused = smtplib.SMTPRecipientsRefused({rep.user.email: (550, b"Mailbox unavailable")})
+    monkeypatch.setattr("reports.digest.send_mail", FailingSend(refused, only_to=rep.user.email))
     assert _run(org).result == 1
     assert [m.to for m in mail.outbox] == [[admin.user.email]]
     sends = _sends(org)
@@ -74,28 +69,17 @@ def test_a_refused_member_is_recorded_and_told_the_others_get_theirs(
 
 
 def test_a_transient_failure_is_retried_then_sent(org, other_org, subscribers, monkeypatch):
-    from django.core.mail import send_mail as real_send_mail
-
-    calls = []
-
-    def flaky(**kwargs):
-        calls.append(kwargs["recipient_list"])
-        if len(calls) <= 2:
-            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
-        return real_send_mail(**kwargs)
-
-    monkeypatch.setattr("reports.digest.send_mail", flaky)
+    send = FailingSend(smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), times=2)
+    monkeypatch.setattr("reports.digest.send_mail", send)
     _run(org)
-    assert len(calls) == 4 and len(mail.outbox) == 2
+    assert len(send.calls) == 4 and len(mail.outbox) == 2
     assert all(s.sent_at and not s.failed_at for s in _sends(org).values())
 
 
 def test_a_server_that_stays_down_ends_in_a_recorded_failure(
     org, other_org, subscribers, monkeypatch
 ):
-    def down(**kwargs):
-        raise smtplib.SMTPResponseException(421, b"Service not available")
-
+    down = FailingSend(smtplib.SMTPResponseException(421, b"Service not available"))
     monkeypatch.setattr("reports.digest.send_mail", down)
     _run(org)
     (failed,) = [s for s in _sends(org).values() if s.failed_at]
