@@ -13,6 +13,7 @@ from accounts.services import (
     invitation_from_token,
     organization_create,
 )
+from leadflow.mail import validate_single_line
 
 PENDING_INVITATION_SESSION_KEY = "pending_invitation"
 
@@ -24,9 +25,12 @@ class SignupExtraForm(forms.Form):
     creating one, so the organization name is optional.
     """
 
-    full_name = forms.CharField(max_length=150, required=False, label="Your name")
+    full_name = forms.CharField(
+        max_length=150, required=False, label="Your name", validators=[validate_single_line]
+    )
     organization_name = forms.CharField(
         max_length=120,
+        validators=[validate_single_line],
         required=False,
         label="Company / organization",
         help_text="Creates your workspace; leave empty if a colleague invited you.",

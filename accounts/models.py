@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from leadflow.mail import validate_single_line
 from leadflow.tenancy import TenantModel
 
 
@@ -35,7 +36,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person; logs in with an email address. Belongs to organizations via Membership."""
 
     email = models.EmailField(unique=True)
-    full_name = models.CharField(max_length=150, blank=True)
+    # Goes into mail (invitations name their sender): one line, never a header break.
+    full_name = models.CharField(max_length=150, blank=True, validators=[validate_single_line])
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
@@ -63,7 +65,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 class Organization(models.Model):
     """A tenant: a company using LeadFlow. Everything it owns hangs off it."""
 
-    name = models.CharField(max_length=120)
+    # Goes into mail subjects (invitations, digests): one line, never a header break.
+    name = models.CharField(max_length=120, validators=[validate_single_line])
     slug = models.SlugField(max_length=60, unique=True)
     timezone = models.CharField(max_length=64, default="UTC")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -121,6 +124,9 @@ class Invitation(TenantModel):
     invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The last send that failed for good (shown on the members page until a resend).
+    send_failed_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.CharField(max_length=300, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

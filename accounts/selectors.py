@@ -24,6 +24,17 @@ def organization_members(*, organization: Organization) -> QuerySet[Membership]:
     )
 
 
+def active_members(*, organization: Organization) -> QuerySet[Membership]:
+    """The organization's active people, for owner pickers and filters. Membership is
+    not a tenant model: every picker of people must start here (or filter by
+    organization itself), never from Membership.objects.all()."""
+    return (
+        Membership.objects.filter(organization=organization, is_active=True)
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
 def open_invitations() -> QuerySet[Invitation]:
     """Open invitations of the active organization (scoped)."""
     return (

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
@@ -16,6 +17,7 @@ from django.utils.text import slugify
 
 from accounts.models import Invitation, Membership, Organization, Role, User
 from leadflow.errors import LeadflowError
+from leadflow.mail import header_text, validate_single_line
 from leadflow.tenancy import enqueue_on_commit, tenant_scope
 
 INVITATION_SALT = "accounts.invitation"
@@ -33,6 +35,14 @@ class MembershipError(LeadflowError):
     pass
 
 
+def _organization_name(name: str) -> str:
+    try:
+        validate_single_line(name)
+    except ValidationError as exc:
+        raise LeadflowError(f"Organization name: {exc.messages[0]}") from exc
+    return name.strip()
+
+
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:50] or "org"
     slug, n = base, 1
@@ -45,7 +55,7 @@ def _unique_slug(name: str) -> str:
 @transaction.atomic
 def organization_create(*, name: str, owner: User) -> Organization:
     """A new tenant; its creator becomes its first admin."""
-    name = name.strip() or f"{owner.display_name}'s organization"
+    name = _organization_name(name) or header_text(f"{owner.display_name}'s organization")
     for _ in range(5):
         try:
             with transaction.atomic():
@@ -64,7 +74,7 @@ def organization_create(*, name: str, owner: User) -> Organization:
 
 
 def organization_update(*, organization: Organization, name: str, timezone_name: str) -> None:
-    organization.name = name.strip()
+    organization.name = _organization_name(name)
     organization.timezone = timezone_name
     organization.save(update_fields=["name", "timezone"])
 
@@ -122,7 +132,11 @@ def invitation_create(
         invitation.role = role
         invitation.invited_by = invited_by
         invitation.sent_at = None
-        invitation.save(update_fields=["role", "invited_by", "sent_at"])
+        invitation.send_failed_at = None
+        invitation.send_error = ""
+        invitation.save(
+            update_fields=["role", "invited_by", "sent_at", "send_failed_at", "send_error"]
+        )
     from accounts.tasks import send_invitation
 
     enqueue_on_commit(send_invitation, organization_id=organization.pk, invitation_id=invitation.pk)
@@ -131,7 +145,8 @@ def invitation_create(
 
 @transaction.atomic
 def invitation_send(*, invitation_id: int) -> bool:
-    """Send the invitation email once; a repeated task delivery finds sent_at and skips."""
+    """Send the invitation email once; a repeated task delivery finds sent_at and skips.
+    A failed send raises (the task retries or records it with invitation_send_failed)."""
     invitation = (
         (
             Invitation.objects.select_for_update(of=("self",)).select_related(
@@ -152,7 +167,7 @@ def invitation_send(*, invitation_id: int) -> bool:
         "days": settings.INVITATION_MAX_AGE_DAYS,
     }
     message = EmailMultiAlternatives(
-        subject=f"You're invited to join {invitation.organization.name} on LeadFlow",
+        subject=header_text(f"You're invited to join {invitation.organization.name} on LeadFlow"),
         body=render_to_string("accounts/email/invitation.txt", context),
         to=[invitation.email],
     )
@@ -161,8 +176,23 @@ def invitation_send(*, invitation_id: int) -> bool:
     )
     message.send()
     invitation.sent_at = timezone.now()
-    invitation.save(update_fields=["sent_at"])
+    invitation.send_failed_at = None
+    invitation.send_error = ""
+    invitation.save(update_fields=["sent_at", "send_failed_at", "send_error"])
     return True
+
+
+def invitation_send_failed(*, invitation_id: int, error: str) -> bool:
+    """Record that the invitation email could not be sent (the members page shows it,
+    with Resend). An invitation sent or closed meanwhile is left alone."""
+    return bool(
+        Invitation.objects.filter(
+            pk=invitation_id,
+            sent_at__isnull=True,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+        ).update(send_failed_at=timezone.now(), send_error=error[:300])
+    )
 
 
 @transaction.atomic

@@ -1,11 +1,18 @@
-from smtplib import SMTPException
-
 from celery import shared_task
 
 from accounts import services
+from leadflow.mail import retry_or_record
 from leadflow.tenancy import TenantTask
 
 
-@shared_task(base=TenantTask, autoretry_for=(SMTPException, ConnectionError, TimeoutError))
-def send_invitation(*, organization_id: int, invitation_id: int) -> bool:
-    return services.invitation_send(invitation_id=invitation_id)
+@shared_task(base=TenantTask, bind=True)
+def send_invitation(self, *, organization_id: int, invitation_id: int) -> bool:
+    try:
+        return services.invitation_send(invitation_id=invitation_id)
+    except Exception as exc:
+        retry_or_record(
+            self,
+            exc,
+            lambda error: services.invitation_send_failed(invitation_id=invitation_id, error=error),
+        )
+        return False

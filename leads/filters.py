@@ -6,6 +6,8 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
+from accounts.models import Membership, Organization
+from accounts.selectors import active_members
 from leads.models import Campaign, Channel, Company, Lead, Quality, ScoreBand, ScoreGrade
 
 UNASSIGNED = "none"
@@ -115,12 +117,23 @@ class BulkActionForm(forms.Form):
     action = forms.ChoiceField(choices=ACTIONS)
     lead_ids = forms.TypedMultipleChoiceField(coerce=int, required=False)
     select_all = forms.BooleanField(required=False)
-    # A membership id or "none"; the view resolves it within the organization.
-    owner = forms.CharField(required=False)
+    # A member of the organization, or "none" (unassign); cleaned to a Membership or None.
+    owner = forms.ChoiceField(
+        required=False,
+        error_messages={"invalid_choice": "Choose an owner among your organization's members."},
+    )
     campaign = forms.ModelChoiceField(queryset=Campaign.objects.none(), required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, organization: Organization, **kwargs):
         super().__init__(*args, **kwargs)
+        self._owners: dict[str, Membership] = {}
+
+        def owner_choices():  # lazy: the lead list renders its own select
+            self._owners = {str(m.pk): m for m in active_members(organization=organization)}
+            people = [(pk, m.user.display_name) for pk, m in self._owners.items()]
+            return [("", "Owner —"), (UNASSIGNED, "Unassigned"), *people]
+
+        self.fields["owner"].choices = owner_choices
         self.fields["campaign"].queryset = Campaign.objects.all()
         self.fields["campaign"].empty_label = "Campaign —"
         self.fields["campaign"].widget.attrs["class"] = "form-select form-select-sm w-auto"
@@ -129,12 +142,16 @@ class BulkActionForm(forms.Form):
             (v, v) for v in (self.data.getlist("lead_ids") if self.data else [])
         ]
 
+    def clean_owner(self) -> Membership | str | None:
+        value = self.cleaned_data.get("owner", "")
+        return self._owners.get(value) if value not in ("", UNASSIGNED) else value
+
     def clean(self):
         data = super().clean()
         action = data.get("action")
         if not data.get("lead_ids") and not data.get("select_all"):
             raise forms.ValidationError("Select at least one lead.")
-        if action == "assign_owner" and not data.get("owner"):
+        if action == "assign_owner" and data.get("owner") == "" and "owner" not in self.errors:
             self.add_error("owner", "Choose who should own these leads.")
         if action == "add_to_campaign" and not data.get("campaign"):
             self.add_error("campaign", "Choose a campaign.")

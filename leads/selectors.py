@@ -16,12 +16,18 @@ from accounts.models import Membership, Role
 from leads.models import Activity, Campaign, Company, FormSubmission, Lead, Quality
 
 
+def visible_lead_q(*, membership: Membership, prefix: str = "") -> Q:
+    """The one visibility rule, as a condition on `prefix`-related leads: live leads;
+    a sales rep only the leads they own. Lists and counts both use it."""
+    condition = Q(**{f"{prefix}discarded_at__isnull": True, f"{prefix}merged_into__isnull": True})
+    if membership.role == Role.SALES_REP:
+        condition &= Q(**{f"{prefix}owner": membership})
+    return condition
+
+
 def visible_leads(*, membership: Membership) -> QuerySet[Lead]:
     """Leads this member may see: sales reps see the leads they own."""
-    qs = Lead.objects.filter(discarded_at__isnull=True, merged_into__isnull=True)
-    if membership.role == Role.SALES_REP:
-        qs = qs.filter(owner=membership)
-    return qs
+    return Lead.objects.filter(visible_lead_q(membership=membership))
 
 
 def lead_list(*, membership: Membership) -> QuerySet[Lead]:
@@ -84,9 +90,12 @@ def review_queue() -> QuerySet[Lead]:
     )
 
 
-def company_list() -> QuerySet[Company]:
-    live = Q(leads__discarded_at__isnull=True, leads__merged_into__isnull=True)
-    return Company.objects.annotate(lead_count=Count("leads", filter=live)).order_by("name", "pk")
+def company_list(*, membership: Membership) -> QuerySet[Company]:
+    """Companies with the number of their leads this member may see."""
+    visible = visible_lead_q(membership=membership, prefix="leads__")
+    return Company.objects.annotate(lead_count=Count("leads", filter=visible)).order_by(
+        "name", "pk"
+    )
 
 
 def campaign_list() -> QuerySet[Campaign]:

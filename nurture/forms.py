@@ -14,7 +14,9 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Field, Layout, Row
 from django import forms
 
-from accounts.models import Membership
+from accounts.models import Organization
+from accounts.selectors import active_members
+from leadflow.mail import validate_single_line
 from leads.filters import UNASSIGNED
 from leads.models import (
     ActivityKind,
@@ -112,7 +114,13 @@ class NurtureListForm(NoHelperForm):
         help_text="Leave empty for any time.",
     )
 
-    def __init__(self, *args, nurture_list: NurtureList | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        organization: Organization,
+        nurture_list: NurtureList | None = None,
+        **kwargs,
+    ):
         if nurture_list is not None and "initial" not in kwargs:
             kwargs["initial"] = {
                 "name": nurture_list.name,
@@ -122,9 +130,9 @@ class NurtureListForm(NoHelperForm):
             }
         super().__init__(*args, **kwargs)
         self.fields["campaign"].queryset = Campaign.objects.order_by("name")
-        members = Membership.objects.filter(is_active=True).select_related("user")
+        # Memberships are not scoped: the organization's own people only.
         self.fields["owner"].choices = [("", "Anyone"), (UNASSIGNED, "Unassigned")] + [
-            (str(m.pk), m.user.display_name) for m in members.order_by("user__email")
+            (str(m.pk), m.user.display_name) for m in active_members(organization=organization)
         ]
         if nurture_list is not None and nurture_list.is_default_community:
             # Recycled leads land on the community list: it stays static.
@@ -360,7 +368,7 @@ class SequenceForm(NoHelperForm):
         label="Until", required=False, widget=forms.TimeInput(attrs={"type": "time"})
     )
     timezone = forms.ChoiceField(required=False)
-    from_name = forms.CharField(max_length=120, required=False)
+    from_name = forms.CharField(max_length=120, required=False, validators=[validate_single_line])
     from_email = forms.EmailField(
         required=False, help_text="Leave empty to use the organization's sender."
     )

@@ -438,6 +438,8 @@ class Notification(TenantModel):
     read_at = models.DateTimeField(null=True, blank=True)
     # Set before the email goes out, so a retried task never sends it twice.
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # Why the email could not be sent, when it failed for good (the team page lists it).
+    email_error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -34,6 +34,7 @@ from leads.models import Activity, Lead, ScoreBand
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,
+    Notification,
     Opportunity,
     OpportunityStatus,
     PipelinePolicy,
@@ -155,6 +156,15 @@ def unassigned_mqls(*, organization: Organization) -> QuerySet[Lead]:
         .select_related("company")
         .annotate(band_rank=BAND_RANK)
         .order_by("band_rank", "-score", "stage_changed_at", "pk")
+    )
+
+
+def failed_notice_emails(*, limit: int = 20) -> list[Notification]:
+    """The latest notices whose email could not be sent (the team page lists them)."""
+    return list(
+        Notification.objects.exclude(email_error="")
+        .select_related("recipient__user")
+        .order_by("-created_at", "-pk")[:limit]
     )
 
 

@@ -7,8 +7,13 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from accounts.models import Organization
+from leadflow.mail import retry_or_record
 from leadflow.tenancy import TenantTask
-from pipeline.services.notifications import notification_emails_send
+from pipeline.services.notifications import (
+    NoticeEmailDeferred,
+    notification_emails_failed,
+    notification_emails_send,
+)
 from pipeline.services.sla import sla_check
 from pipeline.services.webhooks import webhook_deliver
 
@@ -41,11 +46,22 @@ def sla_sweep() -> int:
 
 @shared_task(
     base=TenantTask,
+    bind=True,
     name="pipeline.send_notification_emails",
     autoretry_for=(OperationalError, InterfaceError),
 )
-def send_notification_emails(*, organization_id: int, notification_ids: list[int]) -> int:
-    return notification_emails_send(notification_ids=notification_ids)
+def send_notification_emails(self, *, organization_id: int, notification_ids: list[int]) -> int:
+    try:
+        return notification_emails_send(notification_ids=notification_ids)
+    except NoticeEmailDeferred as deferred:
+        retry_or_record(
+            self,
+            deferred.__cause__ or deferred,
+            lambda error: notification_emails_failed(
+                notification_ids=notification_ids, error=error
+            ),
+        )
+        return 0
 
 
 # --- Webhooks ----------------------------------------------------------------------

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Organization
+from leadflow.errors import LeadflowError
+from leadflow.mail import describe, header_text, is_transient
 from leads.models import Lead
 from pipeline.models import Opportunity, OpportunityStatus, Stage, StageTransition
 from reports.charts import Kpi
@@ -46,6 +49,56 @@ def digest_subscription_toggle(*, membership: Membership) -> DigestSubscription:
 
 def is_subscribed(*, membership: Membership) -> bool:
     return DigestSubscription.objects.filter(membership=membership, weekly=True).exists()
+
+
+@dataclass(frozen=True)
+class DigestStatus:
+    subscribed: bool
+    failed_week: dt.date | None = None  # the member's latest digest, when it failed
+    error: str = ""
+
+
+def digest_status(*, membership: Membership) -> DigestStatus:
+    """Whether the member gets the digest, and why their latest one failed (one query)."""
+    latest = DigestSend.objects.filter(membership=OuterRef("membership")).order_by("-week_start")
+    row = (
+        DigestSubscription.objects.filter(membership=membership)
+        .annotate(
+            latest_failed=Subquery(latest.values("failed_at")[:1]),
+            latest_week=Subquery(latest.values("week_start")[:1]),
+            latest_error=Subquery(latest.values("error")[:1]),
+        )
+        .values("weekly", "latest_failed", "latest_week", "latest_error")
+        .first()
+    )
+    if row is None:
+        return DigestStatus(subscribed=False)
+    if row["latest_failed"] is None:
+        return DigestStatus(subscribed=row["weekly"])
+    return DigestStatus(row["weekly"], row["latest_week"], row["latest_error"])
+
+
+class DigestDeferred(LeadflowError):
+    """A member's digest hit a transient mail failure; the task retries it."""
+
+    def __init__(self, *, membership_id: int, week_start: dt.date) -> None:
+        super().__init__(f"Weekly digest to membership {membership_id} deferred")
+        self.membership_id = membership_id
+        self.week_start = week_start
+
+
+def digest_failure_record(
+    *, organization_id: int, membership_id: int, week_start: dt.date, error: str
+) -> None:
+    """The member's digest of that week failed for good: store why (the reports pages
+    show it to them); a later run of the same week skips it."""
+    send, _ = DigestSend.objects.get_or_create(
+        membership_id=membership_id,
+        week_start=week_start,
+        defaults={"organization_id": organization_id},
+    )
+    if send.sent_at is None:
+        DigestSend.objects.filter(pk=send.pk).update(failed_at=timezone.now(), error=error[:300])
 
 
 def week_query(*, organization: Organization, week_start: dt.date, membership=None) -> ReportQuery:
@@ -143,8 +196,10 @@ def digests_send(
 
     Runs only on Monday from 07:00 local time unless `force`. Each send is claimed
     by its unique (member, week) row before the SMTP call, in autocommit, so a
-    retried or concurrent task skips it; a failed SMTP call releases the claim so
-    the next hourly run tries again. Must run inside the organization's scope."""
+    retried or concurrent task skips it. A transient mail failure releases the
+    claim and raises DigestDeferred (the task retries); a permanent one is recorded
+    on the claim and the others still get theirs. Must run inside the
+    organization's scope."""
     now = now or timezone.now()
     organization = Organization.objects.get(pk=organization_id)
     local = now.astimezone(org_timezone(organization))
@@ -182,16 +237,25 @@ def digests_send(
         subject = f"{organization.name}: your weekly KPIs, {query.start:%d %b}–{query.end:%d %b %Y}"
         try:
             send_mail(
-                subject=subject,
+                subject=header_text(subject),
                 message=text,
                 html_message=html,
                 from_email=settings.DEFAULT_FROM_EMAIL,
                 recipient_list=[membership.user.email],
             )
-        except Exception:
-            claim.delete()
+        except Exception as exc:
             logger.exception("Weekly digest to membership %s failed", membership.pk)
-            raise
+            if is_transient(exc):
+                claim.delete()  # the task's retry (or the next hourly run) claims it again
+                raise DigestDeferred(membership_id=membership.pk, week_start=week_start) from exc
+            # Permanent: it would fail again. Record it and go on with the others.
+            digest_failure_record(
+                organization_id=organization_id,
+                membership_id=membership.pk,
+                week_start=week_start,
+                error=describe(exc),
+            )
+            continue
         DigestSend.objects.filter(pk=claim.pk).update(sent_at=timezone.now())
         sent += 1
     return sent

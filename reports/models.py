@@ -35,6 +35,9 @@ class DigestSend(TenantModel):
     week_start = models.DateField(help_text="Monday of the week reported on (org timezone).")
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # A send that failed for good: the member sees it next to the digest toggle.
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-week_start", "pk"]

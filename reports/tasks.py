@@ -7,8 +7,9 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from accounts.models import Organization
+from leadflow.mail import retry_or_record
 from leadflow.tenancy import TenantTask
-from reports.digest import digests_send
+from reports.digest import DigestDeferred, digest_failure_record, digests_send
 from reports.rollups import refresh_all_rollups, refresh_rollups  # noqa: F401 (registers the tasks)
 
 __all__ = ["send_org_digests", "send_weekly_digests"]
@@ -16,11 +17,27 @@ __all__ = ["send_org_digests", "send_weekly_digests"]
 
 @shared_task(
     base=TenantTask,
+    bind=True,
     name="reports.send_org_digests",
     autoretry_for=(OperationalError, InterfaceError),
 )
-def send_org_digests(*, organization_id: int) -> int:
-    return digests_send(organization_id=organization_id)
+def send_org_digests(self, *, organization_id: int, force: bool = False) -> int:
+    try:
+        return digests_send(organization_id=organization_id, force=force)
+    except DigestDeferred as deferred:
+        retry_or_record(
+            self,
+            deferred.__cause__ or deferred,
+            lambda error, who=deferred.membership_id, week=deferred.week_start: (
+                digest_failure_record(
+                    organization_id=organization_id,
+                    membership_id=who,
+                    week_start=week,
+                    error=error,
+                )
+            ),
+        )
+        return 0
 
 
 @shared_task(name="reports.send_weekly_digests", acks_late=True, ignore_result=True)

@@ -25,6 +25,14 @@ def _eager_celery():
     celery_app.conf.task_always_eager = False
 
 
+@pytest.fixture
+def retrying():
+    """Eager tasks retry in place (as a worker would) only when errors don't propagate."""
+    celery_app.conf.task_eager_propagates = False
+    yield
+    celery_app.conf.task_eager_propagates = True
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache

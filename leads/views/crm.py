@@ -17,7 +17,8 @@ from leads.models import Campaign, Company
 
 @org_view(Perm.VIEW_LEADS)
 def company_list(request):
-    company_filter = CompanyFilter(request.GET, queryset=selectors.company_list())
+    companies = selectors.company_list(membership=request.membership)
+    company_filter = CompanyFilter(request.GET, queryset=companies)
     page = Paginator(company_filter.qs, 50).get_page(request.GET.get("page"))
     return render(request, "leads/company_list.html", {"filter": company_filter, "page": page})
 

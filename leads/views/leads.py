@@ -15,8 +15,10 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import org_view
 from accounts.models import Membership
 from accounts.permissions import Perm
+from accounts.selectors import active_members
 from leadflow.csvsafe import neutralize
 from leadflow.errors import LeadflowError
+from leadflow.redirects import redirect_next
 from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
 from leads import selectors
 from leads.filters import UNASSIGNED, BulkActionForm, LeadFilter
@@ -37,11 +39,7 @@ def _page_size(request) -> int:
 
 
 def _members(request) -> list[Membership]:
-    return list(
-        Membership.objects.filter(organization=request.organization, is_active=True)
-        .select_related("user")
-        .order_by("user__email")
-    )
+    return list(active_members(organization=request.organization))
 
 
 def _filtered(request, data=None, members=None):
@@ -65,7 +63,7 @@ def lead_list(request):
         "query": query.urlencode(),
         "sort": request.GET.get("o", ""),
         "page_sizes": PAGE_SIZES,
-        "bulk_form": BulkActionForm(),
+        "bulk_form": BulkActionForm(organization=request.organization),
         "members": members,
         "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),
         "can_export": request.membership.has_perm(Perm.EXPORT_LEADS),
@@ -124,7 +122,7 @@ def lead_export(request):
 @require_POST
 @org_view(Perm.EDIT_LEADS)
 def lead_bulk(request):
-    form = BulkActionForm(request.POST)
+    form = BulkActionForm(request.POST, organization=request.organization)
     back = reverse("leads:lead_list", kwargs={"org_slug": request.organization.slug})
     back += "?" + request.POST.get("query", "")
     if not form.is_valid():
@@ -140,9 +138,7 @@ def lead_bulk(request):
         )
     try:
         if data["action"] == "assign_owner":
-            owner = None
-            if data["owner"] != UNASSIGNED:
-                owner = Membership.objects.get(organization=request.organization, pk=data["owner"])
+            owner = None if data["owner"] == UNASSIGNED else data["owner"]
             n = lead_services.leads_assign_owner(leads=leads, owner=owner)
             messages.success(request, f"{n} leads assigned.")
         elif data["action"] == "add_to_campaign":
@@ -215,9 +211,8 @@ def _review_action(request, lead_id: int, action, message: str):
     lead = get_tenant_object_or_404(Lead.objects.filter(merged_into__isnull=True), pk=lead_id)
     action(lead=lead, actor=request.user)
     messages.success(request, message.format(lead=lead))
-    return redirect(
-        request.POST.get("next")
-        or reverse("leads:review_list", kwargs={"org_slug": request.organization.slug})
+    return redirect_next(
+        request, reverse("leads:review_list", kwargs={"org_slug": request.organization.slug})
     )
 
 

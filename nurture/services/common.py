@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from leadflow.errors import LeadflowError
+from leadflow.mail import header_text
 from leads.models import Lead
 from nurture.models import NurtureSettings, Suppression
 
@@ -72,11 +73,13 @@ def from_address(*, sequence=None, nurture_settings: NurtureSettings | None = No
     """Sender: the sequence's, else the organization's nurture settings, else the default."""
     from email.utils import formataddr
 
+    # Names saved before they were checked may hold a line break: never into a header.
     for source in (sequence, nurture_settings):
         if source is not None and source.from_email:
-            return formataddr((source.from_name or "", source.from_email))
-    name = (sequence.from_name if sequence else "") or (
-        nurture_settings.from_name if nurture_settings else ""
+            return formataddr((header_text(source.from_name), source.from_email))
+    name = header_text(
+        (sequence.from_name if sequence else "")
+        or (nurture_settings.from_name if nurture_settings else "")
     )
     if name:
         from email.utils import parseaddr

@@ -50,7 +50,9 @@ def list_list(request):
 
 
 def _list_form_page(request, nurture_list: NurtureList | None):
-    form = NurtureListForm(request.POST or None, nurture_list=nurture_list)
+    form = NurtureListForm(
+        request.POST or None, organization=request.organization, nurture_list=nurture_list
+    )
     context = {"tab": "lists", "nurture_list": nurture_list}
     return settings_page(
         request, form, service=list_services.list_save, instance={"nurture_list": nurture_list},
@@ -81,17 +83,17 @@ def list_detail(request, list_id: int):
         "add_form": AddLeadsForm(),
         "growth": {"labels": labels, "series": [{"label": "Added", "data": growth}]},
         "sequences": selectors.sequences_using_list(nurture_list=nurture_list),
-        "filter_summary": _filter_summary(nurture_list),
+        "filter_summary": _filter_summary(request, nurture_list),
         "can_edit_members": nurture_list.kind == ListKind.STATIC,
     }
     return render(request, "nurture/list_detail.html", context)
 
 
-def _filter_summary(nurture_list: NurtureList) -> list[tuple[str, str]]:
+def _filter_summary(request, nurture_list: NurtureList) -> list[tuple[str, str]]:
     """The saved conditions as (label, text), choices shown by their labels."""
     if not nurture_list.filter:
         return []
-    form = NurtureListForm(nurture_list=nurture_list)
+    form = NurtureListForm(organization=request.organization, nurture_list=nurture_list)
     summary = []
     for name, value in nurture_list.filter.items():
         field = form.fields.get(name)

@@ -45,6 +45,7 @@ def team(request):
         "unassigned_count": unassigned.count(),
         "members": list(selectors.assignable_members(organization=organization)),
         "can_route": request.membership.has_perm(Perm.MANAGE_ROUTING),
+        "failed_notices": selectors.failed_notice_emails(),
     }
     return render(request, "pipeline/team.html", context)
 

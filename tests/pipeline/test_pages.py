@@ -314,8 +314,8 @@ def test_team_query_count_is_pinned(admin_client, org, django_assert_num_queries
     assert load(5) == (7, 7)
 
 
-# middleware (4) + seats, unassigned page, unassigned count, members
-TEAM_QUERIES = 8
+# middleware (4) + seats, unassigned page, unassigned count, members, failed notice emails
+TEAM_QUERIES = 9
 
 
 def test_away_toggle_swaps_the_seat_row(admin_client, org):
