@@ -8,14 +8,17 @@ Production values have no unsafe default once DJANGO_DEBUG is off.
 import contextlib
 from pathlib import Path
 
-import environ
 from celery.schedules import crontab
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("LEADFLOW_VAR_DIR", default=str(BASE_DIR / "var")))
+from leadflow.envconfig import HTTP_SCHEMES, REDIS_SCHEMES, Env
 
-env = environ.Env()
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Empty values mean "use the default" (except where empty is documented to mean
+# "off"); a malformed one stops the process with a line naming the variable.
+env = Env(keep_empty=frozenset({"LEADS_CAPTURE_RATE_LIMIT"}))
 env.read_env(BASE_DIR / ".env", overwrite=False)
+VAR_DIR = Path(env.str("LEADFLOW_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
@@ -100,7 +103,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, locks): Redis when available ----------------------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env.url_str("REDIS_URL", default="", schemes=REDIS_SCHEMES)
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -142,7 +145,7 @@ INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 # The public lead dataset seed_demo draws on (defaults to shared/data beside the repo).
 DEMO_DATASET = env.str("DEMO_DATASET", default="")
 # Absolute base for links in emails (invitations, unsubscribe, tracking).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+SITE_URL = env.url_str("SITE_URL", default="http://127.0.0.1:8000", schemes=HTTP_SCHEMES)
 
 # Behind a proxy, the header carrying the visitor's IP (e.g. HTTP_X_FORWARDED_FOR);
 # hosted-form rate limits are per visitor IP.
