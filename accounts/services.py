@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
@@ -166,8 +167,12 @@ def invitation_send(*, invitation_id: int) -> bool:
 
 
 @transaction.atomic
-def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
-    """Join the organization; only the invited address may accept."""
+def invitation_accept(
+    *, invitation: Invitation, user: User, verify_email: bool = True
+) -> Membership:
+    """Join the organization; only the invited address may accept. Following the
+    link proves that address, so it counts as verified (``verify_email=False``
+    only during sign-up, where allauth records the verified address itself)."""
     if user.email.lower() != invitation.email.lower():
         raise InvitationError(
             f"This invitation is for {invitation.email}, but you are signed in as {user.email}."
@@ -193,7 +198,23 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         invitation.save(update_fields=["accepted_at", "accepted_by"])
     user.last_organization_id = invitation.organization_id
     user.save(update_fields=["last_organization"])
+    if verify_email:
+        _email_mark_verified(user=user, email=invitation.email)
     return membership
+
+
+def _email_mark_verified(*, user: User, email: str) -> None:
+    """The invitation link went to this address: following it proves the inbox,
+    just as allauth's confirmation link would."""
+    address = EmailAddress.objects.filter(user=user, email__iexact=email).first()
+    if address is None:
+        has_primary = EmailAddress.objects.filter(user=user, primary=True).exists()
+        EmailAddress.objects.create(
+            user=user, email=user.email, verified=True, primary=not has_primary
+        )
+    elif not address.verified:
+        address.verified = True
+        address.save(update_fields=["verified"])
 
 
 def invitation_revoke(*, invitation: Invitation) -> None:
