@@ -141,6 +141,11 @@ ACCOUNT_EMAIL_VERIFICATION = env.str(
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# Brute-force limits (accounts/login_limits.py): failed logins count per account
+# *and* IP, so a neighbour behind the same NAT locks out nobody else; the login
+# POST limit per IP is a flood guard only. /admin/login/ goes through this log-in.
+ACCOUNT_RATE_LIMITS = {"login": "60/m/ip", "login_failed": "5/5m/key"}
+LOGIN_FAILED_PER_ACCOUNT_RATE = "30/h/key"  # from any IP: a distributed guess at one account
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "accounts:home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "landing"
