@@ -85,3 +85,8 @@ class OrganizationForm(forms.ModelForm):
     def __init__(self, *args, submit_label: str = "Save", **kwargs):
         super().__init__(*args, **kwargs)
         self.helper = _submit_helper(submit_label)
+
+
+class OrganizationSettingsForm(OrganizationForm):
+    class Meta(OrganizationForm.Meta):
+        fields = ["name", "timezone", "require_two_factor"]

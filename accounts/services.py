@@ -64,10 +64,20 @@ def organization_create(*, name: str, owner: User) -> Organization:
     return org
 
 
-def organization_update(*, organization: Organization, name: str, timezone_name: str) -> None:
+def organization_update(
+    *,
+    organization: Organization,
+    name: str,
+    timezone_name: str,
+    require_two_factor: bool | None = None,
+) -> None:
     organization.name = name.strip()
     organization.timezone = timezone_name
-    organization.save(update_fields=["name", "timezone"])
+    fields = ["name", "timezone"]
+    if require_two_factor is not None:
+        organization.require_two_factor = require_two_factor
+        fields.append("require_two_factor")
+    organization.save(update_fields=fields)
 
 
 # --- Invitations ------------------------------------------------------------

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "crispy_forms",
     "crispy_bootstrap5",
     "django_filters",
@@ -149,6 +150,10 @@ LOGIN_FAILED_PER_ACCOUNT_RATE = "30/h/key"  # from any IP: a distributed guess a
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "accounts:home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "landing"
+# Two-factor authentication (allauth.mfa): optional per user, required by an
+# organization that turns on Organization.require_two_factor.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "LeadFlow"
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 # The public lead dataset seed_demo draws on (defaults to shared/data beside the repo).
 DEMO_DATASET = env.str("DEMO_DATASET", default="")
