@@ -1,11 +1,11 @@
-"""Brute-force limits for every password form (allauth's log-in and /admin/login/).
+"""Brute-force limits of the one password form (allauth's log-in; /admin/login/
+sends there, see accounts/admin.py).
 
 Failed attempts are counted per account *and* client IP, so one noisy
 neighbour behind a shared NAT can lock out neither everybody on that IP nor
 the account's owner elsewhere. A looser per-account budget (from any IP)
-stops a distributed guess at one password. Both forms draw on the same
-counters, so switching forms buys an attacker nothing; a successful log-in
-gives back the attempt it used (allauth's rollback), never the whole budget.
+stops a distributed guess at one password. A successful log-in gives back the
+attempt it used (allauth's rollback), never the whole budget.
 """
 
 from __future__ import annotations
