@@ -313,7 +313,8 @@ CONTENT_SECURITY_POLICY = {
         "frame-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],
-        "form-action": [SELF],
+        # No form-action: a hosted form redirects visitors to the customer's own
+        # thank-you page after the POST, which form-action 'self' would block.
     }
 }
 

@@ -84,6 +84,14 @@ def test_the_policy_never_allows_inline_code_or_eval():
     assert directives["script-src"] == ["'self'"] and directives["style-src"] == ["'self'"]
 
 
+@pytest.mark.django_db
+def test_a_hosted_form_may_send_visitors_to_the_customers_thank_you_page(client, org):
+    form = f.CaptureFormFactory(organization=org, redirect_url="https://customer.example/thanks")
+    policy = client.get(f"/f/{form.key}/")["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "form-action" not in policy  # 'self' would block the redirect after the POST
+
+
 def _checked(response, path: str, failures: list[str]) -> None:
     if "Content-Security-Policy" not in response:
         failures.append(f"{path}: no Content-Security-Policy header")
