@@ -1,7 +1,21 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 
+from accounts import login_limits
+
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return getattr(settings, "ACCOUNT_ALLOW_SIGNUP", True)
+
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        # allauth keys failed logins on the address alone; ours add the client IP
+        # (see accounts.login_limits). A password reset clears that key.
+        login = credentials.get("email", credentials.get("username", ""))
+        return login_limits.attempt_key(request, login)
+
+    def pre_authenticate(self, request, **credentials) -> None:
+        login = credentials.get("email", credentials.get("username", ""))
+        self._login_failed_rl_usage = login_limits.consume_attempt(request, login)
+        if not self._login_failed_rl_usage:
+            raise self.validation_error("too_many_login_attempts")

@@ -2,8 +2,25 @@
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.views import redirect_to_login
+from django.urls import reverse
 
 from accounts.models import Invitation, Membership, Organization, User
+
+_admin_password_login = admin.site.login
+
+
+def admin_login(request, extra_context=None):
+    """/admin/login/ takes no password: staff sign in through allauth's log-in,
+    which has the brute-force limits (accounts.login_limits) and two-factor
+    authentication. Signed in, the admin's own view answers (staff or not)."""
+    if request.method == "POST" or not request.user.is_authenticated:
+        next_url = request.GET.get("next") or reverse("admin:index")
+        return redirect_to_login(next_url, login_url=reverse("account_login"))
+    return _admin_password_login(request, extra_context)
+
+
+admin.site.login = admin_login
 
 
 @admin.register(User)

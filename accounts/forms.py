@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import zoneinfo
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
@@ -46,7 +47,10 @@ class SignupExtraForm(forms.Form):
             except InvitationError:  # expired/withdrawn meanwhile: create an org instead
                 invitation = None
             if invitation and invitation.email.lower() == user.email.lower():
-                invitation_accept(invitation=invitation, user=user)
+                # The link proves the inbox: allauth stores the address as verified
+                # right after this (setup_user_email reads the stash), no mail needed.
+                get_account_adapter(request).stash_verified_email(request, invitation.email)
+                invitation_accept(invitation=invitation, user=user, verify_email=False)
                 return
         organization_create(name=self.cleaned_data.get("organization_name", ""), owner=user)
 
@@ -85,3 +89,8 @@ class OrganizationForm(forms.ModelForm):
     def __init__(self, *args, submit_label: str = "Save", **kwargs):
         super().__init__(*args, **kwargs)
         self.helper = _submit_helper(submit_label)
+
+
+class OrganizationSettingsForm(OrganizationForm):
+    class Meta(OrganizationForm.Meta):
+        fields = ["name", "timezone", "require_two_factor"]

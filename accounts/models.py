@@ -69,6 +69,13 @@ class Organization(models.Model):
     name = models.CharField(max_length=120, validators=[validate_single_line])
     slug = models.SlugField(max_length=60, unique=True)
     timezone = models.CharField(max_length=64, default="UTC")
+    # Members without two-factor authentication are sent to set it up before
+    # they can open any of this organization's pages (leadflow.middleware).
+    require_two_factor = models.BooleanField(
+        default=False,
+        verbose_name="Require two-factor authentication",
+        help_text="Members must set up an authenticator app before they can use this workspace.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -73,10 +74,20 @@ def organization_create(*, name: str, owner: User) -> Organization:
     return org
 
 
-def organization_update(*, organization: Organization, name: str, timezone_name: str) -> None:
+def organization_update(
+    *,
+    organization: Organization,
+    name: str,
+    timezone_name: str,
+    require_two_factor: bool | None = None,
+) -> None:
     organization.name = _organization_name(name)
     organization.timezone = timezone_name
-    organization.save(update_fields=["name", "timezone"])
+    fields = ["name", "timezone"]
+    if require_two_factor is not None:
+        organization.require_two_factor = require_two_factor
+        fields.append("require_two_factor")
+    organization.save(update_fields=fields)
 
 
 # --- Invitations ------------------------------------------------------------
@@ -196,8 +207,12 @@ def invitation_send_failed(*, invitation_id: int, error: str) -> bool:
 
 
 @transaction.atomic
-def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
-    """Join the organization; only the invited address may accept."""
+def invitation_accept(
+    *, invitation: Invitation, user: User, verify_email: bool = True
+) -> Membership:
+    """Join the organization; only the invited address may accept. Following the
+    link proves that address, so it counts as verified (``verify_email=False``
+    only during sign-up, where allauth records the verified address itself)."""
     if user.email.lower() != invitation.email.lower():
         raise InvitationError(
             f"This invitation is for {invitation.email}, but you are signed in as {user.email}."
@@ -223,7 +238,23 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         invitation.save(update_fields=["accepted_at", "accepted_by"])
     user.last_organization_id = invitation.organization_id
     user.save(update_fields=["last_organization"])
+    if verify_email:
+        _email_mark_verified(user=user, email=invitation.email)
     return membership
+
+
+def _email_mark_verified(*, user: User, email: str) -> None:
+    """The invitation link went to this address: following it proves the inbox,
+    just as allauth's confirmation link would."""
+    address = EmailAddress.objects.filter(user=user, email__iexact=email).first()
+    if address is None:
+        has_primary = EmailAddress.objects.filter(user=user, primary=True).exists()
+        EmailAddress.objects.create(
+            user=user, email=user.email, verified=True, primary=not has_primary
+        )
+    elif not address.verified:
+        address.verified = True
+        address.save(update_fields=["verified"])
 
 
 def invitation_revoke(*, invitation: Invitation) -> None:

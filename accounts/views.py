@@ -13,6 +13,7 @@ from accounts.forms import (
     PENDING_INVITATION_SESSION_KEY,
     InvitationForm,
     OrganizationForm,
+    OrganizationSettingsForm,
     RoleForm,
 )
 from accounts.models import Invitation, Membership
@@ -79,12 +80,15 @@ def org_home(request):
 @org_view(Perm.MANAGE_ORGANIZATION)
 def org_settings(request):
     org = request.organization
-    form = OrganizationForm(request.POST or None, instance=org, submit_label="Save settings")
+    form = OrganizationSettingsForm(
+        request.POST or None, instance=org, submit_label="Save settings"
+    )
     if request.method == "POST" and form.is_valid():
         services.organization_update(
             organization=org,
             name=form.cleaned_data["name"],
             timezone_name=form.cleaned_data["timezone"],
+            require_two_factor=form.cleaned_data["require_two_factor"],
         )
         messages.success(request, "Settings saved.")
         return redirect("accounts:org_settings", org_slug=org.slug)

@@ -13,6 +13,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from leadflow.api_auth import ApiError, error_body, invalid_request
+from leadflow.api_docs import VendoredSwagger
 from leadflow.errors import LeadflowError
 from leads.api import activities_router, leads_router
 from pipeline.api import pipeline_router
@@ -24,6 +25,7 @@ api = NinjaAPI(
     version="1",
     urls_namespace="api",
     docs_url="/docs",
+    docs=VendoredSwagger(),
     description=(
         "Lead ingest, activity tracking and CRM sync for one organization. "
         "Authenticate with an API key (created on the API keys page) as "

@@ -8,6 +8,7 @@ from django.http import Http404
 from django.urls import Resolver404, resolve
 from django_scopes import scope
 
+from accounts import two_factor
 from accounts.models import Membership
 
 
@@ -37,6 +38,8 @@ class TenantMiddleware:
         if membership is None:
             # Not a member (or no such org): the same answer, so slugs can't be probed.
             raise Http404("No such organization")
+        if (setup := two_factor.enforce(request, membership.organization)) is not None:
+            return setup
         request.organization = membership.organization
         request.membership = membership
         with scope(organization=membership.organization_id):

@@ -8,14 +8,18 @@ Production values have no unsafe default once DJANGO_DEBUG is off.
 import contextlib
 from pathlib import Path
 
-import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
+
+from leadflow.envconfig import HTTP_SCHEMES, REDIS_SCHEMES, Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("LEADFLOW_VAR_DIR", default=str(BASE_DIR / "var")))
 
-env = environ.Env()
+# Empty values mean "use the default" (except where empty is documented to mean
+# "off"); a malformed one stops the process with a line naming the variable.
+env = Env(keep_empty=frozenset({"LEADS_CAPTURE_RATE_LIMIT"}))
 env.read_env(BASE_DIR / ".env", overwrite=False)
+VAR_DIR = Path(env.str("LEADFLOW_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
@@ -38,6 +42,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
+    "csp",
     "crispy_forms",
     "crispy_bootstrap5",
     "django_filters",
@@ -60,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "leadflow.middleware.TenantMiddleware",
@@ -100,7 +107,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, locks): Redis when available ----------------------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env.url_str("REDIS_URL", default="", schemes=REDIS_SCHEMES)
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -130,19 +137,31 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
-# "none" for the quick start; set ACCOUNT_EMAIL_VERIFICATION=mandatory in production.
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="none")
+# "none" for the quick start; "mandatory" in production (a system check warns otherwise).
+# An accepted invitation link counts as a confirmed address.
+ACCOUNT_EMAIL_VERIFICATION = env.str(
+    "ACCOUNT_EMAIL_VERIFICATION", default="none" if DEBUG else "mandatory"
+)
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# Brute-force limits (accounts/login_limits.py): failed logins count per account
+# *and* IP, so a neighbour behind the same NAT locks out nobody else; the login
+# POST limit per IP is a flood guard only. /admin/login/ goes through this log-in.
+ACCOUNT_RATE_LIMITS = {"login": "60/m/ip", "login_failed": "5/5m/key"}
+LOGIN_FAILED_PER_ACCOUNT_RATE = "30/h/key"  # from any IP: a distributed guess at one account
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "accounts:home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "landing"
+# Two-factor authentication (allauth.mfa): optional per user, required by an
+# organization that turns on Organization.require_two_factor.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "LeadFlow"
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 # The public lead dataset seed_demo draws on (defaults to shared/data beside the repo).
 DEMO_DATASET = env.str("DEMO_DATASET", default="")
 # Absolute base for links in emails (invitations, unsubscribe, tracking).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+SITE_URL = env.url_str("SITE_URL", default="http://127.0.0.1:8000", schemes=HTTP_SCHEMES)
 
 # Behind a proxy, the header carrying the visitor's IP (e.g. HTTP_X_FORWARDED_FOR);
 # hosted-form rate limits are per visitor IP.
@@ -277,6 +296,27 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# Content-Security-Policy on every response (django-csp): scripts and styles come
+# from our own static files only — no inline <script>, style="" or on*= handlers
+# (tests/security/test_csp.py walks every page for them). data: images are
+# Bootstrap's SVG icons in CSS and the TOTP QR code. frame-ancestors is left to
+# X-Frame-Options, which hosted forms lift so customers can embed them.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        # No form-action: a hosted form redirects visitors to the customer's own
+        # thank-you page after the POST, which form-action 'self' would block.
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -53,7 +53,7 @@ def test_env_example_lists_every_variable_the_settings_read():
     import re
 
     source = (ROOT / "leadflow" / "settings.py").read_text()
-    pattern = r'[eE]nv(?:\(\))?\.(?:str|bool|int|float|list|db|email_url)\(\s*"([A-Z_]+)"'
+    pattern = r'[eE]nv(?:\(\))?\.(?:str|bool|int|float|list|db|email_url|url_str)\(\s*"([A-Z_]+)"'
     read = set(re.findall(pattern, source))
     listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "EMAIL_URL"} <= read
