@@ -30,7 +30,7 @@ def small_chunks(settings, tmp_path):
 def queued(org, admin, rows: int = 6) -> ImportJob:
     """A started job whose task never ran (the broker lost it)."""
     job = upload(org, admin, many_people(rows))
-    with tenant_scope(org):
+    with tenant_scope(org), mock.patch.object(services, "_send"):
         services.import_job_start(job=job, mapping=job.mapping, campaign=None, consent_basis="none")
         return ImportJob.objects.get(pk=job.pk)
 
