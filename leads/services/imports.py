@@ -6,6 +6,10 @@ Rules enforced here:
 - progress is committed per chunk in the same transaction as the chunk's leads
   and activities, under a lock on the job row: a crash or a redelivered task
   resumes after the last committed chunk and never counts a row twice;
+- a run holds the job's lease (runner token, heartbeat renewed by each chunk
+  commit); a chunk commits only under the lease, so two runs never import the
+  same rows; a job without a sign of life (worker killed, task lost) is resumed
+  by the beat sweep or an admin, after its last committed chunk;
 - a chunk that fails as a whole is retried row by row; only the rows that still
   fail are lost (counted as failed, with the error, in the report);
 - rows that can't be read (ragged, undecodable, no identity) are reported with
