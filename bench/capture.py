@@ -34,6 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import server_env as bench_server_env
+from bench.common import service_urls
+
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_THROUGHPUT = 0.5
 GOAL_P99 = 3.0
@@ -222,24 +227,11 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=30, help="per target and slice")
     args = parser.parse_args()
 
-    database_url = os.environ.get("DATABASE_URL", "")
-    redis_url = os.environ.get("REDIS_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:
-        print(
-            "bench: needs PostgreSQL and Redis; run it through\n"
-            "  python scripts/with_services.py -- .venv/bin/python bench/capture.py",
-            file=sys.stderr,
-        )
+    urls = service_urls("capture.py")
+    if urls is None:
         return 2
-
-    server_env = {
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "WARNING",
-    }
+    database_url, redis_url = urls
+    server_env = bench_server_env()
     setup_django(server_env)
     from django.db import connection
 

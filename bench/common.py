@@ -78,3 +78,32 @@ def cumulative(stats: pstats.Stats, wanted: dict[str, tuple[str, str]]) -> dict[
 
 def rate(rows: int, seconds: float) -> float:
     return rows / seconds if seconds else float("inf")
+
+
+def service_urls(script: str) -> tuple[str, str] | None:
+    """DATABASE_URL and REDIS_URL of scripts/with_services.py, or None (with a hint)."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:
+        print(
+            "bench: needs PostgreSQL and Redis; run it through\n"
+            f"  python scripts/with_services.py -- .venv/bin/python bench/{script}",
+            file=sys.stderr,
+        )
+        return None
+    return database_url, redis_url
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of a bench server: production-like settings on loopback."""
+    import secrets
+
+    return {
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }

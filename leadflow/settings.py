@@ -238,6 +238,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "kwargs": {"full": True},
     },
 }
+# CSV imports: rows committed per chunk; a queued or running import that shows no
+# sign of life for LEADS_IMPORT_STALE_SECONDS (worker killed, task lost) is resumed
+# by a sweep every LEADS_IMPORT_SWEEP_SECONDS after its last committed chunk.
+LEADS_IMPORT_CHUNK_ROWS = env.int("LEADS_IMPORT_CHUNK_ROWS", default=1000)
+LEADS_IMPORT_STALE_SECONDS = env.int("LEADS_IMPORT_STALE_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE["leads-sweep-stale-imports"] = {
+    "task": "leads.sweep_stale_imports",
+    "schedule": env.float("LEADS_IMPORT_SWEEP_SECONDS", default=60.0),
+    "options": {"expires": 55},
+}
 # Queued nurture emails whose send task was lost (a killed worker) are re-enqueued after this.
 NURTURE_REQUEUE_AFTER_SECONDS = env.int("NURTURE_REQUEUE_AFTER_SECONDS", default=600)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.

@@ -8,9 +8,12 @@ deleted when leads are merged or discarded.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from leadflow.tenancy import TenantModel
 
@@ -493,12 +496,49 @@ class ImportJob(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Recovery: when a run was last sent to the broker, the lease of the run
+    # holding the job (a random token) and its heartbeat, renewed every chunk.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    runner = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    resumed_count = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "created_at"]),
+            # The stale-job sweep reads active jobs across tenants.
+            models.Index(
+                fields=["status", "heartbeat_at"],
+                name="leads_importjob_active",
+                condition=models.Q(status__in=["queued", "running"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Import {self.original_name}"
+
+    def _long_ago(self, moment) -> bool:
+        stale_after = timedelta(seconds=settings.LEADS_IMPORT_STALE_SECONDS)
+        return moment is None or moment < timezone.now() - stale_after
+
+    @property
+    def last_sign_of_life(self):
+        """A running job's last heartbeat; a queued job's last (re)queueing."""
+        if self.status == ImportStatus.RUNNING:
+            return self.heartbeat_at
+        return self.queued_at or self.created_at
+
+    @property
+    def stalled(self) -> bool:
+        """Queued or running, but no sign of life for the stale limit: its worker
+        died or its task was lost. Its lease is free; a new run resumes it."""
+        active = self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+        return active and self._long_ago(self.last_sign_of_life)
+
+    @property
+    def sweep_due(self) -> bool:
+        """Stalled, and not re-sent within the stale limit either."""
+        return self.stalled and self._long_ago(self.queued_at)
 
     @property
     def percent(self) -> int:

@@ -30,8 +30,11 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def celery_worker(var_dir: Path, *, extra_env: dict | None = None, concurrency: int = 2):
-    """A worker on the test database; yields the Popen, stops it on exit."""
+def celery_worker(
+    var_dir: Path, *, extra_env: dict | None = None, concurrency: int = 2, beat: bool = False
+):
+    """A worker on the test database (with embedded beat if asked); yields the
+    Popen, stops it on exit."""
     env = dict(os.environ)
     env.update(
         DATABASE_URL=test_database_url(),
@@ -42,12 +45,13 @@ def celery_worker(var_dir: Path, *, extra_env: dict | None = None, concurrency: 
     )
     env.pop("EMAIL_URL", None)  # mail goes to var_dir/mail as files
     env.update(extra_env or {})
-    log = open(var_dir / "worker.log", "w")  # noqa: SIM115 - closed below
+    log = open(var_dir / "worker.log", "a")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "leadflow", "worker",
             "--pool=threads", f"--concurrency={concurrency}",
             "--without-mingle", "--without-gossip", "--loglevel=INFO",
+            *(["--beat", f"--schedule={var_dir / 'beat-schedule'}"] if beat else []),
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

@@ -28,6 +28,8 @@ MAX_IMPORT_BYTES = 100 * 1024 * 1024
 SAMPLE_BYTES = 1024 * 1024
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_LABELS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# A quoted value over more lines than this is an unmatched quote swallowing rows.
+MAX_RECORD_LINES = 50
 # How many records the delimiter vote looks at.
 _VOTE_RECORDS = 50
 # Undecodable bytes come back as lone surrogates (errors="surrogateescape").
@@ -171,21 +173,85 @@ def _text(binary: IO[bytes], encoding: str):
             stream.detach()
 
 
-def _raw_records(stream: IO[str], delimiter: str) -> Iterator[tuple[int, list[str] | None, str]]:
-    """(record number, values or None, csv error) — survives a malformed record."""
-    reader = csv.reader(stream, delimiter=delimiter)
+class _LineTap:
+    """Feeds the csv reader physical lines and keeps the ones of the current record."""
+
+    def __init__(self, stream: IO[str]):
+        self._lines = iter(stream)
+        self.taken: list[str] = []
+        self.count = 0
+
+    def __iter__(self) -> _LineTap:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.taken.append(line)
+        self.count += 1
+        return line
+
+
+def _line_alone(text: str, delimiter: str, line: int) -> tuple[list[str] | None, str]:
+    """One physical line read as a record of its own; an unmatched quote is an error."""
+    try:
+        values = next(csv.reader([text.rstrip("\r\n") + "\n"], delimiter=delimiter), [])
+    except csv.Error as exc:
+        return None, f"Line {line} can't be read as CSV ({exc})."
+    # A value of one physical line holds a line break only if a quote never closed.
+    if any("\n" in value for value in values):
+        return None, (
+            f'Line {line} has an unmatched quote (") that would swallow the lines after it; '
+            "fix the quote and import this row again."
+        )
+    return values, ""
+
+
+def _swallowed(values: list[str] | None, span: list[str], width: int, delimiter: str) -> bool:
+    """Whether a record over several lines is an unmatched quote eating rows, not a
+    value with line breaks: too many lines, the wrong width, or a line inside it
+    that is a complete row by itself."""
+    if values is None or len(span) > MAX_RECORD_LINES or len(values) != width:
+        return True
+    for text in span[1:]:
+        alone, _error = _line_alone(text, delimiter, 0)
+        if alone is not None and len(alone) >= width:
+            return True
+    return False
+
+
+def _raw_records(
+    stream: IO[str], delimiter: str
+) -> Iterator[tuple[int, int, list[str] | None, str]]:
+    """(record number, first physical line, values or None, csv error).
+
+    Survives a malformed record, and accounts for every physical line: a record
+    an unmatched quote stretched over following rows is read again line by line,
+    the line with the quote reported, the others imported as the rows they are.
+    """
+    tap = _LineTap(stream)
+    reader = csv.reader(tap, delimiter=delimiter)
     number = 0
+    width: int | None = None  # the header's, once seen
     while True:
+        tap.taken = []
+        first_line = tap.count + 1
         try:
-            values = next(reader)
+            values: list[str] | None = next(reader)
+            error = ""
         except StopIteration:
             return
         except csv.Error as exc:
-            number += 1
-            yield number, None, f"The row can't be read as CSV ({exc})."
+            values, error = None, f"The row can't be read as CSV ({exc})."
+        span = tap.taken
+        if width is not None and len(span) > 1 and _swallowed(values, span, width, delimiter):
+            for line, text in enumerate(span, start=first_line):
+                number += 1
+                yield number, line, *_line_alone(text, delimiter, line)
             continue
         number += 1
-        yield number, values, ""
+        if width is None and values and any(v.strip() for v in values):
+            width = len(values)
+        yield number, first_line, values, error
 
 
 def inspect_csv(binary: IO[bytes]) -> CsvInfo:
@@ -210,7 +276,7 @@ def inspect_csv(binary: IO[bytes]) -> CsvInfo:
     header: list[str] | None = None
     total = 0
     with _text(binary, encoding) as stream:
-        for _number, values, _error in _raw_records(stream, delimiter):
+        for _number, _line, values, _error in _raw_records(stream, delimiter):
             if header is None:
                 if values and any(v.strip() for v in values):
                     header = clean_header(values)
@@ -247,7 +313,7 @@ def iter_records(binary: IO[bytes], *, encoding: str, delimiter: str, width: int
     spreadsheet, each with the reason it can't be imported if it can't."""
     header_seen = False
     with _text(binary, encoding) as stream:
-        for number, values, error in _raw_records(stream, delimiter):
+        for number, _line, values, error in _raw_records(stream, delimiter):
             if not header_seen:
                 if values and any(v.strip() for v in values):
                     header_seen = True

@@ -2,10 +2,14 @@
 
 Rules enforced here:
 - an import goes through the same ingest engine as capture (`lead_ingest_batch`),
-  in chunks of CHUNK_ROWS, so scrubbing, dedupe and merge are identical;
+  in chunks of settings.LEADS_IMPORT_CHUNK_ROWS, so scrubbing, dedupe and merge are identical;
 - progress is committed per chunk in the same transaction as the chunk's leads
   and activities, under a lock on the job row: a crash or a redelivered task
   resumes after the last committed chunk and never counts a row twice;
+- a run holds the job's lease (runner token, heartbeat renewed by each chunk
+  commit); a chunk commits only under the lease, so two runs never import the
+  same rows; a job without a sign of life (worker killed, task lost) is resumed
+  by the beat sweep or an admin, after its last committed chunk;
 - a chunk that fails as a whole is retried row by row; only the rows that still
   fail are lost (counted as failed, with the error, in the report);
 - rows that can't be read (ragged, undecodable, no identity) are reported with
@@ -17,26 +21,29 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, models, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
+from accounts.permissions import Perm
 from leadflow.csvsafe import neutralize
 from leadflow.errors import LeadflowError
-from leadflow.tenancy import enqueue_on_commit
 from leads.importing import (
     CsvInfo,
     ImportFileError,
@@ -60,8 +67,8 @@ from leads.models import (
 )
 from leads.services.ingest import Outcome, Touch, lead_ingest_batch
 
-CHUNK_ROWS = 1000
 PREVIEW_ROWS = 10
+log = logging.getLogger(__name__)
 ERROR_PARTS_DIR = "imports/errors/parts"
 # Database trouble that a retry of the whole task may cure (lost connection,
 # SQLite lock timeout): never swallowed as "bad rows".
@@ -343,10 +350,24 @@ def _locked(job: ImportJob) -> ImportJob:
     return ImportJob.objects.select_for_update().get(pk=job.pk)
 
 
-def _enqueue(job: ImportJob) -> None:
+def _send(organization_id: int, job_id: int) -> None:
     from leads.tasks.imports import import_job_run as task  # tasks import this module
 
-    enqueue_on_commit(task, organization_id=job.organization_id, job_id=job.pk)
+    kwargs = {"organization_id": organization_id, "job_id": job_id}
+    try:
+        # No publish retries: with the broker down the sweep is the retry.
+        task.apply_async(kwargs=kwargs, retry=False)
+    except BrokerError:
+        log.warning("Broker unavailable; import %s left for the sweep", job_id)
+
+
+def _enqueue(job: ImportJob) -> None:
+    """Send a run once the transaction commits, and note when: a job queued for
+    longer than the stale limit without a run picking it up is sent again."""
+    job.queued_at = timezone.now()
+    job.save(update_fields=["queued_at"])
+    organization_id, job_id = job.organization_id, job.pk
+    transaction.on_commit(lambda: _send(organization_id, job_id))
 
 
 @transaction.atomic
@@ -381,16 +402,67 @@ def import_job_start(
 
 
 @transaction.atomic
-def import_job_resume(*, job: ImportJob) -> ImportJob:
-    """Queue a failed job again; it carries on after its last committed chunk."""
+def import_job_resume(*, job: ImportJob, membership=None) -> ImportJob:
+    """Queue a failed or stalled job again; it carries on after its last committed chunk.
+
+    A failed job can be resumed by whoever may import. A stalled one (queued or
+    running without a sign of life: its worker died, its task was lost) is
+    resumed by the sweep, or sooner by an admin; a job whose run is alive is
+    left alone (two runs never hold the same job).
+    """
     locked = _locked(job)
-    if locked.status != ImportStatus.FAILED:
-        raise ImportStateError("Only a failed import can be resumed.")
-    locked.status = ImportStatus.QUEUED
-    locked.error_message = ""
-    locked.save(update_fields=["status", "error_message"])
+    if locked.status == ImportStatus.FAILED:
+        locked.status = ImportStatus.QUEUED
+        locked.error_message = ""
+        locked.save(update_fields=["status", "error_message"])
+    elif locked.status in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+        if membership is not None and not membership.has_perm(Perm.MANAGE_ORGANIZATION):
+            raise ImportStateError("Only an admin can resume an import that is under way.")
+        if not locked.stalled:
+            raise ImportStateError(
+                "This import is still running; it can be resumed once it shows no progress."
+            )
+    else:
+        raise ImportStateError("Only a failed or stalled import can be resumed.")
+    locked.resumed_count += 1
+    locked.save(update_fields=["resumed_count"])
     _enqueue(locked)
     return locked
+
+
+def stale_import_organizations() -> list[int]:
+    """Organizations holding stalled imports (outside any tenant: ids only)."""
+    return sorted(
+        {job.organization_id for job in _active(ImportJob._base_manager.all()) if job.sweep_due}
+    )
+
+
+def _active(qs):
+    return qs.filter(status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING)).only(
+        "pk", "organization_id", "status", "heartbeat_at", "queued_at", "created_at"
+    )
+
+
+def import_jobs_resume_stalled() -> list[int]:
+    """Send a run for each of the organization's stalled imports (the sweep).
+
+    A job whose row is locked is mid-chunk (alive) and skipped; each one sent is
+    marked queued again, so the next sweep waits another stale period.
+    """
+    resumed = []
+    for job in _active(ImportJob.objects.all()):
+        if not job.sweep_due:
+            continue
+        with transaction.atomic():
+            locked = ImportJob.objects.select_for_update(skip_locked=True).filter(pk=job.pk).first()
+            if locked is None or not locked.sweep_due:
+                continue
+            locked.resumed_count += 1
+            locked.save(update_fields=["resumed_count"])
+            _enqueue(locked)
+        log.warning("Import %s stalled since %s; resumed", job.pk, job.last_sign_of_life)
+        resumed.append(job.pk)
+    return resumed
 
 
 def import_job_discard(*, job: ImportJob) -> None:
@@ -464,12 +536,29 @@ def _write_part(job_id: int, start: int, outcomes: list[RowOutcome], *, sweep: b
     default_storage.save(_part_name(job_id, start), ContentFile(buffer.getvalue().encode()))
 
 
+def _holds(locked: ImportJob, runner: str, start: int | None = None) -> bool:
+    return (
+        locked.status == ImportStatus.RUNNING
+        and locked.runner == runner
+        and (start is None or locked.processed_rows == start)
+    )
+
+
 def _commit_chunk(
-    job: ImportJob, start: int, records: list[Record], plan: RowPlan, touch: Touch, *, sweep: bool
+    job: ImportJob,
+    runner: str,
+    start: int,
+    records: list[Record],
+    plan: RowPlan,
+    touch: Touch,
+    *,
+    sweep: bool,
 ) -> bool:
+    """Import one chunk and move the progress marker past it in one transaction,
+    under the job lock, only while this run holds the lease; renews the heartbeat."""
     with transaction.atomic():
         locked = _locked(job)
-        if locked.status != ImportStatus.RUNNING or locked.processed_rows != start:
+        if not _holds(locked, runner, start):
             return False
         outcomes = ingest_records(
             organization_id=locked.organization_id, records=records, plan=plan, touch=touch
@@ -481,8 +570,10 @@ def _commit_chunk(
         locked.merged_count += counts[Outcome.MERGED]
         locked.junk_count += counts[Outcome.JUNK]
         locked.failed_count += counts[FAILED]
+        locked.heartbeat_at = timezone.now()
         locked.save(
             update_fields=[
+                "heartbeat_at",
                 "processed_rows",
                 "created_count",
                 "merged_count",
@@ -493,16 +584,32 @@ def _commit_chunk(
     return True
 
 
-def _mark_running(job: ImportJob) -> bool:
+def _claim(job: ImportJob, runner: str) -> bool:
+    """Take the job's lease: a queued job, or a running one whose run left it
+    (released, or no heartbeat for the stale limit). Never a live run's job."""
     with transaction.atomic():
         locked = _locked(job)
         if locked.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
             return False
+        if locked.status == ImportStatus.RUNNING and locked.runner and not locked.stalled:
+            return False
+        now = timezone.now()
         locked.status = ImportStatus.RUNNING
-        locked.started_at = locked.started_at or timezone.now()
-        locked.save(update_fields=["status", "started_at"])
+        locked.runner = runner
+        locked.heartbeat_at = now
+        locked.started_at = locked.started_at or now
+        locked.save(update_fields=["status", "runner", "heartbeat_at", "started_at"])
     job.refresh_from_db()
     return True
+
+
+def _release(job: ImportJob, runner: str) -> None:
+    """Give the lease up (the run's continuation, or a retry, takes it next)."""
+    with transaction.atomic():
+        locked = _locked(job)
+        if _holds(locked, runner):
+            locked.runner = ""
+            locked.save(update_fields=["runner"])
 
 
 def _write_report(spool: IO[bytes], job_id: int, header: list[str], starts: list[int]) -> None:
@@ -517,11 +624,11 @@ def _write_report(spool: IO[bytes], job_id: int, header: list[str], starts: list
     spool.seek(0)
 
 
-def _finish(job: ImportJob, header: list[str]) -> None:
+def _finish(job: ImportJob, runner: str, header: list[str]) -> None:
     starts = _part_starts(job.pk)
     with transaction.atomic():
         locked = _locked(job)
-        if locked.status != ImportStatus.RUNNING:
+        if not _holds(locked, runner):
             return
         if starts:
             stem = os.path.splitext(locked.original_name)[0][:80] or "import"
@@ -531,7 +638,8 @@ def _finish(job: ImportJob, header: list[str]) -> None:
         locked.status = ImportStatus.DONE
         locked.total_rows = locked.processed_rows
         locked.finished_at = timezone.now()
-        locked.save(update_fields=["status", "total_rows", "finished_at", "error_report"])
+        locked.runner = ""
+        locked.save(update_fields=["status", "total_rows", "finished_at", "error_report", "runner"])
     for start in starts:
         default_storage.delete(_part_name(job.pk, start))
 
@@ -539,15 +647,29 @@ def _finish(job: ImportJob, header: list[str]) -> None:
 def import_job_run(*, job_id: int, time_budget: float | None = None) -> str:
     """Import the job's rows after the last committed chunk.
 
-    Idempotent: a finished job is a no-op; a redelivered or concurrent run
-    stops at the first chunk another run already committed. With a time
-    budget, returns RunResult.CONTINUE when it ran out before the end.
+    Idempotent: a finished job is a no-op. A run first takes the job's lease, so
+    a redelivered or re-sent run leaves a job alone while another run is alive,
+    and takes over one whose run died; each chunk commits only under the lease.
+    With a time budget, returns RunResult.CONTINUE when it ran out before the end.
     """
     job = ImportJob.objects.select_related("campaign").get(pk=job_id)
     if job.status == ImportStatus.DONE:
         return RunResult.DONE
-    if not _mark_running(job):
+    runner = uuid.uuid4().hex
+    if not _claim(job, runner):
         return RunResult.NOT_STARTED
+    try:
+        result = _run(job, runner, time_budget)
+    except BaseException:
+        with suppress(Exception):  # the database may be what failed
+            _release(job, runner)
+        raise
+    if result == RunResult.CONTINUE:
+        _release(job, runner)
+    return result
+
+
+def _run(job: ImportJob, runner: str, time_budget: float | None) -> str:
     deadline = time.monotonic() + time_budget if time_budget else None
     touch = import_touch(job=job, campaign=job.campaign, consent_basis=job.consent_basis)
     with _open(job) as binary:
@@ -559,13 +681,13 @@ def import_job_run(*, job_id: int, time_budget: float | None = None) -> str:
         with closing(
             iter_records(binary, encoding=info.encoding, delimiter=info.delimiter, width=width)
         ) as records:
-            for chunk in _chunks(islice(records, start, None), CHUNK_ROWS):
+            for chunk in _chunks(islice(records, start, None), settings.LEADS_IMPORT_CHUNK_ROWS):
                 # At least one chunk per run, and a run that reaches the end finishes.
                 if not sweep and deadline is not None and time.monotonic() > deadline:
                     return RunResult.CONTINUE
-                if not _commit_chunk(job, start, chunk, plan, touch, sweep=sweep):
+                if not _commit_chunk(job, runner, start, chunk, plan, touch, sweep=sweep):
                     return RunResult.SUPERSEDED
                 start += len(chunk)
                 sweep = False
-    _finish(job, info.header)
+    _finish(job, runner, info.header)
     return RunResult.DONE

@@ -1,4 +1,5 @@
-"""The CSV import job: thin, resumable, safe to run twice (see services.imports)."""
+"""The CSV import job: thin, resumable, safe to run twice (see services.imports),
+and the sweep that resumes imports whose worker died or whose task was lost."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from leadflow.tenancy import TenantTask
 from leads.models import ImportJob
 from leads.services import imports as services
 
-__all__ = ["import_job_run"]
+__all__ = ["import_job_run", "resume_stalled_imports", "sweep_stale_imports"]
 
 # Each run stops after this many seconds and enqueues its continuation, so a
 # 100 MB file never meets the task time limit and progress stays visible.
@@ -35,3 +36,19 @@ def import_job_run(self, *, organization_id: int, job_id: int) -> str:
     if result == services.RunResult.CONTINUE:
         self.apply_async(kwargs={"organization_id": organization_id, "job_id": job_id})
     return result
+
+
+@shared_task(base=TenantTask, name="leads.resume_stalled_imports")
+def resume_stalled_imports(*, organization_id: int) -> int:
+    """Send a run for each of one organization's stalled imports."""
+    return len(services.import_jobs_resume_stalled())
+
+
+@shared_task(name="leads.sweep_stale_imports", acks_late=True, ignore_result=True)
+def sweep_stale_imports() -> int:
+    """Periodic (beat): fan out one resume per organization with a stalled import —
+    queued but lost by the broker, or running on a worker that died."""
+    organization_ids = services.stale_import_organizations()
+    for organization_id in organization_ids:
+        resume_stalled_imports.apply_async(kwargs={"organization_id": organization_id})
+    return len(organization_ids)

@@ -121,7 +121,7 @@ def import_detail(request, job_id: int):
     if request.method == "POST":
         if request.POST.get("action") == "resume":
             try:
-                services.import_job_resume(job=job)
+                services.import_job_resume(job=job, membership=request.membership)
             except LeadflowError as exc:
                 messages.error(request, str(exc))
             else:
@@ -129,6 +129,7 @@ def import_detail(request, job_id: int):
         return _detail(request, job)
     context = {
         "job": job,
+        "can_resume_stalled": request.membership.has_perm(Perm.MANAGE_ORGANIZATION),
         "mapped_columns": list(describe(job.mapping or {})),
         "delimiter_label": DELIMITER_LABELS.get(job.delimiter, job.delimiter),
         "size_label": format_size(job.size),
@@ -145,7 +146,11 @@ def import_progress(request, job_id: int):
     job = _job(job_id)
     if not request.htmx:
         return _detail(request, job)
-    return render(request, "leads/import_detail.html#progress", {"job": job})
+    context = {
+        "job": job,
+        "can_resume_stalled": request.membership.has_perm(Perm.MANAGE_ORGANIZATION),
+    }
+    return render(request, "leads/import_detail.html#progress", context)
 
 
 @require_GET

@@ -313,10 +313,12 @@ def many_people(n: int) -> bytes:
     return csv_bytes(rows)
 
 
-def test_a_crash_mid_way_resumes_after_the_last_committed_chunk(org, other_org, admin, monkeypatch):
+def test_a_crash_mid_way_resumes_after_the_last_committed_chunk(
+    org, other_org, admin, monkeypatch, settings
+):
     """Chunk 2 dies after writing its report part but before committing: the
     resumed run redoes chunk 2 only, and nothing is counted twice."""
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    settings.LEADS_IMPORT_CHUNK_ROWS = 2
     job = upload(org, admin, many_people(6))  # row 5 (the 4th person) has no email
     with tenant_scope(org):
         services.import_job_start(job=job, mapping=job.mapping, campaign=None, consent_basis="none")
@@ -347,15 +349,15 @@ def test_a_crash_mid_way_resumes_after_the_last_committed_chunk(org, other_org, 
 
 
 def test_a_failed_job_can_be_resumed(
-    org, other_org, admin, monkeypatch, django_capture_on_commit_callbacks
+    org, other_org, admin, monkeypatch, settings, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    settings.LEADS_IMPORT_CHUNK_ROWS = 2
     real_commit = services._commit_chunk
 
-    def disk_full_at_row_4(job, start, *args, **kwargs):
+    def disk_full_at_row_4(job, runner, start, *args, **kwargs):
         if start == 4:
             raise RuntimeError("No space left on device")
-        return real_commit(job, start, *args, **kwargs)
+        return real_commit(job, runner, start, *args, **kwargs)
 
     monkeypatch.setattr(services, "_commit_chunk", disk_full_at_row_4)
     job = upload(org, admin, many_people(6))
@@ -408,9 +410,9 @@ def test_a_chunk_that_fails_as_a_whole_is_retried_row_by_row(
 
 
 def test_a_long_import_continues_in_a_new_task_when_its_time_budget_runs_out(
-    org, other_org, admin, monkeypatch, django_capture_on_commit_callbacks
+    org, other_org, admin, monkeypatch, settings, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    settings.LEADS_IMPORT_CHUNK_ROWS = 2
     monkeypatch.setattr(tasks, "TIME_BUDGET_SECONDS", 1e-9)
     runs = []
     real_run = services.import_job_run
