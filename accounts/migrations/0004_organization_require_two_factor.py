@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_apikey'),
+        ('accounts', '0003_invitation_send_failure'),
     ]
 
     operations = [
