@@ -56,7 +56,8 @@ def test_visitor_markup_runs_nowhere_in_the_admins_template_preview(
     page.wait_for_function(
         "document.querySelector('[data-testid=preview-subject]').textContent.startsWith('Hello')"
     )
-    page.wait_for_load_state("networkidle")
+    assert PAYLOAD in preview.locator("body").inner_text()  # the swapped-in frame
+    page.wait_for_function("[...document.images].every((img) => img.complete)")
     shot(page, "template-preview-hostile-lead")
     assert dialogs == []
     assert PAYLOAD in page.inner_text("[data-testid=preview-subject]")
