@@ -2,11 +2,17 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 
 from accounts import login_limits
+from leadflow.clientip import client_ip
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return getattr(settings, "ACCOUNT_ALLOW_SIGNUP", True)
+
+    def get_client_ip(self, request) -> str:
+        # Behind a proxy, the visitor's address (LEADS_CLIENT_IP_HEADER), not the proxy's:
+        # otherwise every visitor would share one IP in the log-in limits.
+        return client_ip(request) or super().get_client_ip(request)
 
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
         # allauth keys failed logins on the address alone; ours add the client IP

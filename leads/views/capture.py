@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
 
 from accounts.decorators import public_view
+from leadflow.clientip import client_ip
 from leadflow.tenancy import tenant_scope
 from leads.forms_capture import PublicCaptureForm, honeypot_name
 from leads.models import CaptureForm
@@ -99,15 +100,7 @@ def _page_url(request: HttpRequest, posted: str | None) -> str:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    """The visitor's address. Behind a proxy, REMOTE_ADDR is the proxy's, so
-    LEADS_CLIENT_IP_HEADER (e.g. "HTTP_X_FORWARDED_FOR") names the header it
-    sets; the proxy appends what it saw, so the last entry is the trusted one."""
-    header = getattr(settings, "LEADS_CLIENT_IP_HEADER", "")
-    if header:
-        forwarded = [p.strip() for p in request.META.get(header, "").split(",") if p.strip()]
-        if forwarded:
-            return forwarded[-1]
-    return request.META.get("REMOTE_ADDR", "")
+    return client_ip(request)  # shared with the log-in limits (leadflow/clientip.py)
 
 
 def _rate_limited(request: HttpRequest, form: CaptureForm) -> bool:

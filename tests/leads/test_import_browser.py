@@ -56,10 +56,11 @@ def test_marketer_imports_a_csv_with_a_live_preview(
     assert "visits: 7" in preview.inner_text()
     shot(page, "import-mapping")
 
-    # Changing a select refreshes the preview in place (htmx).
+    # Changing a select refreshes the preview in place (htmx). (A function, not an
+    # expression: Playwright evals expressions, which the page's CSP forbids.)
     page.select_option("#id_col_6", "")
     page.wait_for_function(
-        "!document.querySelector('#import-preview').innerText.includes('visits: 7')"
+        "() => !document.querySelector('#import-preview').innerText.includes('visits: 7')"
     )
     page.check("input[name=consent_basis][value=opted_in]")
     page.wait_for_selector("#import-preview >> text=Opted in")

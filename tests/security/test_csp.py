@@ -172,6 +172,22 @@ def test_allauth_api_docs_and_error_pages_too(client, admin, client_for):
 
 
 @pytest.mark.django_db
+def test_the_django_admin_too(client, org):
+    staff = f.UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    failures: list[str] = []
+    for path in [
+        "/admin/",
+        "/admin/accounts/organization/",
+        f"/admin/accounts/user/{staff.pk}/change/",
+    ]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        _checked(response, path, failures)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.django_db
 def test_error_templates_have_no_inline_code(rf: RequestFactory):
     for name in ("403.html", "404.html", "500.html"):
         assert inline_code(render_to_string(name, request=rf.get("/"))) == [], name

@@ -101,3 +101,23 @@ def test_staff_reach_the_admin_through_the_allauth_login(client):
     assert client.get(reverse("admin:index")).status_code == 200
     # Signed in, /admin/login/ is the admin's own page again (it forwards staff on).
     assert client.get(reverse("admin:login"))["Location"] == reverse("admin:index")
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_the_limits_key_on_the_visitors_address(client, settings):
+    """Every request comes from the proxy's address; the forwarded one counts."""
+    settings.LEADS_CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    user = UserFactory(email="owner@acme.example")
+
+    def via_proxy(ip, password):
+        return client.post(
+            reverse("account_login"),
+            {"login": user.email, "password": password},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=f"{ip}",
+        )
+
+    for _ in range(6):
+        via_proxy(OFFICE_IP, "wrong-password")
+    assert via_proxy(HOME_IP, PASSWORD).status_code == 302
+    assert _logged_in(client)
