@@ -175,19 +175,38 @@ def wait_port(port: int, seconds: float = 30) -> None:
 
 
 class Deployment:
-    """gunicorn (2 workers), a Celery worker and beat, like docker-compose.yml's."""
+    """gunicorn (2 workers), a Celery worker and beat, like docker-compose.yml's,
+    including its `restart: unless-stopped`: a process that exits by itself is
+    started again (and counted), one the bench kills is not."""
 
     def __init__(self, env: dict[str, str], var_dir: str, web_port: int):
         self.env, self.var_dir, self.web_port = env, var_dir, web_port
         self.procs: dict[str, subprocess.Popen] = {}
+        self.argvs: dict[str, list[str]] = {}
+        self.restarts: list[str] = []  # "worker (exit 1)"
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        threading.Thread(target=self._supervise, daemon=True).start()
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(os.path.join(self.var_dir, f"{name}.log"), "ab")  # noqa: SIM115
-        self.procs[name] = subprocess.Popen(
-            argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        with self.lock:
+            self.argvs[name] = argv
+            self.procs[name] = subprocess.Popen(
+                argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
         log.close()
+
+    def _supervise(self) -> None:
+        while not self.stopping.wait(1.0):
+            with self.lock:
+                exited = [(n, p.returncode) for n, p in self.procs.items() if p.poll() is not None]
+                for name, _code in exited:
+                    del self.procs[name]
+            for name, code in exited:
+                self.restarts.append(f"{name} (exit {code})")
+                self._spawn(name, self.argvs[name])
 
     def start_web(self) -> None:
         self._spawn("web", [
@@ -211,13 +230,16 @@ class Deployment:
 
     def kill(self, name: str) -> None:
         """SIGKILL the whole process group: the main process and its children."""
-        proc = self.procs.pop(name)
+        with self.lock:
+            proc = self.procs.pop(name)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
     def stop(self) -> None:
-        for name in list(self.procs):
-            proc = self.procs.pop(name)
+        self.stopping.set()
+        with self.lock:
+            procs, self.procs = self.procs, {}
+        for proc in procs.values():
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=30)
@@ -226,6 +248,10 @@ class Deployment:
                 proc.wait()
             except ProcessLookupError:
                 proc.wait()
+
+    def take_restarts(self) -> list[str]:
+        taken, self.restarts = self.restarts, []
+        return taken
 
 
 # --- load ------------------------------------------------------------------------------
@@ -249,6 +275,7 @@ class Scenario:
     fault_end: float = 0.0
     recovered_after: float | None = None
     ledger: dict[str, dict[str, int]] = field(default_factory=dict)
+    restarts: list[str] = field(default_factory=list)  # processes that died by themselves
 
     def during_fault(self) -> list[float]:
         return [
@@ -427,6 +454,7 @@ def run_scenario(name, deployment, faults, org, *, args, port, form_path, form_f
     scenario.fault_end = time.monotonic()
     loader.join()
     wait_recovered(org, scenario, args.recovery_window)
+    scenario.restarts = deployment.take_restarts()
     return scenario
 
 
@@ -447,6 +475,8 @@ def report(scenario: Scenario, window: float) -> bool:
         f"form p50/p99 during the fault {fmt_ms(p50).strip()}/{fmt_ms(p99).strip()} ms "
         f"({len(during)} posts); recovered {recovered} after the fault"
     )
+    if scenario.restarts:
+        print(f"  exited by themselves and were restarted: {', '.join(scenario.restarts)}")
     print(f"  {'channel':<8}" + "".join(f"{k:>11}" for k in next(iter(scenario.ledger.values()))))
     met = True
     for channel, row in scenario.ledger.items():
@@ -502,6 +532,8 @@ def main() -> int:
     }
     env.pop("EMAIL_URL", None)  # mail to files in var_dir
     deployment = Deployment(env, var_dir, port)
+    # Stopped from outside (Ctrl-C, with_services' SIGTERM): still clean up below.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     missed = 0
     try:
         org, form = make_tenant()
