@@ -219,8 +219,15 @@ CELERY_BEAT_SCHEDULE: dict = {
         "kwargs": {"full": True},
     },
 }
-# Queued nurture emails whose send task was lost (a killed worker) are re-enqueued after this.
+# Queued nurture emails whose send task was lost (a killed worker) are re-enqueued after this
+# (longer than CELERY_TASK_TIME_LIMIT: a live send never looks lost).
 NURTURE_REQUEUE_AFTER_SECONDS = env.int("NURTURE_REQUEUE_AFTER_SECONDS", default=600)
+# Transient SMTP failures (refused, timeout, 4xx) are retried with a doubling backoff
+# (base … max) for this long from when the email was queued, as mail servers do.
+NURTURE_RETRY_FOR_SECONDS = env.int("NURTURE_RETRY_FOR_SECONDS", default=48 * 3600)
+NURTURE_RETRY_BASE_SECONDS = env.int("NURTURE_RETRY_BASE_SECONDS", default=60)
+NURTURE_RETRY_MAX_SECONDS = env.int("NURTURE_RETRY_MAX_SECONDS", default=3600)
+NURTURE_SMTP_TIMEOUT_SECONDS = env.int("NURTURE_SMTP_TIMEOUT_SECONDS", default=30)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)

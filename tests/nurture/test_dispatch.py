@@ -183,10 +183,19 @@ def test_transient_errors_retry_then_permanent_and_hard_bounce(
         assert statuses == {flaky.pk: "queued", rejected.pk: "failed", bounced.pk: "bounced"}
         assert Suppression.objects.filter(email=bounced.email, reason="hard_bounce").exists()
         assert Enrollment.objects.get(lead=bounced).exit_reason == "bounced"
+        # A message that failed for good ends its enrollment, never as "completed".
+        assert Enrollment.objects.get(lead=rejected).exit_reason == "send_failed"
+        waiting = Enrollment.objects.get(lead=flaky)
+        assert (waiting.status, waiting.awaiting_send) == (EnrollmentStatus.ACTIVE, True)
+        in_two_days = timezone.now() + timedelta(days=2)
+        # Step 2 is not dispatched while step 1's email waits for its retry.
+        assert services.dispatch_due(organization_id=org.pk, now=in_two_days, requeue=False) == 0
         # The transient one is sent by the retry.
         assert services.message_send(message_id=by_lead[flaky.pk]) == "sent"
         message = EmailMessage.objects.get(pk=by_lead[flaky.pk])
         assert (message.status, message.attempts) == ("sent", 2)
+        assert not Enrollment.objects.get(lead=flaky).awaiting_send
+        assert services.dispatch_due(organization_id=org.pk, now=in_two_days, requeue=False) == 1
     with tenant_scope(other_org):
         assert not Suppression.objects.exists()
 
@@ -279,9 +288,10 @@ def test_a_batch_is_read_in_one_query_then_locked_and_marked_per_message(
     with tenant_scope(org):
         services.dispatch_due(organization_id=org.pk)
         ids = sorted(EmailMessage.objects.values_list("pk", flat=True))
-        # Per message: savepoint, lock, mark sent, release (BEGIN/COMMIT outside tests).
+        # Per message: claim, mark sent, release its enrollment to the next step
+        # (autocommit statements; over SMTP one more marks the hand-off).
         for batch in (ids[:2], ids[2:]):
-            with django_assert_num_queries(1 + 4 * len(batch)):
+            with django_assert_num_queries(1 + 3 * len(batch)):
                 outcomes = messages_send(message_ids=batch)
             assert set(outcomes.values()) == {"sent"}
         assert set(messages_send(message_ids=ids).values()) == {"skipped"}
