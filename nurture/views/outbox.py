@@ -22,6 +22,7 @@ from nurture.views.common import paginate, to
 STATUS_STYLES = {
     MessageStatus.QUEUED: "secondary",
     MessageStatus.SENDING: "info",
+    MessageStatus.UNCONFIRMED: "dark",
     MessageStatus.SENT: "success",
     MessageStatus.FAILED: "danger",
     MessageStatus.BOUNCED: "warning",

@@ -564,6 +564,32 @@ def test_outbox_filters_by_status_in_constant_queries(
     pinned(django_assert_num_queries, admin_client, url("outbox", org), 7, grow)
 
 
+def test_outbox_shows_attempts_last_error_and_next_attempt(admin_client, org, other_org):
+    retry_at = timezone.now() + dt.timedelta(minutes=8)
+    with tenant_scope(org):
+        waiting = EmailMessageFactory(
+            enrollment__sequence__organization=org,
+            attempts=3,
+            error="451 b'4.3.0 Try again later'",
+            next_attempt_at=retry_at,
+            last_attempt_at=timezone.now(),
+        )
+        unsure = EmailMessageFactory(
+            enrollment__sequence__organization=org, status=MessageStatus.UNCONFIRMED, attempts=1
+        )
+    with tenant_scope(other_org):
+        EmailMessageFactory(
+            enrollment__sequence__organization=other_org, error="Globex error", attempts=2
+        )
+    html = admin_client.get(url("outbox", org)).content.decode()
+    assert "3 attempts" in html and "4.3.0 Try again later" in html
+    assert f"next {retry_at:%b} {retry_at.day}, {retry_at:%H:%M}" in html
+    assert "Unconfirmed" in html and "Globex error" not in html
+    detail = admin_client.get(url("message_detail", org, message_id=waiting.pk)).content.decode()
+    assert 'data-testid="next-attempt"' in detail and "Try again later" in detail
+    assert admin_client.get(url("message_detail", org, message_id=unsure.pk)).status_code == 200
+
+
 def test_message_detail_shows_html_sandboxed_and_text(admin_client, org, other_org):
     with tenant_scope(org):
         message = EmailMessageFactory(
