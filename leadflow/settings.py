@@ -171,6 +171,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = 5 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
 CELERY_TIMEZONE = "UTC"
+# Queues (leadflow/queues.py): beat, capture, scoring, mail, webhooks, reports,
+# imports, default; capture, mail and webhooks split by organization into
+# CELERY_ORG_SHARDS queues. Workers run without -Q and so consume them all.
+from leadflow import queues  # noqa: E402 (kept beside the settings it feeds)
+
+CELERY_ORG_SHARDS = env.int("CELERY_ORG_SHARDS", default=4)
+CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
+CELERY_TASK_QUEUES = queues.celery_queues(CELERY_ORG_SHARDS)
+CELERY_TASK_ROUTES = ("leadflow.queues.route_task",)
 CELERY_BEAT_SCHEDULE: dict = {
     # Accepted submissions whose processing task was lost (broker outage) get re-queued.
     "leads-sweep-unprocessed-submissions": {
