@@ -302,6 +302,10 @@ def smtp_transaction(
     difference: before_final_dot() runs after the content and before the
     terminating "." — the one point after which the server may accept the
     message. Raises smtplib's exceptions."""
+    if client.sock is not None:
+        # The final dot is a tiny write of its own: without TCP_NODELAY, Nagle's
+        # algorithm holds it until the server's delayed ACK (~40 ms per message).
+        client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     client.ehlo_or_helo_if_needed()
     options = [f"size={len(data)}"] if client.does_esmtp and client.has_extn("size") else []
     code, reply = client.mail(sender, options)
@@ -364,11 +368,12 @@ def deliver(message: Any, *, on_handed: Callable[[], None] = lambda: None) -> No
         try:
             connection = _connection()
         except Exception as exc:
+            # Refused, timed out, a 4xx/5xx greeting, failed STARTTLS or AUTH:
+            # the server or our settings, never this message — retried for hours.
             close_connection()
-            error = _classify(exc)
-            if isinstance(error, TransientSendError):
-                error.unreachable = True
-            raise error from exc
+            raise TransientSendError(
+                f"Could not connect to the mail server: {exc}", unreachable=True
+            ) from exc
         try:
             _send(message, connection, hand)
         except smtplib.SMTPServerDisconnected as exc:

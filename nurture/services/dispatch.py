@@ -50,6 +50,7 @@ from nurture.services.common import (
 from nurture.services.enrollments import sequence_zone, step_due
 from nurture.services.sends import (  # noqa: F401 (the send side, re-exported)
     has_stale_messages,
+    message_resend,
     message_send,
     messages_send,
     requeue_stale,

@@ -10,8 +10,9 @@ A message's life (EmailMessage.status):
                         ├─ other 5xx, or the retry window over: failed (reason kept)
                         └─ worker died after handed_at was committed: unconfirmed
 
-- Claim: one UPDATE from queued to sending (counts the attempt). A duplicate or
-  redelivered task, or a second worker, finds the row no longer queued and skips it.
+- Claim: a send task moves its batch's still-queued rows to sending in one short
+  transaction (counting the attempt). A duplicate or redelivered task, or a
+  second worker, finds them no longer queued and skips them.
 - Hand-off: "handed to SMTP" (handed_at) is committed in its own statement right
   before the DATA command's final dot (sending.smtp_transaction). So after a
   worker dies, a row still "sending" either has no handed_at — the server never
@@ -78,15 +79,28 @@ def retry_backoff(attempts: int) -> timedelta:
 # --- the hot path: plain SQL keyed by the organization ---------------------------------
 
 _TABLE = EmailMessage._meta.db_table
-_CLAIM = (
-    f"UPDATE {_TABLE} SET status = %s, attempts = attempts + 1, last_attempt_at = %s,"
-    " handed_at = NULL WHERE id = %s AND organization_id = %s AND status = %s"
-)
 _HANDED = f"UPDATE {_TABLE} SET handed_at = %s WHERE id = %s AND organization_id = %s"
 _MARK_SENT = (
     f"UPDATE {_TABLE} SET status = %s, sent_at = %s, error = '', next_attempt_at = NULL"
     " WHERE id = %s AND organization_id = %s"
 )
+
+
+_ENROLLMENTS = Enrollment._meta.db_table
+# PostgreSQL: the send log row and its enrollment in one statement (one round
+# trip, one commit): the same rule as _release(), written in SQL.
+_MARK_SENT_AND_RELEASE = f"""
+WITH sent AS ({_MARK_SENT} RETURNING enrollment_id)
+UPDATE {_ENROLLMENTS} AS e SET
+  awaiting_send = false,
+  status = CASE WHEN e.next_send_at IS NULL THEN %s ELSE e.status END,
+  exited_at = CASE WHEN e.next_send_at IS NULL THEN %s ELSE e.exited_at END,
+  exit_reason = CASE WHEN e.next_send_at IS NULL THEN 'completed' ELSE e.exit_reason END,
+  next_send_at = e.next_send_at + %s
+FROM sent
+WHERE e.id = sent.enrollment_id AND e.organization_id = %s AND e.awaiting_send
+  AND e.status = ANY(%s)
+"""
 
 
 def _execute(sql: str, params: list) -> int:
@@ -95,16 +109,32 @@ def _execute(sql: str, params: list) -> int:
         return cursor.rowcount
 
 
-def _claim(message: EmailMessage, now: datetime) -> bool:
-    """Queued → sending, counting the attempt; False when another delivery has it."""
-    claimed = _execute(
-        _CLAIM,
-        [MessageStatus.SENDING.value, now, message.pk, message.organization_id,
-         MessageStatus.QUEUED.value],
-    )  # fmt: skip
-    if claimed:
+def _claim(message_ids: list[int]) -> list[EmailMessage]:
+    """Queued → sending for the batch's rows that are still queued, counting
+    the attempt; one short transaction. PostgreSQL: rows another delivery holds
+    are skipped, not waited for; SQLite's IMMEDIATE transactions serialize."""
+    now = timezone.now()
+    suppressed = Suppression.objects.filter(email=OuterRef("to_email"))
+    rows = EmailMessage.objects.filter(pk__in=message_ids, status=MessageStatus.QUEUED)
+    if connection.vendor == "postgresql":
+        rows = rows.select_for_update(skip_locked=True, of=("self",))
+    with transaction.atomic():
+        batch = list(
+            rows.select_related("lead", "enrollment")
+            .defer("enrollment__source")
+            .annotate(suppressed=Exists(suppressed))
+            .order_by("pk")
+        )
+        EmailMessage.objects.filter(pk__in=[m.pk for m in batch]).update(
+            status=MessageStatus.SENDING,
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            handed_at=None,
+        )
+    for message in batch:
         message.attempts += 1
-    return bool(claimed)
+        message.status, message.last_attempt_at = MessageStatus.SENDING, now
+    return batch
 
 
 def _mark_handed(message: EmailMessage) -> None:
@@ -114,8 +144,17 @@ def _mark_handed(message: EmailMessage) -> None:
 
 
 def _mark_sent(message: EmailMessage, now: datetime) -> None:
-    _execute(_MARK_SENT, [MessageStatus.SENT.value, now, message.pk, message.organization_id])
-    _release(message, now=now)
+    """Sent, and its enrollment released, in one commit."""
+    sent = [MessageStatus.SENT.value, now, message.pk, message.organization_id]
+    if connection.vendor == "postgresql":
+        late = max(now - message.queued_at, timedelta(0))
+        live = [str(status) for status in LIVE_ENROLLMENT]
+        release = [EnrollmentStatus.COMPLETED.value, now, late, message.organization_id, live]
+        _execute(_MARK_SENT_AND_RELEASE, sent + release)
+        return
+    with transaction.atomic():
+        _execute(_MARK_SENT, sent)
+        _release(message, now=now)
 
 
 def _finish(message: EmailMessage, status: str, error: str) -> None:
@@ -200,11 +239,10 @@ def _bounce(message: EmailMessage, error: str) -> None:
 
 
 def _send_one(message: EmailMessage, *, unreachable: str | None) -> tuple[str, str | None]:
-    """(outcome, why the server is unreachable): once a connection could not be
-    made, the rest of the batch is deferred without waiting for more timeouts."""
+    """Send one claimed message. Returns (outcome, why the server is
+    unreachable): once a connection could not be made, the rest of the batch is
+    deferred without waiting for more timeouts."""
     now = timezone.now()
-    if not _claim(message, now):
-        return "skipped", unreachable
     if not message.is_test and (
         message.suppressed or (message.lead is not None and message.lead.do_not_email)
     ):
@@ -250,20 +288,14 @@ def messages_send(*, message_ids: list[int]) -> dict[int, str]:
     (not queued any more, or taken by another delivery), retry (queued again with its
     next_attempt_at), failed, bounced or unconfirmed.
 
-    The batch's rows, leads, enrollments and suppressions are read in one query;
-    each message is then claimed, handed over and marked in short statements
-    of its own (no transaction is held open during SMTP)."""
-    suppressed = Suppression.objects.filter(email=OuterRef("to_email"))
-    batch = (
-        EmailMessage.objects.filter(pk__in=message_ids, status=MessageStatus.QUEUED)
-        .select_related("lead", "enrollment")
-        .defer("enrollment__source")
-        .annotate(suppressed=Exists(suppressed))
-        .order_by("pk")
-    )
+    The batch's still-queued rows (with leads, enrollments and suppressions) are
+    read and claimed in one short transaction; each message is then handed over
+    and marked in short transactions of its own: call it outside any
+    transaction (as the send task does), so each commits at once and none is
+    held open during SMTP."""
     outcomes = dict.fromkeys(message_ids, "skipped")
     unreachable = None
-    for message in batch:
+    for message in _claim(message_ids):
         outcomes[message.pk], unreachable = _send_one(message, unreachable=unreachable)
     return outcomes
 
@@ -271,6 +303,30 @@ def messages_send(*, message_ids: list[int]) -> dict[int, str]:
 def message_send(*, message_id: int) -> str:
     """Send one queued message; see messages_send()."""
     return messages_send(message_ids=[message_id])[message_id]
+
+
+def message_resend(*, message: EmailMessage, actor: object = None) -> EmailMessage:
+    """Send an unconfirmed message again, on a person's decision (the outbox):
+    the same Message-ID, so a receiver that already has it can drop the copy."""
+    from nurture.services.common import NurtureError
+    from nurture.services.dispatch import enqueue_sends
+
+    now = timezone.now()
+    with transaction.atomic():
+        resent = EmailMessage.objects.filter(
+            pk=message.pk, status=MessageStatus.UNCONFIRMED
+        ).update(
+            status=MessageStatus.QUEUED,
+            next_attempt_at=now,
+            enqueued_at=now,
+            handed_at=None,
+            error="",
+        )
+        if not resent:
+            raise NurtureError("Only an unconfirmed email can be sent again.")
+        enqueue_sends(organization_id=message.organization_id, message_ids=[message.pk])
+    message.refresh_from_db()
+    return message
 
 
 # --- the sweep (the dispatcher runs it every minute) -------------------------------------

@@ -63,6 +63,20 @@ def message_detail(request, message_id: int):
 
 @require_POST
 @org_view(Perm.MANAGE_NURTURE)
+def message_resend(request, message_id: int):
+    """Send an unconfirmed email again (same Message-ID), on the marketer's word."""
+    message = get_tenant_object_or_404(selectors.message_detail(), pk=message_id)
+    try:
+        dispatch_services.message_resend(message=message, actor=request.membership)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "The email is queued to be sent again.")
+    return to(request, "message_detail", message_id=message.pk)
+
+
+@require_POST
+@org_view(Perm.MANAGE_NURTURE)
 def outbox_dispatch(request):
     """Queue every step that is due now (what the minute-by-minute beat does)."""
     try:
