@@ -1,5 +1,8 @@
 """Composing a nurture email (layout, footer, tracking) and handing it to Django's
-email backend (EMAIL_URL), with SMTP errors sorted into transient and permanent.
+email backend (EMAIL_URL), with SMTP errors sorted into transient, permanent and
+unconfirmed (handed over, the answer lost). Over SMTP the send runs MAIL, RCPT
+and DATA itself (smtp_transaction) so the caller can commit a "handed over"
+marker right before the final dot.
 
 A worker thread keeps its SMTP connection open between messages: opening one
 per message (TCP + EHLO + STARTTLS + AUTH) would cost more than the send itself.
