@@ -6,6 +6,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
 
 from accounts.models import Invitation, Membership, Organization, User
+from leadflow.redirects import safe_next
 
 _admin_password_login = admin.site.login
 
@@ -15,7 +16,7 @@ def admin_login(request, extra_context=None):
     which has the brute-force limits (accounts.login_limits) and two-factor
     authentication. Signed in, the admin's own view answers (staff or not)."""
     if request.method == "POST" or not request.user.is_authenticated:
-        next_url = request.GET.get("next") or reverse("admin:index")
+        next_url = safe_next(request) or reverse("admin:index")
         return redirect_to_login(next_url, login_url=reverse("account_login"))
     return _admin_password_login(request, extra_context)
 

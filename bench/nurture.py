@@ -235,7 +235,12 @@ def main() -> int:
         import redis
 
         client = redis.Redis.from_url(redis_url)
-        client.delete("celery")  # anything the bench left in the default queue
+        from django.conf import settings as django_settings
+
+        from leadflow.queues import queue_names
+
+        # Anything the bench left in the broker (the old single queue included).
+        client.delete("celery", *queue_names(django_settings.CELERY_ORG_SHARDS))
         client.close()
         connection.close()
         connection.creation.destroy_test_db(old_name, verbosity=0)

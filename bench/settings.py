@@ -10,6 +10,7 @@ ROOT_URLCONF = "bench.urls"
 LEADS_CAPTURE_RATE_LIMIT = None
 # Enqueued processing goes to a queue of its own that the bench empties afterwards.
 CELERY_TASK_DEFAULT_QUEUE = "bench-capture"
+CELERY_TASK_ROUTES = {"*": {"queue": "bench-capture"}}  # not leadflow.queues' capture.N
 # Templates link static files; the bench never runs collectstatic.
 STORAGES = {
     **STORAGES,  # noqa: F405

@@ -190,6 +190,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = 5 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
 CELERY_TIMEZONE = "UTC"
+# Queues (leadflow/queues.py): beat, capture, scoring, mail, webhooks, reports,
+# imports, default; capture, mail and webhooks split by organization into
+# CELERY_ORG_SHARDS queues. Workers run without -Q and so consume them all.
+from leadflow import queues  # noqa: E402 (kept beside the settings it feeds)
+
+CELERY_ORG_SHARDS = env.int("CELERY_ORG_SHARDS", default=4)
+CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
+CELERY_TASK_QUEUES = queues.celery_queues(CELERY_ORG_SHARDS)
+CELERY_TASK_ROUTES = ("leadflow.queues.route_task",)
 CELERY_BEAT_SCHEDULE: dict = {
     # Accepted submissions whose processing task was lost (broker outage) get re-queued.
     "leads-sweep-unprocessed-submissions": {
@@ -248,8 +257,15 @@ CELERY_BEAT_SCHEDULE["leads-sweep-stale-imports"] = {
     "schedule": env.float("LEADS_IMPORT_SWEEP_SECONDS", default=60.0),
     "options": {"expires": 55},
 }
-# Queued nurture emails whose send task was lost (a killed worker) are re-enqueued after this.
+# Queued nurture emails whose send task was lost (a killed worker) are re-enqueued after this
+# (longer than CELERY_TASK_TIME_LIMIT: a live send never looks lost).
 NURTURE_REQUEUE_AFTER_SECONDS = env.int("NURTURE_REQUEUE_AFTER_SECONDS", default=600)
+# Transient SMTP failures (refused, timeout, 4xx) are retried with a doubling backoff
+# (base … max) for this long from when the email was queued, as mail servers do.
+NURTURE_RETRY_FOR_SECONDS = env.int("NURTURE_RETRY_FOR_SECONDS", default=48 * 3600)
+NURTURE_RETRY_BASE_SECONDS = env.int("NURTURE_RETRY_BASE_SECONDS", default=60)
+NURTURE_RETRY_MAX_SECONDS = env.int("NURTURE_RETRY_MAX_SECONDS", default=3600)
+NURTURE_SMTP_TIMEOUT_SECONDS = env.int("NURTURE_SMTP_TIMEOUT_SECONDS", default=30)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)

@@ -179,6 +179,9 @@ class Enrollment(TenantModel):
     enrolled_at = models.DateTimeField()
     exited_at = models.DateTimeField(null=True, blank=True)
     exit_reason = models.CharField(max_length=40, blank=True)
+    # Its last dispatched email is not sent yet: the enrollment waits on that
+    # step (no next step, never "completed") until the email is sent or fails.
+    awaiting_send = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -198,6 +201,10 @@ class Enrollment(TenantModel):
 class MessageStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
+    # Handed to the SMTP server (its final dot was sent) but the worker died
+    # before the answer was recorded: almost surely delivered; never resent
+    # automatically (see messages_send()).
+    UNCONFIRMED = "unconfirmed", "Unconfirmed"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     BOUNCED = "bounced", "Bounced"
@@ -223,11 +230,19 @@ class EmailMessage(TenantModel):
     text = models.TextField()
     message_id = models.CharField(max_length=200, unique=True)  # RFC 5322 Message-ID
     status = models.CharField(
-        max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+        max_length=12, choices=MessageStatus.choices, default=MessageStatus.QUEUED
     )
     attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
-    queued_at = models.DateTimeField()
+    error = models.TextField(blank=True)  # the last attempt's error
+    queued_at = models.DateTimeField()  # written once: the retry window counts from here
+    # Transient failures: when the message may be tried again (queued only).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When a send task for it was last put on the broker (a lost one is re-enqueued).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Committed just before the DATA command's final dot: set on a message
+    # still "sending" means the server may have accepted it.
+    handed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
@@ -241,6 +256,7 @@ class EmailMessage(TenantModel):
         ]
         indexes = [
             models.Index(fields=["organization", "status", "queued_at"]),
+            models.Index(fields=["organization", "status", "next_attempt_at"]),
             models.Index(fields=["organization", "queued_at"]),
             models.Index(fields=["organization", "lead"]),
         ]

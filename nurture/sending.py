@@ -1,5 +1,8 @@
 """Composing a nurture email (layout, footer, tracking) and handing it to Django's
-email backend (EMAIL_URL), with SMTP errors sorted into transient and permanent.
+email backend (EMAIL_URL), with SMTP errors sorted into transient, permanent and
+unconfirmed (handed over, the answer lost). Over SMTP the send runs MAIL, RCPT
+and DATA itself (smtp_transaction) so the caller can commit a "handed over"
+marker right before the final dot.
 
 A worker thread keeps its SMTP connection open between messages: opening one
 per message (TCP + EHLO + STARTTLS + AUTH) would cost more than the send itself.
@@ -8,10 +11,12 @@ per message (TCP + EHLO + STARTTLS + AUTH) would cost more than the send itself.
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formatdate, parseaddr
@@ -22,6 +27,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.core.mail.message import sanitize_address
+from django.db import DatabaseError
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
@@ -161,7 +167,12 @@ def build_email(message: Any, *, connection: Any = None) -> EmailMultiAlternativ
 
 
 class TransientSendError(Exception):
-    """Try again later: the server or the network had a temporary problem."""
+    """Try again later: the server or the network had a temporary problem.
+    unreachable: no connection could be made (the next messages would fail the same way)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class PermanentSendError(Exception):
@@ -170,6 +181,11 @@ class PermanentSendError(Exception):
     def __init__(self, message: str, *, hard_bounce: bool = False) -> None:
         super().__init__(message)
         self.hard_bounce = hard_bounce
+
+
+class UnconfirmedSendError(Exception):
+    """The whole message, final dot included, went to the server but its answer
+    never came: it was probably accepted. Never retried automatically."""
 
 
 _local = threading.local()
@@ -182,10 +198,14 @@ def _connection():
     if cached and cached[0] == key:
         return cached[1]
     close_connection()
-    conn = get_connection(fail_silently=False)
-    if settings.EMAIL_BACKEND == _SMTP_BACKEND:
-        conn.open()
-        _local.connection = (key, conn)
+    if settings.EMAIL_BACKEND != _SMTP_BACKEND:
+        return get_connection(fail_silently=False)
+    # Without a timeout a silent server (a firewall dropping packets) would hold
+    # the send task until its time limit.
+    timeout = settings.EMAIL_TIMEOUT or settings.NURTURE_SMTP_TIMEOUT_SECONDS
+    conn = get_connection(fail_silently=False, timeout=timeout)
+    conn.open()
+    _local.connection = (key, conn)
     return conn
 
 
@@ -275,33 +295,104 @@ def smtp_bytes(message: Any) -> bytes | None:
     )  # fmt: skip
 
 
-def _send(message: Any, connection: Any) -> None:
-    data = smtp_bytes(message) if isinstance(connection, SMTPBackend) else None
-    if data is None:
-        sent = build_email(message, connection=connection).send(fail_silently=False)
-        if sent != 1:
+_LEADING_DOT = re.compile(rb"(?m)^\\.")
+
+
+def smtp_transaction(
+    client: smtplib.SMTP, *, sender: str, recipient: str, data: bytes, before_final_dot: Callable
+) -> None:
+    """MAIL, RCPT and DATA as smtplib's sendmail() sends them, with one
+    difference: before_final_dot() runs after the content and before the
+    terminating "." — the one point after which the server may accept the
+    message. Raises smtplib's exceptions."""
+    if client.sock is not None:
+        # The final dot is a tiny write of its own: without TCP_NODELAY, Nagle's
+        # algorithm holds it until the server's delayed ACK (~40 ms per message).
+        client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    client.ehlo_or_helo_if_needed()
+    options = [f"size={len(data)}"] if client.does_esmtp and client.has_extn("size") else []
+    code, reply = client.mail(sender, options)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = client.rcpt(recipient)
+    if code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    code, reply = client.docmd("data")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    content = _LEADING_DOT.sub(b"..", data)
+    if not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    client.send(content)
+    before_final_dot()
+    client.send(b".\r\n")
+    code, reply = client.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _send(message: Any, connection: Any, handed: Callable) -> None:
+    if not isinstance(connection, SMTPBackend):
+        # File, console and memory backends (development, tests): no server
+        # that could accept a message and then lose the answer.
+        if build_email(message, connection=connection).send(fail_silently=False) != 1:
             raise TransientSendError("The email backend did not accept the message.")
         return
-    # The open connection's smtplib client, as Django's backend itself calls it.
+    data = smtp_bytes(message)
+    if data is None:
+        data = build_email(message).message().as_bytes(linesep="\r\n")
     sender = parseaddr(_address(message.from_email or settings.DEFAULT_FROM_EMAIL))[1]
-    connection.connection.sendmail(sender, [message.to_email], data)
+    smtp_transaction(
+        connection.connection,
+        sender=sender,
+        recipient=_address(message.to_email),
+        data=data,
+        before_final_dot=handed,
+    )
 
 
-def deliver(message: Any) -> None:
-    """Send one stored message; raises TransientSendError or PermanentSendError.
+def deliver(message: Any, *, on_handed: Callable[[], None] = lambda: None) -> None:
+    """Send one stored message. on_handed() runs (and must commit its marker)
+    right before the server can accept the message.
 
+    Raises TransientSendError (try later), PermanentSendError (never) or
+    UnconfirmedSendError (handed over, the answer lost: probably delivered).
+    An error of on_handed() itself propagates, the message not handed over.
     A server that dropped our idle connection is retried once on a fresh one
-    (it failed before the message was accepted)."""
+    (it failed before the message could be accepted)."""
+    handed = False
+
+    def hand() -> None:
+        nonlocal handed
+        on_handed()
+        handed = True
+
     for attempt in (1, 2):
-        connection = _connection()
         try:
-            _send(message, connection)
+            connection = _connection()
+        except Exception as exc:
+            # Refused, timed out, a 4xx/5xx greeting, failed STARTTLS or AUTH:
+            # the server or our settings, never this message — retried for hours.
+            close_connection()
+            raise TransientSendError(
+                f"Could not connect to the mail server: {exc}", unreachable=True
+            ) from exc
+        try:
+            _send(message, connection, hand)
         except smtplib.SMTPServerDisconnected as exc:
             close_connection()
+            if handed:
+                raise UnconfirmedSendError(f"Disconnected after the final dot: {exc}") from exc
             if attempt == 2:
                 raise TransientSendError(f"Connection problem: {exc}") from exc
             continue
+        except (DatabaseError, UnconfirmedSendError):
+            # DatabaseError: on_handed() failed, the final dot was never sent.
+            close_connection()
+            raise
         except Exception as exc:
             close_connection()
+            if handed and not isinstance(exc, smtplib.SMTPResponseException):
+                raise UnconfirmedSendError(f"No answer after the final dot: {exc}") from exc
             raise _classify(exc) from exc
         return

@@ -23,7 +23,6 @@ __all__ = [
 ]
 
 DISPATCH_PER_TASK = 2000
-SEND_RETRY_BASE = 30  # seconds; doubles per attempt (30, 60, 120, 240)
 
 
 @shared_task(name="nurture.dispatch_all", acks_late=True, ignore_result=True)
@@ -57,23 +56,16 @@ def dispatch_organization(*, organization_id: int, limit: int | None = None) -> 
 
 @shared_task(
     base=TenantTask,
-    bind=True,
     name="nurture.send_messages",
     autoretry_for=(OperationalError, InterfaceError),
     max_retries=8,
 )
-def send_messages(self, *, organization_id: int, message_ids: list[int]) -> dict[str, int]:
-    """Send a batch of queued messages over one SMTP connection; the ones that
-    hit a transient error are retried later, alone, with exponential backoff."""
-    outcomes = messages_send(message_ids=message_ids)
-    retry = [message_id for message_id, outcome in outcomes.items() if outcome == "retry"]
-    if retry:
-        countdown = SEND_RETRY_BASE * 2 ** min(self.request.retries, 6)
-        raise self.retry(
-            kwargs={"organization_id": organization_id, "message_ids": retry},
-            countdown=countdown,
-        )
-    return dict(Counter(outcomes.values()))
+def send_messages(*, organization_id: int, message_ids: list[int]) -> dict[str, int]:
+    """Send a batch of queued messages over one SMTP connection. A transient
+    failure leaves a message queued with its next attempt time: the
+    dispatcher's pass (beat, every minute) enqueues it again when that comes,
+    so a retry never depends on a task held in the broker for hours."""
+    return dict(Counter(messages_send(message_ids=message_ids).values()))
 
 
 @shared_task(base=TenantTask, name="nurture.refresh_organization_lists")

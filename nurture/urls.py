@@ -52,4 +52,5 @@ urlpatterns = [
     path("outbox/", outbox.outbox, name="outbox"),
     path("outbox/dispatch/", outbox.outbox_dispatch, name="outbox_dispatch"),
     path("outbox/<int:message_id>/", outbox.message_detail, name="message_detail"),
+    path("outbox/<int:message_id>/resend/", outbox.message_resend, name="message_resend"),
 ]

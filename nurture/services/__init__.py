@@ -15,6 +15,7 @@ from nurture.services.common import (
 )
 from nurture.services.dispatch import (
     dispatch_due,
+    message_resend,
     message_send,
     organizations_with_due_work,
     requeue_stale,
@@ -69,6 +70,7 @@ __all__ = [
     "list_refresh",
     "list_remove_leads",
     "list_save",
+    "message_resend",
     "message_send",
     "org_settings",
     "organizations_with_due_work",

@@ -5,12 +5,9 @@ Rules enforced here:
 - dispatch writes one EmailMessage per (enrollment, step) — a unique key —
   *before* any SMTP call, advances the enrollment in the same transaction, and
   enqueues the sends only once that transaction commits;
-- a send task reads its batch in one query, then per message locks the row,
-  skips it unless it is still queued (so a retry or a duplicate task delivery
-  never sends twice), makes the SMTP call and marks it sent in that short
-  transaction, so a worker killed mid-send leaves the row queued (the
-  transaction rolls back) and the next dispatcher pass re-enqueues it (see
-  messages_send() for the one window left);
+- an enrollment waits on the step it was dispatched for (awaiting_send) until
+  that email is sent or fails for good; sending, retries and the at-most-once
+  hand-off are in sends.py;
 - consent is checked twice: when a step falls due (no email consent,
   do-not-email or suppression → the enrollment exits) and again when the send
   task reads its batch, moments before its SMTP calls (an unsubscribe in
@@ -18,9 +15,8 @@ Rules enforced here:
 - a per-organization throttle (messages per minute, NurtureSettings) bounds
   how much one tenant can put in the shared send queue per minute, so a tenant
   with 100,000 due emails cannot starve the others;
-- transient SMTP errors are retried with backoff; permanent ones mark the
-  message failed, and a refused recipient address (hard bounce) suppresses it
-  and exits the lead's enrollments.
+- transient SMTP errors are retried for hours (sends.py); the dispatcher's
+  pass re-enqueues messages whose retry is due or whose task was lost.
 """
 
 from __future__ import annotations
@@ -30,9 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -45,10 +39,7 @@ from nurture.models import (
     Enrollment,
     EnrollmentStatus,
     ExitCondition,
-    MessageStatus,
     SequenceStep,
-    Suppression,
-    SuppressionReason,
 )
 from nurture.services.common import (
     NurtureError,
@@ -56,17 +47,20 @@ from nurture.services.common import (
     org_settings,
     suppressed_emails,
 )
-from nurture.services.enrollments import enrollments_exit, sequence_zone, step_due
+from nurture.services.enrollments import sequence_zone, step_due
+from nurture.services.sends import (  # noqa: F401 (the send side, re-exported)
+    has_stale_messages,
+    message_resend,
+    message_send,
+    messages_send,
+    requeue_stale,
+)
 
 logger = logging.getLogger(__name__)
 
 DISPATCH_CHUNK = 500  # enrollments per transaction: sends start while the rest is dispatched
 SEND_BATCH = 100  # messages per send task: one claim, one SMTP connection, one broker round trip
 MAX_ATTEMPTS = 5
-
-
-def requeue_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "NURTURE_REQUEUE_AFTER_SECONDS", 600))
 
 
 def _lock(qs):
@@ -118,7 +112,10 @@ def _dispatch_chunk(
     with transaction.atomic():
         due = _lock(
             Enrollment.objects.filter(
-                status=EnrollmentStatus.ACTIVE, next_send_at__lte=now, sequence__is_active=True
+                status=EnrollmentStatus.ACTIVE,
+                awaiting_send=False,
+                next_send_at__lte=now,
+                sequence__is_active=True,
             ).order_by("next_send_at", "pk")
         ).select_related("sequence", "lead", "lead__company", "lead__owner__user")[:limit]
         due = list(due)
@@ -147,31 +144,48 @@ def _dispatch_chunk(
             messages.append(compose(enrollment, step))
             following = steps.get((sequence.pk, step.position + 1))
             enrollment.current_step = step.position + 1
+            # It waits on this step until the email is sent (sends.py releases it).
+            enrollment.awaiting_send = True
             if following is None:
-                _finish(enrollment, now)
+                enrollment.next_send_at = None  # completes once the email is sent
             else:
                 zone = zones.setdefault(sequence.pk, sequence_zone(sequence, organization))
                 enrollment.next_send_at = step_due(
                     sequence=sequence, step=following, after=now, zone=zone
                 )
         EmailMessage.objects.bulk_create(messages, batch_size=1000, ignore_conflicts=True)
+        # ignore_conflicts returns no keys: read back the rows this pass inserted.
+        inserted = dict(
+            EmailMessage.objects.filter(
+                message_id__in=[m.message_id for m in messages]
+            ).values_list("pk", "enrollment_id")
+        )
+        waiting = set(inserted.values())
         exited = {pk for ids in exits.values() for pk in ids}
+        for enrollment in due:
+            if enrollment.awaiting_send and enrollment.pk not in waiting:
+                # Its (enrollment, step) email existed already: nothing to wait for.
+                enrollment.awaiting_send = False
+                if enrollment.next_send_at is None:
+                    _finish(enrollment, now)
         _advance([e for e in due if e.pk not in exited])
         for reason, ids in exits.items():
             Enrollment.objects.filter(pk__in=ids).update(
                 status=EnrollmentStatus.EXITED, exited_at=now, exit_reason=reason, next_send_at=None
             )
-        # ignore_conflicts returns no keys: read back the rows this pass inserted.
-        ids = list(
-            EmailMessage.objects.filter(
-                message_id__in=[m.message_id for m in messages]
-            ).values_list("pk", flat=True)
-        )
+        ids = list(inserted)
         enqueue_sends(organization_id=organization.pk, message_ids=sorted(ids))
     return len(due), len(ids)
 
 
-_ADVANCED = ("current_step", "next_send_at", "status", "exited_at", "exit_reason")
+_ADVANCED = (
+    "current_step",
+    "next_send_at",
+    "status",
+    "exited_at",
+    "exit_reason",
+    "awaiting_send",
+)
 
 
 def _advance(enrollments: list[Enrollment]) -> None:
@@ -226,6 +240,8 @@ def new_message(
         links=composed.links,
         message_id=message_id,
         queued_at=now,
+        next_attempt_at=now,
+        enqueued_at=now,
         **fields,
     )
 
@@ -283,32 +299,17 @@ def dispatch_due(
     return queued
 
 
-def requeue_stale(*, organization_id: int, now: datetime | None = None) -> int:
-    """Re-enqueue messages that stayed queued too long (their send task was lost).
-    Harmless if the task was merely slow: a send skips rows no longer queued."""
-    now = now or timezone.now()
-    ids = list(
-        EmailMessage.objects.filter(
-            status=MessageStatus.QUEUED, queued_at__lt=now - requeue_after()
-        ).values_list("pk", flat=True)[:5000]
-    )
-    if ids:
-        with transaction.atomic():
-            EmailMessage.objects.filter(pk__in=ids).update(queued_at=now)
-            enqueue_sends(organization_id=organization_id, message_ids=ids)
-    return len(ids)
-
-
 def has_due_work(*, now: datetime | None = None) -> bool:
-    """Whether the active organization has due enrollments or stale queued messages."""
+    """Whether the active organization has due enrollments, or messages due for
+    a retry or left behind by a lost task or a dead worker."""
     now = now or timezone.now()
     due = Enrollment.objects.filter(
-        status=EnrollmentStatus.ACTIVE, next_send_at__lte=now, sequence__is_active=True
+        status=EnrollmentStatus.ACTIVE,
+        awaiting_send=False,
+        next_send_at__lte=now,
+        sequence__is_active=True,
     )
-    stale = EmailMessage.objects.filter(
-        status=MessageStatus.QUEUED, queued_at__lt=now - requeue_after()
-    )
-    return due.exists() or stale.exists()
+    return due.exists() or has_stale_messages(now=now)
 
 
 def organizations_with_due_work(*, now: datetime | None = None) -> list[int]:
@@ -322,119 +323,6 @@ def organizations_with_due_work(*, now: datetime | None = None) -> list[int]:
             if has_due_work(now=now):
                 found.append(organization_id)
     return found
-
-
-# --- sending -------------------------------------------------------------------------
-
-# Per-message statements in plain SQL (still keyed by the organization): on this
-# hot path the ORM's query building cost as much CPU as the statements.
-_TAKE = "SELECT 1 FROM {table} WHERE id = %s AND organization_id = %s AND status = %s"
-_MARK_SENT = (
-    "UPDATE {table} SET status = %s, sent_at = %s, attempts = %s, error = ''"
-    " WHERE id = %s AND organization_id = %s"
-)
-
-
-def _fail(message: EmailMessage, error: str, status: str = MessageStatus.FAILED) -> None:
-    message.status = status
-    message.error = error[:2000]
-    message.save(update_fields=["status", "error", "attempts"])
-
-
-def _take(message: EmailMessage) -> bool:
-    """Lock the row for this transaction if it is still queued. PostgreSQL: a
-    row another delivery holds is skipped, not waited for; SQLite's IMMEDIATE
-    transactions serialize writers anyway."""
-    sql = _TAKE.format(table=EmailMessage._meta.db_table)
-    if connection.vendor == "postgresql":
-        sql += " FOR UPDATE SKIP LOCKED"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [message.pk, message.organization_id, MessageStatus.QUEUED.value])
-        return cursor.fetchone() is not None
-
-
-def _send_one(message: EmailMessage) -> str:
-    with transaction.atomic():
-        if not _take(message):
-            return "skipped"
-        message.attempts += 1
-        if not message.is_test and (
-            message.suppressed or (message.lead is not None and message.lead.do_not_email)
-        ):
-            _fail(message, "Not sent: the recipient unsubscribed or is suppressed.")
-            return "failed"
-        try:
-            sending.deliver(message)
-        except sending.TransientSendError as exc:
-            if message.attempts >= MAX_ATTEMPTS:
-                _fail(message, f"Gave up after {message.attempts} attempts: {exc}")
-                return "failed"
-            message.error = str(exc)[:2000]
-            message.save(update_fields=["attempts", "error"])
-            return "retry"
-        except sending.PermanentSendError as exc:
-            if exc.hard_bounce:
-                _bounce(message, str(exc))
-                return "bounced"
-            _fail(message, str(exc))
-            return "failed"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _MARK_SENT.format(table=EmailMessage._meta.db_table),
-                [MessageStatus.SENT.value, timezone.now(), message.attempts, message.pk,
-                 message.organization_id],
-            )  # fmt: skip
-    return "sent"
-
-
-def messages_send(*, message_ids: list[int]) -> dict[int, str]:
-    """Send a batch of queued messages over the worker's open SMTP connection.
-    Returns each id's outcome: sent, skipped (not queued any more, or locked by
-    another delivery), retry (transient error; the caller retries later),
-    failed or bounced.
-
-    The batch's rows, leads and suppressions are read in one query. Each
-    message is then sent in its own short transaction that locks its row (if
-    still queued), makes the SMTP call and marks it sent: a retried or duplicate
-    task skips it, and a worker killed mid-send leaves it queued (the
-    transaction rolls back) for requeue_stale(). The one window left: killed
-    after the server accepted the mail but before the COMMIT, that message goes
-    out again on requeue — at-least-once there, exactly-once everywhere else."""
-    suppressed = Suppression.objects.filter(email=OuterRef("to_email"))
-    batch = (
-        EmailMessage.objects.filter(pk__in=message_ids, status=MessageStatus.QUEUED)
-        .select_related("lead")
-        .annotate(suppressed=Exists(suppressed))
-        .order_by("pk")
-    )
-    outcomes = dict.fromkeys(message_ids, "skipped")
-    for message in batch:
-        outcomes[message.pk] = _send_one(message)
-    return outcomes
-
-
-def message_send(*, message_id: int) -> str:
-    """Send one queued message; see messages_send()."""
-    return messages_send(message_ids=[message_id])[message_id]
-
-
-def _bounce(message: EmailMessage, error: str) -> None:
-    """Hard bounce: the address is suppressed and the lead leaves its sequences."""
-    _fail(message, error, status=MessageStatus.BOUNCED)
-    Suppression.objects.get_or_create(
-        email=message.to_email,
-        defaults={
-            "organization_id": message.organization_id,
-            "reason": SuppressionReason.HARD_BOUNCE,
-            "detail": error[:500],
-        },
-    )
-    if message.lead_id:
-        enrollments_exit(
-            organization_id=message.organization_id,
-            lead_ids=[message.lead_id],
-            reason=ExitCondition.BOUNCED,
-        )
 
 
 # --- test sends -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from nurture.views.common import paginate, to
 STATUS_STYLES = {
     MessageStatus.QUEUED: "secondary",
     MessageStatus.SENDING: "info",
+    MessageStatus.UNCONFIRMED: "dark",
     MessageStatus.SENT: "success",
     MessageStatus.FAILED: "danger",
     MessageStatus.BOUNCED: "warning",
@@ -58,6 +59,20 @@ def message_detail(request, message_id: int):
     headers += list(email.extra_headers.items())
     context = {"tab": "outbox", "message": message, "headers": headers, "styles": STATUS_STYLES}
     return render(request, "nurture/message_detail.html", context)
+
+
+@require_POST
+@org_view(Perm.MANAGE_NURTURE)
+def message_resend(request, message_id: int):
+    """Send an unconfirmed email again (same Message-ID), on the marketer's word."""
+    message = get_tenant_object_or_404(selectors.message_detail(), pk=message_id)
+    try:
+        dispatch_services.message_resend(message=message, actor=request.membership)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "The email is queued to be sent again.")
+    return to(request, "message_detail", message_id=message.pk)
 
 
 @require_POST

@@ -6,6 +6,7 @@ from unittest import mock
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 
 from leadflow.tenancy import tenant_scope
@@ -183,10 +184,19 @@ def test_transient_errors_retry_then_permanent_and_hard_bounce(
         assert statuses == {flaky.pk: "queued", rejected.pk: "failed", bounced.pk: "bounced"}
         assert Suppression.objects.filter(email=bounced.email, reason="hard_bounce").exists()
         assert Enrollment.objects.get(lead=bounced).exit_reason == "bounced"
+        # A message that failed for good ends its enrollment, never as "completed".
+        assert Enrollment.objects.get(lead=rejected).exit_reason == "send_failed"
+        waiting = Enrollment.objects.get(lead=flaky)
+        assert (waiting.status, waiting.awaiting_send) == (EnrollmentStatus.ACTIVE, True)
+        in_two_days = timezone.now() + timedelta(days=2)
+        # Step 2 is not dispatched while step 1's email waits for its retry.
+        assert services.dispatch_due(organization_id=org.pk, now=in_two_days, requeue=False) == 0
         # The transient one is sent by the retry.
         assert services.message_send(message_id=by_lead[flaky.pk]) == "sent"
         message = EmailMessage.objects.get(pk=by_lead[flaky.pk])
         assert (message.status, message.attempts) == ("sent", 2)
+        assert not Enrollment.objects.get(lead=flaky).awaiting_send
+        assert services.dispatch_due(organization_id=org.pk, now=in_two_days, requeue=False) == 1
     with tenant_scope(other_org):
         assert not Suppression.objects.exists()
 
@@ -279,9 +289,13 @@ def test_a_batch_is_read_in_one_query_then_locked_and_marked_per_message(
     with tenant_scope(org):
         services.dispatch_due(organization_id=org.pk)
         ids = sorted(EmailMessage.objects.values_list("pk", flat=True))
-        # Per message: savepoint, lock, mark sent, release (BEGIN/COMMIT outside tests).
+        # The batch: read and claimed in one short transaction (savepoint, SELECT,
+        # UPDATE, release). Per message: marked sent with its enrollment released
+        # in one commit — one statement on PostgreSQL, a transaction of two on
+        # SQLite (over SMTP one more statement commits the hand-off).
+        per_message = 1 if connection.vendor == "postgresql" else 4
         for batch in (ids[:2], ids[2:]):
-            with django_assert_num_queries(1 + 4 * len(batch)):
+            with django_assert_num_queries(4 + per_message * len(batch)):
                 outcomes = messages_send(message_ids=batch)
             assert set(outcomes.values()) == {"sent"}
         assert set(messages_send(message_ids=ids).values()) == {"skipped"}
@@ -333,3 +347,72 @@ def test_direct_smtp_bytes_parse_like_djangos_message(subject, html):
     # A line over RFC 5322's 998 bytes needs quoted-printable: left to the email package.
     message.html = "<p>" + "x" * 1000 + "</p>"
     assert sending.smtp_bytes(message) is None
+
+
+def test_transient_failures_back_off_and_give_up_only_after_the_retry_window(
+    org, other_org, make_leads, make_sequence, settings
+):
+    from nurture.services.sends import retry_backoff
+
+    settings.NURTURE_RETRY_BASE_SECONDS, settings.NURTURE_RETRY_MAX_SECONDS = 60, 3600
+    assert [retry_backoff(n).total_seconds() for n in (1, 2, 3, 7, 8, 50)] == [
+        60, 120, 240, 3600, 3600, 3600,
+    ]  # fmt: skip
+    enroll(org, make_sequence(org), make_leads(org, 1))
+    with tenant_scope(org):
+        services.dispatch_due(organization_id=org.pk)
+        message = EmailMessage.objects.get()
+
+    def deferred(*args, **kwargs):
+        raise smtplib.SMTPResponseException(451, b"4.3.0 Try again later")
+
+    with tenant_scope(org), mock.patch("nurture.sending._send", deferred):
+        for _ in range(7):  # more than the old five attempts
+            assert services.message_send(message_id=message.pk) == "retry"
+        message.refresh_from_db()
+        assert (message.status, message.attempts) == (MessageStatus.QUEUED, 7)
+        assert "451" in message.error and message.next_attempt_at > timezone.now()
+        assert Enrollment.objects.get().status == EnrollmentStatus.ACTIVE
+        # 48 h after it was queued, the next transient failure is final.
+        EmailMessage.objects.update(queued_at=timezone.now() - timedelta(hours=48))
+        assert services.message_send(message_id=message.pk) == "failed"
+        message.refresh_from_db()
+        assert message.error.startswith("Gave up after 8 attempts over 48 h: 451")
+        enrollment = Enrollment.objects.get()
+        assert (enrollment.status, enrollment.exit_reason) == ("exited", "send_failed")
+    with tenant_scope(other_org):
+        assert not EmailMessage.objects.exists()
+
+
+def test_the_sweep_settles_a_dead_workers_messages_and_requeues_due_retries(
+    org, other_org, make_leads, make_sequence, django_capture_on_commit_callbacks
+):
+    enroll(org, make_sequence(org), make_leads(org, 4))
+    enroll(other_org, make_sequence(other_org), make_leads(other_org, 1))
+    with tenant_scope(org):
+        services.dispatch_due(organization_id=org.pk)  # its send task is lost
+        handed, claimed, retry, fresh = EmailMessage.objects.order_by("pk")
+        long_ago = timezone.now() - timedelta(hours=1)
+        EmailMessage.objects.filter(pk__in=[handed.pk, claimed.pk]).update(
+            status=MessageStatus.SENDING, attempts=1, last_attempt_at=long_ago
+        )
+        EmailMessage.objects.filter(pk=handed.pk).update(handed_at=long_ago)
+        EmailMessage.objects.filter(pk=retry.pk).update(
+            attempts=2, enqueued_at=long_ago, next_attempt_at=timezone.now() - timedelta(seconds=1)
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.requeue_stale(organization_id=org.pk) == 2  # claimed, retry
+        statuses = dict(EmailMessage.objects.values_list("pk", "status"))
+        assert statuses == {
+            handed.pk: MessageStatus.UNCONFIRMED,  # probably delivered: not resent
+            claimed.pk: MessageStatus.SENT,  # never reached the server: sent now
+            retry.pk: MessageStatus.SENT,
+            fresh.pk: MessageStatus.QUEUED,  # its task may still be on its way
+        }
+        assert len(mail.outbox) == 2
+        assert handed.message_id not in {m.extra_headers["Message-ID"] for m in mail.outbox}
+        # The unconfirmed email counts as sent for its enrollment.
+        assert Enrollment.objects.get(lead=handed.lead).status == EnrollmentStatus.COMPLETED
+    with tenant_scope(other_org):
+        assert not EmailMessage.objects.exists()  # its dispatcher never ran
+        assert Enrollment.objects.get().status == EnrollmentStatus.ACTIVE

@@ -564,6 +564,64 @@ def test_outbox_filters_by_status_in_constant_queries(
     pinned(django_assert_num_queries, admin_client, url("outbox", org), 7, grow)
 
 
+def test_outbox_shows_attempts_last_error_and_next_attempt(admin_client, org, other_org):
+    retry_at = timezone.now() + dt.timedelta(minutes=8)
+    with tenant_scope(org):
+        waiting = EmailMessageFactory(
+            enrollment__sequence__organization=org,
+            attempts=3,
+            error="451 b'4.3.0 Try again later'",
+            next_attempt_at=retry_at,
+            last_attempt_at=timezone.now(),
+        )
+        unsure = EmailMessageFactory(
+            enrollment__sequence__organization=org, status=MessageStatus.UNCONFIRMED, attempts=1
+        )
+    with tenant_scope(other_org):
+        EmailMessageFactory(
+            enrollment__sequence__organization=other_org, error="Globex error", attempts=2
+        )
+    html = admin_client.get(url("outbox", org)).content.decode()
+    assert "3 attempts" in html and "4.3.0 Try again later" in html
+    assert f"next {retry_at:%b} {retry_at.day}, {retry_at:%H:%M}" in html
+    assert "Unconfirmed" in html and "Globex error" not in html
+    detail = admin_client.get(url("message_detail", org, message_id=waiting.pk)).content.decode()
+    assert 'data-testid="next-attempt"' in detail and "Try again later" in detail
+    assert admin_client.get(url("message_detail", org, message_id=unsure.pk)).status_code == 200
+
+
+def test_an_unconfirmed_email_is_sent_again_only_when_asked_with_its_message_id(
+    admin_client, org, other_org, django_capture_on_commit_callbacks
+):
+    with tenant_scope(org):
+        unsure = EmailMessageFactory(
+            enrollment__sequence__organization=org,
+            status=MessageStatus.UNCONFIRMED,
+            attempts=1,
+            handed_at=timezone.now(),
+        )
+        sent = EmailMessageFactory(enrollment__sequence__organization=org, status="sent")
+    with tenant_scope(other_org):
+        foreign = EmailMessageFactory(
+            enrollment__sequence__organization=other_org, status=MessageStatus.UNCONFIRMED
+        )
+    detail = admin_client.get(url("message_detail", org, message_id=unsure.pk)).content.decode()
+    assert 'data-testid="resend"' in detail
+    assert mail.outbox == []  # held: never resent by itself
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url("message_resend", org, message_id=unsure.pk))
+    assert "The email is queued to be sent again." in flashed(response)
+    assert [m.extra_headers["Message-ID"] for m in mail.outbox] == [unsure.message_id]
+    with tenant_scope(org):
+        unsure.refresh_from_db()
+    assert (unsure.status, unsure.attempts) == (MessageStatus.SENT, 2)
+    response = admin_client.post(url("message_resend", org, message_id=sent.pk))
+    assert "Only an unconfirmed email can be sent again." in flashed(response)
+    foreign_url = url("message_resend", org, message_id=foreign.pk)
+    assert admin_client.post(foreign_url).status_code == 404
+    assert len(mail.outbox) == 1
+
+
 def test_message_detail_shows_html_sandboxed_and_text(admin_client, org, other_org):
     with tenant_scope(org):
         message = EmailMessageFactory(

@@ -54,10 +54,11 @@ def test_visitor_markup_runs_nowhere_in_the_admins_template_preview(
     # Reload the preview through htmx (the lead picker) as the editor does.
     page.fill("#id_subject", "Hello {{ first_name }}")
     page.wait_for_function(
-        "document.querySelector('[data-testid=preview-subject]').textContent.startsWith('Hello')"
+        "() => document.querySelector('[data-testid=preview-subject]')"
+        ".textContent.startsWith('Hello')"
     )
     assert PAYLOAD in preview.locator("body").inner_text()  # the swapped-in frame
-    page.wait_for_function("[...document.images].every((img) => img.complete)")
+    page.wait_for_function("() => [...document.images].every((img) => img.complete)")
     shot(page, "template-preview-hostile-lead")
     assert dialogs == []
     assert PAYLOAD in page.inner_text("[data-testid=preview-subject]")

@@ -57,6 +57,7 @@ REDIRECTS = {"redirect", "HttpResponseRedirect", "HttpResponsePermanentRedirect"
 REVIEWED = {
     ("leadflow/redirects.py", "redirect_next"): "safe_next() or the view's own default",
     ("accounts/views.py", "org_home"): "a URL name from the role_home table",
+    ("accounts/two_factor.py", "enforce"): "the URL name of allauth's 2FA set-up page",
     ("leads/views/leads.py", "lead_bulk"): "reverse() of the lead list plus a query string",
     ("leads/views/capture.py", "_success"): "the capture form's thank-you URL its admin set",
     ("nurture/views_public.py", "track_click"): "a link of the sent email, named by a signed token",

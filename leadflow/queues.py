@@ -1,0 +1,100 @@
+"""Which Celery queue each task goes to, so work never waits behind other work.
+
+- beat: the periodic triggers and their cheap per-organization jobs (nurture
+  dispatch, SLA checks, sweeps). A capture or mail backlog never delays them;
+  each run is a complete, idempotent pass, so one that expires is simply done
+  by the next.
+- capture, mail, webhooks: split into CELERY_ORG_SHARDS queues by organization
+  (capture.0, capture.1, …). A worker consumes all its queues round-robin
+  (kombu rotates the queue order after every message it takes), so one
+  tenant's 10,000 submissions hold one shard and another tenant's 10 in another
+  shard are taken in turn with them, not after them. Two tenants in the same
+  shard still share it (organization id modulo the shard count).
+- scoring, reports, imports: long jobs kept off the other queues.
+- default: anything not listed (a test guards that every task is listed).
+
+Every worker started here (Procfile, docker-compose, the tests) runs without
+-Q, so it consumes every queue declared in settings (CELERY_TASK_QUEUES).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Queue
+
+BEAT = "beat"
+CAPTURE = "capture"
+SCORING = "scoring"
+MAIL = "mail"
+WEBHOOKS = "webhooks"
+REPORTS = "reports"
+IMPORTS = "imports"
+DEFAULT = "default"
+
+SHARDED = (CAPTURE, MAIL, WEBHOOKS)
+PLAIN = (BEAT, SCORING, REPORTS, IMPORTS, DEFAULT)
+
+ROUTES: dict[str, str] = {
+    # Periodic triggers (beat) and the per-organization jobs they fan out.
+    "nurture.dispatch_all": BEAT,
+    "nurture.dispatch_organization": BEAT,
+    "nurture.refresh_dynamic_lists_all": BEAT,
+    "pipeline.sla_sweep": BEAT,
+    "pipeline.sla_check_org": BEAT,
+    "leads.sweep_unprocessed_submissions": BEAT,
+    "leads.sweep_stale_imports": BEAT,
+    "leads.resume_stalled_imports": BEAT,
+    "scoring.tasks.nightly_decay": BEAT,
+    "reports.send_weekly_digests": BEAT,
+    "reports.refresh_all_rollups": BEAT,
+    # Capture: submissions from forms and the API, and the per-org sweep.
+    "leads.process_submission": CAPTURE,
+    "leads.sweep_organization_submissions": CAPTURE,
+    # Mail: nurture sends, SLA notices, invitations, digests.
+    "nurture.send_messages": MAIL,
+    "pipeline.send_notification_emails": MAIL,
+    "accounts.tasks.send_invitation": MAIL,
+    "reports.send_org_digests": MAIL,
+    # Webhooks: one slow endpoint holds up only its own deliveries.
+    "pipeline.webhook_dispatch": WEBHOOKS,
+    "pipeline.deliver_webhook": WEBHOOKS,
+    # Long jobs.
+    "scoring.tasks.run_rescore_job": SCORING,
+    "reports.refresh_rollups": REPORTS,
+    "leads.tasks.imports.import_job_run": IMPORTS,
+    "nurture.refresh_organization_lists": DEFAULT,
+}
+
+
+def shard_names(queue: str, shards: int) -> list[str]:
+    return [f"{queue}.{n}" for n in range(shards)]
+
+
+def queue_names(shards: int) -> list[str]:
+    """Every queue a worker consumes (the order is only the starting point of
+    the round-robin)."""
+    names = list(PLAIN)
+    for queue in SHARDED:
+        names += shard_names(queue, shards)
+    return names
+
+
+def celery_queues(shards: int) -> tuple[Queue, ...]:
+    return tuple(Queue(name, routing_key=name) for name in queue_names(shards))
+
+
+def queue_for(name: str, kwargs: dict | None, shards: int) -> str:
+    queue = ROUTES.get(name, DEFAULT)
+    organization_id = (kwargs or {}).get("organization_id")
+    if queue in SHARDED:
+        return f"{queue}.{int(organization_id or 0) % shards}"
+    return queue
+
+
+def route_task(name: str, args: Any, kwargs: dict | None, options: dict, task=None, **kw):
+    """Celery router (CELERY_TASK_ROUTES)."""
+    from django.conf import settings
+
+    queue = queue_for(name, kwargs, settings.CELERY_ORG_SHARDS)
+    return {"queue": queue, "routing_key": queue}

@@ -1,0 +1,379 @@
+"""Sending queued nurture emails: at most once, retried for hours, never lost.
+
+A message's life (EmailMessage.status):
+
+    queued ──claim──▶ sending ──250──▶ sent
+      ▲                 │ 4xx / refused / timeout: queued again, next_attempt_at
+      └─────────────────┤   after a backoff (NURTURE_RETRY_BASE/MAX_SECONDS) for
+                        │   NURTURE_RETRY_FOR_SECONDS (48 h) from queued_at, then failed
+                        ├─ 5xx for the recipient (550/551/553): bounced
+                        ├─ other 5xx, or the retry window over: failed (reason kept)
+                        └─ worker died after handed_at was committed: unconfirmed
+
+- Claim: a send task moves its batch's still-queued rows to sending in one short
+  transaction (counting the attempt). A duplicate or redelivered task, or a
+  second worker, finds them no longer queued and skips them.
+- Hand-off: "handed to SMTP" (handed_at) is committed in its own statement right
+  before the DATA command's final dot (sending.smtp_transaction). So after a
+  worker dies, a row still "sending" either has no handed_at — the server never
+  got a complete message, it is sent again — or has one: the dot was about to go
+  or went, the server probably accepted it. That row becomes "unconfirmed" and is
+  NOT resent automatically (an email goes out at most once); the outbox shows it.
+  What remains: a worker killed in the few microseconds between that commit and
+  the write of the final dot leaves an unconfirmed message that was never
+  delivered (see the README section "Nurture email delivery").
+- Retries are driven by the database, not by countdown tasks in the broker:
+  the dispatcher (beat, every minute) re-enqueues messages whose next_attempt_at
+  has come, and messages whose task was lost (enqueued or claimed longer than
+  NURTURE_REQUEUE_AFTER_SECONDS ago, which must exceed the task time limit).
+- An enrollment waits on its step while the step's email is unsent
+  (awaiting_send): sent (or unconfirmed) → its next step is scheduled, shifted by
+  how late the email went, or it completes after its last step; failed → it
+  exits with reason "send_failed" (never "completed"); bounced → the address is
+  suppressed and the lead leaves all its sequences (reason "bounced");
+  recipient unsubscribed meanwhile → it exits with "unsubscribed".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from nurture import sending
+from nurture.models import (
+    LIVE_ENROLLMENT,
+    EmailMessage,
+    Enrollment,
+    EnrollmentStatus,
+    ExitCondition,
+    MessageStatus,
+    Suppression,
+    SuppressionReason,
+)
+from nurture.services.enrollments import enrollments_exit
+
+SEND_FAILED = "send_failed"  # Enrollment.exit_reason when its email failed for good
+SWEEP_LIMIT = 5000  # messages re-enqueued per organization per dispatcher pass
+
+
+def requeue_after() -> timedelta:
+    return timedelta(seconds=settings.NURTURE_REQUEUE_AFTER_SECONDS)
+
+
+def retry_window() -> timedelta:
+    return timedelta(seconds=settings.NURTURE_RETRY_FOR_SECONDS)
+
+
+def retry_backoff(attempts: int) -> timedelta:
+    """The wait after the n-th failed attempt: base, 2×base, 4×base… capped."""
+    base = settings.NURTURE_RETRY_BASE_SECONDS
+    return timedelta(
+        seconds=min(base * 2 ** min(max(attempts - 1, 0), 20), settings.NURTURE_RETRY_MAX_SECONDS)
+    )
+
+
+# --- the hot path: plain SQL keyed by the organization ---------------------------------
+
+_TABLE = EmailMessage._meta.db_table
+_HANDED = f"UPDATE {_TABLE} SET handed_at = %s WHERE id = %s AND organization_id = %s"
+_MARK_SENT = (
+    f"UPDATE {_TABLE} SET status = %s, sent_at = %s, error = '', next_attempt_at = NULL"
+    " WHERE id = %s AND organization_id = %s"
+)
+
+
+_ENROLLMENTS = Enrollment._meta.db_table
+# PostgreSQL: the send log row and its enrollment in one statement (one round
+# trip, one commit): the same rule as _release(), written in SQL.
+_MARK_SENT_AND_RELEASE = f"""
+WITH sent AS ({_MARK_SENT} RETURNING enrollment_id)
+UPDATE {_ENROLLMENTS} AS e SET
+  awaiting_send = false,
+  status = CASE WHEN e.next_send_at IS NULL THEN %s ELSE e.status END,
+  exited_at = CASE WHEN e.next_send_at IS NULL THEN %s ELSE e.exited_at END,
+  exit_reason = CASE WHEN e.next_send_at IS NULL THEN 'completed' ELSE e.exit_reason END,
+  next_send_at = e.next_send_at + %s
+FROM sent
+WHERE e.id = sent.enrollment_id AND e.organization_id = %s AND e.awaiting_send
+  AND e.status = ANY(%s)
+"""
+
+
+def _execute(sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _claim(message_ids: list[int]) -> list[EmailMessage]:
+    """Queued → sending for the batch's rows that are still queued, counting
+    the attempt; one short transaction. PostgreSQL: rows another delivery holds
+    are skipped, not waited for; SQLite's IMMEDIATE transactions serialize."""
+    now = timezone.now()
+    suppressed = Suppression.objects.filter(email=OuterRef("to_email"))
+    rows = EmailMessage.objects.filter(pk__in=message_ids, status=MessageStatus.QUEUED)
+    if connection.vendor == "postgresql":
+        rows = rows.select_for_update(skip_locked=True, of=("self",))
+    with transaction.atomic():
+        batch = list(
+            rows.select_related("lead", "enrollment")
+            .defer("enrollment__source")
+            .annotate(suppressed=Exists(suppressed))
+            .order_by("pk")
+        )
+        EmailMessage.objects.filter(pk__in=[m.pk for m in batch]).update(
+            status=MessageStatus.SENDING,
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            handed_at=None,
+        )
+    for message in batch:
+        message.attempts += 1
+        message.status, message.last_attempt_at = MessageStatus.SENDING, now
+    return batch
+
+
+def _mark_handed(message: EmailMessage) -> None:
+    # Its own committed statement (the send runs outside any transaction), so a
+    # worker that dies from here on leaves the evidence behind.
+    _execute(_HANDED, [timezone.now(), message.pk, message.organization_id])
+
+
+def _mark_sent(message: EmailMessage, now: datetime) -> None:
+    """Sent, and its enrollment released, in one commit."""
+    sent = [MessageStatus.SENT.value, now, message.pk, message.organization_id]
+    if connection.vendor == "postgresql":
+        late = max(now - message.queued_at, timedelta(0))
+        live = [str(status) for status in LIVE_ENROLLMENT]
+        release = [EnrollmentStatus.COMPLETED.value, now, late, message.organization_id, live]
+        _execute(_MARK_SENT_AND_RELEASE, sent + release)
+        return
+    with transaction.atomic():
+        _execute(_MARK_SENT, sent)
+        _release(message, now=now)
+
+
+def _finish(message: EmailMessage, status: str, error: str) -> None:
+    EmailMessage.objects.filter(pk=message.pk).update(
+        status=status, error=error[:2000], next_attempt_at=None
+    )
+    message.status, message.error = status, error[:2000]
+
+
+def _defer(message: EmailMessage, error: str, now: datetime) -> str:
+    """A transient failure: queued again after the backoff, or failed once the
+    retry window (counted from queued_at) is over."""
+    window = retry_window()
+    if now - message.queued_at >= window:
+        hours = window.total_seconds() / 3600
+        _finish(
+            message,
+            MessageStatus.FAILED,
+            f"Gave up after {message.attempts} attempts over {hours:g} h: {error}",
+        )
+        _exit_enrollment(message, SEND_FAILED)
+        return "failed"
+    EmailMessage.objects.filter(pk=message.pk).update(
+        status=MessageStatus.QUEUED,
+        error=error[:2000],
+        next_attempt_at=now + retry_backoff(message.attempts),
+        handed_at=None,
+    )
+    return "retry"
+
+
+def _release(message: EmailMessage, *, now: datetime) -> None:
+    """The enrollment stops waiting on this message's step: its next step falls
+    due as late as the email went out, or it completes after its last step."""
+    enrollment = message.enrollment if message.enrollment_id else None
+    if enrollment is None or not enrollment.awaiting_send:
+        return
+    live = Enrollment.objects.filter(
+        pk=enrollment.pk, awaiting_send=True, status__in=LIVE_ENROLLMENT
+    )
+    if enrollment.next_send_at is None:
+        live.update(
+            awaiting_send=False,
+            status=EnrollmentStatus.COMPLETED,
+            exited_at=now,
+            exit_reason="completed",
+        )
+    else:
+        late = max(now - message.queued_at, timedelta(0))
+        live.update(awaiting_send=False, next_send_at=enrollment.next_send_at + late)
+
+
+def _exit_enrollment(message: EmailMessage, reason: str) -> None:
+    if message.enrollment_id:
+        Enrollment.objects.filter(pk=message.enrollment_id, status__in=LIVE_ENROLLMENT).update(
+            status=EnrollmentStatus.EXITED,
+            exited_at=timezone.now(),
+            exit_reason=reason,
+            next_send_at=None,
+            awaiting_send=False,
+        )
+
+
+def _bounce(message: EmailMessage, error: str) -> None:
+    """Hard bounce: the address is suppressed and the lead leaves its sequences."""
+    _finish(message, MessageStatus.BOUNCED, error)
+    Suppression.objects.get_or_create(
+        email=message.to_email,
+        defaults={
+            "organization_id": message.organization_id,
+            "reason": SuppressionReason.HARD_BOUNCE,
+            "detail": error[:500],
+        },
+    )
+    if message.lead_id:
+        enrollments_exit(
+            organization_id=message.organization_id,
+            lead_ids=[message.lead_id],
+            reason=ExitCondition.BOUNCED,
+        )
+    _exit_enrollment(message, ExitCondition.BOUNCED)  # a test send has no lead
+
+
+def _send_one(message: EmailMessage, *, unreachable: str | None) -> tuple[str, str | None]:
+    """Send one claimed message. Returns (outcome, why the server is
+    unreachable): once a connection could not be made, the rest of the batch is
+    deferred without waiting for more timeouts."""
+    now = timezone.now()
+    if not message.is_test and (
+        message.suppressed or (message.lead is not None and message.lead.do_not_email)
+    ):
+        _finish(
+            message, MessageStatus.FAILED, "Not sent: the recipient unsubscribed or is suppressed."
+        )
+        _exit_enrollment(message, ExitCondition.UNSUBSCRIBED)
+        return "failed", unreachable
+    if unreachable:
+        return _defer(message, unreachable, now), unreachable
+    try:
+        sending.deliver(message, on_handed=lambda: _mark_handed(message))
+    except sending.TransientSendError as exc:
+        return _defer(message, str(exc), now), (str(exc) if exc.unreachable else None)
+    except sending.UnconfirmedSendError as exc:
+        _unconfirmed(message, str(exc), now)
+        return "unconfirmed", None
+    except sending.PermanentSendError as exc:
+        if exc.hard_bounce:
+            _bounce(message, str(exc))
+            return "bounced", None
+        _finish(message, MessageStatus.FAILED, str(exc))
+        _exit_enrollment(message, SEND_FAILED)
+        return "failed", None
+    _mark_sent(message, timezone.now())
+    return "sent", None
+
+
+UNCONFIRMED_NOTE = (
+    "Handed to the mail server (final dot sent or about to be) but its answer was "
+    "not recorded: probably delivered, so it is not sent again automatically."
+)
+
+
+def _unconfirmed(message: EmailMessage, error: str, now: datetime) -> None:
+    _finish(message, MessageStatus.UNCONFIRMED, f"{UNCONFIRMED_NOTE} {error}".strip())
+    _release(message, now=now)
+
+
+def messages_send(*, message_ids: list[int]) -> dict[int, str]:
+    """Send a batch of queued messages over the worker's open SMTP connection
+    (rules: the module docstring). Returns each id's outcome: sent, skipped
+    (not queued any more, or taken by another delivery), retry (queued again with its
+    next_attempt_at), failed, bounced or unconfirmed.
+
+    The batch's still-queued rows (with leads, enrollments and suppressions) are
+    read and claimed in one short transaction; each message is then handed over
+    and marked in short transactions of its own: call it outside any
+    transaction (as the send task does), so each commits at once and none is
+    held open during SMTP."""
+    outcomes = dict.fromkeys(message_ids, "skipped")
+    unreachable = None
+    for message in _claim(message_ids):
+        outcomes[message.pk], unreachable = _send_one(message, unreachable=unreachable)
+    return outcomes
+
+
+def message_send(*, message_id: int) -> str:
+    """Send one queued message; see messages_send()."""
+    return messages_send(message_ids=[message_id])[message_id]
+
+
+def message_resend(*, message: EmailMessage, actor: object = None) -> EmailMessage:
+    """Send an unconfirmed message again, on a person's decision (the outbox):
+    the same Message-ID, so a receiver that already has it can drop the copy."""
+    from nurture.services.common import NurtureError
+    from nurture.services.dispatch import enqueue_sends
+
+    now = timezone.now()
+    with transaction.atomic():
+        resent = EmailMessage.objects.filter(
+            pk=message.pk, status=MessageStatus.UNCONFIRMED
+        ).update(
+            status=MessageStatus.QUEUED,
+            next_attempt_at=now,
+            enqueued_at=now,
+            handed_at=None,
+            error="",
+        )
+        if not resent:
+            raise NurtureError("Only an unconfirmed email can be sent again.")
+        enqueue_sends(organization_id=message.organization_id, message_ids=[message.pk])
+    message.refresh_from_db()
+    return message
+
+
+# --- the sweep (the dispatcher runs it every minute) -------------------------------------
+
+
+def _due_retry(now: datetime) -> Q:
+    """Queued, due, and not already on the broker (or put there so long ago that
+    its task must have been lost)."""
+    return Q(status=MessageStatus.QUEUED, next_attempt_at__lte=now) & (
+        Q(enqueued_at__isnull=True)
+        | Q(enqueued_at__lt=F("next_attempt_at"))
+        | Q(enqueued_at__lt=now - requeue_after())
+    )
+
+
+def _stuck_sending(now: datetime) -> Q:
+    """Claimed by a worker that died (no live send outlasts the task time limit)."""
+    return Q(status=MessageStatus.SENDING, last_attempt_at__lt=now - requeue_after())
+
+
+def has_stale_messages(*, now: datetime) -> bool:
+    return EmailMessage.objects.filter(_due_retry(now) | _stuck_sending(now)).exists()
+
+
+def requeue_stale(*, organization_id: int, now: datetime | None = None) -> int:
+    """Re-enqueue this organization's messages that are due again (transient
+    failure, backoff over) or whose send task was lost; settle the ones a dead
+    worker left "sending": not handed over → queued again (nothing reached the
+    server), handed over → unconfirmed. Returns messages enqueued."""
+    from nurture.services.dispatch import enqueue_sends
+
+    now = now or timezone.now()
+    stuck = EmailMessage.objects.filter(_stuck_sending(now)).select_related("enrollment")
+    for message in stuck[:SWEEP_LIMIT]:
+        if message.handed_at is not None:
+            _unconfirmed(message, "The worker stopped after the hand-off.", now)
+        else:
+            EmailMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+                status=MessageStatus.QUEUED, next_attempt_at=now
+            )
+    ids = list(
+        EmailMessage.objects.filter(_due_retry(now))
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+    if ids:
+        with transaction.atomic():
+            EmailMessage.objects.filter(pk__in=ids).update(enqueued_at=now)
+            enqueue_sends(organization_id=organization_id, message_ids=ids)
+    return len(ids)
