@@ -7,6 +7,7 @@ import os
 import re
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django_scopes import scopes_disabled
 
@@ -14,6 +15,10 @@ from accounts.models import Role
 from leadflow.celery import app as celery_app
 from tests.browser.playwright import browser, new_page, page, shot  # noqa: F401 (fixtures)
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+# Users are made by the hundred: a deliberately slow password hash (PBKDF2 with a
+# million rounds) would be most of the suite's set-up time, and proves nothing here.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
