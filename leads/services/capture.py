@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.core import signing
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -72,6 +72,7 @@ SWEEP_AFTER = timedelta(minutes=2)
 SWEEP_MAX_ATTEMPTS = 8
 SWEEP_MAX_ORGANIZATIONS = 200
 SWEEP_BATCH = 200
+SWEEP_CHUNK = 25  # submissions per processing task: parallel, without a task each
 # After a failed publish, this process leaves accepted submissions to the sweep
 # for this many seconds instead of trying (and maybe waiting) again.
 BROKER_BACKOFF_SECONDS = 10.0
@@ -508,6 +509,24 @@ def submission_process(*, submission_id: int) -> FormSubmission | None:
         submission.processed_at = now
         submission.save(update_fields=["outcome", "outcome_reasons", "lead", "processed_at"])
     return submission
+
+
+def submissions_process(*, submission_ids: Iterable[int]) -> int:
+    """Process swept submissions one by one (each its own transaction, see
+    submission_process). One that fails is logged and left to a later sweep,
+    which gives up after SWEEP_MAX_ATTEMPTS; an outage of the database stops
+    the chunk so its task is retried. Returns how many were processed here."""
+    done = 0
+    for submission_id in submission_ids:
+        try:
+            submission = submission_process(submission_id=submission_id)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.exception("Swept submission %s failed; left for a later sweep", submission_id)
+            continue
+        done += submission is not None and submission.processed_at is not None
+    return done
 
 
 def _process(submission: FormSubmission) -> None:

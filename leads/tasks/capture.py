@@ -13,6 +13,7 @@ from leads.services import capture
 
 __all__ = [
     "process_submission",
+    "process_submissions",
     "sweep_organization_submissions",
     "sweep_unprocessed_submissions",
 ]
@@ -47,16 +48,30 @@ def process_submission(*, organization_id: int, submission_id: int) -> str | Non
     return submission.outcome if submission else None
 
 
+@shared_task(
+    base=TenantTask,
+    name="leads.process_submissions",
+    autoretry_for=(OperationalError, InterfaceError),
+)
+def process_submissions(*, organization_id: int, submission_ids: list[int]) -> int:
+    """Process a chunk of swept submissions, each claimed in its own transaction
+    (a redelivered or retried chunk skips the ones already done)."""
+    return capture.submissions_process(submission_ids=submission_ids)
+
+
 @shared_task(base=TenantTask, name="leads.sweep_organization_submissions")
 def sweep_organization_submissions(*, organization_id: int, after_id: int = 0) -> int:
     """Re-enqueue one slice of an organization's accepted-but-unprocessed
-    submissions, then queue the next slice behind it, until none are left:
-    a backlog drains as fast as the workers process it, and organizations
-    take turns in the queue."""
+    submissions in chunks, then queue the next slice behind them, until none
+    are left: a backlog drains as fast as the workers process it, and
+    organizations take turns in the queue."""
     ids = capture.lost_submissions(after_id=after_id)
-    for submission_id in ids:
-        process_submission.apply_async(
-            kwargs={"organization_id": organization_id, "submission_id": submission_id}
+    for start in range(0, len(ids), capture.SWEEP_CHUNK):
+        process_submissions.apply_async(
+            kwargs={
+                "organization_id": organization_id,
+                "submission_ids": ids[start : start + capture.SWEEP_CHUNK],
+            }
         )
     if len(ids) == capture.SWEEP_BATCH:
         _cache_call("set", _lease_key(organization_id), True, SWEEP_LEASE_SECONDS)

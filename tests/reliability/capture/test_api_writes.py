@@ -19,7 +19,7 @@ from leads.services.activities import api_submission_store
 from leads.services.capture import SubmissionMeta, submission_store
 from leads.tasks.capture import sweep_unprocessed_submissions
 from tests.factories import LeadFactory, api_key_for
-from tests.reliability.conftest import api_client, backdate_submissions, post_lead
+from tests.reliability.capture.support import api_client, backdate_submissions, post_lead
 from tests.workers import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

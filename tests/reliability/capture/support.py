@@ -1,39 +1,23 @@
-"""Fixtures of the reliability group: a real Celery worker on the test
-PostgreSQL and Redis, a hosted form and an API client of one organization,
-with a second organization in play, and ledgers of what was sent and stored."""
+"""Helpers of the capture reliability tests: hosted forms, API calls, outages
+and the ledger of what was stored and processed."""
 
 from __future__ import annotations
 
 import socket
 from datetime import timedelta
 
-import pytest
 from django.test import Client
 from django.utils import timezone
 
-from leadflow.celery import app as celery_app
 from leadflow.tenancy import tenant_scope
 from leads.models import Activity, FormSubmission, Lead
-from tests.factories import CaptureFormFactory, CaptureFormFieldFactory, api_key_for
-from tests.workers import celery_worker, require_real_services
+from tests.factories import CaptureFormFactory, CaptureFormFieldFactory
 
 API_URL = "/api/v1/leads"
 
 
-@pytest.fixture
-def real_services():
-    require_real_services()
-    celery_app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def worker(real_services, tmp_path):
-    with celery_worker(tmp_path) as proc:
-        yield proc
-
-
-def make_hosted_form(organization):
-    form = CaptureFormFactory(organization=organization, name="Contact us")
+def make_hosted_form(organization, name: str = "Contact us"):
+    form = CaptureFormFactory(organization=organization, name=name)
     CaptureFormFieldFactory(
         form=form, key="email", field_type="email", maps_to="email", required=True
     )
@@ -41,24 +25,8 @@ def make_hosted_form(organization):
     return form
 
 
-@pytest.fixture
-def hosted(org, other_org):
-    make_hosted_form(other_org)  # a look-alike in the other tenant must stay empty
-    return make_hosted_form(org)
-
-
 def api_client(key: str) -> Client:
     return Client(headers={"Authorization": f"Bearer {key}"}, raise_request_exception=False)
-
-
-@pytest.fixture
-def org_key(org):
-    return api_key_for(org)
-
-
-@pytest.fixture
-def api(org_key):
-    return api_client(org_key)
 
 
 def form_url(form) -> str:
@@ -83,6 +51,8 @@ def backdate_submissions(organization, minutes: int = 5) -> None:
 
 
 def ledger(organization) -> dict[str, int]:
+    """What an organization holds: submissions stored / processed / pending,
+    leads, and form_submit touchpoints (one per processed form submission)."""
     with tenant_scope(organization):
         submissions = FormSubmission.objects.all()
         return {
