@@ -31,7 +31,12 @@ api = NinjaAPI(
         "Lead ingest, activity tracking and CRM sync for one organization. "
         "Authenticate with an API key (created on the API keys page) as "
         "`Authorization: Bearer lf_…` or `X-API-Key: lf_…`. Errors are "
-        '`{"error": {"code": "...", "message": "...", "details": [...]}}`.'
+        '`{"error": {"code": "...", "message": "...", "details": [...]}}`. '
+        "A write applies entirely or not at all: a 5xx changed nothing. Send "
+        "`Idempotency-Key: <unique key>` to retry a write safely; the same key "
+        "and body replay the first answer for 24 hours (`Idempotent-Replayed: "
+        "true`), another body is a 422, a retry while the first is running a "
+        "409. A 503 (busy or unavailable) carries Retry-After."
     ),
 )
 
