@@ -19,9 +19,9 @@ API_URL = "/api/v1/leads"
 def make_hosted_form(organization, name: str = "Contact us"):
     form = CaptureFormFactory(organization=organization, name=name)
     CaptureFormFieldFactory(
-        form=form, key="email", field_type="email", maps_to="email", required=True
+        form=form, key="email", label="Email", field_type="email", maps_to="email", required=True
     )
-    CaptureFormFieldFactory(form=form, key="first_name", maps_to="first_name")
+    CaptureFormFieldFactory(form=form, key="first_name", label="First name", maps_to="first_name")
     return form
 
 
