@@ -241,12 +241,15 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Redelivery of unacked tasks after a worker dies: longer than any time limit.
-    # A publish to an unreachable broker fails within ~1 s instead of retrying for
-    # ~6 s (the sweep re-enqueues what was not published), so no visitor waits on it.
+    # A publish to an unreachable or hung broker fails within ~1 s instead of
+    # retrying for ~6 s or hanging (the sweep re-enqueues what was not
+    # published), so no visitor waits on it. Workers relax socket_timeout
+    # (leadflow/celery.py).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": 3600,
         "max_retries": 0,
         "socket_connect_timeout": 1,
+        "socket_timeout": 1,
     }
 else:
     _broker_dir = VAR_DIR / "broker"

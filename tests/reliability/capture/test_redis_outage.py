@@ -5,10 +5,16 @@ processes it once Redis is back; the API's rate limiter fails open."""
 from __future__ import annotations
 
 import logging
+import shutil
+import signal
+import socket
+import subprocess
+import threading
 import time
 from contextlib import contextmanager
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from leadflow.celery import app as celery_app
@@ -36,10 +42,11 @@ def _forget_broker_pools() -> None:
 
 
 @contextmanager
-def redis_down(settings):
-    """This process's broker and cache point at a port nothing listens on;
-    the worker keeps the real Redis (it is the broker coming back)."""
-    dead = f"redis://127.0.0.1:{dead_port()}/0"
+def redis_down(settings, url: str | None = None):
+    """This process's broker and cache point at a Redis that is not there
+    (default: a port nothing listens on); the worker keeps the real Redis
+    (it is the broker coming back)."""
+    dead = url or f"redis://127.0.0.1:{dead_port()}/0"
     saved_broker = celery_app.conf.broker_url
     saved_caches = settings.CACHES
     _forget_broker_pools()
@@ -58,6 +65,7 @@ def test_form_posts_are_answered_fast_and_processed_once_redis_is_back(
     worker, settings, org, other_org, hosted, api, caplog
 ):
     client = Client(raise_request_exception=False)
+    assert client.get(form_url(hosted)).status_code == 200  # the visitor opens the form
     timings = []
     with redis_down(settings), caplog.at_level(logging.WARNING):
         for i in range(VISITORS):
@@ -91,3 +99,57 @@ def test_form_posts_are_answered_fast_and_processed_once_redis_is_back(
         "activities": VISITORS,  # one form_submit each: none lost, none twice
     }
     assert ledger(other_org)["stored"] == 0
+
+
+@contextmanager
+def hung_redis(tmp_path):
+    """A throwaway Redis that accepts connections but never answers (SIGSTOP),
+    like a server stuck or a connection black-holed by a failover."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (make test installs it)")
+    port = dead_port()
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _listening(port), timeout=10, what="the throwaway Redis")
+        proc.send_signal(signal.SIGSTOP)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        proc.wait(10)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_hung_broker_holds_a_visitor_about_a_second_at_most(
+    real_services, settings, tmp_path, org, other_org, hosted
+):
+    client = Client(raise_request_exception=False)
+    assert client.get(form_url(hosted)).status_code == 200
+    answered: list[tuple[int, float]] = []
+
+    def visit(i: int) -> None:
+        started = time.monotonic()
+        try:
+            response = client.post(form_url(hosted), {"email": f"patient{i}@acme-corp.com"})
+            answered.append((response.status_code, time.monotonic() - started))
+        finally:
+            connection.close()  # this thread's own connection
+
+    with hung_redis(tmp_path) as url, redis_down(settings, url):
+        for i in range(3):
+            visitor = threading.Thread(target=visit, args=(i,))
+            visitor.start()
+            visitor.join(5)  # a hung publish would hold the visitor forever
+            assert not visitor.is_alive(), f"visitor {i} still waiting after 5 s"
+    assert [status for status, _ in answered] == [200, 200, 200]
+    assert max(took for _, took in answered) < 2, answered
+    assert ledger(org)["stored"] == 3  # left to the sweep
