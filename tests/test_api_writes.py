@@ -9,12 +9,14 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import ApiIdempotencyKey
 from leadflow.api_writes import idempotency_keys_purge
-from leadflow.tenancy import tenant_scope
+from leadflow.tenancy import enqueue_on_commit, tenant_scope
 from leads import api as leads_api
 from leads.models import FormSubmission, Lead
+from leads.tasks.capture import process_submission
 from tests.factories import api_key_for
 
 pytestmark = pytest.mark.django_db
@@ -112,6 +114,27 @@ def test_a_database_fault_is_a_503_with_retry_after(api, org):
     assert response["Retry-After"] == "30"
     assert response.json()["error"]["code"] == "service_unavailable"
     assert counts(org) == (0, 0, 0)
+
+
+def test_a_write_committed_before_the_broker_failed_is_not_answered_5xx(
+    api, org, caplog, django_capture_on_commit_callbacks
+):
+    real = leads_api.lead_upsert
+
+    def upsert_and_enqueue(**kwargs):
+        result = real(**kwargs)
+        enqueue_on_commit(process_submission, organization_id=org.pk, submission_id=0)
+        return result
+
+    with (
+        mock.patch.object(leads_api, "lead_upsert", upsert_and_enqueue),
+        mock.patch.object(process_submission, "apply_async", side_effect=BrokerError("down")),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = post(api, {"email": "ann@acme-corp.com"}, key="k-4")
+    assert response.status_code == 201  # it was written: saying 5xx would invite a double
+    assert counts(org) == (1, 1, 1)
+    assert "Broker unavailable" in caplog.text
 
 
 def test_the_api_rate_limiter_fails_open_when_the_cache_is_down(api, org, caplog):
