@@ -28,17 +28,18 @@ EMAIL = "held@acme-corp.com"
 
 
 @contextmanager
-def row_locked(lead: Lead, *, seconds: float):
-    """Another transaction holds the lead's row for `seconds` (like a long
-    import or a stuck admin session), on its own connection."""
-    locked = threading.Event()
+def row_locked(lead: Lead, *, seconds: float = 30):
+    """Another transaction holds the lead's row (like a long import or a stuck
+    admin session), on its own connection, until the block ends (at most
+    `seconds`: code that waits for the lock holds the block open that long)."""
+    locked, release = threading.Event(), threading.Event()
 
     def hold():
         try:
             with tenant_scope(lead.organization_id), transaction.atomic():
                 Lead.objects.select_for_update().get(pk=lead.pk)
                 locked.set()
-                time.sleep(seconds)
+                release.wait(seconds)
         finally:
             connection.close()
 
@@ -48,7 +49,18 @@ def row_locked(lead: Lead, *, seconds: float):
     try:
         yield
     finally:
-        holder.join(seconds + 10)
+        release.set()
+        holder.join(10)
+
+
+def advisory_locks_held() -> int:
+    """Advisory locks granted in this test database (other xdist processes use their own)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        return cursor.fetchone()[0]
 
 
 def api_ledger(org, lead: Lead) -> dict:
@@ -70,7 +82,7 @@ def test_upsert_behind_a_row_lock_answers_503_fast_and_a_retry_applies_it_once(
     before = api_ledger(org, lead)
     body = {"email": EMAIL, "first_name": "Changed", "activity_kind": "demo_request"}
 
-    with row_locked(lead, seconds=3):
+    with row_locked(lead, seconds=8):  # today's code would wait all of it, then apply
         started = time.monotonic()
         response = post_lead(api, body, **{"Idempotency-Key": "retry-1"})
         waited = time.monotonic() - started
@@ -103,7 +115,7 @@ def test_upsert_behind_a_row_lock_answers_503_fast_and_a_retry_applies_it_once(
 def test_a_duplicate_sent_while_the_first_runs_gets_409_and_then_the_first_answer(
     real_services, settings, org, other_org, org_key, api
 ):
-    settings.LEADFLOW_API_LOCK_TIMEOUT_MS = 4000
+    settings.LEADFLOW_API_LOCK_TIMEOUT_MS = 15000
     lead = LeadFactory(organization=org, email=EMAIL, first_name="Original")
     key = api_key_for(other_org)  # the other tenant may use the same Idempotency-Key
     before = api_ledger(org, lead)
@@ -116,10 +128,11 @@ def test_a_duplicate_sent_while_the_first_runs_gets_409_and_then_the_first_answe
         finally:
             connection.close()
 
-    with row_locked(lead, seconds=2):
+    with row_locked(lead):
         sender = threading.Thread(target=send_first)
         sender.start()
-        time.sleep(0.5)  # the first request now waits on the lead's row lock
+        # The first request holds its key's lock and waits on the lead's row lock.
+        wait_until(lambda: advisory_locks_held() == 1, timeout=10, what="the first request")
         started = time.monotonic()
         duplicate = post_lead(api, body, **{"Idempotency-Key": "dup-1"})
         assert time.monotonic() - started < 1.5
@@ -131,7 +144,7 @@ def test_a_duplicate_sent_while_the_first_runs_gets_409_and_then_the_first_answe
             **{"Idempotency-Key": "dup-1"},
         )
         assert other.status_code == 201
-        sender.join(15)
+    sender.join(15)  # the row lock is gone: the first request completes
     assert first["response"].status_code == 200, first["response"].content
     replay = post_lead(api, body, **{"Idempotency-Key": "dup-1"})
     assert (replay.status_code, replay.json()) == (200, first["response"].json())
