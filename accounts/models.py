@@ -184,3 +184,26 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ApiIdempotencyKey(TenantModel):
+    """The answer an API write gave under a client's ``Idempotency-Key``, so a
+    retried request is answered again instead of being applied twice. Written in
+    the request's own transaction: a request that failed leaves no key behind."""
+
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of method, path and body
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "key"], name="api_idempotency_key_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"], name="api_idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"Idempotency-Key {self.key} ({self.status_code})"

@@ -16,3 +16,12 @@ def send_invitation(self, *, organization_id: int, invitation_id: int) -> bool:
             lambda error: services.invitation_send_failed(invitation_id=invitation_id, error=error),
         )
         return False
+
+
+@shared_task(name="accounts.purge_idempotency_keys", acks_late=True, ignore_result=True)
+def purge_idempotency_keys() -> int:
+    """Periodic (beat): forget API answers stored for Idempotency-Key retries
+    once they are past their retention."""
+    from leadflow.api_writes import idempotency_keys_purge
+
+    return idempotency_keys_purge()

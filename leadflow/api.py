@@ -8,12 +8,15 @@ resolver / ninja before any endpoint runs, in their own plain format.)
 
 import logging
 
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from leadflow.api_auth import ApiError, error_body, invalid_request
 from leadflow.api_docs import VendoredSwagger
+from leadflow.api_writes import IdempotentReplay, replay_response
+from leadflow.dbfaults import database_fault
 from leadflow.errors import LeadflowError
 from leads.api import activities_router, leads_router
 from pipeline.api import pipeline_router
@@ -30,7 +33,12 @@ api = NinjaAPI(
         "Lead ingest, activity tracking and CRM sync for one organization. "
         "Authenticate with an API key (created on the API keys page) as "
         "`Authorization: Bearer lf_…` or `X-API-Key: lf_…`. Errors are "
-        '`{"error": {"code": "...", "message": "...", "details": [...]}}`.'
+        '`{"error": {"code": "...", "message": "...", "details": [...]}}`. '
+        "A write applies entirely or not at all: a 5xx changed nothing. Send "
+        "`Idempotency-Key: <unique key>` to retry a write safely; the same key "
+        "and body replay the first answer for 24 hours (`Idempotent-Replayed: "
+        "true`), another body is a 422, a retry while the first is running a "
+        "409. A 503 (busy or unavailable) carries Retry-After."
     ),
 )
 
@@ -93,6 +101,27 @@ def _http_error(request, exc: HttpError):
 @api.exception_handler(LeadflowError)
 def _domain_error(request, exc: LeadflowError):
     return _error(request, 400, "invalid_request", str(exc))
+
+
+@api.exception_handler(IdempotentReplay)
+def _replay(request, exc: IdempotentReplay):
+    return replay_response(exc.record)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request, exc):
+    # The database is down, or a lock/statement timeout fired: the write was
+    # rolled back, so the client may simply retry.
+    fault = database_fault(exc)
+    logger.warning("API %s %s answered 503: %s", request.method, request.path, fault.log)
+    return _error(
+        request,
+        503,
+        fault.code,
+        fault.message,
+        headers={"Retry-After": str(fault.retry_after)},
+    )
 
 
 @api.exception_handler(Exception)

@@ -12,6 +12,7 @@ handler, response serialization and error handlers — runs inside
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from functools import wraps
@@ -19,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 from ninja import Router
@@ -26,8 +28,15 @@ from ninja.security import APIKeyHeader, HttpBearer
 
 from accounts.apikeys import apikey_authenticate
 from accounts.models import ApiKey
+from leadflow.api_writes import (
+    UNSAFE_METHODS,
+    idempotency_begin,
+    idempotency_finish,
+    write_transaction,
+)
 from leadflow.tenancy import tenant_scope
 
+log = logging.getLogger(__name__)
 DEFAULT_RATE_LIMIT = "600/m"
 KEY_FORMAT = "lf_<prefix>_<secret>"
 
@@ -108,9 +117,13 @@ def _rate_limit() -> str:
 
 def _enforce_rate_limit(request: HttpRequest, key: ApiKey) -> None:
     rate = _rate_limit()
-    usage = get_usage(
-        request, group="api-key", key=lambda group, req: key.prefix, rate=rate, increment=True
-    )
+    try:
+        usage = get_usage(
+            request, group="api-key", key=lambda group, req: key.prefix, rate=rate, increment=True
+        )
+    except Exception:  # the cache (Redis) is down: serve the request unlimited
+        log.warning("Rate-limit cache down; API key %s not limited", key.prefix, exc_info=True)
+        return
     if usage is None:  # rate limiting switched off (RATELIMIT_ENABLE = False)
         return
     if usage["should_limit"]:
@@ -129,6 +142,11 @@ def _authenticate(request: HttpRequest, raw: str | None) -> ApiKey | None:
         raise ImproperlyConfigured("API-key auth used outside tenant_router()")
     stack.enter_context(tenant_scope(key.organization_id))
     request.api_key = key
+    if request.method in UNSAFE_METHODS:
+        # Opened after the key's own bookkeeping, so that never holds a lock for long.
+        stack.enter_context(write_transaction())
+        request._api_write = True
+        idempotency_begin(request, key.organization_id)
     return key
 
 
@@ -155,13 +173,24 @@ API_KEY_AUTH = [ApiKeyBearer(), ApiKeyHeader()]
 
 def _scoped_run(run: Callable) -> Callable:
     """Open an exit stack around the whole operation; authentication enters the
-    tenant scope on it, and it is closed when the response is complete."""
+    tenant scope (and, for a write, its transaction) on it, and it is closed
+    when the response is complete. A write answered 5xx is rolled back."""
 
     @wraps(run)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any):
-        with ExitStack() as stack:
-            request._api_scope_stack = stack
-            response = run(request, *args, **kwargs)
+        try:
+            with ExitStack() as stack:
+                request._api_scope_stack = stack
+                response = run(request, *args, **kwargs)
+                if getattr(request, "_api_write", False):
+                    if response.status_code >= 500:
+                        transaction.set_rollback(True)
+                    else:
+                        idempotency_finish(request, response)
+        except (OperationalError, InterfaceError) as exc:  # the COMMIT itself failed
+            from leadflow.api import api  # the error renderer (imported late: no cycle)
+
+            response = api.on_exception(request, exc)
         usage = getattr(request, "_api_rate_usage", None)
         if usage is not None:
             response["X-RateLimit-Limit"] = str(usage["limit"])

@@ -44,12 +44,14 @@ ROUTES: dict[str, str] = {
     "pipeline.sla_check_org": BEAT,
     "leads.sweep_unprocessed_submissions": BEAT,
     "leads.sweep_stale_imports": BEAT,
+    "accounts.purge_idempotency_keys": BEAT,
     "leads.resume_stalled_imports": BEAT,
     "scoring.tasks.nightly_decay": BEAT,
     "reports.send_weekly_digests": BEAT,
     "reports.refresh_all_rollups": BEAT,
     # Capture: submissions from forms and the API, and the per-org sweep.
     "leads.process_submission": CAPTURE,
+    "leads.process_submissions": CAPTURE,
     "leads.sweep_organization_submissions": CAPTURE,
     # Mail: nurture sends, SLA notices, invitations, digests.
     "nurture.send_messages": MAIL,

@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "leadflow.middleware.TenantMiddleware",
+    "leadflow.dbfaults.DatabaseUnavailableMiddleware",  # a database fault is a 503
 ]
 
 ROOT_URLCONF = "leadflow.urls"
@@ -110,7 +111,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.url_str("REDIS_URL", default="", schemes=REDIS_SCHEMES)
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis outage costs a request at most this, never a hang (callers fail open).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
     }
 else:
     # Shared between the web server and the worker of the quick start.
@@ -170,6 +176,9 @@ LEADS_CLIENT_IP_HEADER = env.str("LEADS_CLIENT_IP_HEADER", default="")
 LEADS_CAPTURE_RATE_LIMIT = env.str("LEADS_CAPTURE_RATE_LIMIT", default="10/m")
 # Requests per API key (django-ratelimit rate syntax).
 LEADFLOW_API_RATE_LIMIT = env.str("LEADFLOW_API_RATE_LIMIT", default="600/m")
+# PostgreSQL: an API write waits at most this for a row lock / runs at most this long (503 after).
+LEADFLOW_API_LOCK_TIMEOUT_MS = env.int("LEADFLOW_API_LOCK_TIMEOUT_MS", default=5000)
+LEADFLOW_API_STATEMENT_TIMEOUT_MS = env.int("LEADFLOW_API_STATEMENT_TIMEOUT_MS", default=15000)
 
 # --- Email -----------------------------------------------------------------
 if env.str("EMAIL_URL", default=""):
@@ -205,6 +214,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "leads.sweep_unprocessed_submissions",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    # API answers kept for Idempotency-Key retries expire after a day.
+    "accounts-purge-idempotency-keys": {
+        "task": "accounts.purge_idempotency_keys",
+        "schedule": crontab(minute=40),
     },
     # Engagement points decay with age: one tenant rescore per organization nightly.
     "scoring-nightly-decay": {
@@ -272,7 +286,16 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Redelivery of unacked tasks after a worker dies: longer than any time limit.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A publish to an unreachable or hung broker fails within ~1 s instead of
+    # retrying for ~6 s or hanging (the sweep re-enqueues what was not
+    # published), so no visitor waits on it. Workers relax socket_timeout
+    # (leadflow/celery.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        "max_retries": 0,
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
+    }
 else:
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_URL = "filesystem://"

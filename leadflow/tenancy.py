@@ -7,6 +7,7 @@ django_scopes.ScopeError instead of returning every tenant's rows.
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -14,8 +15,10 @@ from celery import Task
 from django.db import models, transaction
 from django.http import Http404
 from django_scopes import ScopedManager, scope
+from kombu.exceptions import OperationalError as BrokerError
 
 M = TypeVar("M", bound=models.Model)
+log = logging.getLogger(__name__)
 
 
 class TenantModel(models.Model):
@@ -78,5 +81,16 @@ class TenantTask(Task):
 
 
 def enqueue_on_commit(task: Task, **kwargs: Any) -> None:
-    """Send a task only once the current transaction commits (never for rolled-back rows)."""
-    transaction.on_commit(lambda: task.apply_async(kwargs=kwargs))
+    """Send a task only once the current transaction commits (never for rolled-back rows).
+
+    The rows are committed by then: an unreachable broker is logged, not raised,
+    so the request that wrote them is not answered 5xx (which tells an API
+    client that nothing was written); the periodic sweeps pick up the work."""
+
+    def publish() -> None:
+        try:
+            task.apply_async(kwargs=kwargs)
+        except BrokerError:
+            log.warning("Broker unavailable; %s %s left for its sweep", task.name, kwargs)
+
+    transaction.on_commit(publish)

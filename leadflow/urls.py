@@ -21,3 +21,4 @@ urlpatterns = [
 ]
 
 handler404 = "leadflow.views.not_found"
+handler500 = "leadflow.dbfaults.server_error_view"

@@ -8,15 +8,20 @@ The rules:
   token, over the per-IP rate limit) and invalid submissions are kept with their
   reasons and never become leads;
 - an accepted submission is processed after commit by a Celery task; processing
-  is idempotent (the submission row is locked and `processed_at` marks it done),
-  and a periodic sweep re-enqueues accepted submissions the broker never
-  delivered.
+  is idempotent (the submission row is claimed with a row lock and
+  `processed_at` marks it done), and a periodic sweep re-enqueues accepted
+  submissions the broker never delivered;
+- the visitor never waits on the broker: a failed publish leaves the row to
+  the sweep, and after one failure this process stops trying for a few seconds;
+- the sweep re-processes only what a hosted form promised to process: an API
+  request answered synchronously, and what it did not finish it rolled back.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,13 +30,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.core import signing
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from kombu.exceptions import OperationalError as BrokerError
 
-from leadflow.tenancy import enqueue_on_commit, tenant_scope
+from leadflow.tenancy import tenant_scope
 from leads.models import (
     CUSTOM,
     MAPPABLE_LEAD_FIELDS,
@@ -43,6 +48,7 @@ from leads.models import (
     Channel,
     FieldType,
     FormSubmission,
+    SubmissionChannel,
     SubmissionOutcome,
 )
 from leads.services.forms import CONSENT_KEY, TOKEN_KEY, hosted_forms
@@ -59,11 +65,17 @@ TOKEN_SALT = "leads.capture.fill-time"
 IP_SALT = "leads.capture.ip"
 
 # The sweep: accepted submissions still unprocessed after this long were lost
-# by the broker (or their task failed); poison rows stop being retried.
+# by the broker (or their task failed); poison rows stop being retried. It
+# re-enqueues an organization's backlog a slice at a time, each slice queued
+# behind the one before, until the backlog is empty.
 SWEEP_AFTER = timedelta(minutes=2)
 SWEEP_MAX_ATTEMPTS = 8
 SWEEP_MAX_ORGANIZATIONS = 200
-SWEEP_BATCH = 500
+SWEEP_BATCH = 200
+SWEEP_CHUNK = 25  # submissions per processing task: parallel, without a task each
+# After a failed publish, this process leaves accepted submissions to the sweep
+# for this many seconds instead of trying (and maybe waiting) again.
+BROKER_BACKOFF_SECONDS = 10.0
 
 # utm_medium values people actually use, for the touch's channel when no
 # campaign names one.
@@ -157,6 +169,14 @@ def hosted_form(*, key: str) -> HostedForm | None:
         hosted = HostedForm(form=form, fields=form_fields(form=form))
     hosted_forms.put(key, hosted)
     return hosted
+
+
+def hosted_form_last_known(*, key: str) -> HostedForm | None:
+    """The form as last read, however old: while the database is down the
+    public page can still show it, and keep a visitor's answers."""
+    if not _KEY_RE.match(key or ""):
+        return None
+    return hosted_forms.get(key, stale=True)
 
 
 def fill_token(*, form: CaptureForm, now: datetime | None = None) -> str:
@@ -265,25 +285,54 @@ def submission_reject(*, submission: FormSubmission, outcome: str, reasons: list
     submission.outcome, submission.outcome_reasons, submission.processed_at = outcome, reasons, now
 
 
+class _BrokerBreaker:
+    """Remembers, per process, that the broker just failed, so the next visitors
+    are not held by connection attempts while it is down."""
+
+    def __init__(self, backoff: float) -> None:
+        self.backoff = backoff
+        self.open_until = 0.0
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def trip(self) -> None:
+        self.open_until = time.monotonic() + self.backoff
+
+    def reset(self) -> None:
+        self.open_until = 0.0
+
+
+broker_breaker = _BrokerBreaker(BROKER_BACKOFF_SECONDS)
+
+
 def submission_accept(*, submission: FormSubmission) -> None:
     """Hand an accepted submission to the worker once its row is committed.
 
-    A broker outage must not fail the visitor's request: the row is stored and
-    the sweep picks it up.
+    A broker outage must not fail (or hold) the visitor's request: the row is
+    stored and the sweep picks it up.
     """
     from leads.tasks.capture import process_submission
 
+    if broker_breaker.is_open():
+        log.info("Broker recently unavailable; submission %s left for the sweep", submission.pk)
+        return
     kwargs = {"organization_id": submission.organization_id, "submission_id": submission.pk}
     # No publish retries: with the broker down the sweep is the retry, and the
-    # visitor is not held meanwhile. Given reprs spare Celery deriving them on
-    # this hot path.
+    # visitor is not held meanwhile (the transport gives up after one bounded
+    # connection attempt). Given reprs spare Celery deriving them on this hot path.
     task = process_submission.signature(
         options={"retry": False, "argsrepr": "()", "kwargsrepr": repr(kwargs)}
     )
-    try:
-        enqueue_on_commit(task, **kwargs)
-    except BrokerError:
-        log.warning("Broker unavailable; submission %s left for the sweep", submission.pk)
+
+    def publish() -> None:
+        try:
+            task.apply_async(kwargs=kwargs)
+        except BrokerError:
+            broker_breaker.trip()
+            log.warning("Broker unavailable; submission %s left for the sweep", submission.pk)
+
+    transaction.on_commit(publish)
 
 
 def submission_screen(
@@ -441,8 +490,10 @@ def submission_process(*, submission_id: int) -> FormSubmission | None:
         attempts=F("attempts") + 1
     )
     with transaction.atomic():
+        # Claimed, not waited for: a row locked right now is being processed by
+        # another worker (a redelivery or a swept duplicate), which finishes it.
         submission = (
-            FormSubmission.objects.select_for_update(of=("self",))
+            FormSubmission.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("form__default_campaign")
             .filter(pk=submission_id)
             .first()
@@ -458,6 +509,24 @@ def submission_process(*, submission_id: int) -> FormSubmission | None:
         submission.processed_at = now
         submission.save(update_fields=["outcome", "outcome_reasons", "lead", "processed_at"])
     return submission
+
+
+def submissions_process(*, submission_ids: Iterable[int]) -> int:
+    """Process swept submissions one by one (each its own transaction, see
+    submission_process). One that fails is logged and left to a later sweep,
+    which gives up after SWEEP_MAX_ATTEMPTS; an outage of the database stops
+    the chunk so its task is retried. Returns how many were processed here."""
+    done = 0
+    for submission_id in submission_ids:
+        try:
+            submission = submission_process(submission_id=submission_id)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.exception("Swept submission %s failed; left for a later sweep", submission_id)
+            continue
+        done += submission is not None and submission.processed_at is not None
+    return done
 
 
 def _process(submission: FormSubmission) -> None:
@@ -509,8 +578,11 @@ def _process(submission: FormSubmission) -> None:
 
 
 def _sweepable(qs, *, now: datetime):
+    # Hosted forms only: they told the visitor "we got it" before processing. An
+    # API request answered the client itself, and rolled back what it didn't finish.
     return qs.filter(
         processed_at__isnull=True,
+        channel=SubmissionChannel.FORM,
         outcome=SubmissionOutcome.PENDING,
         received_at__lt=now - SWEEP_AFTER,
         attempts__lt=SWEEP_MAX_ATTEMPTS,
@@ -528,7 +600,9 @@ def organizations_with_lost_submissions(*, now: datetime | None = None) -> list[
     return list(ids[:SWEEP_MAX_ORGANIZATIONS])
 
 
-def lost_submissions(*, now: datetime | None = None) -> list[int]:
-    """The active organization's oldest unprocessed submissions (a bounded batch)."""
-    qs = _sweepable(FormSubmission.objects.all(), now=now or timezone.now())
-    return list(qs.order_by("received_at").values_list("pk", flat=True)[:SWEEP_BATCH])
+def lost_submissions(*, after_id: int = 0, now: datetime | None = None) -> list[int]:
+    """The active organization's next slice of unprocessed submissions, in id
+    order after `after_id` (the sweep's cursor, so a slice is never re-queued
+    by the same pass)."""
+    qs = _sweepable(FormSubmission.objects.filter(pk__gt=after_id), now=now or timezone.now())
+    return list(qs.order_by("pk").values_list("pk", flat=True)[:SWEEP_BATCH])

@@ -96,9 +96,11 @@ class HostedFormCache:
         self.ttl = ttl
         self._entries: dict[str, tuple[float, Any]] = {}
 
-    def get(self, key: str) -> Any:
+    def get(self, key: str, *, stale: bool = False) -> Any:
+        """The cached definition; with stale=True also one past its ttl (the
+        public endpoint's fallback while the database is unreachable)."""
         entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
+        if entry is None or (entry[0] < time.monotonic() and not stale):
             return None
         return entry[1]
 

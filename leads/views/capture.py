@@ -26,6 +26,7 @@ from django_ratelimit.core import is_ratelimited
 
 from accounts.decorators import public_view
 from leadflow.clientip import client_ip
+from leadflow.dbfaults import DB_ERRORS
 from leadflow.tenancy import tenant_scope
 from leads.forms_capture import PublicCaptureForm, honeypot_name
 from leads.models import CaptureForm
@@ -259,6 +260,73 @@ def _receive(request, hosted: capture.HostedForm):
     )
 
 
+RETRY_AFTER_SECONDS = 60
+RETRY_MESSAGE = (
+    "We could not save your answers just now. Please try again in a minute; "
+    "they are still filled in below."
+)
+
+
+def _try_again(request: HttpRequest, hosted: capture.HostedForm | None):
+    """The database is unreachable: 503, and the visitor's answers kept for a retry.
+    Built from the in-process copy of the form; nothing here reads the database."""
+    data = request.POST if request.method == "POST" else QueryDict()
+    if _wants_json(request):
+        response = JsonResponse({"ok": False, "error": RETRY_MESSAGE}, status=503)
+    elif hosted is not None and request.method == "POST":
+        form, fields = hosted.form, hosted.fields
+        public_form = PublicCaptureForm(data, fields=fields, consent_text=form.consent_text)
+        token = data.get(TOKEN_KEY) or capture.fill_token(form=form)
+        context = _context(request, form, fields, public_form, token)
+        context["retry_message"] = RETRY_MESSAGE
+        response = HttpResponse(
+            render_to_string("leads/public/form_page.html", context), status=503
+        )
+    else:
+        # The form's definition is not at hand: echo what was sent, to send again.
+        posted = [(k, v) for k, values in data.lists() for v in values if v]
+        # Rendered without the request: no context processor (sessions, users) runs.
+        html = render_to_string(
+            "leads/public/form_retry.html",
+            {
+                "capture_form": hosted.form if hosted else None,
+                "posted": [(k, v) for k, v in posted if k not in (TOKEN_KEY, PAGE_URL_KEY)],
+                "hidden": [(k, v) for k, v in posted if k in (TOKEN_KEY, PAGE_URL_KEY)],
+                "action": request.get_full_path(),
+                "message": RETRY_MESSAGE
+                if posted
+                else "This form is briefly unavailable. Please try again in a minute.",
+            },
+        )
+        response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _respond(request: HttpRequest, form_key: str) -> HttpResponse:
+    try:
+        hosted = capture.hosted_form(key=form_key)
+    except DB_ERRORS:
+        log.warning("Database unavailable; hosted form %s answered 503", form_key, exc_info=True)
+        hosted = capture.hosted_form_last_known(key=form_key)
+        if hosted is None or request.method == "POST":
+            return _try_again(request, hosted)
+        # GET: the page can still be shown; its post will be retried if need be.
+    if hosted is None:
+        return _unavailable(request, 404)
+    with tenant_scope(hosted.form.organization_id):
+        try:
+            if request.method == "POST":
+                return _receive(request, hosted)
+            return _show(request, hosted)
+        except DB_ERRORS:
+            log.warning(
+                "Database unavailable; hosted form %s answered 503", form_key, exc_info=True
+            )
+            return _try_again(request, hosted)
+
+
 @public_view
 @csrf_exempt
 @xframe_options_exempt
@@ -269,15 +337,7 @@ def hosted_form(request: HttpRequest, form_key: str) -> HttpResponse:
         response = HttpResponse(status=405)
         response["Allow"] = "GET, HEAD, POST, OPTIONS"
         return response
-    hosted = capture.hosted_form(key=form_key)
-    if hosted is None:
-        response = _unavailable(request, 404)
-    else:
-        with tenant_scope(hosted.form.organization_id):
-            if request.method == "POST":
-                response = _receive(request, hosted)
-            else:
-                response = _show(request, hosted)
+    response = _respond(request, form_key)
     if _is_script(request):
         response["Access-Control-Allow-Origin"] = "*"
     patch_vary_headers(response, ("Accept", "Sec-Fetch-Mode", "X-Requested-With"))

@@ -4,6 +4,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.db import OperationalError as DatabaseError
 from django.utils import timezone
 from django_scopes import scopes_disabled
 from kombu.exceptions import OperationalError as BrokerError
@@ -19,7 +20,11 @@ from leads.models import (
     SubmissionOutcome,
 )
 from leads.services import capture
-from leads.tasks.capture import process_submission, sweep_unprocessed_submissions
+from leads.tasks.capture import (
+    process_submission,
+    process_submissions,
+    sweep_unprocessed_submissions,
+)
 from tests.factories import CampaignFactory, CaptureFormFactory, CaptureFormFieldFactory
 
 pytestmark = pytest.mark.django_db
@@ -485,11 +490,11 @@ def test_sweeper_reenqueues_lost_submissions_only(org, other_org, demo_form):
     with scoped(org):
         done.refresh_from_db()
     with mock.patch.object(
-        process_submission, "apply_async", wraps=process_submission.apply_async
+        process_submissions, "apply_async", wraps=process_submissions.apply_async
     ) as sent:
         assert sweep_unprocessed_submissions.delay().get() == 1  # one organization
     assert [c.kwargs["kwargs"] for c in sent.call_args_list] == [
-        {"organization_id": org.pk, "submission_id": lost.pk}
+        {"organization_id": org.pk, "submission_ids": [lost.pk]}
     ]
     with scoped(org):
         lost.refresh_from_db()
@@ -500,28 +505,80 @@ def test_sweeper_reenqueues_lost_submissions_only(org, other_org, demo_form):
     assert processed_at == done.processed_at
 
 
+def test_one_sweep_drains_a_backlog_larger_than_a_slice(org, other_org, demo_form, monkeypatch):
+    monkeypatch.setattr(capture, "SWEEP_BATCH", 3)
+    monkeypatch.setattr(capture, "SWEEP_CHUNK", 2)
+    old = timezone.now() - timedelta(minutes=10)
+    ids = [
+        _stored(demo_form, {"email": f"backlog{i}@acme-corp.com"}, received_at=old).pk
+        for i in range(7)
+    ]
+    with mock.patch.object(
+        process_submissions, "apply_async", wraps=process_submissions.apply_async
+    ) as chunks:
+        assert sweep_unprocessed_submissions.delay().get() == 1
+    # Slices of 3 in chunks of 2, each id queued once.
+    queued = [c.kwargs["kwargs"]["submission_ids"] for c in chunks.call_args_list]
+    assert queued == [ids[0:2], ids[2:3], ids[3:5], ids[5:6], ids[6:7]]
+    with scoped(org):
+        assert not FormSubmission.objects.filter(processed_at__isnull=True).exists()
+        assert set(FormSubmission.objects.values_list("attempts", flat=True)) == {1}
+    with scoped(other_org):
+        assert not FormSubmission.objects.exists()
+
+
+def test_a_sweep_pass_in_progress_is_not_started_twice(org, demo_form):
+    from django.core.cache import cache
+
+    _stored(demo_form, {"email": "lost@acme-corp.com"}, received_at=timezone.now() - timedelta(1))
+    cache.set(f"leads:capture-sweep:{org.pk}", True, 60)  # a pass is running
+    assert sweep_unprocessed_submissions.delay().get() == 0
+    cache.delete(f"leads:capture-sweep:{org.pk}")
+    assert sweep_unprocessed_submissions.delay().get() == 1
+
+
 def test_sweeper_gives_up_on_a_submission_that_always_fails(org, demo_form):
     old = timezone.now() - timedelta(minutes=10)
     _stored(demo_form, {"email": "poison@acme-corp.com"}, received_at=old, attempts=8)
     assert sweep_unprocessed_submissions.delay().get() == 0
 
 
-def test_broker_outage_still_answers_success_and_the_sweep_recovers(client, org, demo_form):
-    def enqueue_now(task, **kwargs):  # as in production: autocommit runs on_commit at once
-        task.apply_async(kwargs=kwargs)
-
-    with (
-        mock.patch("leads.services.capture.enqueue_on_commit", enqueue_now),
-        mock.patch.object(process_submission, "apply_async", side_effect=BrokerError("down")),
-    ):
-        response = submit(client, demo_form, {"email": "outage@acme-corp.com"})
+def test_broker_outage_still_answers_success_and_the_sweep_recovers(
+    client, org, demo_form, django_capture_on_commit_callbacks
+):
+    # As in production, autocommit runs the on_commit publish at once.
+    try:
+        with mock.patch.object(
+            process_submission, "apply_async", side_effect=BrokerError("down")
+        ) as publish:
+            with django_capture_on_commit_callbacks(execute=True):
+                response = submit(client, demo_form, {"email": "outage@acme-corp.com"})
+            # The breaker is open now: the next visitor is not held by another attempt.
+            with django_capture_on_commit_callbacks(execute=True):
+                submit(client, demo_form, {"email": "outage2@acme-corp.com"})
+        assert publish.call_count == 1
+    finally:
+        capture.broker_breaker.reset()
     assert response.status_code == 200 and "within a day" in response.content.decode()
     with scoped(org):
         FormSubmission.objects.update(received_at=timezone.now() - timedelta(minutes=5))
     sweep_unprocessed_submissions.delay()
     with scoped(org):
-        assert FormSubmission.objects.get().outcome == SubmissionOutcome.CREATED
+        outcomes = set(FormSubmission.objects.values_list("outcome", flat=True))
+        assert outcomes == {SubmissionOutcome.CREATED}
         assert Lead.objects.filter(email="outage@acme-corp.com").exists()
+
+
+def test_a_database_outage_answers_503_and_keeps_the_visitors_answers(client, org, demo_form):
+    assert client.get(url(demo_form)).status_code == 200
+    with mock.patch.object(
+        capture, "submission_store", side_effect=DatabaseError("server closed the connection")
+    ):
+        response = submit(client, demo_form, {"email": "keep@acme-corp.com", "first_name": "Kee"})
+    page = response.content.decode()
+    assert (response.status_code, response["Retry-After"]) == (503, "60")
+    assert "try again in a minute" in page
+    assert 'value="keep@acme-corp.com"' in page and 'value="Kee"' in page
 
 
 # --- tenancy --------------------------------------------------------------------
