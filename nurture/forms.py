@@ -307,6 +307,8 @@ class PreviewForm(forms.Form):
     body_html = forms.CharField(required=False)
     body_text = forms.CharField(required=False)
     lead = forms.IntegerField(required=False, min_value=1)
+    # The editor's template (none for a new one): names the person's draft slot.
+    template = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
 
 
 class TestSendForm(forms.Form):

@@ -146,6 +146,13 @@ def preview_leads(*, selected_id: int | None = None) -> list[Lead]:
     return leads
 
 
+def preview_lead(*, lead_id: int | None) -> Lead | None:
+    """The lead a preview frame merges: the chosen one, else the newest (as the editor)."""
+    qs = live_leads().exclude(email__isnull=True).exclude(email="").select_related("company")
+    chosen = qs.filter(pk=lead_id).first() if lead_id else None
+    return chosen or qs.order_by("-created_at").first()
+
+
 # --- Sequences ---------------------------------------------------------------------
 
 

@@ -20,7 +20,17 @@ urlpatterns = [
     path("templates/", email_templates.template_list, name="template_list"),
     path("templates/new/", email_templates.template_create, name="template_create"),
     path("templates/preview/", email_templates.template_preview, name="template_preview"),
+    path(
+        "templates/preview/draft.html",
+        email_templates.template_draft_html,
+        name="template_draft_html",
+    ),
     path("templates/<int:template_id>/", email_templates.template_edit, name="template_edit"),
+    path(
+        "templates/<int:template_id>/preview.html",
+        email_templates.template_preview_html,
+        name="template_preview_html",
+    ),
     path(
         "templates/<int:template_id>/test-send/",
         email_templates.template_test_send,
@@ -52,5 +62,6 @@ urlpatterns = [
     path("outbox/", outbox.outbox, name="outbox"),
     path("outbox/dispatch/", outbox.outbox_dispatch, name="outbox_dispatch"),
     path("outbox/<int:message_id>/", outbox.message_detail, name="message_detail"),
+    path("outbox/<int:message_id>/body.html", outbox.message_body, name="message_body"),
     path("outbox/<int:message_id>/resend/", outbox.message_resend, name="message_resend"),
 ]

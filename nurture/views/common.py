@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
+from csp.decorators import csp
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from leadflow.errors import LeadflowError
+from nurture.previews import EMAIL_DOCUMENT_POLICY
 
 PER_PAGE = 50
 
@@ -57,3 +63,28 @@ def settings_page(
         return f"{noun} “{obj.name}” saved.", to(request, then, **{kwarg: obj.pk})
 
     return form_page(request, form, save=save, saved=saved, template=template, context=context)
+
+
+def email_document_view(view):
+    """A view that answers an email as a document for our own preview frames:
+    the view returns the HTML; this serves it under the email policy (inline
+    styles and images, no script, sandboxed), frameable by our pages only, and
+    never cached (a draft changes with each keystroke)."""
+
+    @csp(EMAIL_DOCUMENT_POLICY)
+    @xframe_options_sameorigin
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = HttpResponse(
+            view(request, *args, **kwargs), content_type="text/html; charset=utf-8"
+        )
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    return wrapper
+
+
+def lead_param(request) -> int | None:
+    """The ?lead= of a preview URL (anything else than an id is no choice)."""
+    value = request.GET.get("lead", "")
+    return int(value) if value.isdigit() and 0 < len(value) < 19 else None

@@ -15,9 +15,10 @@ from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404
 from nurture import selectors
 from nurture.models import MessageStatus
+from nurture.previews import email_document
 from nurture.sending import build_email
 from nurture.services import dispatch as dispatch_services
-from nurture.views.common import paginate, to
+from nurture.views.common import email_document_view, paginate, to
 
 STATUS_STYLES = {
     MessageStatus.QUEUED: "secondary",
@@ -59,6 +60,15 @@ def message_detail(request, message_id: int):
     headers += list(email.extra_headers.items())
     context = {"tab": "outbox", "message": message, "headers": headers, "styles": STATUS_STYLES}
     return render(request, "nurture/message_detail.html", context)
+
+
+@require_GET
+@org_view(Perm.MANAGE_NURTURE)
+@email_document_view
+def message_body(request, message_id: int):
+    """The HTML of one email as sent, for the message page's frame."""
+    message = get_tenant_object_or_404(selectors.message_detail(), pk=message_id)
+    return email_document(message.html, title=message.subject)
 
 
 @require_POST

@@ -92,6 +92,20 @@ def test_a_hosted_form_may_send_visitors_to_the_customers_thank_you_page(client,
     assert "form-action" not in policy  # 'self' would block the redirect after the POST
 
 
+def is_email_document(policy: str) -> bool:
+    """An email shown in our preview frames: its own URL answers with the email
+    policy (nurture/previews.py), where inline styles are the email's own and
+    nothing may run — no script source at all, and a sandbox."""
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split(";") if d.strip()}
+    return (
+        directives.get("default-src") == ["'none'"]
+        and "sandbox" in directives
+        and directives.get("sandbox") == []
+        and not any(name.startswith("script-src") for name in directives)
+        and all("'unsafe-inline'" not in v for k, v in directives.items() if k != "style-src")
+    )
+
+
 def _checked(response, path: str, failures: list[str]) -> None:
     if "Content-Security-Policy" not in response:
         failures.append(f"{path}: no Content-Security-Policy header")
@@ -99,8 +113,24 @@ def _checked(response, path: str, failures: list[str]) -> None:
         "Content-Type", ""
     ):
         return
-    for problem in inline_code(response.content.decode()):
+    problems = inline_code(response.content.decode())
+    if is_email_document(response.get("Content-Security-Policy", "")):
+        problems = [p for p in problems if " style=" not in p and p != "<style> element"]
+    for problem in problems:
         failures.append(f"{path}: {problem}")
+
+
+def test_only_the_email_policy_lets_an_email_keep_its_inline_styles():
+    from csp.utils import build_policy
+
+    from nurture.previews import EMAIL_DOCUMENT_POLICY
+
+    assert is_email_document(build_policy(config=EMAIL_DOCUMENT_POLICY))
+    page_policy = build_policy()
+    assert not is_email_document(page_policy)
+    assert not is_email_document("default-src 'none'; style-src 'unsafe-inline'")  # no sandbox
+    assert not is_email_document("default-src 'none'; sandbox; script-src 'self'")
+    assert not is_email_document("default-src 'none'; sandbox allow-scripts")
 
 
 # Pages answered 200 (full + htmx for the admin): proof that the walk saw them.

@@ -5,6 +5,7 @@ report no CSP violation at all. Screenshots: test-artifacts/csp-*.png."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import Role
 from leadflow.tenancy import tenant_scope
@@ -123,3 +124,75 @@ def test_the_recorder_sees_a_violation(csp_page, org, make_member):
     assert page.evaluate("window.ran") is None
     assert any("script-src" in v for v in violations(page))
     assert page.csp_console  # Chromium's console message, too
+
+
+# An inline color, and a remote image (another origin than the pages': the
+# test server by its IP address), neither of which the pages' policy allows.
+STYLED = (
+    '<p style="color:#c0392b;font-size:22px">Hi {{ first_name }}</p>'
+    '<p><img src="IMAGE" alt="logo" width="40" height="40" style="border:2px solid #2e86c1"></p>'
+)
+
+
+def frame_color(page, title: str) -> str:
+    """The computed color of the email's first paragraph, inside its frame."""
+    paragraph = page.frame_locator(f"iframe[title='{title}']").locator("p").first
+    return paragraph.evaluate("(p) => getComputedStyle(p).color")
+
+
+def test_email_previews_keep_their_styling_with_no_csp_violation(
+    csp_page, shot, org, other_org, make_member, live_server
+):
+    """The email's inline styles apply inside the editor's live preview and the
+    outbox's message frame (each its own URL under the email policy), and
+    neither page nor frame reports a violation."""
+    page = csp_page
+    admin = make_member(org, Role.ADMIN, email="ada@acme.example")
+    image = live_server.url.replace("localhost", "127.0.0.1") + "/static/favicon.svg"
+    assert "localhost" in live_server.url  # so the image is on another origin
+    styled = STYLED.replace("IMAGE", image)
+    with tenant_scope(org):
+        f.LeadFactory(organization=org, first_name="Ana", email="ana@acme.example")
+        template = f.EmailTemplateFactory(organization=org, subject="Hi", body_html=styled)
+        message = f.EmailMessageFactory(
+            enrollment__sequence__organization=org,
+            html=f"<!DOCTYPE html><html><body>{styled.replace('{{ first_name }}', 'Ana')}"
+            "</body></html>",
+        )
+    with tenant_scope(other_org):
+        f.EmailTemplateFactory(organization=other_org, body_html="<p>Not ours</p>")
+
+    login(page, admin.user.email, PASSWORD)
+    page.wait_for_url("**/o/acme/**")
+    seen = violations(page)
+
+    # The template editor: the saved template, then the unsaved draft as typed.
+    visit(page, f"/o/acme/nurture/templates/{template.pk}/")
+    assert frame_color(page, "Email preview") == "rgb(192, 57, 43)"
+    frame = page.frame_locator("iframe[title='Email preview']")
+    expect(frame.locator("img")).to_have_js_property("complete", True)
+    assert frame.locator("img").evaluate("(img) => img.naturalWidth") > 0  # loaded, not blocked
+    body = page.locator("#id_body_html")
+    body.fill(body.input_value().replace("#c0392b", "#1e8449").replace("Hi ", "Hello "))
+    page.wait_for_function("() => window.__swaps > 0")
+    expect_text = frame.locator("p").first
+    expect_text.filter(has_text="Hello").wait_for()
+    assert frame_color(page, "Email preview") == "rgb(30, 132, 73)"
+    shot(page, "csp-template-preview")
+    seen += violations(page)
+
+    # The outbox: one email as sent.
+    visit(page, f"/o/acme/nurture/outbox/{message.pk}/")
+    assert frame_color(page, "Email as sent") == "rgb(192, 57, 43)"
+    shot(page, "csp-message-detail")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert frame_color(page, "Email as sent") == "rgb(192, 57, 43)"
+    # The frame fits the phone (the navigation bar's overflow is base.html's, not this page's).
+    frame_box = page.locator("iframe[title='Email as sent']").bounding_box()
+    assert frame_box["x"] >= 0 and frame_box["x"] + frame_box["width"] <= 390
+    page.locator("iframe[title='Email as sent']").scroll_into_view_if_needed()
+    shot(page, "csp-message-detail-phone")
+    seen += violations(page)
+
+    assert seen + page.csp_console == []

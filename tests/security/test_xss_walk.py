@@ -27,7 +27,7 @@ from tests.security.world import (
     populate,
     tenant_models,
 )
-from tests.security.xss import MARK, POLYGLOT, find_xss
+from tests.security.xss import MARK, POLYGLOT, find_xss, frame_documents
 from tests.urlwalk import our_routes
 
 pytestmark = pytest.mark.django_db
@@ -178,6 +178,9 @@ def test_template_preview_escapes_every_merge_field_and_template_text(world, cli
         page = response.content.decode()
         assert find_xss(page, where="preview") == []
         assert html_lib.escape(POLYGLOT) in page
+        (document,) = frame_documents(client, page)  # the draft, by the frame's URL
+        assert find_xss(document, where="preview frame") == []
+        assert html_lib.escape(POLYGLOT) in document
 
 
 def test_sent_emails_escape_every_merge_field(
@@ -214,6 +217,9 @@ def test_sent_emails_escape_every_merge_field(
         page = admin_client.get(path).content.decode()
         assert find_xss(page, where=path) == []
         assert html_lib.escape(POLYGLOT) in page
+        (document,) = frame_documents(admin_client, page)  # the email as sent, by its URL
+        assert find_xss(document, where=f"{path} frame") == []
+        assert MARK in document
 
 
 def test_invitation_and_digest_emails_escape_every_stored_field(world, mailoutbox):

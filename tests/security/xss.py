@@ -12,6 +12,7 @@ checker does not mind it; it fails on what only an unescaped payload makes:
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from html.parser import HTMLParser
 
@@ -91,3 +92,19 @@ def find_xss(html: str, *, where: str = "page") -> list[str]:
     checker.feed(html)
     checker.close()
     return checker.problems
+
+
+_FRAME_SRC = re.compile(r"<iframe\b[^>]*\ssrc=\"([^\"]*)\"", re.IGNORECASE)
+
+
+def frame_documents(client, page: str) -> list[str]:
+    """The documents of a page's same-site frames (the email previews load
+    their own URL), fetched with the page's client; each must answer 200."""
+    documents = []
+    for src in _FRAME_SRC.findall(page):
+        url = html_lib.unescape(src)
+        if url.startswith("/"):
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+            documents.append(response.content.decode())
+    return documents
