@@ -50,7 +50,13 @@ from django.utils import timezone
 
 from leads.models import Activity, Lead
 from scoring import fields as F_
-from scoring.models import GatingRule, RuleKind, ScoringRule, ScoringSettings
+from scoring.models import (
+    GatingRule,
+    PostQualificationField,
+    RuleKind,
+    ScoringRule,
+    ScoringSettings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +107,15 @@ mql_crossing_hooks: list[Callable[[int, list[int], list[int]], None]] = []
 
 def load_config(*, organization_id: int) -> Config:
     settings, _ = ScoringSettings.objects.get_or_create(organization_id=organization_id)
-    rules = ScoringRule.objects.filter(is_active=True).select_related("group").order_by("pk")
+    # Fields sales fills in after qualifying never score (marking one switches
+    # its rules off; a rule switched back on another way is left out here too).
+    post_qualification = PostQualificationField.objects.values("field")
+    rules = (
+        ScoringRule.objects.filter(is_active=True)
+        .exclude(kind=RuleKind.FIT, field__in=post_qualification)
+        .select_related("group")
+        .order_by("pk")
+    )
     gates = GatingRule.objects.filter(is_active=True).order_by("pk")
     return Config(
         settings=settings,

@@ -30,7 +30,12 @@ from scoring.models import (
     ScoringRule,
     ScoringSettings,
 )
-from scoring.selectors import PROPERTY_KEYS, describe_rule, value_text
+from scoring.selectors import (
+    PROPERTY_KEYS,
+    describe_rule,
+    post_qualification_fields,
+    value_text,
+)
 
 CUSTOM_FIELD = "custom"  # the field chooser's "Custom attribute…" entry
 POINTS_MESSAGE = f"Points must be between −{POINTS_LIMIT} and {POINTS_LIMIT}."
@@ -118,6 +123,9 @@ POINTS_ROW = (("points", "col-md-3"), ("group", "col-md-4"))
 class _ConditionFields(forms.Form):
     """Field / custom attribute / operator / value, shared by fit and gating rules."""
 
+    # Scoring rules may not test what sales fills in after qualifying (leakage).
+    refuses_post_qualification = False
+
     field = forms.ChoiceField(label="Field", choices=field_choices)
     custom_key = forms.CharField(
         label="Custom attribute",
@@ -161,6 +169,13 @@ class _ConditionFields(forms.Form):
             spec = F_.field_spec(field)
         except F_.RuleError as exc:
             self.add_error(error_field, str(exc))
+            return None
+        if self.refuses_post_qualification and field in post_qualification_fields():
+            self.add_error(
+                error_field,
+                f"{spec.label} is filled in by sales after qualification, so it can't score "
+                "leads: a score built on it only repeats what sales already decided.",
+            )
             return None
         if not operator:
             return None
@@ -244,6 +259,7 @@ class _RuleForm(_ConditionFields):
 
 class FitRuleForm(_RuleForm):
     kind = RuleKind.FIT
+    refuses_post_qualification = True
 
     def __init__(self, data=None, *, instance: ScoringRule, **kwargs):
         super().__init__(data, instance=instance, **kwargs)
@@ -613,3 +629,27 @@ class GroupForm(forms.ModelForm):
         if clash.exists():
             raise forms.ValidationError("A group with this name already exists.")
         return name
+
+
+class PostQualificationForm(forms.Form):
+    """Mark a lead field or custom attribute as filled in by sales."""
+
+    field = forms.ChoiceField(label="Field", choices=field_choices)
+    custom_key = forms.CharField(label="Custom attribute", required=False, max_length=60)
+
+    def clean(self):
+        data = super().clean()
+        choice = data.get("field")
+        if choice == CUSTOM_FIELD:
+            key = (data.get("custom_key") or "").strip()
+            if not key:
+                self.add_error("custom_key", "Name the custom attribute, e.g. tags.")
+                return data
+            choice = f"custom.{key}"
+        if choice:
+            try:
+                F_.field_spec(choice)
+            except F_.RuleError as exc:
+                self.add_error("custom_key" if choice.startswith("custom.") else "field", str(exc))
+            data["field_name"] = choice
+        return data

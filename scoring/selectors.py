@@ -19,6 +19,7 @@ from scoring.fields import FIELDS, NO_VALUE_OPS
 from scoring.models import (
     GatingRule,
     Operator,
+    PostQualificationField,
     RescoreJob,
     RescoreStatus,
     RuleChange,
@@ -431,3 +432,8 @@ def with_change_lines(changes) -> list[RuleChange]:
     for change in changes:
         change.lines = change_lines(change, group_names)
     return changes
+
+
+def post_qualification_fields() -> set[str]:
+    """The active organization's fields marked as filled in by sales."""
+    return set(PostQualificationField.objects.values_list("field", flat=True))

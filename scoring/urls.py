@@ -15,6 +15,16 @@ urlpatterns = [
     path("rules/<int:rule_id>/toggle/", views.rule_toggle, name="rule_toggle"),
     path("rules/<int:rule_id>/delete/", views.rule_delete, name="rule_delete"),
     path("settings/", views.settings_edit, name="settings"),
+    path(
+        "settings/post-qualification/",
+        views.post_qualification_add,
+        name="post_qualification_add",
+    ),
+    path(
+        "settings/post-qualification/<int:post_qual_id>/remove/",
+        views.post_qualification_remove,
+        name="post_qualification_remove",
+    ),
     path("gates/new/", views.gate_create, name="gate_create"),
     path("gates/<int:gate_id>/", views.gate_edit, name="gate_edit"),
     path("gates/<int:gate_id>/delete/", views.gate_delete, name="gate_delete"),

@@ -19,8 +19,22 @@ from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404
 from scoring import selectors, services
 from scoring.fields import RuleError
-from scoring.forms import GateForm, GroupForm, SettingsForm, operators_by_field, rule_form_class
-from scoring.models import GatingRule, RescoreJob, RuleKind, ScoreGroup, ScoringRule
+from scoring.forms import (
+    GateForm,
+    GroupForm,
+    PostQualificationForm,
+    SettingsForm,
+    operators_by_field,
+    rule_form_class,
+)
+from scoring.models import (
+    GatingRule,
+    PostQualificationField,
+    RescoreJob,
+    RuleKind,
+    ScoreGroup,
+    ScoringRule,
+)
 from scoring.simulation import RuleSimulation, SimulationTooSlow, simulate_rule
 
 AUDIT_PER_PAGE = 50
@@ -234,8 +248,41 @@ def settings_edit(request):
         "gates": selectors.gates_for_page(),
         "groups": ScoreGroup.objects.annotate(rule_count=Count("rules")).order_by("name"),
         "group_form": GroupForm(),
+        "post_qualification": PostQualificationField.objects.order_by("field"),
+        "post_qualification_form": PostQualificationForm(),
     }
     return render(request, "scoring/settings.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def post_qualification_add(request):
+    form = PostQualificationForm(request.POST)
+    if form.is_valid() and form.cleaned_data.get("field_name"):
+        field = form.cleaned_data["field_name"]
+        services.post_qualification_mark(
+            organization_id=request.organization.pk, fields=[field], actor=request.user
+        )
+        messages.success(
+            request,
+            f"“{selectors.field_label(field)}” is now a post-qualification field: "
+            "scoring rules and learning leave it out.",
+        )
+    else:
+        errors = "; ".join(e for errs in form.errors.values() for e in errs)
+        messages.error(request, errors or "Choose a field.")
+    return _to_settings(request)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def post_qualification_remove(request, post_qual_id: int):
+    marked = get_tenant_object_or_404(PostQualificationField, pk=post_qual_id)
+    services.post_qualification_unmark(
+        organization_id=request.organization.pk, field=marked.field, actor=request.user
+    )
+    messages.success(request, f"“{selectors.field_label(marked.field)}” may score leads again.")
+    return _to_settings(request)
 
 
 def _gate_page(request, gate: GatingRule):

@@ -32,6 +32,12 @@ def _sample_invitation(org) -> int:
     return InvitationFactory(organization=org).pk
 
 
+def _scoring_sample(org, model: str, **fields) -> int:
+    from django.apps import apps
+
+    return apps.get_model("scoring", model).objects.create(organization=org, **fields).pk
+
+
 SAMPLE_OBJECTS: dict[str, Callable] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -54,6 +60,7 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "group_id": lambda org: f.ScoreGroupFactory(organization=org).pk,
     "gate_id": lambda org: f.GatingRuleFactory(organization=org).pk,
     "rescore_job_id": lambda org: f.RescoreJobFactory(organization=org).pk,
+    "post_qual_id": lambda org: _scoring_sample(org, "PostQualificationField", field="custom.tags"),
     "list_id": lambda org: f.NurtureListFactory(organization=org).pk,
     "template_id": lambda org: f.EmailTemplateFactory(organization=org).pk,
     "sequence_id": lambda org: f.SequenceFactory(organization=org).pk,

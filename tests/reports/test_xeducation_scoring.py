@@ -23,14 +23,22 @@ from scoring.models import ScoringRule
 from scoring.services import starter_rules_install
 from tests.leads.test_import_jobs import start, upload
 
-DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "x-education-leads.csv"
+# The shared data sits beside the repository (a worktree may sit one level deeper).
+DATASET = next(
+    (
+        p / "shared" / "data" / "x-education-leads.csv"
+        for p in Path(__file__).resolve().parents[2].parents
+        if (p / "shared" / "data" / "x-education-leads.csv").exists()
+    ),
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "x-education-leads.csv",
+)
 pytestmark = pytest.mark.skipif(not DATASET.exists(), reason="the shared dataset is not here")
 
 DATA_RULES = [
     ("Lead Add Form", "custom.lead_origin", "eq", "Lead Add Form", 30),
     ("Long time on site", "custom.total_time_spent_on_website", "gte", 500, 20),
     ("Last activity: SMS", "custom.last_activity", "eq", "SMS Sent", 15),
-    ("Phone keeps ringing", "custom.tags", "eq", "Ringing", -20),
+    ("Unemployed", "custom.what_is_your_current_occupation", "eq", "Unemployed", -5),
 ]
 
 
@@ -80,10 +88,10 @@ def test_scoring_health_on_x_education(
     assert len(won_ids) == 3559 and sum(won for _, won in pairs) == 3559
     expected = independent_auc(pairs)
     assert health.auc == pytest.approx(expected, abs=1e-12)
-    assert round(expected, 4) == 0.866  # pinned: starter rules + the four data rules
+    assert round(expected, 4) == 0.8178  # pinned: starter rules + the four data rules
     assert (health.leads, health.won) == (9237, 3559)
     rules = {r.rule.name: r for r in health.rules}
-    assert rules["Lead Add Form"].lift > 2 and rules["Phone keeps ringing"].lift < 0.2
+    assert rules["Lead Add Form"].lift > 2
 
     page = admin_client.get(reverse("reports:scoring", kwargs={"org_slug": org.slug}))
     assert page.status_code == 200
