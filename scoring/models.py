@@ -295,6 +295,10 @@ class RuleSetVersion(TenantModel):
     applied_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The version that was live when this one was applied: what rollback restores.
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-number"]

@@ -27,3 +27,17 @@ def nightly_decay() -> int:
             services.rescore_job_start(organization_id=organization_id, reason="Nightly decay")
         count += 1
     return count
+
+
+@shared_task(
+    base=TenantTask,
+    autoretry_for=(DatabaseError,),
+    max_retries=3,
+    acks_late=True,
+    time_limit=3600,
+    soft_time_limit=3600 - 60,
+)
+def run_learning_job(*, organization_id: int, job_id: int) -> None:
+    from scoring import versions
+
+    versions.learning_job_run(job_id=job_id)

@@ -14,7 +14,12 @@ reads lower than it will end up.
   (Mann–Whitney) formula with tied scores given their average rank, computed
   from one grouped query (score → leads, won).
 
-Six queries whatever the number of leads or rules (three load the configuration).
+- Holdout figures, apart: the leads with a known outcome (won, lost,
+  disqualified) that the learned rule set in use was not fitted on — the
+  all-lead AUC counts the leads the points were learned from and flatters
+  itself.
+
+Eight queries whatever the number of leads or rules (three load the configuration).
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ from reports.formatting import rate
 from reports.period import ReportQuery
 from scoring import engine
 from scoring import fields as scoring_fields
-from scoring.models import RuleKind, ScoringRule
+from scoring.models import RuleKind, RuleSetVersion, ScoringRule, TrainingLead, VersionStatus
 
 DECILES = 10
+KNOWN_OUTCOMES = (Stage.WON, Stage.LOST, Stage.DISQUALIFIED)
 BAND_ORDER = [ScoreBand.HOT, ScoreBand.WARM, ScoreBand.COLD, ""]
 GRADE_ORDER = [*ScoreGrade.values, ""]
 
@@ -73,6 +79,21 @@ class RuleHealth:
 
 
 @dataclass
+class HoldoutHealth:
+    """The leads with a known outcome that the rules in use were not learned
+    from: the only honest test of learned points."""
+
+    version: int  # the number of the rule-set version in use
+    leads: int
+    won: int
+    auc: float | None
+
+    @property
+    def conversion(self) -> float | None:
+        return rate(self.won, self.leads)
+
+
+@dataclass
 class ScoringHealth:
     leads: int
     won: int
@@ -81,6 +102,7 @@ class ScoringHealth:
     grades: list[Segment]
     deciles: list[Segment]
     rules: list[RuleHealth]
+    holdout: HoldoutHealth | None = None
 
     @property
     def conversion(self) -> float | None:
@@ -150,6 +172,32 @@ def _rule_match(rule: ScoringRule, now: dt.datetime) -> Q:
     return Q(pk__in=matching)
 
 
+def holdout_health(leads: QuerySet[Lead]) -> HoldoutHealth | None:
+    """Over `leads`: those won, lost or disqualified that the learned version in
+    use was not fitted on (None when the rules in use were not learned)."""
+    version = (
+        RuleSetVersion.objects.filter(status=VersionStatus.APPLIED, source="learned")
+        .values_list("pk", "number")
+        .first()
+    )
+    if version is None:
+        return None
+    trained = TrainingLead.objects.filter(version_id=version[0], lead_id=OuterRef("pk"))
+    unseen = leads.filter(stage__in=KNOWN_OUTCOMES).exclude(Exists(trained))
+    groups = [
+        (r["score"], r["n"], r["w"])
+        for r in unseen.order_by("score")
+        .values("score")
+        .annotate(n=Count("pk"), w=Count("pk", filter=Q(stage=Stage.WON)))
+    ]
+    return HoldoutHealth(
+        version=version[1],
+        leads=sum(n for _, n, _ in groups),
+        won=sum(w for _, _, w in groups),
+        auc=auc_from_groups(groups),
+    )
+
+
 def scoring_health(*, organization_id: int, query: ReportQuery, now: dt.datetime) -> ScoringHealth:
     leads = cohort(query).alias(won=won_exists())
     is_won = Q(won=True)
@@ -194,4 +242,5 @@ def scoring_health(*, organization_id: int, query: ReportQuery, now: dt.datetime
         grades=[s for s in grades.values() if s.leads or s.key],
         deciles=_deciles(groups, total),
         rules=health,
+        holdout=holdout_health(cohort(query)),
     )
