@@ -34,4 +34,11 @@ urlpatterns = [
     path("rescore/", views.rescore_start, name="rescore_start"),
     path("rescore/<int:rescore_job_id>/", views.rescore_progress, name="rescore_progress"),
     path("changes/", views.audit_log, name="audit_log"),
+    path("learning/", views.learning_overview, name="learning"),
+    path("learning/start/", views.learning_start, name="learning_start"),
+    path("learning/<int:learning_job_id>/", views.learning_progress, name="learning_progress"),
+    path("versions/rollback/", views.version_rollback, name="version_rollback"),
+    path("versions/<int:version_id>/", views.version_detail, name="version_detail"),
+    path("versions/<int:version_id>/apply/", views.version_apply, name="version_apply"),
+    path("versions/<int:version_id>/discard/", views.version_discard, name="version_discard"),
 ]

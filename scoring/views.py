@@ -17,7 +17,7 @@ from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404
-from scoring import selectors, services
+from scoring import selectors, services, versions
 from scoring.fields import RuleError
 from scoring.forms import (
     GateForm,
@@ -29,9 +29,11 @@ from scoring.forms import (
 )
 from scoring.models import (
     GatingRule,
+    LearningJob,
     PostQualificationField,
     RescoreJob,
     RuleKind,
+    RuleSetVersion,
     ScoreGroup,
     ScoringRule,
 )
@@ -385,3 +387,100 @@ def audit_log(request):
     page = Paginator(selectors.audit_log(), AUDIT_PER_PAGE).get_page(request.GET.get("page"))
     changes = selectors.with_change_lines(page.object_list)
     return render(request, "scoring/audit_log.html", {"page": page, "changes": changes})
+
+
+# --- Learning from outcomes and rule-set versions ----------------------------------------
+
+
+def _learning_progress(job) -> dict:
+    return {"learning_job": job, "learning_active": job is not None and job.status in ACTIVE}
+
+
+ACTIVE = ("queued", "running")
+
+
+@require_GET
+@org_view(Perm.MANAGE_SCORING)
+def learning_overview(request):
+    context = {
+        "counts": selectors.outcome_counts(),
+        "versions": selectors.versions_for_page(),
+        "applied": selectors.applied_version(),
+        "drift": selectors.drift_check(),
+        **_learning_progress(selectors.latest_learning_job()),
+    }
+    return render(request, "scoring/learning.html", context)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def learning_start(request):
+    job = versions.learning_job_start(organization_id=request.organization.pk, actor=request.user)
+    if request.htmx:
+        return render(request, "scoring/partials/learning_progress.html", _learning_progress(job))
+    messages.success(request, "Learning from your outcomes; the suggestion appears below.")
+    return redirect("scoring:learning", org_slug=request.organization.slug)
+
+
+@require_GET
+@org_view(Perm.MANAGE_SCORING)
+def learning_progress(request, learning_job_id: int):
+    job = get_tenant_object_or_404(LearningJob, pk=learning_job_id)
+    if not request.htmx:
+        return redirect("scoring:learning", org_slug=request.organization.slug)
+    context = {**_learning_progress(job), "polled": True}
+    return render(request, "scoring/partials/learning_progress.html", context)
+
+
+@require_GET
+@org_view(Perm.MANAGE_SCORING)
+def version_detail(request, version_id: int):
+    version = get_tenant_object_or_404(RuleSetVersion, pk=version_id)
+    context = {
+        "version": version,
+        "applied": selectors.applied_version(),
+        "compare": selectors.version_compare(version),
+    }
+    return render(request, "scoring/version_detail.html", context)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def version_apply(request, version_id: int):
+    version = get_tenant_object_or_404(RuleSetVersion, pk=version_id)
+    try:
+        versions.version_apply(version=version, actor=request.user)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Version {version.number} is now in use. {RESCORING} "
+            "You can go back to the previous rules with one click.",
+        )
+    return redirect("scoring:learning", org_slug=request.organization.slug)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def version_rollback(request):
+    try:
+        version = versions.version_rollback(actor=request.user)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Back to version {version.number}. {RESCORING}")
+    return redirect("scoring:learning", org_slug=request.organization.slug)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def version_discard(request, version_id: int):
+    version = get_tenant_object_or_404(RuleSetVersion, pk=version_id)
+    try:
+        versions.version_discard(version=version)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Suggestion {version.number} discarded.")
+    return redirect("scoring:learning", org_slug=request.organization.slug)

@@ -35,10 +35,10 @@ from reports.formatting import rate
 from reports.period import ReportQuery
 from scoring import engine
 from scoring import fields as scoring_fields
-from scoring.models import RuleKind, RuleSetVersion, ScoringRule, TrainingLead, VersionStatus
+from scoring.models import RuleKind, RuleSetVersion, ScoringRule, VersionStatus
+from scoring.selectors import unseen_outcomes
 
 DECILES = 10
-KNOWN_OUTCOMES = (Stage.WON, Stage.LOST, Stage.DISQUALIFIED)
 BAND_ORDER = [ScoreBand.HOT, ScoreBand.WARM, ScoreBand.COLD, ""]
 GRADE_ORDER = [*ScoreGrade.values, ""]
 
@@ -182,8 +182,7 @@ def holdout_health(leads: QuerySet[Lead]) -> HoldoutHealth | None:
     )
     if version is None:
         return None
-    trained = TrainingLead.objects.filter(version_id=version[0], lead_id=OuterRef("pk"))
-    unseen = leads.filter(stage__in=KNOWN_OUTCOMES).exclude(Exists(trained))
+    unseen = unseen_outcomes(version[0], leads)
     groups = [
         (r["score"], r["n"], r["w"])
         for r in unseen.order_by("score")
