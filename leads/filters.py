@@ -120,7 +120,10 @@ class BulkActionForm(forms.Form):
     campaign = forms.ModelChoiceField(queryset=Campaign.objects.none(), required=False)
 
     def __init__(self, *args, **kwargs):
+        from leads.bulk import bulk_actions
+
         super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [*self.ACTIONS, *((a.key, a.label) for a in bulk_actions)]
         self.fields["campaign"].queryset = Campaign.objects.all()
         self.fields["campaign"].empty_label = "Campaign —"
         self.fields["campaign"].widget.attrs["class"] = "form-select form-select-sm w-auto"

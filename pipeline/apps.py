@@ -9,6 +9,7 @@ class PipelineConfig(AppConfig):
         from accounts.management.commands.seed_demo import demo_steps
         from accounts.models import Role
         from accounts.panels import role_home
+        from leads.bulk import bulk_actions
         from leads.panels import lead_detail_panels
         from leads.services.ingest import post_ingest_hooks
         from leads.services.outcomes import import_outcome_hooks
@@ -28,6 +29,8 @@ class PipelineConfig(AppConfig):
         role_home.setdefault(Role.SALES_REP, "pipeline:queue")
         if demo.seed not in demo_steps:
             demo_steps.append(demo.seed)
+        if not any(a.key == "mark_won" for a in bulk_actions):
+            bulk_actions.extend(outcomes.bulk_outcome_actions())
         if outcomes.outcomes_after_import not in import_outcome_hooks:
             import_outcome_hooks.append(outcomes.outcomes_after_import)
         if webhooks.webhooks_on_stage_changed not in stage_changed_hooks:

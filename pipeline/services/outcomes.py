@@ -97,3 +97,29 @@ def outcomes_record(
 def outcomes_after_import(organization_id: int, outcomes: list[tuple[int, str, object]]) -> None:
     """import_outcome_hooks (leads): an import's outcome column, as history."""
     outcomes_record(organization_id=organization_id, outcomes=outcomes, rule="import")
+
+
+def _bulk(outcome: str, reason: str):
+    def run(request, leads) -> str:
+        moved = outcomes_record(
+            organization_id=request.organization.pk,
+            outcomes=[(pk, outcome, None) for pk in leads.values_list("pk", flat=True)],
+            rule="bulk",
+            reason=f"{reason} by {request.user.email}",
+        )
+        return f"{len(moved)} lead{'s' if len(moved) != 1 else ''} marked {outcome}."
+
+    return run
+
+
+def bulk_outcome_actions():
+    """The lead list's "mark won / lost" (known outcomes, e.g. from a CRM report)."""
+    from accounts.permissions import Perm
+    from leads.bulk import BulkAction
+
+    return [
+        BulkAction("mark_won", "Mark won (known outcome)", Perm.MANAGE_SCORING,
+                   _bulk("won", "Marked won in bulk")),
+        BulkAction("mark_lost", "Mark lost (known outcome)", Perm.MANAGE_SCORING,
+                   _bulk("lost", "Marked lost in bulk")),
+    ]  # fmt: skip

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from leadflow.tenancy import tenant_scope
 from leads.importing.values import outcome_value
@@ -104,3 +105,37 @@ def test_the_api_records_won_with_an_amount_and_lost_with_a_reason(org, other_or
         assert (move.to_stage, move.rule, move.reason) == ("lost", "api:CRM", "Chose a competitor")
     with tenant_scope(other_org):
         assert Lead.objects.get(pk=foreign.pk).stage == Stage.NEW
+
+
+def test_the_lead_list_bulk_action_marks_won_and_lost(
+    org, other_org, admin_client, marketer, client_for
+):
+    with tenant_scope(org):
+        a, b, c = (LeadFactory(organization=org) for _ in range(3))
+    with tenant_scope(other_org):
+        foreign = LeadFactory(organization=other_org)
+    url = reverse("leads:lead_bulk", kwargs={"org_slug": org.slug})
+    listing = admin_client.get(reverse("leads:lead_list", kwargs={"org_slug": org.slug}))
+    assert b'value="mark_won"' in listing.content
+    response = admin_client.post(
+        url, {"action": "mark_won", "lead_ids": [a.pk, b.pk, foreign.pk]}, follow=True
+    )
+    assert b"2 leads marked won." in response.content
+    admin_client.post(url, {"action": "mark_lost", "lead_ids": [c.pk]})
+    with tenant_scope(org):
+        assert dict(Lead.objects.values_list("pk", "stage")) == {
+            a.pk: Stage.WON, b.pk: Stage.WON, c.pk: Stage.LOST,
+        }  # fmt: skip
+        move = StageTransition.objects.get(lead=c)
+        assert move.rule == "bulk" and move.reason.startswith("Marked lost in bulk by ")
+    with tenant_scope(other_org):
+        assert Lead.objects.get(pk=foreign.pk).stage == Stage.NEW
+    # A marketer may not record outcomes, and the request does nothing else instead.
+    with tenant_scope(org):
+        d = LeadFactory(organization=org)
+    refused = client_for(marketer).post(url, {"action": "mark_won", "lead_ids": [d.pk]})
+    assert refused.status_code == 302
+    with tenant_scope(org):
+        d.refresh_from_db()
+        assert d.stage == Stage.NEW and d.quality != "junk"
+        assert not StageTransition.objects.filter(lead=d).exists()
