@@ -25,6 +25,7 @@ Eight queries whatever the number of leads or rules (three load the configuratio
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -76,6 +77,26 @@ class RuleHealth:
         if self.matched_conversion is None:
             return None
         return rate(self.matched_conversion, self.unmatched_conversion)
+
+    @property
+    def lift_interval(self) -> tuple[float, float] | None:
+        """95 % interval of the lift (a risk ratio: Katz's log method); None
+        when either side has no conversions to measure it by."""
+        a, n1, c, n2 = self.matched_won, self.matched, self.unmatched_won, self.unmatched
+        if not (a and c and n1 and n2):
+            return None
+        ratio = (a / n1) / (c / n2)
+        se = math.sqrt(max(1 / a - 1 / n1 + 1 / c - 1 / n2, 0.0))
+        return ratio * math.exp(-1.96 * se), ratio * math.exp(1.96 * se)
+
+    @property
+    def pushes_wrong_way(self) -> bool:
+        """Its points push against what its leads do, and the interval says so
+        (a small or noisy rule is not flagged on chance alone)."""
+        interval = self.lift_interval
+        if interval is None or not self.rule.points:
+            return False
+        return interval[1] < 1 if self.rule.points > 0 else interval[0] > 1
 
 
 @dataclass
