@@ -183,6 +183,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "scoring.tasks.nightly_decay",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Learned scoring: a new suggestion (never applied by itself) when one is due.
+    "scoring-retrain-due": {
+        "task": "scoring.tasks.retrain_due",
+        "schedule": crontab(hour=3, minute=15),
+    },
     # Speed-to-lead: find SLA breaches, notify, reassign or recycle (one job per org).
     "pipeline-sla-sweep": {
         "task": "pipeline.sla_sweep",
@@ -221,6 +226,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 # Queued nurture emails whose send task was lost (a killed worker) are re-enqueued after this.
 NURTURE_REQUEUE_AFTER_SECONDS = env.int("NURTURE_REQUEUE_AFTER_SECONDS", default=600)
+# Days between automatic re-learning for organizations that use learned scoring (0: off).
+SCORING_RETRAIN_DAYS = env.int("SCORING_RETRAIN_DAYS", default=30)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)

@@ -7,6 +7,9 @@ Writes live here (services); the learning itself is scoring.learning.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -106,6 +109,23 @@ def learning_job_run(*, job_id: int) -> LearningJob | None:
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "version", "message", "percent", "finished_at"])
     return job
+
+
+def learning_job_start_if_due(*, organization_id: int) -> LearningJob | None:
+    """Retraining (beat): only for an organization whose rules in use were
+    learned, when its last learning is older than SCORING_RETRAIN_DAYS."""
+    days = settings.SCORING_RETRAIN_DAYS
+    if (
+        days <= 0
+        or not RuleSetVersion.objects.filter(
+            status=VersionStatus.APPLIED, source="learned"
+        ).exists()
+    ):
+        return None
+    last = LearningJob.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+    if last is not None and last > timezone.now() - timedelta(days=days):
+        return None
+    return learning_job_start(organization_id=organization_id, actor=None)
 
 
 @transaction.atomic

@@ -4,6 +4,7 @@ points in the engine, apply / rollback, the drift warning, and the pages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -194,3 +195,31 @@ def test_learn_compare_apply_and_roll_back_through_the_pages(
         admin_client.post(reverse("scoring:version_rollback", kwargs=kw))
     with tenant_scope(org):
         assert selectors.applied_version().source == "snapshot"
+
+
+def test_retraining_is_due_only_for_learned_rules_after_the_interval(
+    org, other_org, settings, django_capture_on_commit_callbacks
+):
+    from scoring.models import LearningJob
+    from scoring.tasks import retrain_due
+
+    settings.SCORING_RETRAIN_DAYS = 30
+    with tenant_scope(org):
+        make_leads(org, 400, seed=9)
+        draft = versions.version_learn(organization_id=org.pk, actor=None)
+        versions.version_apply(version=draft, actor=None)
+    with tenant_scope(other_org):
+        make_leads(other_org, 400, seed=10)  # outcomes, but hand-written rules in use
+    with django_capture_on_commit_callbacks(execute=True):
+        assert retrain_due() == 1
+    with tenant_scope(org):
+        job = LearningJob.objects.get()
+        assert job.status == "done" and job.version.status == VersionStatus.DRAFT
+        assert selectors.applied_version().pk == draft.pk  # never applied by itself
+    assert retrain_due() == 0  # not due again within the interval
+    with tenant_scope(org):
+        LearningJob.objects.update(created_at=timezone.now() - dt.timedelta(days=31))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert retrain_due() == 1
+    with tenant_scope(other_org):
+        assert not LearningJob.objects.exists()
