@@ -543,6 +543,15 @@ class SettingsForm(forms.Form):
         required=False,
         help_text="Optional upper limit of the total score.",
     )
+    conversion_window_days = _bounded_int(
+        "Conversion window (days)",
+        1,
+        MAX_WINDOW_DAYS,
+        f"The window is 1 to {MAX_WINDOW_DAYS} days; leave it empty for closed leads only.",
+        required=False,
+        help_text="Learning from outcomes counts a lead still open after this many days as not "
+        "converted. Empty: only won and lost leads are learned from.",
+    )
 
     def __init__(self, data=None, *, instance: ScoringSettings, **kwargs):
         self.instance = instance
@@ -554,6 +563,7 @@ class SettingsForm(forms.Form):
             min_fit_grade=instance.min_fit_grade,
             half_life_days=instance.half_life_days,
             total_ceiling=instance.total_ceiling,
+            conversion_window_days=instance.conversion_window_days,
             hot=temps.get("hot"),
             warm=temps.get("warm"),
             **{f"grade_{g.lower()}": bands.get(g) for g in GRADES},
@@ -577,6 +587,7 @@ class SettingsForm(forms.Form):
                 "Decay and limits",
                 _row(("half_life_days", "col-md-6"), ("total_ceiling", "col-md-6")),
             ),
+            Fieldset("Learning from outcomes", _row(("conversion_window_days", "col-md-6"))),
         )
 
     def clean(self):
@@ -608,6 +619,7 @@ class SettingsForm(forms.Form):
         settings.temperature_bands = {"hot": data["hot"], "warm": data["warm"]}
         settings.half_life_days = data["half_life_days"]
         settings.total_ceiling = data["total_ceiling"]
+        settings.conversion_window_days = data["conversion_window_days"]
         return settings
 
 

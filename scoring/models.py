@@ -164,6 +164,13 @@ class ScoringSettings(TenantModel):
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(POINTS_LIMIT * 100)],
     )
+    conversion_window_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)],
+        help_text="Learning counts a lead still open after N days as not converted; "
+        "empty = open leads are never learned from.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

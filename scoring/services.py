@@ -139,6 +139,7 @@ SETTINGS_FIELDS = [
     "temperature_bands",
     "half_life_days",
     "total_ceiling",
+    "conversion_window_days",
 ]
 
 

@@ -132,8 +132,13 @@ def learning_job_start_if_due(*, organization_id: int) -> LearningJob | None:
 def version_learn(*, organization_id: int, actor: User | None, progress=None) -> RuleSetVersion:
     """A draft version learned from the outcomes (raises NotEnoughOutcomes)."""
     now = timezone.now()
+    window = ScoringSettings.objects.values_list("conversion_window_days", flat=True).first()
     result = learning.learn(
-        excluded=post_qualification_fields(), now=now, progress=progress, describe=_describe
+        excluded=post_qualification_fields(),
+        now=now,
+        progress=progress,
+        describe=_describe,
+        window_days=window,
     )
     version = RuleSetVersion.objects.create(
         organization_id=organization_id,

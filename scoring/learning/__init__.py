@@ -92,6 +92,7 @@ def learn(
     now: datetime,
     progress: Callable[[str, int], None] | None = None,
     describe: Callable[[dict], str] = lambda r: r["field"],
+    window_days: int | None = None,
 ) -> Learned:
     """Must run inside the organization's scope. Raises NotEnoughOutcomes."""
 
@@ -100,7 +101,9 @@ def learn(
             progress(text, percent)
 
     step("Reading leads and outcomes", 5)
-    data = feat.stream(fields=feat.candidate_fields(excluded), now=now, progress=progress)
+    data = feat.stream(
+        fields=feat.candidate_fields(excluded), now=now, progress=progress, window_days=window_days
+    )
     known = np.flatnonzero(data.outcome != feat.OPEN)
     y = (data.outcome == feat.WON).astype(np.int64)
     won = int(y[known].sum())
@@ -139,10 +142,13 @@ def learn(
         else np.zeros(len(scores))
     )
     a, b = model.calibrate(scores[known], y[known])
+    # Bands and the MQL threshold are positive points (the settings' bounds).
     cuts = model.cutoffs(scores[known], model.BAND_QUANTILES)
+    cuts["warm"] = max(1, cuts["warm"])
+    cuts["hot"] = max(cuts["warm"] + 1, cuts["hot"])
     grades = model.cutoffs(fit_scores[known], model.GRADE_QUANTILES)
     bands = model.band_rates(scores[known], y[known], cuts)
-    threshold = max(1, cuts["hot"])
+    threshold = cuts["hot"]
 
     step("Writing the suggested rules", 90)
     rules = []

@@ -140,14 +140,25 @@ def candidate_fields(excluded: set[str]) -> list[str]:
 
 
 def stream(
-    *, fields: list[str], now: datetime, progress: Callable[[str, int], None] | None = None
+    *,
+    fields: list[str],
+    now: datetime,
+    progress: Callable[[str, int], None] | None = None,
+    window_days: int | None = None,
 ) -> Dataset:
     """Read every live lead of the active organization: outcome, fit values and
-    activity counts, in compact arrays."""
+    activity counts, in compact arrays. With `window_days`, a lead still open
+    that long after it arrived counts as not converted."""
+    expired = (
+        [When(created_at__lt=now - timedelta(days=window_days), then=Value(LOST))]
+        if window_days
+        else []
+    )
     ann: dict[str, Any] = {
         "y": Case(
             When(stage=LeadStage.WON, then=Value(WON)),
             When(stage__in=[LeadStage.LOST, LeadStage.DISQUALIFIED], then=Value(LOST)),
+            *expired,
             default=Value(OPEN),
             output_field=IntegerField(),
         )

@@ -223,3 +223,23 @@ def test_retraining_is_due_only_for_learned_rules_after_the_interval(
         assert retrain_due() == 1
     with tenant_scope(other_org):
         assert not LearningJob.objects.exists()
+
+
+def test_the_conversion_window_counts_long_open_leads_as_not_converted(org, other_org):
+    with tenant_scope(org):
+        make_leads(org, 400, seed=12)
+        lost = Lead.objects.filter(stage=LeadStage.LOST).count()
+        Lead.objects.bulk_create(
+            Lead(organization=org, email=f"open{i}@example.org", stage=LeadStage.MQL)
+            for i in range(30)
+        )
+        Lead.objects.filter(email__startswith="open1").update(
+            created_at=timezone.now() - dt.timedelta(days=120)
+        )  # 11 of them: open1, open10…open19
+        before = versions.version_learn(organization_id=org.pk, actor=None).metrics["outcomes"]
+        ScoringSettings.objects.update_or_create(
+            organization=org, defaults={"conversion_window_days": 90}
+        )
+        after = versions.version_learn(organization_id=org.pk, actor=None).metrics["outcomes"]
+    assert (before["lost"], before["open"]) == (lost, 30)
+    assert (after["lost"], after["open"]) == (lost + 11, 19)
