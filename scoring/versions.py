@@ -36,6 +36,7 @@ RULE_FIELDS = (
 )  # fmt: skip
 SETTINGS_FIELDS = ("mql_threshold", "temperature_bands", "grade_bands")
 TRAINING_BATCH = 5000
+STALE_HOURS = 2  # past the learning task's time limit
 
 
 class VersionError(LeadflowError):
@@ -75,8 +76,10 @@ def learning_job_start(*, organization_id: int, actor: User | None) -> LearningJ
     from leadflow.tenancy import enqueue_on_commit
     from scoring.tasks import run_learning_job
 
+    # A job whose worker died long ago no longer blocks a new one.
     waiting = LearningJob.objects.filter(
-        status__in=[RescoreStatus.QUEUED, RescoreStatus.RUNNING]
+        status__in=[RescoreStatus.QUEUED, RescoreStatus.RUNNING],
+        created_at__gte=timezone.now() - timedelta(hours=STALE_HOURS),
     ).first()
     if waiting:
         return waiting

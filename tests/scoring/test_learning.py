@@ -243,3 +243,18 @@ def test_the_conversion_window_counts_long_open_leads_as_not_converted(org, othe
         after = versions.version_learn(organization_id=org.pk, actor=None).metrics["outcomes"]
     assert (before["lost"], before["open"]) == (lost, 30)
     assert (after["lost"], after["open"]) == (lost + 11, 19)
+
+
+def test_a_running_learning_job_absorbs_requests_until_it_is_stale(org, other_org):
+    from scoring.models import LearningJob
+
+    with tenant_scope(org):
+        running = LearningJob.objects.create(organization=org, status="running")
+        assert versions.learning_job_start(organization_id=org.pk, actor=None) == running
+        LearningJob.objects.filter(pk=running.pk).update(
+            created_at=timezone.now() - dt.timedelta(hours=versions.STALE_HOURS + 1)
+        )
+        fresh = versions.learning_job_start(organization_id=org.pk, actor=None)
+        assert fresh.pk != running.pk and fresh.status == "queued"
+    with tenant_scope(other_org):
+        assert not LearningJob.objects.exists()
