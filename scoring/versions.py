@@ -255,3 +255,22 @@ def version_discard(*, version: RuleSetVersion) -> None:
         raise VersionError("Only a draft can be discarded.")
     version.status = VersionStatus.DISCARDED
     version.save(update_fields=["status"])
+
+
+@transaction.atomic
+def version_import(
+    *, organization_id: int, text: str, file_name: str, actor: User | None
+) -> RuleSetVersion:
+    """A draft version from a rules CSV (scoring.transfer); raises RuleImportError."""
+    from scoring.transfer import parse_rules_csv
+
+    rules = parse_rules_csv(text, refused=post_qualification_fields())
+    return RuleSetVersion.objects.create(
+        organization_id=organization_id,
+        number=_next_number(),
+        source="import",
+        title=f"Imported from {file_name}"[:200],
+        rules=rules,
+        settings={},
+        created_by=actor,
+    )

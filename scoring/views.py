@@ -4,13 +4,16 @@ gating rules, rescore progress, and the audit log. Views parse, call a service
 
 from __future__ import annotations
 
+import os
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_view
@@ -38,6 +41,7 @@ from scoring.models import (
     ScoringRule,
 )
 from scoring.simulation import RuleSimulation, SimulationTooSlow, simulate_rule
+from scoring.transfer import rules_csv
 
 AUDIT_PER_PAGE = 50
 RECENT_CHANGES = 8
@@ -484,3 +488,46 @@ def version_discard(request, version_id: int):
     else:
         messages.success(request, f"Suggestion {version.number} discarded.")
     return redirect("scoring:learning", org_slug=request.organization.slug)
+
+
+@require_GET
+@org_view(Perm.MANAGE_SCORING)
+def rules_export(request):
+    response = HttpResponse(
+        rules_csv(versions.live_rules()).encode("utf-8-sig"), content_type="text/csv"
+    )
+    stamp = timezone.localdate().isoformat()
+    name = f"scoring-rules-{request.organization.slug}-{stamp}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+RULES_FILE_LIMIT = 2 * 1024 * 1024
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def rules_import(request):
+    upload = request.FILES.get("file")
+    back = redirect("scoring:learning", org_slug=request.organization.slug)
+    if upload is None or upload.size > RULES_FILE_LIMIT:
+        messages.error(request, "Choose a rules CSV file of at most 2 MB.")
+        return back
+    try:
+        text = upload.read().decode("utf-8")
+        version = versions.version_import(
+            organization_id=request.organization.pk,
+            text=text,
+            file_name=os.path.basename(upload.name or "rules.csv"),
+            actor=request.user,
+        )
+    except UnicodeDecodeError:
+        messages.error(request, "The file is not UTF-8 text.")
+        return back
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+        return back
+    messages.success(request, "Rules imported as a draft: compare them before applying.")
+    return redirect(
+        "scoring:version_detail", org_slug=request.organization.slug, version_id=version.pk
+    )
