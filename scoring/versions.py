@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -152,13 +152,27 @@ def version_learn(*, organization_id: int, actor: User | None, progress=None) ->
         metrics=result.metrics,
         created_by=actor,
     )
-    ids = result.training_lead_ids
-    for start in range(0, len(ids), TRAINING_BATCH):
-        TrainingLead.objects.bulk_create(
-            TrainingLead(organization_id=organization_id, version=version, lead_id=pk)
-            for pk in ids[start : start + TRAINING_BATCH]
-        )
+    _training_leads_store(organization_id, version, result.training_lead_ids)
     return version
+
+
+def _training_leads_store(organization_id: int, version: RuleSetVersion, ids: list[int]) -> None:
+    """One row per lead learned from; on PostgreSQL an array per 50k ids
+    (a million rows in seconds, not one INSERT value list per 5k)."""
+    if connection.vendor != "postgresql":
+        for start in range(0, len(ids), TRAINING_BATCH):
+            TrainingLead.objects.bulk_create(
+                TrainingLead(organization_id=organization_id, version=version, lead_id=pk)
+                for pk in ids[start : start + TRAINING_BATCH]
+            )
+        return
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), TRAINING_BATCH * 10):
+            cursor.execute(
+                f"INSERT INTO {TrainingLead._meta.db_table} (organization_id, version_id, lead_id)"
+                " SELECT %s, %s, unnest(%s::bigint[])",
+                [organization_id, version.pk, ids[start : start + TRAINING_BATCH * 10]],
+            )
 
 
 # --- apply and roll back ---------------------------------------------------------------
