@@ -54,13 +54,14 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def organization_create(*, name: str, owner: User) -> Organization:
-    """A new tenant; its creator becomes its first admin."""
+def organization_create(*, name: str, owner: User, slug: str | None = None) -> Organization:
+    """A new tenant; its creator becomes its first admin. An explicit `slug`
+    (operations commands) is used as given, or the creation fails."""
     name = _organization_name(name) or header_text(f"{owner.display_name}'s organization")
-    for _ in range(5):
+    for _ in range(1 if slug else 5):
         try:
             with transaction.atomic():
-                org = Organization.objects.create(name=name, slug=_unique_slug(name))
+                org = Organization.objects.create(name=name, slug=slug or _unique_slug(name))
             break
         except IntegrityError:  # a concurrent sign-up took the slug; pick again
             continue

@@ -47,6 +47,7 @@ ROUTES: dict[str, str] = {
     "accounts.purge_idempotency_keys": BEAT,
     "leads.resume_stalled_imports": BEAT,
     "scoring.tasks.nightly_decay": BEAT,
+    "scoring.tasks.retrain_due": BEAT,
     "reports.send_weekly_digests": BEAT,
     "reports.refresh_all_rollups": BEAT,
     # Capture: submissions from forms and the API, and the per-org sweep.
@@ -63,6 +64,7 @@ ROUTES: dict[str, str] = {
     "pipeline.deliver_webhook": WEBHOOKS,
     # Long jobs.
     "scoring.tasks.run_rescore_job": SCORING,
+    "scoring.tasks.run_learning_job": SCORING,
     "reports.refresh_rollups": REPORTS,
     "leads.tasks.imports.import_job_run": IMPORTS,
     "nurture.refresh_organization_lists": DEFAULT,

@@ -225,6 +225,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "scoring.tasks.nightly_decay",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Learned scoring: a new suggestion (never applied by itself) when one is due.
+    "scoring-retrain-due": {
+        "task": "scoring.tasks.retrain_due",
+        "schedule": crontab(hour=3, minute=15),
+    },
     # Speed-to-lead: find SLA breaches, notify, reassign or recycle (one job per org).
     "pipeline-sla-sweep": {
         "task": "pipeline.sla_sweep",
@@ -280,6 +285,8 @@ NURTURE_RETRY_FOR_SECONDS = env.int("NURTURE_RETRY_FOR_SECONDS", default=48 * 36
 NURTURE_RETRY_BASE_SECONDS = env.int("NURTURE_RETRY_BASE_SECONDS", default=60)
 NURTURE_RETRY_MAX_SECONDS = env.int("NURTURE_RETRY_MAX_SECONDS", default=3600)
 NURTURE_SMTP_TIMEOUT_SECONDS = env.int("NURTURE_SMTP_TIMEOUT_SECONDS", default=30)
+# Days between automatic re-learning for organizations that use learned scoring (0: off).
+SCORING_RETRAIN_DAYS = env.int("SCORING_RETRAIN_DAYS", default=30)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)

@@ -125,7 +125,10 @@ class BulkActionForm(forms.Form):
     campaign = forms.ModelChoiceField(queryset=Campaign.objects.none(), required=False)
 
     def __init__(self, *args, organization: Organization, **kwargs):
+        from leads.bulk import bulk_actions
+
         super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [*self.ACTIONS, *((a.key, a.label) for a in bulk_actions)]
         self._owners: dict[str, Membership] = {}
 
         def owner_choices():  # lazy: the lead list renders its own select

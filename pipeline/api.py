@@ -19,10 +19,17 @@ from leadflow.tenancy import get_tenant_object_or_404
 from leads.api_schemas import ErrorOut
 from leads.models import Lead
 from leads.services.activities import MAX_ID
-from pipeline.api_schemas import StageHistoryOut, TransitionIn, TransitionResultOut
+from pipeline.api_schemas import (
+    OutcomeIn,
+    OutcomeOut,
+    StageHistoryOut,
+    TransitionIn,
+    TransitionResultOut,
+)
 from pipeline.errors import TransitionNotAllowed
 from pipeline.models import Stage, StageTransition
 from pipeline.services import stage_transition
+from pipeline.services.outcomes import OutcomeInvalid, outcomes_record
 from pipeline.stages import TRANSITIONS, allowed_targets, check_move
 
 TRANSITION_BODY_LIMIT = 16 * 1024
@@ -125,6 +132,47 @@ def transition_create(request, lead_id: int, payload: TransitionIn):
         source=request.auth.name,
     )
     return {"lead_id": lead.pk, "stage": lead.stage, "transition": _transition_out(transition)}
+
+
+@pipeline_router.post(
+    "/{lead_id}/outcome",
+    response={200: OutcomeOut, 400: ErrorOut, 404: ErrorOut, 413: ErrorOut, **_AUTH_ERRORS},
+    summary="Record a lead's outcome (won or lost)",
+)
+@decorate_view(json_body(TRANSITION_BODY_LIMIT))
+def outcome_record(request, lead_id: int, payload: OutcomeIn):
+    """Record what became of a lead in your CRM, e.g. `{"outcome": "won", "amount":
+    "1200.00"}` or `{"outcome": "lost", "reason": "Chose a competitor"}`. The lead
+    moves to won or lost from any stage as a system transition (rule `api:<key
+    name>`); an open deal is closed with it. Scoring learns from these outcomes."""
+    _check_id(lead_id)
+    if payload.outcome == "lost" and not payload.reason:
+        raise ApiError(
+            400,
+            "reason_required",
+            "Give a `reason` for a lost lead.",
+            [{"field": "reason", "code": "required", "message": "A reason is required."}],
+        )
+    with transaction.atomic():
+        lead = get_tenant_object_or_404(Lead.objects.select_for_update(), pk=lead_id)
+        if lead.merged_into_id or lead.discarded_at:
+            raise ApiError(
+                400,
+                "lead_inactive",
+                "This lead was merged into another or discarded; use the surviving lead.",
+            )
+        try:
+            moved = outcomes_record(
+                organization_id=lead.organization_id,
+                outcomes=[(lead.pk, payload.outcome, payload.occurred_at)],
+                rule=f"api:{request.auth.name}",
+                reason=payload.reason or f"{payload.outcome} (recorded by integration)",
+                amount=payload.amount,
+            )
+        except OutcomeInvalid as exc:
+            raise ApiError(400, "outcome_invalid", str(exc)) from exc
+    stage = Stage.WON if payload.outcome == "won" else Stage.LOST
+    return {"lead_id": lead.pk, "stage": stage, "recorded": bool(moved)}
 
 
 @pipeline_router.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from ninja import Field
@@ -58,3 +59,25 @@ class StageHistoryOut(PlainOut):
     lead_id: int
     stage: str = Field(..., description="The lead's current stage.")
     items: list[TransitionOut] = Field(..., description="Every stage change, oldest first.")
+
+
+class OutcomeIn(StrictInput):
+    """A lead's outcome as your CRM knows it: won or lost, when, why, for how much."""
+
+    outcome: Literal["won", "lost"] = Field(..., description="won or lost.")
+    reason: str = Field("", max_length=REASON_MAX_LENGTH, description="Why; required for lost.")
+    amount: Decimal | None = Field(
+        None, ge=0, max_digits=14, decimal_places=2, description="Closes an open deal with it."
+    )
+    occurred_at: datetime | None = Field(None, description="When it happened (default: now).")
+
+    @field_validator("reason")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+
+class OutcomeOut(PlainOut):
+    lead_id: int
+    stage: str = Field(..., description="The lead's stage now: won or lost.")
+    recorded: bool = Field(..., description="False when the lead already had this outcome.")

@@ -30,7 +30,12 @@ from scoring.models import (
     ScoringRule,
     ScoringSettings,
 )
-from scoring.selectors import PROPERTY_KEYS, describe_rule, value_text
+from scoring.selectors import (
+    PROPERTY_KEYS,
+    describe_rule,
+    post_qualification_fields,
+    value_text,
+)
 
 CUSTOM_FIELD = "custom"  # the field chooser's "Custom attribute…" entry
 POINTS_MESSAGE = f"Points must be between −{POINTS_LIMIT} and {POINTS_LIMIT}."
@@ -118,6 +123,9 @@ POINTS_ROW = (("points", "col-md-3"), ("group", "col-md-4"))
 class _ConditionFields(forms.Form):
     """Field / custom attribute / operator / value, shared by fit and gating rules."""
 
+    # Scoring rules may not test what sales fills in after qualifying (leakage).
+    refuses_post_qualification = False
+
     field = forms.ChoiceField(label="Field", choices=field_choices)
     custom_key = forms.CharField(
         label="Custom attribute",
@@ -161,6 +169,13 @@ class _ConditionFields(forms.Form):
             spec = F_.field_spec(field)
         except F_.RuleError as exc:
             self.add_error(error_field, str(exc))
+            return None
+        if self.refuses_post_qualification and field in post_qualification_fields():
+            self.add_error(
+                error_field,
+                f"{spec.label} is filled in by sales after qualification, so it can't score "
+                "leads: a score built on it only repeats what sales already decided.",
+            )
             return None
         if not operator:
             return None
@@ -244,6 +259,7 @@ class _RuleForm(_ConditionFields):
 
 class FitRuleForm(_RuleForm):
     kind = RuleKind.FIT
+    refuses_post_qualification = True
 
     def __init__(self, data=None, *, instance: ScoringRule, **kwargs):
         super().__init__(data, instance=instance, **kwargs)
@@ -527,6 +543,15 @@ class SettingsForm(forms.Form):
         required=False,
         help_text="Optional upper limit of the total score.",
     )
+    conversion_window_days = _bounded_int(
+        "Conversion window (days)",
+        1,
+        MAX_WINDOW_DAYS,
+        f"The window is 1 to {MAX_WINDOW_DAYS} days; leave it empty for closed leads only.",
+        required=False,
+        help_text="Learning from outcomes counts a lead still open after this many days as not "
+        "converted. Empty: only won and lost leads are learned from.",
+    )
 
     def __init__(self, data=None, *, instance: ScoringSettings, **kwargs):
         self.instance = instance
@@ -538,6 +563,7 @@ class SettingsForm(forms.Form):
             min_fit_grade=instance.min_fit_grade,
             half_life_days=instance.half_life_days,
             total_ceiling=instance.total_ceiling,
+            conversion_window_days=instance.conversion_window_days,
             hot=temps.get("hot"),
             warm=temps.get("warm"),
             **{f"grade_{g.lower()}": bands.get(g) for g in GRADES},
@@ -561,6 +587,7 @@ class SettingsForm(forms.Form):
                 "Decay and limits",
                 _row(("half_life_days", "col-md-6"), ("total_ceiling", "col-md-6")),
             ),
+            Fieldset("Learning from outcomes", _row(("conversion_window_days", "col-md-6"))),
         )
 
     def clean(self):
@@ -592,6 +619,7 @@ class SettingsForm(forms.Form):
         settings.temperature_bands = {"hot": data["hot"], "warm": data["warm"]}
         settings.half_life_days = data["half_life_days"]
         settings.total_ceiling = data["total_ceiling"]
+        settings.conversion_window_days = data["conversion_window_days"]
         return settings
 
 
@@ -613,3 +641,27 @@ class GroupForm(forms.ModelForm):
         if clash.exists():
             raise forms.ValidationError("A group with this name already exists.")
         return name
+
+
+class PostQualificationForm(forms.Form):
+    """Mark a lead field or custom attribute as filled in by sales."""
+
+    field = forms.ChoiceField(label="Field", choices=field_choices)
+    custom_key = forms.CharField(label="Custom attribute", required=False, max_length=60)
+
+    def clean(self):
+        data = super().clean()
+        choice = data.get("field")
+        if choice == CUSTOM_FIELD:
+            key = (data.get("custom_key") or "").strip()
+            if not key:
+                self.add_error("custom_key", "Name the custom attribute, e.g. tags.")
+                return data
+            choice = f"custom.{key}"
+        if choice:
+            try:
+                F_.field_spec(choice)
+            except F_.RuleError as exc:
+                self.add_error("custom_key" if choice.startswith("custom.") else "field", str(exc))
+            data["field_name"] = choice
+        return data

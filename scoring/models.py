@@ -164,6 +164,13 @@ class ScoringSettings(TenantModel):
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(POINTS_LIMIT * 100)],
     )
+    conversion_window_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)],
+        help_text="Learning counts a lead still open after N days as not converted; "
+        "empty = open leads are never learned from.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -241,3 +248,105 @@ class RescoreJob(TenantModel):
         if self.status == RescoreStatus.DONE:
             return 100
         return round(100 * self.processed / self.total) if self.total else 0
+
+
+class PostQualificationField(TenantModel):
+    """A lead field or custom attribute that sales fills in after talking to the
+    lead (tags, lead quality…). Scoring rules may not use it and learning leaves
+    it out: a score built on it would predict the past, not the lead."""
+
+    field = models.CharField(max_length=120)
+    marked_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["field"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "field"], name="post_qual_field_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.field
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    APPLIED = "applied", "In use"
+    SUPERSEDED = "superseded", "Replaced"
+    DISCARDED = "discarded", "Discarded"
+
+
+class RuleSetVersion(TenantModel):
+    """A whole rule set (rules, groups' membership, bands and thresholds) as data.
+
+    Learning writes a draft; applying a version replaces the live rules and
+    settings with it (audited), after saving the live set as a version of its
+    own so the previous rules are one click away."""
+
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=12, choices=VersionStatus.choices, default=VersionStatus.DRAFT
+    )
+    source = models.CharField(max_length=20, default="learned")  # learned / snapshot
+    title = models.CharField(max_length=200)
+    rules = models.JSONField(default=list)
+    settings = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The version that was live when this one was applied: what rollback restores.
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "number"], name="rule_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"Version {self.number}"
+
+
+class TrainingLead(TenantModel):
+    """A lead whose outcome a learned version was fitted on: the health report
+    keeps these out of its holdout figures."""
+
+    version = models.ForeignKey(RuleSetVersion, on_delete=models.CASCADE, related_name="+")
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "lead"], name="training_lead_unique")
+        ]
+
+
+class LearningJob(TenantModel):
+    """One run of learning for an organization, with its progress."""
+
+    status = models.CharField(
+        max_length=10, choices=RescoreStatus.choices, default=RescoreStatus.QUEUED
+    )
+    step = models.CharField(max_length=200, blank=True)
+    percent = models.PositiveSmallIntegerField(default=0)
+    version = models.ForeignKey(
+        RuleSetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scoring.models import ScoreHistory, ScoringRule, ScoringSettings
+from scoring.selectors import expected_conversion
 
 
 def score_panel(request, lead) -> dict:
@@ -18,7 +19,10 @@ def score_panel(request, lead) -> dict:
         key=lambda line: -abs(line["points"]),
     )
     settings = ScoringSettings.objects.filter(organization_id=lead.organization_id).first()
+    expected = expected_conversion(score=lead.score) if lead.scored_at else None
     return {
+        "expected": expected,
+        "expected_pct": None if expected is None else round(100 * expected),
         "template": "leads/partials/score_panel.html",
         "lead": lead,
         "fit_lines": [x for x in lines if x["rule"] and x["rule"].kind == "fit"],

@@ -12,21 +12,28 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
-from leads.models import ActivityKind, Lead
+from leads.models import ActivityKind, Lead, LeadStage
 from scoring.fields import FIELDS, NO_VALUE_OPS
 from scoring.models import (
     GatingRule,
+    LearningJob,
     Operator,
+    PostQualificationField,
     RescoreJob,
     RescoreStatus,
     RuleChange,
     RuleKind,
+    RuleSetVersion,
     ScoreGroup,
     ScoringRule,
     ScoringSettings,
+    TrainingLead,
+    VersionStatus,
 )
+
+KNOWN_OUTCOMES = (LeadStage.WON, LeadStage.LOST, LeadStage.DISQUALIFIED)
 
 # Activity properties an engagement rule can filter on (free keys are allowed too).
 PROPERTY_KEYS: dict[str, str] = {
@@ -431,3 +438,145 @@ def with_change_lines(changes) -> list[RuleChange]:
     for change in changes:
         change.lines = change_lines(change, group_names)
     return changes
+
+
+def post_qualification_fields() -> set[str]:
+    """The active organization's fields marked as filled in by sales."""
+    return set(PostQualificationField.objects.values_list("field", flat=True))
+
+
+# --- Learning and rule-set versions ---------------------------------------------------
+
+DRIFT_DROP = 0.05  # holdout AUC points lost before the admin is told
+DRIFT_MIN_OUTCOMES = 30  # of each kind among the unseen leads
+
+
+def outcome_counts() -> dict[str, int]:
+    """Live leads won, lost (or disqualified) and still open, for the minimum-data guard."""
+    from scoring.learning import MIN_OUTCOMES
+
+    counts = live_leads().aggregate(
+        won=Count("pk", filter=Q(stage=LeadStage.WON)),
+        lost=Count("pk", filter=Q(stage__in=[LeadStage.LOST, LeadStage.DISQUALIFIED])),
+        total=Count("pk"),
+    )
+    counts["open"] = counts["total"] - counts["won"] - counts["lost"]
+    counts["minimum"] = MIN_OUTCOMES
+    counts["won_needed"] = max(0, MIN_OUTCOMES - counts["won"])
+    counts["lost_needed"] = max(0, MIN_OUTCOMES - counts["lost"])
+    return counts
+
+
+def applied_version() -> RuleSetVersion | None:
+    return RuleSetVersion.objects.filter(status=VersionStatus.APPLIED).first()
+
+
+def versions_for_page() -> list[RuleSetVersion]:
+    return list(
+        RuleSetVersion.objects.exclude(status=VersionStatus.DISCARDED)
+        .select_related("created_by", "applied_by")
+        .order_by("-number")[:20]
+    )
+
+
+def latest_learning_job() -> LearningJob | None:
+    return LearningJob.objects.select_related("version").first()
+
+
+def unseen_outcomes(version_id: int, leads: QuerySet[Lead] | None = None) -> QuerySet[Lead]:
+    """Leads (default: the live ones) with a known outcome that the version was
+    not learned from."""
+    trained = TrainingLead.objects.filter(version_id=version_id, lead_id=OuterRef("pk"))
+    leads = live_leads() if leads is None else leads
+    return leads.filter(stage__in=KNOWN_OUTCOMES).exclude(Exists(trained))
+
+
+def drift_check() -> dict | None:
+    """When the learned rules in use rank the leads they were not learned from
+    clearly worse than they did on their holdout, say so (None otherwise)."""
+    from scoring.learning.model import auc
+
+    version = applied_version()
+    if version is None or version.source != "learned":
+        return None
+    learned_auc = (version.metrics.get("holdout") or {}).get("auc")
+    rows = list(unseen_outcomes(version.pk).values_list("score", "stage"))
+    won = sum(stage == LeadStage.WON for _, stage in rows)
+    if learned_auc is None or min(won, len(rows) - won) < DRIFT_MIN_OUTCOMES:
+        return None
+    import numpy as np
+
+    now_auc = auc(
+        np.array([s for s, _ in rows], dtype=float),
+        np.array([stage == LeadStage.WON for _, stage in rows], dtype=np.int64),
+    )
+    if now_auc is None or learned_auc - now_auc <= DRIFT_DROP:
+        return None
+    return {"version": version.number, "learned": learned_auc, "now": now_auc, "leads": len(rows)}
+
+
+def _rule_key(rule: dict) -> tuple:
+    value = rule.get("value")
+    return (
+        rule.get("kind"), rule.get("field") or "", rule.get("operator") or "",
+        repr(sorted(value) if isinstance(value, list) else value),
+        tuple(sorted(rule.get("activity_kinds") or [])),
+        int(rule.get("min_count") or 1), rule.get("window_days"),
+    )  # fmt: skip
+
+
+def rule_changes(before: list[dict], after: list[dict]) -> list[dict]:
+    """Rules added, removed or given other points, biggest change first."""
+    old = {_rule_key(r): r for r in before if r.get("is_active", True)}
+    new = {_rule_key(r): r for r in after if r.get("is_active", True)}
+    out = []
+    for key in old.keys() | new.keys():
+        a, b = old.get(key), new.get(key)
+        was, now = (a or {}).get("points", 0), (b or {}).get("points", 0)
+        if was == now:
+            continue
+        change = "added" if a is None else "removed" if b is None else "changed"
+        out.append({"name": (b or a)["name"], "change": change, "before": was, "after": now})
+    out.sort(key=lambda c: (-abs(c["after"] - c["before"]), c["name"]))
+    return out
+
+
+def version_compare(version: RuleSetVersion) -> dict:
+    """The draft beside the rules in use, from the figures learning stored."""
+    from scoring.versions import live_rules
+
+    metrics = version.metrics or {}
+    holdout = metrics.get("holdout") or {}
+
+    def pct(row: dict | None) -> dict | None:
+        if row is None:
+            return None
+        rate = row.get("expected")
+        return {**row, "pct": None if rate is None else round(100 * rate, 1)}
+
+    current_bands = {b["key"]: b for b in holdout.get("current_bands", [])}
+    bands = [
+        {"key": d["key"], "draft": pct(d), "current": pct(current_bands.get(d["key"]))}
+        for d in holdout.get("draft_bands", [])
+    ]
+    return {
+        "holdout": holdout,
+        "bands": bands,
+        "changes": rule_changes(live_rules(), version.rules),
+        "mql": metrics.get("mql") or {},
+        "changed_band": metrics.get("changed_band"),
+        "leads": metrics.get("leads"),
+        "warnings": metrics.get("warnings") or [],
+        "calibrated": [pct(b) for b in metrics.get("bands") or []],
+    }
+
+
+def expected_conversion(*, score: int | None) -> float | None:
+    """P(convert) for a score under the learned rules in use (None otherwise)."""
+    version = applied_version()
+    calibration = (version.metrics or {}).get("calibration") if version else None
+    if not calibration or score is None:
+        return None
+    from scoring.learning.model import expected
+
+    return expected(calibration["a"], calibration["b"], score)

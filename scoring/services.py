@@ -17,8 +17,10 @@ from accounts.models import User
 from leadflow.tenancy import enqueue_on_commit
 from leads.models import Lead
 from scoring import engine
+from scoring import fields as F_
 from scoring.models import (
     GatingRule,
+    PostQualificationField,
     RescoreJob,
     RescoreStatus,
     RuleChange,
@@ -137,6 +139,7 @@ SETTINGS_FIELDS = [
     "temperature_bands",
     "half_life_days",
     "total_ceiling",
+    "conversion_window_days",
 ]
 
 
@@ -343,3 +346,52 @@ def rescore_after_ingest(organization_id: int, lead_ids: list[int]) -> None:
     """post_ingest hook: a captured submission or new activity rescores its leads."""
     if lead_ids:
         engine.rescore(organization_id=organization_id, lead_ids=lead_ids)
+
+
+# --- Post-qualification fields --------------------------------------------------
+
+
+def _clean_field_name(field: str) -> str:
+    field = field.strip()
+    F_.field_spec(field)  # raises RuleError for an unknown field or a bad key
+    return field
+
+
+@transaction.atomic
+def post_qualification_mark(
+    *, organization_id: int, fields: list[str], actor: User | None
+) -> list[str]:
+    """Mark fields as filled in by sales: active scoring rules on them are
+    switched off (audited) and the forms and learning refuse them from now on.
+    Returns the fields newly marked."""
+    marked = []
+    for field in dict.fromkeys(_clean_field_name(f) for f in fields):
+        _, created = PostQualificationField.objects.get_or_create(
+            organization_id=organization_id, field=field, defaults={"marked_by": actor}
+        )
+        if not created:
+            continue
+        marked.append(field)
+        _audit(
+            organization_id=organization_id,
+            subject=f"Post-qualification field: {field}",
+            action="created",
+            changes={"post_qualification": [False, True]},
+            actor=actor,
+        )
+        for rule in ScoringRule.objects.filter(kind=RuleKind.FIT, field=field, is_active=True):
+            rule_set_active(rule=rule, active=False, actor=actor)
+    return marked
+
+
+@transaction.atomic
+def post_qualification_unmark(*, organization_id: int, field: str, actor: User | None) -> None:
+    deleted, _ = PostQualificationField.objects.filter(field=field).delete()
+    if deleted:
+        _audit(
+            organization_id=organization_id,
+            subject=f"Post-qualification field: {field}",
+            action="deleted",
+            changes={"post_qualification": [True, False]},
+            actor=actor,
+        )

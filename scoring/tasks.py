@@ -27,3 +27,31 @@ def nightly_decay() -> int:
             services.rescore_job_start(organization_id=organization_id, reason="Nightly decay")
         count += 1
     return count
+
+
+@shared_task(
+    base=TenantTask,
+    autoretry_for=(DatabaseError,),
+    max_retries=3,
+    acks_late=True,
+    time_limit=3600,
+    soft_time_limit=3600 - 60,
+)
+def run_learning_job(*, organization_id: int, job_id: int) -> None:
+    from scoring import versions
+
+    versions.learning_job_run(job_id=job_id)
+
+
+@shared_task
+def retrain_due() -> int:
+    """Fan out: organizations using learned rules get a fresh suggestion when
+    the last learning is older than SCORING_RETRAIN_DAYS (drafts only)."""
+    from scoring import versions
+
+    count = 0
+    for organization_id in Organization.objects.values_list("pk", flat=True):
+        with tenant_scope(organization_id):
+            if versions.learning_job_start_if_due(organization_id=organization_id):
+                count += 1
+    return count

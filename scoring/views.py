@@ -4,24 +4,44 @@ gating rules, rescore progress, and the audit log. Views parse, call a service
 
 from __future__ import annotations
 
+import os
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404
-from scoring import selectors, services
+from scoring import selectors, services, versions
 from scoring.fields import RuleError
-from scoring.forms import GateForm, GroupForm, SettingsForm, operators_by_field, rule_form_class
-from scoring.models import GatingRule, RescoreJob, RuleKind, ScoreGroup, ScoringRule
+from scoring.forms import (
+    GateForm,
+    GroupForm,
+    PostQualificationForm,
+    SettingsForm,
+    operators_by_field,
+    rule_form_class,
+)
+from scoring.models import (
+    GatingRule,
+    LearningJob,
+    PostQualificationField,
+    RescoreJob,
+    RuleKind,
+    RuleSetVersion,
+    ScoreGroup,
+    ScoringRule,
+)
 from scoring.simulation import RuleSimulation, SimulationTooSlow, simulate_rule
+from scoring.transfer import rules_csv
 
 AUDIT_PER_PAGE = 50
 RECENT_CHANGES = 8
@@ -234,8 +254,41 @@ def settings_edit(request):
         "gates": selectors.gates_for_page(),
         "groups": ScoreGroup.objects.annotate(rule_count=Count("rules")).order_by("name"),
         "group_form": GroupForm(),
+        "post_qualification": PostQualificationField.objects.order_by("field"),
+        "post_qualification_form": PostQualificationForm(),
     }
     return render(request, "scoring/settings.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def post_qualification_add(request):
+    form = PostQualificationForm(request.POST)
+    if form.is_valid() and form.cleaned_data.get("field_name"):
+        field = form.cleaned_data["field_name"]
+        services.post_qualification_mark(
+            organization_id=request.organization.pk, fields=[field], actor=request.user
+        )
+        messages.success(
+            request,
+            f"“{selectors.field_label(field)}” is now a post-qualification field: "
+            "scoring rules and learning leave it out.",
+        )
+    else:
+        errors = "; ".join(e for errs in form.errors.values() for e in errs)
+        messages.error(request, errors or "Choose a field.")
+    return _to_settings(request)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def post_qualification_remove(request, post_qual_id: int):
+    marked = get_tenant_object_or_404(PostQualificationField, pk=post_qual_id)
+    services.post_qualification_unmark(
+        organization_id=request.organization.pk, field=marked.field, actor=request.user
+    )
+    messages.success(request, f"“{selectors.field_label(marked.field)}” may score leads again.")
+    return _to_settings(request)
 
 
 def _gate_page(request, gate: GatingRule):
@@ -338,3 +391,143 @@ def audit_log(request):
     page = Paginator(selectors.audit_log(), AUDIT_PER_PAGE).get_page(request.GET.get("page"))
     changes = selectors.with_change_lines(page.object_list)
     return render(request, "scoring/audit_log.html", {"page": page, "changes": changes})
+
+
+# --- Learning from outcomes and rule-set versions ----------------------------------------
+
+
+def _learning_progress(job) -> dict:
+    return {"learning_job": job, "learning_active": job is not None and job.status in ACTIVE}
+
+
+ACTIVE = ("queued", "running")
+
+
+@require_GET
+@org_view(Perm.MANAGE_SCORING)
+def learning_overview(request):
+    context = {
+        "counts": selectors.outcome_counts(),
+        "versions": selectors.versions_for_page(),
+        "applied": selectors.applied_version(),
+        "drift": selectors.drift_check(),
+        **_learning_progress(selectors.latest_learning_job()),
+    }
+    return render(request, "scoring/learning.html", context)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def learning_start(request):
+    job = versions.learning_job_start(organization_id=request.organization.pk, actor=request.user)
+    if request.htmx:
+        return render(request, "scoring/partials/learning_progress.html", _learning_progress(job))
+    messages.success(request, "Learning from your outcomes; the suggestion appears below.")
+    return redirect("scoring:learning", org_slug=request.organization.slug)
+
+
+@require_GET
+@org_view(Perm.MANAGE_SCORING)
+def learning_progress(request, learning_job_id: int):
+    job = get_tenant_object_or_404(LearningJob, pk=learning_job_id)
+    if not request.htmx:
+        return redirect("scoring:learning", org_slug=request.organization.slug)
+    context = {**_learning_progress(job), "polled": True}
+    return render(request, "scoring/partials/learning_progress.html", context)
+
+
+@require_GET
+@org_view(Perm.MANAGE_SCORING)
+def version_detail(request, version_id: int):
+    version = get_tenant_object_or_404(RuleSetVersion, pk=version_id)
+    context = {
+        "version": version,
+        "applied": selectors.applied_version(),
+        "compare": selectors.version_compare(version),
+    }
+    return render(request, "scoring/version_detail.html", context)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def version_apply(request, version_id: int):
+    version = get_tenant_object_or_404(RuleSetVersion, pk=version_id)
+    try:
+        versions.version_apply(version=version, actor=request.user)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Version {version.number} is now in use. {RESCORING} "
+            "You can go back to the previous rules with one click.",
+        )
+    return redirect("scoring:learning", org_slug=request.organization.slug)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def version_rollback(request):
+    try:
+        version = versions.version_rollback(actor=request.user)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Back to version {version.number}. {RESCORING}")
+    return redirect("scoring:learning", org_slug=request.organization.slug)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def version_discard(request, version_id: int):
+    version = get_tenant_object_or_404(RuleSetVersion, pk=version_id)
+    try:
+        versions.version_discard(version=version)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Suggestion {version.number} discarded.")
+    return redirect("scoring:learning", org_slug=request.organization.slug)
+
+
+@require_GET
+@org_view(Perm.MANAGE_SCORING)
+def rules_export(request):
+    response = HttpResponse(
+        rules_csv(versions.live_rules()).encode("utf-8-sig"), content_type="text/csv"
+    )
+    stamp = timezone.localdate().isoformat()
+    name = f"scoring-rules-{request.organization.slug}-{stamp}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+RULES_FILE_LIMIT = 2 * 1024 * 1024
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def rules_import(request):
+    upload = request.FILES.get("file")
+    back = redirect("scoring:learning", org_slug=request.organization.slug)
+    if upload is None or upload.size > RULES_FILE_LIMIT:
+        messages.error(request, "Choose a rules CSV file of at most 2 MB.")
+        return back
+    try:
+        text = upload.read().decode("utf-8")
+        version = versions.version_import(
+            organization_id=request.organization.pk,
+            text=text,
+            file_name=os.path.basename(upload.name or "rules.csv"),
+            actor=request.user,
+        )
+    except UnicodeDecodeError:
+        messages.error(request, "The file is not UTF-8 text.")
+        return back
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+        return back
+    messages.success(request, "Rules imported as a draft: compare them before applying.")
+    return redirect(
+        "scoring:version_detail", org_slug=request.organization.slug, version_id=version.pk
+    )

@@ -32,6 +32,19 @@ def _sample_invitation(org) -> int:
     return InvitationFactory(organization=org).pk
 
 
+def _scoring_sample(org, model: str, **fields) -> int:
+    from django.apps import apps
+    from django.db.models import Max
+    from django_scopes import scopes_disabled
+
+    model_class = apps.get_model("scoring", model)
+    with scopes_disabled():
+        if model == "RuleSetVersion":  # numbered per organization
+            top = model_class.objects.filter(organization=org).aggregate(n=Max("number"))["n"]
+            fields["number"] = (top or 0) + 1
+        return model_class.objects.create(organization=org, **fields).pk
+
+
 SAMPLE_OBJECTS: dict[str, Callable] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -54,6 +67,9 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "group_id": lambda org: f.ScoreGroupFactory(organization=org).pk,
     "gate_id": lambda org: f.GatingRuleFactory(organization=org).pk,
     "rescore_job_id": lambda org: f.RescoreJobFactory(organization=org).pk,
+    "post_qual_id": lambda org: _scoring_sample(org, "PostQualificationField", field="custom.tags"),
+    "version_id": lambda org: _scoring_sample(org, "RuleSetVersion", title="Sample"),
+    "learning_job_id": lambda org: _scoring_sample(org, "LearningJob"),
     "list_id": lambda org: f.NurtureListFactory(organization=org).pk,
     "template_id": lambda org: f.EmailTemplateFactory(organization=org).pk,
     "sequence_id": lambda org: f.SequenceFactory(organization=org).pk,

@@ -3,7 +3,9 @@ header names, and the rules a mapping must follow.
 
 A mapping is a dict {column name: target}; a target is a lead field of
 MAPPABLE_LEAD_FIELDS, `full_name` (split into first and last name), `source`
-(the lead source/channel), `custom:<key>` (a custom attribute) or "" (ignore).
+(the lead source/channel), `outcome` / `outcome_date` (a past lead's won/lost and
+its date, recorded as stage history), `custom:<key>` (a custom attribute) or ""
+(ignore).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ IGNORE = ""
 SOURCE = "source"
 FULL_NAME = "full_name"
 CUSTOM_PREFIX = "custom:"
+# The known outcome of a past lead (won / lost) and its date: stage history, not a field.
+OUTCOME = "outcome"
+OUTCOME_DATE = "outcome_date"
 IDENTITY_FIELDS = ("email", "external_id")
 CUSTOM_KEY_MAX = 60
 
@@ -26,6 +31,8 @@ TARGET_LABELS: dict[str, str] = {
     **MAPPABLE_LEAD_FIELDS,
     FULL_NAME: "Full name (split into first and last)",
     SOURCE: "Lead source (channel)",
+    OUTCOME: "Outcome (won / lost, 1 / 0, yes / no)",
+    OUTCOME_DATE: "Outcome date",
 }
 
 # Header spellings, compared with everything but letters and digits removed

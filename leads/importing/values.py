@@ -8,12 +8,20 @@ scoring rules can compare them.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from leads.importing.mapping import CUSTOM_PREFIX, FULL_NAME, IGNORE, SOURCE
+from leads.importing.mapping import (
+    CUSTOM_PREFIX,
+    FULL_NAME,
+    IGNORE,
+    OUTCOME,
+    OUTCOME_DATE,
+    SOURCE,
+)
 from leads.models import Channel
 
 PLACEHOLDERS = frozenset(
@@ -146,6 +154,34 @@ def split_full_name(value: str) -> tuple[str, str]:
     return " ".join(parts[:-1]), parts[-1]
 
 
+WON_VALUES = frozenset({"won", "converted", "1", "yes", "y", "true", "closed won", "customer"})
+LOST_VALUES = frozenset(
+    {"lost", "not converted", "0", "no", "n", "false", "closed lost", "disqualified"}
+)
+
+
+def outcome_value(value: str) -> str | None:
+    """'Converted', '1', 'yes' -> 'won'; 'lost', '0', 'no' -> 'lost'; else None (open)."""
+    words = " ".join(_WORDS.sub(" ", value.lower()).split())
+    if words in WON_VALUES:
+        return "won"
+    if words in LOST_VALUES:
+        return "lost"
+    return None
+
+
+def outcome_date(value: str) -> dt.datetime | None:
+    """An ISO date or date-time (UTC when no zone is given); None when unreadable."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
 @dataclass(frozen=True)
 class RowPlan:
     """How to turn a record into an ingest row; built once per import."""
@@ -155,13 +191,15 @@ class RowPlan:
     source: int | None
     full_name: int | None
     opt_in_all: bool
+    outcome: int | None = None
+    outcome_date: int | None = None
 
     @classmethod
     def build(
         cls, header: list[str], mapping: Mapping[str, str], *, opt_in_all: bool = False
     ) -> RowPlan:
         fields, custom = [], []
-        source = full_name = None
+        source = full_name = outcome = outcome_at = None
         for index, name in enumerate(header):
             target = mapping.get(name, IGNORE)
             if not target:
@@ -172,9 +210,23 @@ class RowPlan:
                 source = index
             elif target == FULL_NAME:
                 full_name = index
+            elif target == OUTCOME:
+                outcome = index
+            elif target == OUTCOME_DATE:
+                outcome_at = index
             else:
                 fields.append((index, target))
-        return cls(tuple(fields), tuple(custom), source, full_name, opt_in_all)
+        return cls(tuple(fields), tuple(custom), source, full_name, opt_in_all, outcome, outcome_at)
+
+    def outcome_of(self, values: list[str]) -> tuple[str, dt.datetime | None] | None:
+        """The record's (won/lost, date or None), or None when it has no outcome."""
+        if self.outcome is None:
+            return None
+        outcome = outcome_value(values[self.outcome])
+        if outcome is None:
+            return None
+        at = outcome_date(values[self.outcome_date]) if self.outcome_date is not None else None
+        return outcome, at
 
     def row(self, values: list[str]) -> dict[str, Any]:
         """The ingest row of one record (values as read, one per header column)."""

@@ -66,6 +66,7 @@ from leads.models import (
     Lead,
 )
 from leads.services.ingest import Outcome, Touch, lead_ingest_batch
+from leads.services.outcomes import import_outcomes_fire
 
 PREVIEW_ROWS = 10
 log = logging.getLogger(__name__)
@@ -267,6 +268,11 @@ def ingest_records(
             for result in results:
                 record = readable_records[result.index]
                 outcomes[record.number] = _from_result(record, result)
+    if plan.outcome is not None:  # a past lead's won/lost, recorded by the pipeline
+        import_outcomes_fire(
+            organization_id,
+            ((outcomes[r.number].lead_id, plan.outcome_of(r.values)) for r in readable_records),
+        )
     return [outcomes[r.number] for r in records]
 
 

@@ -21,6 +21,7 @@ from leadflow.errors import LeadflowError
 from leadflow.redirects import redirect_next
 from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
 from leads import selectors
+from leads.bulk import bulk_actions_for
 from leads.filters import UNASSIGNED, BulkActionForm, LeadFilter
 from leads.forms import LeadForm, MergeForm
 from leads.models import Lead
@@ -64,6 +65,7 @@ def lead_list(request):
         "sort": request.GET.get("o", ""),
         "page_sizes": PAGE_SIZES,
         "bulk_form": BulkActionForm(organization=request.organization),
+        "bulk_actions": bulk_actions_for(request.membership),
         "members": members,
         "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),
         "can_export": request.membership.has_perm(Perm.EXPORT_LEADS),
@@ -130,6 +132,7 @@ def lead_bulk(request):
         messages.error(request, errors)
         return redirect(back)
     data = form.cleaned_data
+    extra = {a.key: a for a in bulk_actions_for(request.membership)}
     if data["select_all"]:
         leads = _filtered(request, data=QueryDict(request.POST.get("query", ""))).qs
     else:
@@ -141,14 +144,18 @@ def lead_bulk(request):
             owner = None if data["owner"] == UNASSIGNED else data["owner"]
             n = lead_services.leads_assign_owner(leads=leads, owner=owner)
             messages.success(request, f"{n} leads assigned.")
+        elif data["action"] in extra:
+            messages.success(request, extra[data["action"]].run(request, leads))
         elif data["action"] == "add_to_campaign":
             n = lead_services.leads_add_to_campaign(
                 leads=leads, campaign=data["campaign"], actor=request.user
             )
             messages.success(request, f"{n} leads added to {data['campaign']}.")
-        else:
+        elif data["action"] == "mark_junk":
             n = lead_services.leads_mark_junk(leads=leads, actor=request.user)
             messages.success(request, f"{n} leads marked as junk; they are in Needs review.")
+        else:
+            messages.error(request, "Your role can't do that.")
     except LeadflowError as exc:
         messages.error(request, str(exc))
     return redirect(back)

@@ -14,12 +14,18 @@ reads lower than it will end up.
   (Mann–Whitney) formula with tied scores given their average rank, computed
   from one grouped query (score → leads, won).
 
-Six queries whatever the number of leads or rules (three load the configuration).
+- Holdout figures, apart: the leads with a known outcome (won, lost,
+  disqualified) that the learned rule set in use was not fitted on — the
+  all-lead AUC counts the leads the points were learned from and flatters
+  itself.
+
+Eight queries whatever the number of leads or rules (three load the configuration).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -30,7 +36,8 @@ from reports.formatting import rate
 from reports.period import ReportQuery
 from scoring import engine
 from scoring import fields as scoring_fields
-from scoring.models import RuleKind, ScoringRule
+from scoring.models import RuleKind, RuleSetVersion, ScoringRule, VersionStatus
+from scoring.selectors import unseen_outcomes
 
 DECILES = 10
 BAND_ORDER = [ScoreBand.HOT, ScoreBand.WARM, ScoreBand.COLD, ""]
@@ -71,6 +78,41 @@ class RuleHealth:
             return None
         return rate(self.matched_conversion, self.unmatched_conversion)
 
+    @property
+    def lift_interval(self) -> tuple[float, float] | None:
+        """95 % interval of the lift (a risk ratio: Katz's log method); None
+        when either side has no conversions to measure it by."""
+        a, n1, c, n2 = self.matched_won, self.matched, self.unmatched_won, self.unmatched
+        if not (a and c and n1 and n2):
+            return None
+        ratio = (a / n1) / (c / n2)
+        se = math.sqrt(max(1 / a - 1 / n1 + 1 / c - 1 / n2, 0.0))
+        return ratio * math.exp(-1.96 * se), ratio * math.exp(1.96 * se)
+
+    @property
+    def pushes_wrong_way(self) -> bool:
+        """Its points push against what its leads do, and the interval says so
+        (a small or noisy rule is not flagged on chance alone)."""
+        interval = self.lift_interval
+        if interval is None or not self.rule.points:
+            return False
+        return interval[1] < 1 if self.rule.points > 0 else interval[0] > 1
+
+
+@dataclass
+class HoldoutHealth:
+    """The leads with a known outcome that the rules in use were not learned
+    from: the only honest test of learned points."""
+
+    version: int  # the number of the rule-set version in use
+    leads: int
+    won: int
+    auc: float | None
+
+    @property
+    def conversion(self) -> float | None:
+        return rate(self.won, self.leads)
+
 
 @dataclass
 class ScoringHealth:
@@ -81,6 +123,7 @@ class ScoringHealth:
     grades: list[Segment]
     deciles: list[Segment]
     rules: list[RuleHealth]
+    holdout: HoldoutHealth | None = None
 
     @property
     def conversion(self) -> float | None:
@@ -150,6 +193,31 @@ def _rule_match(rule: ScoringRule, now: dt.datetime) -> Q:
     return Q(pk__in=matching)
 
 
+def holdout_health(leads: QuerySet[Lead]) -> HoldoutHealth | None:
+    """Over `leads`: those won, lost or disqualified that the learned version in
+    use was not fitted on (None when the rules in use were not learned)."""
+    version = (
+        RuleSetVersion.objects.filter(status=VersionStatus.APPLIED, source="learned")
+        .values_list("pk", "number")
+        .first()
+    )
+    if version is None:
+        return None
+    unseen = unseen_outcomes(version[0], leads)
+    groups = [
+        (r["score"], r["n"], r["w"])
+        for r in unseen.order_by("score")
+        .values("score")
+        .annotate(n=Count("pk"), w=Count("pk", filter=Q(stage=Stage.WON)))
+    ]
+    return HoldoutHealth(
+        version=version[1],
+        leads=sum(n for _, n, _ in groups),
+        won=sum(w for _, _, w in groups),
+        auc=auc_from_groups(groups),
+    )
+
+
 def scoring_health(*, organization_id: int, query: ReportQuery, now: dt.datetime) -> ScoringHealth:
     leads = cohort(query).alias(won=won_exists())
     is_won = Q(won=True)
@@ -194,4 +262,5 @@ def scoring_health(*, organization_id: int, query: ReportQuery, now: dt.datetime
         grades=[s for s in grades.values() if s.leads or s.key],
         deciles=_deciles(groups, total),
         rules=health,
+        holdout=holdout_health(cohort(query)),
     )

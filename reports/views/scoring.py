@@ -64,9 +64,13 @@ def _rule_table(health: ScoringHealth) -> ReportTable:
             "matched_conversion": r.matched_conversion,
             "unmatched_conversion": r.unmatched_conversion,
             "lift": r.lift,
+            "lift_range": (
+                f"{r.lift_interval[0]:.2f}–{r.lift_interval[1]:.2f}" if r.lift_interval else "—"
+            ),
         }
-        # A rule that adds points but picks leads converting worse than the rest.
-        if r.lift is not None and r.matched and (r.rule.points > 0) == (r.lift < 1):
+        # A rule that adds points but picks leads converting worse than the rest,
+        # beyond what chance explains at its sample size.
+        if r.pushes_wrong_way:
             row["flag"] = "Its points push the wrong way: matched leads convert "
             row["flag"] += "worse" if r.rule.points > 0 else "better"
             row["flag_label"] = "Review"
@@ -82,11 +86,13 @@ def _rule_table(health: ScoringHealth) -> ReportTable:
             Column("matched_conversion", "Conversion if matched", "pct"),
             Column("unmatched_conversion", "Conversion if not", "pct"),
             Column("lift", "Lift", "ratio"),
+            Column("lift_range", "Lift, 95 % range", "text"),
         ],
         rows=rows,
         note="Matched: the rule's condition holds for the lead today. Lift: conversion of matched "
-        "leads ÷ conversion of the others (above 1: the rule finds buyers). Rules flagged "
-        "'Review' give points in the opposite direction of what their leads do.",
+        "leads ÷ conversion of the others (above 1: the rule finds buyers), with the range it "
+        "likely lies in given the number of leads. Rules flagged 'Review' give points in the "
+        "opposite direction of what their leads do, and the whole range says so.",
     )
 
 

@@ -109,10 +109,35 @@ def test_empty_period_and_bad_input(org, admin_client, cohort):
 def test_query_count_is_constant(org, admin_client, cohort, django_assert_num_queries):
     url = reverse("reports:scoring", kwargs={"org_slug": org.slug})
     admin_client.get(url)
-    with django_assert_num_queries(19) as first:
+    # 19, and the rule-set version in use once per period (no learned version: no holdout).
+    with django_assert_num_queries(21) as first:
         admin_client.get(url)
     with tenant_scope(org):
         for score in range(40):
             LeadFactory(organization=org, score=score, band="hot", grade="A", title="vp")
     with django_assert_num_queries(len(first.captured_queries)):
         admin_client.get(url)
+
+
+def test_a_rule_is_flagged_for_review_only_when_its_lift_interval_says_so():
+    from reports.selectors.scoring import RuleHealth, ScoringHealth
+    from reports.views.scoring import _rule_table
+    from scoring.models import ScoringRule
+
+    rule = ScoringRule(name="Webinar", kind="fit", points=10)
+    # Half the conversion of the rest, but on 5 leads: could be chance.
+    small = RuleHealth(rule, matched=5, matched_won=1, unmatched=100, unmatched_won=40)
+    # The same lift on 500 leads: the rule really picks worse leads.
+    large = RuleHealth(rule, matched=500, matched_won=100, unmatched=500, unmatched_won=200)
+    assert small.lift == pytest.approx(0.5) and large.lift == pytest.approx(0.5)
+    low, high = small.lift_interval
+    assert low < 1 < high and not small.pushes_wrong_way
+    assert large.lift_interval[1] < 1 and large.pushes_wrong_way
+    health = ScoringHealth(
+        leads=1, won=1, auc=None, bands=[], grades=[], deciles=[], rules=[small, large]
+    )
+    flags = [bool(row.get("flag")) for row in _rule_table(health).rows]
+    assert flags == [False, True]
+    negative = ScoringRule(name="Student", kind="fit", points=-10)
+    assert not RuleHealth(negative, 500, 100, 500, 200).pushes_wrong_way
+    assert RuleHealth(negative, 500, 200, 500, 100).pushes_wrong_way

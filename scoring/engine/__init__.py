@@ -1,0 +1,28 @@
+"""The scoring engine: `rules` compiles the rules to one SELECT of new scores,
+`apply` is the write seam that stores any such SELECT (scores, history, MQL
+crossings). See both modules' docstrings for the scoring rules."""
+
+from scoring.engine.apply import RescoreResult, apply_scores, mql_crossing_hooks, rescore
+from scoring.engine.rules import (
+    GRADES,
+    AgeDays,
+    Config,
+    activity_filter,
+    load_config,
+    property_condition,
+    scores_sql,
+)
+
+__all__ = [
+    "GRADES",
+    "AgeDays",
+    "Config",
+    "RescoreResult",
+    "activity_filter",
+    "apply_scores",
+    "load_config",
+    "mql_crossing_hooks",
+    "property_condition",
+    "rescore",
+    "scores_sql",
+]
