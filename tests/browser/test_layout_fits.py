@@ -139,6 +139,14 @@ def test_every_page_fits_phone_and_laptop_width(browser, live_server, client_for
         # At phone width the navigation is one tap away and lists the main sections.
         page.set_viewport_size(PHONE)
         page.goto(reverse("leads:lead_list", kwargs={"org_slug": org.slug}))
+        # The top bar's menus, opened, stay on the screen too.
+        for toggle in ("[data-testid=org-switcher]", ".topbar .dropdown-toggle[title]"):
+            page.click(toggle)
+            menu = page.locator(".topbar .dropdown-menu.show")
+            box = menu.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (toggle, box)
+            assert page.evaluate(OVERFLOW)["scroll"] <= PHONE["width"] + 1, toggle
+            page.keyboard.press("Escape")
         sidebar = page.locator(".sidebar")
         reports = sidebar.get_by_role("link", name="Reports", exact=True)
         assert not reports.is_visible()
