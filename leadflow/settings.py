@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "leadflow.badinput.BadQueryMiddleware",
     "leadflow.middleware.TenantMiddleware",
 ]
 

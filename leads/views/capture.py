@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
 
 from accounts.decorators import public_view
+from leadflow.badinput import DEPTH_MESSAGE, SURROGATE_MESSAGE, TooDeep, json_problem
 from leadflow.tenancy import tenant_scope
 from leads.forms_capture import PublicCaptureForm, honeypot_name
 from leads.models import CaptureForm
@@ -132,9 +133,17 @@ def _read_data(request: HttpRequest) -> QueryDict:
     """Form-encoded or multipart fields, or a flat JSON object from a script."""
     if request.content_type != "application/json":
         return request.POST
-    body = json.loads(request.body or b"{}")
+    try:
+        body = json.loads(request.body or b"{}")
+    except RecursionError as exc:
+        raise TooDeep(DEPTH_MESSAGE) from exc
     if not isinstance(body, dict):
         raise ValueError("Send a JSON object of field names to values.")
+    problem = json_problem(body, max_depth=2)  # field -> value or list of values
+    if problem == DEPTH_MESSAGE:
+        raise TooDeep("Send a flat JSON object of field names to values.")
+    if problem == SURROGATE_MESSAGE:  # NUL characters are dropped later; this can't be stored
+        raise ValueError(problem)
     data = QueryDict(mutable=True)
     for key, value in body.items():
         values = value if isinstance(value, list) else [value]
