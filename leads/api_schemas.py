@@ -28,7 +28,17 @@ from leads.services.activities import MAX_BATCH, MAX_ID
 ChannelValue = Literal[tuple(Channel.values)]  # type: ignore[valid-type]
 ActivityKindValue = Literal[tuple(ActivityKind.values)]  # type: ignore[valid-type]
 QualityValue = Literal[tuple(Quality.values)]  # type: ignore[valid-type]
-CampaignRef = StrictInt | str  # ids beyond MAX_ID name nothing: the services say "unknown"
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema counts 120.0 as an integer; anything else stays strict (no "120", no true).
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
+CampaignRef = JsonInt | str  # ids beyond MAX_ID name nothing: the services say "unknown"
 # Integers stored as such are bounded by their column: larger ones are a 400,
 # not a database overflow.
 INT32_MAX = 2**31 - 1
@@ -64,6 +74,7 @@ def _in_utc(value: datetime) -> datetime:
 
 def _int32_if_int(value: Any) -> Any:
     # Checked before the int | str union so the error names the field, not a union branch.
+    value = _integral(value)
     if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= INT32_MAX:
         raise ValueError(f"Must be a whole number from 0 to {INT32_MAX:,}.")
     return value
@@ -128,7 +139,7 @@ class LeadIn(StrictInput):
     company_name: str | None = None
     industry: str | None = None
     company_size: Annotated[
-        Annotated[StrictInt, Field(ge=0, le=INT32_MAX)] | str | None,
+        Annotated[JsonInt, Field(ge=0, le=INT32_MAX)] | str | None,
         BeforeValidator(_int32_if_int),
     ] = Field(None, description="Employees, e.g. 120 or '51-200'.")
     country: str | None = Field(None, description="Name or ISO code, e.g. 'Germany' or 'DE'.")
@@ -276,7 +287,7 @@ class LeadPageOut(Schema):
 class LeadRefIn(StrictInput):
     """Which lead: our `id`, your `external_id`, or `email` (first match in that order)."""
 
-    id: StrictInt | None = None
+    id: JsonInt | None = None
     email: str | None = Field(None, max_length=EMAIL_MAX_LENGTH)
     external_id: str | None = Field(None, max_length=EXTERNAL_ID_MAX_LENGTH)
 
