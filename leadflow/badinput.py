@@ -14,6 +14,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 # Deeper than any lead, custom attribute or activity property needs.
 MAX_JSON_DEPTH = 32
@@ -89,3 +90,20 @@ def bad_request(request: HttpRequest, code: str, message: str) -> HttpResponse:
         body = {"error": {"code": code, "message": message, "details": []}}
         return JsonResponse(body, status=400)
     return render(request, "400.html", {"message": message}, status=400)
+
+
+def safe_next(request: HttpRequest) -> str:
+    """The form's `next` (or ?next=) when it is a path on this site, else "".
+    Anything else — another host, a scheme, or a bare word that redirect()
+    would try to reverse as a view name — is ignored."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if (
+        target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and text_problem(target) is None
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return target
+    return ""

@@ -502,6 +502,8 @@ class ConditionForm(forms.Form):
         if not data.get("field"):
             data["condition"] = None
             return data
+        if "value" not in data:  # the value's own error is shown
+            return data
         raw = {"field": data["field"], "operator": data.get("operator"), "value": data["value"]}
         try:
             data["condition"] = clean_conditions([raw])[0]

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import org_view
 from accounts.models import Membership
 from accounts.permissions import Perm
+from leadflow.badinput import safe_next
 from leadflow.csvsafe import neutralize
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
@@ -216,7 +217,7 @@ def _review_action(request, lead_id: int, action, message: str):
     action(lead=lead, actor=request.user)
     messages.success(request, message.format(lead=lead))
     return redirect(
-        request.POST.get("next")
+        safe_next(request)
         or reverse("leads:review_list", kwargs={"org_slug": request.organization.slug})
     )
 

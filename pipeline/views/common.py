@@ -8,9 +8,9 @@ import datetime as dt
 from django.db.models import QuerySet
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import Role
+from leadflow.badinput import safe_next
 from leads.models import Lead
 from pipeline.models import PipelinePolicy
 from pipeline.policy import policy_get
@@ -52,9 +52,7 @@ def sla_status(*, due_at, breached_at, now) -> dict | None:
 
 def back_to(request, default_name: str, **kwargs):
     """Redirect to the form's `next` when it is ours, else to a named pipeline page."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    target = safe_next(request)
+    if target:
         return redirect(target)
     return redirect(reverse(default_name, kwargs={"org_slug": request.organization.slug, **kwargs}))

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
+from leadflow.badinput import safe_next
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404
 from leads.models import Lead
@@ -298,7 +299,7 @@ def _respond_page(request, lead, *, name, form, error="", status=200):
         "name": name,
         "form": form,
         "error": error,
-        "next": request.POST.get("next") or request.GET.get("next", ""),
+        "next": safe_next(request),
     }
     return render(request, "pipeline/lead_action.html", context, status=status)
 

@@ -4,11 +4,11 @@ without JavaScript the form posts and comes back to the page)."""
 from __future__ import annotations
 
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
+from leadflow.badinput import safe_next
 from reports.digest import digest_subscription_toggle, is_subscribed
 
 
@@ -23,9 +23,7 @@ def digest_context(request) -> dict:
 @org_view(Perm.VIEW_REPORTS)
 def digest_toggle(request):
     sub = digest_subscription_toggle(membership=request.membership)
-    back = request.POST.get("next") or ""
-    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
-        back = ""
+    back = safe_next(request)
     if request.htmx:
         context = {"digest_subscribed": sub.weekly, "digest_next": back}
         return render(request, "reports/digest_toggle.html", context)

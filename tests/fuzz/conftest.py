@@ -7,6 +7,15 @@ from collections import Counter
 
 import pytest
 
+FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """The fuzzers make many members; their (unused) passwords need no real hashing."""
+    settings.PASSWORD_HASHERS = FAST_HASHER
+
+
 KEYS = ("fuzz_cases", "fuzz_server_errors", "fuzz_partial_writes")
 
 
