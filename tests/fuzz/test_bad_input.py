@@ -10,12 +10,14 @@ from django.test import Client
 
 from leadflow.tenancy import tenant_scope
 from leads.models import FormSubmission, Lead
-from nurture.models import EmailTemplate
+from nurture.models import EmailTemplate, Sequence
+from pipeline.models import RoutingRule
 from tests.factories import (
     CaptureFormFactory,
     CaptureFormFieldFactory,
     LeadFactory,
     NurtureListFactory,
+    TeamFactory,
     api_key_for,
 )
 
@@ -215,3 +217,46 @@ def test_every_api_operation_declares_its_error_responses(openapi):
             for status in expected:
                 schema = responses[status]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": error_ref}, (method, path, status)
+
+
+# --- Found by the page fuzzer (tests/fuzz/test_pages.py) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "target", ["review_list", "x:y", "https://evil.example/", "//evil.example/"]
+)
+def test_review_action_next_that_is_not_a_local_path_is_ignored(author, org, target):
+    with tenant_scope(org):
+        lead = LeadFactory(organization=org)
+    response = author.post(f"/o/{org.slug}/leads/{lead.pk}/discard/", {"next": target})
+    assert response.status_code == 302
+    assert response["Location"] == f"/o/{org.slug}/leads/review/"
+    response = author.post(
+        f"/o/{org.slug}/leads/{lead.pk}/approve/", {"next": f"/o/{org.slug}/leads/"}
+    )
+    assert response["Location"] == f"/o/{org.slug}/leads/"
+
+
+def test_routing_condition_value_with_nul_is_a_form_error(author, org):
+    with tenant_scope(org):
+        team = TeamFactory(organization=org)
+    data = {
+        "name": "EMEA", "priority": "10", "is_active": "on", "target_team": team.pk,
+        "target_rep": "", "method": "round_robin",
+        "cond-TOTAL_FORMS": "1", "cond-INITIAL_FORMS": "0",
+        "cond-0-field": "country", "cond-0-operator": "in", "cond-0-value": "de\x00",
+    }  # fmt: skip
+    response = author.post(f"/o/{org.slug}/pipeline/settings/rules/new/", data)
+    assert response.status_code == 400
+    with tenant_scope(org):
+        assert not RoutingRule.objects.exists()
+
+
+@pytest.mark.parametrize("bad_id", [str(2**63), str(2**70), "-" + str(2**63 + 1)])
+def test_sequence_trigger_list_id_beyond_the_column_is_a_form_error(author, org, bad_id):
+    data = {"name": "Welcome", "trigger_lists": [bad_id], "exit_on": [], "window_days": []}
+    response = author.post(f"/o/{org.slug}/nurture/sequences/new/", data)
+    assert response.status_code in (200, 400)
+    assert "trigger_lists" in response.context["form"].errors
+    with tenant_scope(org):
+        assert not Sequence.objects.exists()
