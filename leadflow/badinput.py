@@ -10,8 +10,10 @@ stored or queried.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC
 from typing import Any
 
+from django import forms
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -66,6 +68,21 @@ def query_problem(pairs: Iterable[tuple[str, list[str]]]) -> str | None:
             if problem:
                 return problem
     return None
+
+
+class UtcDateTimeField(forms.DateTimeField):
+    """A date-time field whose value is stored in UTC: any offset a browser or
+    script sends (up to ±23:59) is valid input, but PostgreSQL only takes
+    offsets up to ±15:59, and one near the calendar's ends can't be converted."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is None or result.tzinfo is None:
+            return result
+        try:
+            return result.astimezone(UTC)
+        except OverflowError as exc:
+            raise forms.ValidationError("Enter a date and time within the calendar.") from exc
 
 
 class BadQueryMiddleware:

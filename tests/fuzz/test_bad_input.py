@@ -5,11 +5,15 @@ Each must get a clear 4xx (a JSON error body in the API, a form error or a
 cover the classes; these pin the cases that were found.
 """
 
+from datetime import datetime, timedelta
+
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 
+from leadflow.badinput import UtcDateTimeField
 from leadflow.tenancy import tenant_scope
-from leads.models import FormSubmission, Lead
+from leads.models import Activity, FormSubmission, Lead
 from nurture.models import EmailTemplate, Sequence
 from pipeline.models import RoutingRule
 from tests.factories import (
@@ -260,3 +264,23 @@ def test_sequence_trigger_list_id_beyond_the_column_is_a_form_error(author, org,
     assert "trigger_lists" in response.context["form"].errors
     with tenant_scope(org):
         assert not Sequence.objects.exists()
+
+
+def test_touch_time_with_an_offset_postgres_cannot_store_is_kept_in_utc(author, org):
+    with tenant_scope(org):
+        lead = LeadFactory(organization=org)
+    sent = "2024-05-20T21:56:41-18:36"
+    response = author.post(
+        f"/o/{org.slug}/pipeline/leads/{lead.pk}/touch/", {"kind": "call", "occurred_at": sent}
+    )
+    assert response.status_code == 302, response.content[:300]
+    with tenant_scope(org):
+        touch = Activity.objects.get(lead=lead, kind="call")
+    assert touch.occurred_at == datetime.fromisoformat(sent)
+
+
+def test_form_date_times_are_converted_to_utc_or_refused():
+    field = UtcDateTimeField()
+    assert field.clean("0357-05-20T21:56:41-18:36").utcoffset() == timedelta(0)
+    with pytest.raises(ValidationError):
+        field.clean("9999-12-31T23:59:59-23:59")
