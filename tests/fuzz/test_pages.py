@@ -27,7 +27,7 @@ from tests.fuzz.harvest import RouteForms, read_forms
 from tests.fuzz.strategies import WORST, form_data
 from tests.urlwalk import org_routes, sample_values
 
-EXAMPLES_PER_ROLE = 4
+EXAMPLES_PER_ROLE = 3
 FORM_ENCODED = "application/x-www-form-urlencoded"
 OUR_APPS = ("accounts", "leads", "scoring", "pipeline", "nurture", "reports")
 ROUTES = org_routes()
