@@ -42,15 +42,14 @@ def text_problem(value: str) -> str | None:
 
 
 def json_problem(document: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
-    """Why a parsed JSON document can't be stored (bad text, too deep), or None.
-    Iterative, so any depth Python's parser accepted is safe to walk."""
+    """Why a parsed JSON document can't be stored (too deep first, then bad
+    text), or None. Iterative, so any depth Python's parser accepted is safe."""
     stack: list[tuple[Any, int]] = [(document, 0)]
+    problem = None
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
-            problem = text_problem(value)
-            if problem:
-                return problem
+            problem = problem or text_problem(value)
         elif isinstance(value, dict | list):
             if depth >= max_depth:
                 return DEPTH_MESSAGE
@@ -58,7 +57,7 @@ def json_problem(document: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
             if isinstance(value, dict):
                 stack.extend((key, depth) for key in value)
             stack.extend((child, depth + 1) for child in children)
-    return None
+    return problem
 
 
 def query_problem(pairs: Iterable[tuple[str, list[str]]]) -> str | None:

@@ -5,6 +5,7 @@ Each must get a clear 4xx (a JSON error body in the API, a form error or a
 cover the classes; these pin the cases that were found.
 """
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -284,3 +285,19 @@ def test_form_date_times_are_converted_to_utc_or_refused():
     assert field.clean("0357-05-20T21:56:41-18:36").utcoffset() == timedelta(0)
     with pytest.raises(ValidationError):
         field.clean("9999-12-31T23:59:59-23:59")
+
+
+def test_hosted_form_nul_in_a_choice_is_dropped_not_a_500(client, org, other_org):
+    with tenant_scope(org):
+        form = CaptureFormFactory(organization=org)
+        CaptureFormFieldFactory(form=form, key="email", field_type="email", maps_to="email")
+        CaptureFormFieldFactory(
+            form=form, key="size", field_type="select", maps_to="custom", options=["1-10"]
+        )
+    # The refused choice is echoed in the error message kept with the submission.
+    response = client.post(f"/f/{form.key}/", {"email": "a@acme-corp.com", "size": "x\x00y"})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    with tenant_scope(org):
+        [submission] = FormSubmission.objects.all()
+    assert "\x00" not in json.dumps(submission.outcome_reasons) + json.dumps(submission.payload)
