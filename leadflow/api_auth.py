@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import ExitStack
 from functools import wraps
 from typing import Any
@@ -34,6 +34,7 @@ from leadflow.api_writes import (
     idempotency_finish,
     write_transaction,
 )
+from leadflow.badinput import DEPTH_MESSAGE, json_problem
 from leadflow.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
@@ -210,27 +211,6 @@ def tenant_router(**kwargs: Any) -> Router:
 # --- Request bodies ------------------------------------------------------------
 
 
-def _bad_text(values: Iterable[Any]) -> str | None:
-    """Strings the database can't store: NUL characters and lone surrogates."""
-    stack = list(values)
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return "Text may not contain NUL (\\u0000) characters."
-            if not value.isascii():
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError:
-                    return "Text contains an unpaired UTF-16 surrogate (invalid Unicode)."
-        elif isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return None
-
-
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -265,12 +245,13 @@ def read_json_body(request: HttpRequest, max_bytes: int) -> Any:
     except UnicodeDecodeError as exc:
         raise ApiError(400, "malformed_json", "The request body is not UTF-8 text.") from exc
     except RecursionError as exc:
-        raise ApiError(400, "malformed_json", "The JSON document is nested too deeply.") from exc
+        raise ApiError(400, "malformed_json", DEPTH_MESSAGE) from exc
     except ValueError as exc:
         raise ApiError(400, "malformed_json", f"The request body is not valid JSON: {exc}") from exc
-    problem = _bad_text([data])
+    problem = json_problem(data)
     if problem:
-        raise ApiError(400, "invalid_text", problem)
+        code = "malformed_json" if problem == DEPTH_MESSAGE else "invalid_text"
+        raise ApiError(400, code, problem)
     return data
 
 

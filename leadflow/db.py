@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import IntegerField, Model
+from django.db.models.lookups import In
 
 UPDATE_BATCH = 500  # rows per statement: stays under SQLite's 32,766 parameters
 
@@ -68,3 +69,23 @@ def sqlite_unicode_lower(sender, connection, **kwargs) -> None:
     under a UTF-8 LC_CTYPE."""
     if connection.vendor == "sqlite":
         connection.connection.create_function("LOWER", 1, _unicode_lower, deterministic=True)
+
+
+@IntegerField.register_lookup
+class IntegerFieldIn(In):
+    """`pk__in=[…]` (e.g. a ModelMultipleChoiceField's posted ids) drops numbers
+    the column can't hold, as Django's own `exact`/`lt`/`gt` lookups do: they
+    match nothing, instead of overflowing the database driver."""
+
+    def process_rhs(self, compiler, connection):
+        if self.rhs_is_direct_value() and isinstance(self.rhs, list | tuple | set):
+            low, high = connection.ops.integer_field_range(
+                self.lhs.output_field.get_internal_type()
+            )
+            self.rhs = [
+                v
+                for v in self.rhs
+                if not isinstance(v, int)
+                or ((low is None or v >= low) and (high is None or v <= high))
+            ]
+        return super().process_rhs(compiler, connection)

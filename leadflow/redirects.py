@@ -10,7 +10,6 @@ reads `next` through these two functions and nowhere else (a test guards it).
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponseRedirect
-from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
 NEXT_FIELD = "next"
@@ -24,6 +23,10 @@ def safe_next(request: HttpRequest, target: str | None = None) -> str:
     target = target.strip()
     if not target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return ""
+    # Only a path of this site: a bare word would be reversed as a view name by
+    # redirect() (a 500), and "//host" or "/\\host" leave the site.
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        return ""
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -33,4 +36,4 @@ def safe_next(request: HttpRequest, target: str | None = None) -> str:
 
 def redirect_next(request: HttpRequest, default: str) -> HttpResponseRedirect:
     """Back to the request's `next` when it is ours, else to `default` (a URL)."""
-    return redirect(safe_next(request) or default)
+    return HttpResponseRedirect(safe_next(request) or default)

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "leadflow.badinput.BadQueryMiddleware",
     "leadflow.middleware.TenantMiddleware",
     "leadflow.dbfaults.DatabaseUnavailableMiddleware",  # a database fault is a 503
 ]

@@ -23,9 +23,10 @@ from ninja.decorators import decorate_view
 from leadflow.api_auth import ApiError, invalid_request, json_body, tenant_router
 from leadflow.tenancy import get_tenant_object_or_404
 from leads.api_schemas import (
+    API_ERRORS,
+    API_WRITE_ERRORS,
     ActivityBatchIn,
     ActivityBatchOut,
-    ErrorOut,
     LeadDetailOut,
     LeadFilters,
     LeadIn,
@@ -40,7 +41,6 @@ from leads.services.activities import (
     LeadRejected,
     UnknownCampaign,
     activity_record_batch,
-    api_submission_reject,
     api_submission_store,
     lead_upsert,
 )
@@ -53,9 +53,6 @@ MAX_SEARCH_TERMS = 5
 leads_router = tenant_router()
 activities_router = tenant_router()
 
-_AUTH_ERRORS = {401: ErrorOut, 429: ErrorOut}
-_WRITE_ERRORS = {400: ErrorOut, 413: ErrorOut, **_AUTH_ERRORS}
-
 
 def _consent_origin(request) -> str:
     return f"api: {request.auth.name}"
@@ -66,7 +63,7 @@ def _consent_origin(request) -> str:
 
 @leads_router.post(
     "",
-    response={200: LeadUpsertOut, 201: LeadUpsertOut, **_WRITE_ERRORS},
+    response={200: LeadUpsertOut, 201: LeadUpsertOut, **API_WRITE_ERRORS},
     summary="Create or update a lead",
     openapi_extra={
         "requestBody": {
@@ -79,18 +76,20 @@ def _consent_origin(request) -> str:
 def lead_upsert_endpoint(request):
     """Upsert one lead, identified by email (case-insensitive) or external_id.
 
-    The raw body is stored first, so nothing sent is lost. Answers 201 when the
-    lead was created, 200 when it was merged into an existing one. Junk (e.g. a
-    disposable address) is stored but quarantined: see `outcome` and `reasons`.
+    The body is validated first: an invalid one is a 400 and nothing is stored.
+    A valid body is stored raw before anything else happens. Answers 201 when
+    the lead was created, 200 when it was merged into an existing one. Junk
+    (e.g. a disposable address) is stored but quarantined: see `outcome` and
+    `reasons`.
     """
     organization_id = request.auth.organization_id
     raw = request.json_body
+    data = _validated_lead(raw)
     submission = api_submission_store(
         organization_id=organization_id,
         payload=raw,
         user_agent=request.headers.get("User-Agent", ""),
     )
-    data = _validated_lead(raw, submission)
     try:
         result = lead_upsert(
             organization_id=organization_id,
@@ -119,24 +118,21 @@ def lead_upsert_endpoint(request):
     return Status(201 if result.created else 200, body)
 
 
-def _validated_lead(raw: Any, submission) -> LeadIn:
-    """The body as a LeadIn; otherwise the stored submission is marked invalid and 400."""
+def _validated_lead(raw: Any) -> LeadIn:
+    """The body as a LeadIn, else a 400 naming the fields (before anything is stored)."""
     if not isinstance(raw, dict):
         details = [{"field": "", "code": "type", "message": "Expected a JSON object."}]
-        api_submission_reject(submission=submission, reasons=details)
         raise ApiError(400, "invalid_request", "The body must be a JSON object.", details)
     try:
         return LeadIn.model_validate(raw)
     except pydantic.ValidationError as exc:
-        error = invalid_request(exc.errors(include_url=False))
-        api_submission_reject(submission=submission, reasons=error.details)
-        raise error from exc
+        raise invalid_request(exc.errors(include_url=False)) from exc
 
 
 # --- GET /leads ----------------------------------------------------------------------
 
 
-@leads_router.get("", response={200: LeadPageOut, 400: ErrorOut, **_AUTH_ERRORS})
+@leads_router.get("", response={200: LeadPageOut, **API_ERRORS})
 def lead_list(request, filters: Query[LeadFilters]):
     """List leads with filters, oldest id first by default.
 
@@ -252,7 +248,7 @@ def _after_cursor(qs: QuerySet[Lead], order: str, cursor: str | None) -> QuerySe
 # --- GET /leads/{id} -------------------------------------------------------------------
 
 
-@leads_router.get("/{lead_id}", response={200: LeadDetailOut, 404: ErrorOut, **_AUTH_ERRORS})
+@leads_router.get("/{lead_id}", response={200: LeadDetailOut, **API_ERRORS})
 def lead_detail(request, lead_id: int):
     """One lead with its company and its latest activities (newest first)."""
     if not 0 < lead_id <= MAX_ID:
@@ -267,7 +263,7 @@ def lead_detail(request, lead_id: int):
 # --- POST /activities ------------------------------------------------------------------
 
 
-@activities_router.post("", response={200: ActivityBatchOut, **_WRITE_ERRORS})
+@activities_router.post("", response={200: ActivityBatchOut, **API_WRITE_ERRORS})
 @decorate_view(json_body(ACTIVITY_BODY_LIMIT))
 def activity_batch(request, payload: ActivityBatchIn):
     """Record up to 1,000 activities (touchpoints) in one call.

@@ -6,11 +6,20 @@ dropped); enumerations are spelled out so the OpenAPI document lists them.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import BaseModel, ConfigDict, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
 from leadflow.api_auth import ApiError
 from leads.models import Activity, ActivityKind, Channel, Lead, Quality
@@ -19,12 +28,59 @@ from leads.services.activities import MAX_BATCH, MAX_ID
 ChannelValue = Literal[tuple(Channel.values)]  # type: ignore[valid-type]
 ActivityKindValue = Literal[tuple(ActivityKind.values)]  # type: ignore[valid-type]
 QualityValue = Literal[tuple(Quality.values)]  # type: ignore[valid-type]
-CampaignRef = StrictInt | str
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema counts 120.0 as an integer; anything else stays strict (no "120", no true).
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
+CampaignRef = JsonInt | str  # ids beyond MAX_ID name nothing: the services say "unknown"
+# Integers stored as such are bounded by their column: larger ones are a 400,
+# not a database overflow.
+INT32_MAX = 2**31 - 1
 # Longer values can't be an address or a record id: refuse them rather than truncate.
 EMAIL_MAX_LENGTH = Lead._meta.get_field("email").max_length
 EXTERNAL_ID_MAX_LENGTH = Lead._meta.get_field("external_id").max_length
 
 _CAMPAIGN_HELP = "A campaign of your organization: its id (number) or its name (string)."
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(value: Any) -> Any:
+    # Pydantic would read a number (or "0.5") as Unix time: only ISO 8601 text is a time here.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("Give a date-time as ISO 8601 text, e.g. 2025-01-31T09:00:00Z.")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    # Any RFC 3339 offset (up to ±23:59) is valid, but PostgreSQL stores only ±15:59:
+    # compare and store in UTC, and refuse what falls off the calendar there.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("The date-time is out of range once converted to UTC.") from exc
+
+
+def _int32_if_int(value: Any) -> Any:
+    # Checked before the int | str union so the error names the field, not a union branch.
+    value = _integral(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= INT32_MAX:
+        raise ValueError(f"Must be a whole number from 0 to {INT32_MAX:,}.")
+    return value
+
+
+ApiDatetime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
 
 
 class StrictInput(BaseModel):
@@ -59,6 +115,13 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
+# What every authenticated operation may answer besides success (documented in
+# the OpenAPI document): a bad parameter or body, a missing key, an unknown
+# object, the rate limit, and the database too busy to answer in time.
+API_ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 429: ErrorOut, 503: ErrorOut}
+API_WRITE_ERRORS = {**API_ERRORS, 413: ErrorOut}
+
+
 # --- Leads ---------------------------------------------------------------------
 
 
@@ -75,16 +138,17 @@ class LeadIn(StrictInput):
     phone: str | None = None
     company_name: str | None = None
     industry: str | None = None
-    company_size: StrictInt | str | None = Field(
-        None, description="Employees, e.g. 120 or '51-200'."
-    )
+    company_size: Annotated[
+        Annotated[JsonInt, Field(ge=0, le=INT32_MAX)] | str | None,
+        BeforeValidator(_int32_if_int),
+    ] = Field(None, description="Employees, e.g. 120 or '51-200'.")
     country: str | None = Field(None, description="Name or ISO code, e.g. 'Germany' or 'DE'.")
     city: str | None = None
-    email_opt_in: bool | None = Field(
+    email_opt_in: StrictBool | None = Field(
         None, description="Consent is only ever added, never removed."
     )
-    do_not_email: bool | None = None
-    do_not_call: bool | None = None
+    do_not_email: StrictBool | None = None
+    do_not_call: StrictBool | None = None
     custom: dict[str, Any] = Field(default_factory=dict, description="Custom attributes.")
     properties: dict[str, Any] = Field(
         default_factory=dict, description="Stored on the activity (url, utm_*, …)."
@@ -94,7 +158,7 @@ class LeadIn(StrictInput):
     activity_kind: ActivityKindValue | None = Field(
         None, description="Record this touch as an activity of this kind, e.g. form_submit."
     )
-    occurred_at: datetime | None = Field(
+    occurred_at: ApiDatetime | None = Field(
         None, description="When the touch happened (default: now)."
     )
 
@@ -196,9 +260,9 @@ class LeadFilters(Schema):
         None, ge=1, le=MAX_ID, description="Campaign id of the first or latest touch."
     )
     owner: int | None = Field(None, ge=1, le=MAX_ID, description="Owner (membership) id.")
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    updated_after: datetime | None = Field(None, description="For CRM sync: changed since.")
+    created_after: ApiDatetime | None = None
+    created_before: ApiDatetime | None = None
+    updated_after: ApiDatetime | None = Field(None, description="For CRM sync: changed since.")
     include_inactive: bool = Field(False, description="Include merged and discarded leads.")
     order: Literal[LEAD_ORDERS] = "id"  # type: ignore[valid-type]
     limit: int = Field(50, ge=1, le=200)
@@ -223,7 +287,7 @@ class LeadPageOut(Schema):
 class LeadRefIn(StrictInput):
     """Which lead: our `id`, your `external_id`, or `email` (first match in that order)."""
 
-    id: StrictInt | None = None
+    id: JsonInt | None = None
     email: str | None = Field(None, max_length=EMAIL_MAX_LENGTH)
     external_id: str | None = Field(None, max_length=EXTERNAL_ID_MAX_LENGTH)
 
@@ -231,7 +295,7 @@ class LeadRefIn(StrictInput):
 class ActivityIn(StrictInput):
     lead: LeadRefIn
     kind: str = Field(..., description=f"One of: {', '.join(ActivityKind.values)}.")
-    occurred_at: datetime | None = Field(None, description="Required; 2000 to now + 1 day.")
+    occurred_at: ApiDatetime | None = Field(None, description="Required; 2000 to now + 1 day.")
     properties: dict[str, Any] = Field(default_factory=dict)
     campaign: CampaignRef | None = Field(None, description=_CAMPAIGN_HELP)
     external_id: str | None = Field(
@@ -245,7 +309,7 @@ class ActivityBatchIn(StrictInput):
     activities: list[ActivityIn] = Field(
         ..., min_length=1, json_schema_extra={"maxItems": MAX_BATCH}
     )
-    create_missing_leads: bool = Field(
+    create_missing_leads: StrictBool = Field(
         False, description="Create leads named by email/external_id that don't exist yet."
     )
     source: ChannelValue | None = Field(None, description="Source of leads created here.")

@@ -50,6 +50,7 @@ ALLOWED_TAGS = frozenset({"if", "elif", "else", "endif"})
 _VAR_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*((?:\|\s*\w+(?::\s*\"[^\"{}%]*\")?\s*)*)$")
 _FILTER_RE = re.compile(r"\|\s*(\w+)")
 _IF_WORDS = frozenset({"not", "and", "or"})
+MAX_IF_DEPTH = 20
 
 SAFE_TAGS = frozenset(
     {
@@ -144,11 +145,20 @@ def _check_block(content: str, where: str) -> None:
 
 
 def _check(source: str, where: str) -> None:
+    depth = 0
     for token in Lexer(source).tokenize():
         if token.token_type == TokenType.VAR:
             _check_var(token.contents, where)
         elif token.token_type == TokenType.BLOCK:
             _check_block(token.contents, where)
+            # Django's parser and renderer recurse once per open {% if %}.
+            tag = token.contents.split()[0]
+            depth += {"if": 1, "endif": -1}.get(tag, 0)
+            if depth > MAX_IF_DEPTH:
+                raise TemplateInvalid(
+                    f"{where}: {{% if %}} blocks are nested too deeply "
+                    f"(at most {MAX_IF_DEPTH} levels)."
+                )
         elif token.token_type == TokenType.TEXT and (
             "{{" in token.contents or "{%" in token.contents
         ):

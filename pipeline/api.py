@@ -16,7 +16,7 @@ from ninja.decorators import decorate_view
 
 from leadflow.api_auth import ApiError, json_body, tenant_router
 from leadflow.tenancy import get_tenant_object_or_404
-from leads.api_schemas import ErrorOut
+from leads.api_schemas import API_ERRORS, API_WRITE_ERRORS
 from leads.models import Lead
 from leads.services.activities import MAX_ID
 from pipeline.api_schemas import (
@@ -37,7 +37,6 @@ HISTORY_LIMIT = 1000
 
 pipeline_router = tenant_router()
 
-_AUTH_ERRORS = {401: ErrorOut, 429: ErrorOut}
 _STAGE_LABELS = dict(Stage.choices)
 
 
@@ -108,13 +107,7 @@ def integration_transition(*, lead_id: int, to: str, reason_code: str, reason: s
 
 @pipeline_router.post(
     "/{lead_id}/transitions",
-    response={
-        200: TransitionResultOut,
-        400: ErrorOut,
-        404: ErrorOut,
-        413: ErrorOut,
-        **_AUTH_ERRORS,
-    },
+    response={200: TransitionResultOut, **API_WRITE_ERRORS},
     summary="Move a lead to another stage",
 )
 @decorate_view(json_body(TRANSITION_BODY_LIMIT))
@@ -136,7 +129,7 @@ def transition_create(request, lead_id: int, payload: TransitionIn):
 
 @pipeline_router.post(
     "/{lead_id}/outcome",
-    response={200: OutcomeOut, 400: ErrorOut, 404: ErrorOut, 413: ErrorOut, **_AUTH_ERRORS},
+    response={200: OutcomeOut, **API_WRITE_ERRORS},
     summary="Record a lead's outcome (won or lost)",
 )
 @decorate_view(json_body(TRANSITION_BODY_LIMIT))
@@ -177,7 +170,7 @@ def outcome_record(request, lead_id: int, payload: OutcomeIn):
 
 @pipeline_router.get(
     "/{lead_id}/stage-history",
-    response={200: StageHistoryOut, 404: ErrorOut, **_AUTH_ERRORS},
+    response={200: StageHistoryOut, **API_ERRORS},
     summary="A lead's stage history",
 )
 def stage_history(request, lead_id: int):

@@ -9,7 +9,7 @@ from typing import Literal
 from ninja import Field
 from pydantic import field_validator
 
-from leads.api_schemas import PlainOut, StrictInput
+from leads.api_schemas import ApiDatetime, PlainOut, StrictInput
 from pipeline.models import Stage
 
 StageValue = Literal[tuple(Stage.values)]  # type: ignore[valid-type]
@@ -69,7 +69,7 @@ class OutcomeIn(StrictInput):
     amount: Decimal | None = Field(
         None, ge=0, max_digits=14, decimal_places=2, description="Closes an open deal with it."
     )
-    occurred_at: datetime | None = Field(None, description="When it happened (default: now).")
+    occurred_at: ApiDatetime | None = Field(None, description="When it happened (default: now).")
 
     @field_validator("reason")
     @classmethod

@@ -18,6 +18,7 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
 from accounts.models import Organization
+from leadflow.badinput import UtcDateTimeField
 from leads.models import ActivityKind
 from pipeline.errors import RoutingConfigError
 from pipeline.models import (
@@ -100,7 +101,7 @@ class TouchForm(forms.Form):
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Outcome, next step…"}),
     )
-    occurred_at = forms.DateTimeField(
+    occurred_at = UtcDateTimeField(
         label="When",
         required=False,
         help_text="Empty = now.",
@@ -501,6 +502,8 @@ class ConditionForm(forms.Form):
         data = super().clean()
         if not data.get("field"):
             data["condition"] = None
+            return data
+        if "value" not in data:  # the value's own error is shown
             return data
         raw = {"field": data["field"], "operator": data.get("operator"), "value": data["value"]}
         try:

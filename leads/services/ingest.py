@@ -97,7 +97,7 @@ def parse_int(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
+        return value if 0 <= value < 2**31 else None  # what the integer column stores
     match = _INT_RE.search(str(value))
     if not match:
         return None

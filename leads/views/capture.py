@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
 
 from accounts.decorators import public_view
+from leadflow.badinput import DEPTH_MESSAGE, TooDeep, json_problem, text_problem
 from leadflow.clientip import client_ip
 from leadflow.dbfaults import DB_ERRORS
 from leadflow.tenancy import tenant_scope
@@ -125,15 +126,36 @@ def _rate_limited(request: HttpRequest, form: CaptureForm) -> bool:
 def _read_data(request: HttpRequest) -> QueryDict:
     """Form-encoded or multipart fields, or a flat JSON object from a script."""
     if request.content_type != "application/json":
-        return request.POST
-    body = json.loads(request.body or b"{}")
+        # NUL characters can't be stored (not even echoed in an error message): drop them.
+        return _without_nul(request.POST)
+    try:
+        body = json.loads(request.body or b"{}")
+    except RecursionError as exc:
+        raise TooDeep(DEPTH_MESSAGE) from exc
     if not isinstance(body, dict):
         raise ValueError("Send a JSON object of field names to values.")
+    problem = json_problem(body, max_depth=2)  # field -> value or list of values
+    if problem == DEPTH_MESSAGE:
+        raise TooDeep("Send a flat JSON object of field names to values.")
     data = QueryDict(mutable=True)
     for key, value in body.items():
         values = value if isinstance(value, list) else [value]
         data.setlist(str(key), ["" if v is None else str(v) for v in values])
+    data = _without_nul(data)
+    for key, values in data.lists():
+        for text in (key, *values):
+            if text_problem(text):  # an unpaired surrogate: can't be stored at all
+                raise ValueError(text_problem(text))
     return data
+
+
+def _without_nul(data: QueryDict) -> QueryDict:
+    if not any("\x00" in k or any("\x00" in v for v in vs) for k, vs in data.lists()):
+        return data
+    clean = QueryDict(mutable=True)
+    for key, values in data.lists():
+        clean.setlist(key.replace("\x00", ""), [v.replace("\x00", "") for v in values])
+    return clean
 
 
 def _context(request, form, fields, public_form, token: str) -> dict:
