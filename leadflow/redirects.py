@@ -23,9 +23,9 @@ def safe_next(request: HttpRequest, target: str | None = None) -> str:
     target = target.strip()
     if not target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return ""
-    # Only a path of this site: a bare word would be reversed as a view name by
-    # redirect() (a 500), and "//host" or "/\\host" leave the site.
-    if not target.startswith("/") or target.startswith(("//", "/\\")):
+    # A path or a URL of this site; not a bare word, which redirect() would try
+    # to reverse as a view name (a 500).
+    if not target.startswith(("/", "http://", "https://")):
         return ""
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Field
-from pydantic import field_validator
+from pydantic import BeforeValidator, WithJsonSchema, field_validator
 
 from leads.api_schemas import ApiDatetime, PlainOut, StrictInput
 from pipeline.models import Stage
@@ -61,14 +62,29 @@ class StageHistoryOut(PlainOut):
     items: list[TransitionOut] = Field(..., description="Every stage change, oldest first.")
 
 
+_AMOUNT = r"^\d{1,12}(\.\d{1,2})?$"
+
+
+def _amount_text(value: Any) -> Any:
+    # Money is decimal text ("1200.50"): a JSON number would go through a float.
+    if value is None or (isinstance(value, str) and re.fullmatch(_AMOUNT, value)):
+        return value
+    raise ValueError('Give the amount as decimal text, e.g. "1200.50".')
+
+
+AmountText = Annotated[
+    Decimal,
+    BeforeValidator(_amount_text),
+    WithJsonSchema({"type": "string", "pattern": _AMOUNT, "examples": ["1200.50"]}),
+]
+
+
 class OutcomeIn(StrictInput):
     """A lead's outcome as your CRM knows it: won or lost, when, why, for how much."""
 
     outcome: Literal["won", "lost"] = Field(..., description="won or lost.")
     reason: str = Field("", max_length=REASON_MAX_LENGTH, description="Why; required for lost.")
-    amount: Decimal | None = Field(
-        None, ge=0, max_digits=14, decimal_places=2, description="Closes an open deal with it."
-    )
+    amount: AmountText | None = Field(None, description="Closes an open deal with it.")
     occurred_at: ApiDatetime | None = Field(None, description="When it happened (default: now).")
 
     @field_validator("reason")
