@@ -511,7 +511,11 @@ def main() -> int:
     if urls is None:
         return 2
     database_url, redis_url = urls
-    server_env = bench_server_env(LEADFLOW_API_RATE_LIMIT="100000/m", CONN_MAX_AGE="0")
+    server_env = bench_server_env(
+        DJANGO_SETTINGS_MODULE="bench.deployment_settings",  # the product's queues
+        LEADFLOW_API_RATE_LIMIT="100000/m",
+        CONN_MAX_AGE="0",
+    )
     setup_django(server_env)
     from django.db import connection
 
