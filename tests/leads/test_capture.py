@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 from kombu.exceptions import OperationalError as BrokerError
 
+from leadflow import queues
 from leadflow.tenancy import tenant_scope
 from leads.models import (
     Activity,
@@ -541,6 +542,53 @@ def test_sweeper_gives_up_on_a_submission_that_always_fails(org, demo_form):
     old = timezone.now() - timedelta(minutes=10)
     _stored(demo_form, {"email": "poison@acme-corp.com"}, received_at=old, attempts=8)
     assert sweep_unprocessed_submissions.delay().get() == 0
+
+
+def test_a_lost_submission_is_swept_within_seconds_once_its_queue_is_empty(
+    org, other_org, demo_form
+):
+    # Dropped by a restarted Redis, or unacknowledged on a killed worker: nothing
+    # waits in the organization's capture queue, so it is lost after 30 s, not 2 min.
+    lost = _stored(
+        demo_form, {"email": "lost@acme-corp.com"}, received_at=timezone.now() - timedelta(0, 30)
+    )
+    fresh = _stored(demo_form, {"email": "fresh@acme-corp.com"})  # its task may be running
+    assert sweep_unprocessed_submissions.delay().get() == 1
+    with scoped(org):
+        lost.refresh_from_db()
+        fresh.refresh_from_db()
+    assert lost.outcome == SubmissionOutcome.CREATED and fresh.processed_at is None
+
+
+def test_a_merely_queued_backlog_is_not_queued_twice(org, other_org, demo_form):
+    now = timezone.now()
+    queued = _stored(
+        demo_form, {"email": "queued@acme-corp.com"}, received_at=now - timedelta(minutes=3)
+    )
+    stale = _stored(
+        demo_form, {"email": "stale@acme-corp.com"}, received_at=now - timedelta(minutes=11)
+    )
+    shard = queues.shard_for(queues.CAPTURE, org.pk)
+    with (
+        mock.patch.object(queues, "queue_depths", return_value={shard: 9000}) as depths,
+        mock.patch.object(process_submissions, "apply_async") as sent,
+    ):
+        assert sweep_unprocessed_submissions.delay().get() == 1
+    depths.assert_called_once_with([shard])  # one look at the broker per beat
+    assert [c.kwargs["kwargs"]["submission_ids"] for c in sent.call_args_list] == [[stale.pk]]
+    with scoped(org):
+        assert FormSubmission.objects.get(pk=queued.pk).processed_at is None
+
+
+def test_the_sweep_recovers_within_a_minute_of_a_fault():
+    from django.conf import settings
+
+    from leads.tasks.capture import SWEEP_LEASE_SECONDS
+
+    beat = settings.CELERY_BEAT_SCHEDULE["leads-sweep-unprocessed-submissions"]["schedule"]
+    # Found lost, then the next beat starts the pass; a lost pass frees its lease in time.
+    assert capture.SWEEP_AFTER.total_seconds() + beat <= 45
+    assert SWEEP_LEASE_SECONDS <= 45
 
 
 def test_broker_outage_still_answers_success_and_the_sweep_recovers(
