@@ -233,11 +233,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
-    # Due nurture steps: one dispatch per organization, each within its throttle.
+    # Due nurture steps and due send retries: one dispatch per organization, each
+    # within its throttle. Every 15 s, so that a retry waits at most that past
+    # its backoff (NURTURE_RETRY_BASE_SECONDS below).
     "nurture-dispatch": {
         "task": "nurture.dispatch_all",
-        "schedule": 60.0,
-        "options": {"expires": 55},
+        "schedule": 15.0,
+        "options": {"expires": 14},
     },
     # Dynamic lists with time-based conditions ("clicked in the last 30 days").
     "nurture-refresh-dynamic-lists": {
@@ -278,8 +280,10 @@ CELERY_BEAT_SCHEDULE["leads-sweep-stale-imports"] = {
 NURTURE_REQUEUE_AFTER_SECONDS = env.int("NURTURE_REQUEUE_AFTER_SECONDS", default=600)
 # Transient SMTP failures (refused, timeout, 4xx) are retried with a doubling backoff
 # (base … max) for this long from when the email was queued, as mail servers do.
+# base + the dispatch period <= 60 s: a first failure during an outage of up to
+# 45 s is delivered within a minute of its end.
 NURTURE_RETRY_FOR_SECONDS = env.int("NURTURE_RETRY_FOR_SECONDS", default=48 * 3600)
-NURTURE_RETRY_BASE_SECONDS = env.int("NURTURE_RETRY_BASE_SECONDS", default=60)
+NURTURE_RETRY_BASE_SECONDS = env.int("NURTURE_RETRY_BASE_SECONDS", default=45)
 NURTURE_RETRY_MAX_SECONDS = env.int("NURTURE_RETRY_MAX_SECONDS", default=3600)
 NURTURE_SMTP_TIMEOUT_SECONDS = env.int("NURTURE_SMTP_TIMEOUT_SECONDS", default=30)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.
