@@ -295,8 +295,8 @@ def submission_reject(*, submission: FormSubmission, outcome: str, reasons: list
 
 
 class _BrokerBreaker:
-    """Remembers, per process, that the broker just failed, so the next visitors
-    are not held by connection attempts while it is down."""
+    """Remembers, per process, that the broker (or the cache) just failed, so
+    the next visitors are not held by connection attempts while it is down."""
 
     def __init__(self, backoff: float) -> None:
         self.backoff = backoff
@@ -313,6 +313,9 @@ class _BrokerBreaker:
 
 
 broker_breaker = _BrokerBreaker(BROKER_BACKOFF_SECONDS)
+# The same for the hosted form's rate limiter (the cache, Redis): a hung Redis
+# costs one visitor per process its socket timeout, not every visitor.
+rate_limit_breaker = _BrokerBreaker(BROKER_BACKOFF_SECONDS)
 
 
 def submission_accept(*, submission: FormSubmission) -> None:

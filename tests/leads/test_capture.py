@@ -617,6 +617,26 @@ def test_broker_outage_still_answers_success_and_the_sweep_recovers(
         assert Lead.objects.filter(email="outage@acme-corp.com").exists()
 
 
+def test_an_unreachable_rate_limit_cache_holds_one_visitor_not_each(
+    client, org, other_org, demo_form, settings
+):
+    settings.LEADS_CAPTURE_RATE_LIMIT = "100/m"
+    try:
+        with mock.patch(
+            "leads.views.capture.is_ratelimited", side_effect=ConnectionError("Redis is down")
+        ) as limiter:
+            answers = [
+                submit(client, demo_form, {"email": f"open{i}@acme-corp.com"}).status_code
+                for i in range(3)
+            ]
+    finally:
+        capture.rate_limit_breaker.reset()
+    # Failed open for all three; only the first waited on the cache.
+    assert (answers, limiter.call_count) == ([200, 200, 200], 1)
+    with scoped(org):
+        assert FormSubmission.objects.filter(outcome=SubmissionOutcome.PENDING).count() == 3
+
+
 def test_a_database_outage_answers_503_and_keeps_the_visitors_answers(client, org, demo_form):
     assert client.get(url(demo_form)).status_code == 200
     with mock.patch.object(
