@@ -10,7 +10,9 @@ of the way in, and afterwards waits for the accepted posts to be processed:
 
 - worker:   the whole Celery worker is killed (SIGKILL) and started again 10 s later;
 - redis:    Redis is killed (its queue is lost: no persistence) and restarted 10 s later;
-- postgres: PostgreSQL is stopped (fast shutdown) for 20 s, then started again.
+- postgres: PostgreSQL is stopped (fast shutdown) for 20 s, then started again;
+- smtp:     the SMTP server (aiosmtpd in this process) answers "451 try later" for
+            30 s while a few nurture emails are being sent.
 
 It prints per scenario and channel a ledger — sent / accepted (2xx) / stored
 (a submission row) / processed (the lead exists, the submission marked processed)
@@ -18,9 +20,9 @@ It prints per scenario and channel a ledger — sent / accepted (2xx) / stored
 (accepted, never processed) — the visitor's p50/p99 latency during the fault,
 and the recovery time: from the end of the fault until every accepted post is
 processed. Goals: 0 lost, 0 duplicated, p99 <= 1 s while Redis is down,
-recovery within 60 s. Exit status 1 when a goal is missed.
-
-Not covered (yet): an SMTP server answering 451 for a while.
+recovery within 60 s. Exit status 1 when a goal is missed. For smtp the ledger
+is of emails (queued / accepted by the server / marked sent / duplicated /
+lost) and recovery is until every one was accepted exactly once.
 """
 
 from __future__ import annotations
@@ -159,6 +161,37 @@ class Postgres:
         subprocess.run(
             argv, check=True, capture_output=True, start_new_session=True, timeout=90, cwd="/"
         )
+
+
+class Mail:
+    """An SMTP server (aiosmtpd on loopback) that accepts mail, or answers
+    "451 try later" while deferring, and counts acceptances per Message-ID."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.deferring = False
+        self.deferred = 0
+        self.accepted: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes, policy
+
+        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        with self.lock:
+            if self.deferring:
+                self.deferred += 1
+                return "451 4.3.0 Try again later"
+            message_id = str(message["Message-ID"])
+            self.accepted[message_id] = self.accepted.get(message_id, 0) + 1
+        return "250 Message accepted for delivery"
+
+    def close(self) -> None:
+        self.controller.stop()
 
 
 def wait_port(port: int, seconds: float = 30) -> None:
@@ -458,6 +491,88 @@ def run_scenario(name, deployment, faults, org, *, args, port, form_path, form_f
     return scenario
 
 
+def mail_ledger(org, lead_ids: list[int], mail: Mail) -> dict[str, int]:
+    """queued (email rows) / accepted (by the server) / sent (marked) /
+    duplicated (extra acceptances) / lost (neither accepted nor failed for good)."""
+    from django.db import close_old_connections
+
+    from leadflow.tenancy import tenant_scope
+    from nurture.models import EmailMessage, MessageStatus
+
+    close_old_connections()
+    with tenant_scope(org):
+        messages = list(EmailMessage.objects.filter(lead_id__in=lead_ids))
+    with mail.lock:
+        accepted = dict(mail.accepted)
+    final = (MessageStatus.FAILED, MessageStatus.BOUNCED)
+    return {
+        "queued": len(messages),
+        "accepted": sum(1 for m in messages if accepted.get(m.message_id)),
+        "sent": sum(1 for m in messages if m.status == MessageStatus.SENT),
+        "duplicated": sum(max(0, accepted.get(m.message_id, 0) - 1) for m in messages),
+        "lost": sum(
+            1 for m in messages if not accepted.get(m.message_id) and m.status not in final
+        ),
+    }
+
+
+def run_smtp_scenario(org, mail: Mail, *, args) -> Scenario:
+    """Enroll a few leads in a one-step sequence while the server defers
+    everything, dispatch (as beat does each minute), and end the outage after
+    --smtp-down seconds; then wait until each email was accepted exactly once."""
+    from leadflow.celery import app as celery_app
+    from leadflow.tenancy import tenant_scope
+    from leads.models import Lead
+    from nurture.models import EmailTemplate, Sequence, SequenceStep
+    from nurture.services import enrollment_start
+
+    scenario = Scenario("smtp")
+    run_id = secrets.token_hex(3)
+    with tenant_scope(org):
+        sequence = Sequence.objects.create(organization=org, name=f"Bench {run_id}", is_active=True)
+        template = EmailTemplate.objects.create(
+            organization=org,
+            name=f"Bench {run_id}",
+            subject="Hello {{ first_name }}",
+            body_html="<p>Hi {{ first_name }}.</p>",
+            body_text="Hi {{ first_name }}.",
+        )
+        SequenceStep.objects.create(
+            organization=org, sequence=sequence, position=1, template=template
+        )
+        leads = Lead.objects.bulk_create(
+            Lead(
+                organization=org,
+                email=f"nurture{i}.{run_id}@initech.com",
+                first_name=f"N{i}",
+                email_opt_in=True,
+            )
+            for i in range(args.emails)
+        )
+        lead_ids = [lead.pk for lead in leads]
+        mail.deferring = True
+        scenario.fault_start = time.monotonic()
+        enrollment_start(sequence=sequence, lead_ids=lead_ids)
+    celery_app.send_task("nurture.dispatch_all")
+    time.sleep(args.smtp_down)
+    mail.deferring = False
+    scenario.fault_end = time.monotonic()
+    deadline = scenario.fault_end + args.recovery_window
+    while True:
+        scenario.ledger = {"email": mail_ledger(org, lead_ids, mail)}
+        row = scenario.ledger["email"]
+        if row["queued"] == args.emails and row["accepted"] == row["sent"] == args.emails:
+            scenario.recovered_after = time.monotonic() - scenario.fault_end
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    time.sleep(2)  # a late duplicate still shows
+    scenario.ledger = {"email": mail_ledger(org, lead_ids, mail)}
+    scenario.deferred = mail.deferred
+    return scenario
+
+
 def fmt_ms(value: float | None) -> str:
     return "   n/a" if value is None else f"{value * 1000:6.0f}"
 
@@ -470,10 +585,16 @@ def report(scenario: Scenario, window: float) -> bool:
         if scenario.recovered_after is not None
         else f"not within {window:.0f} s"
     )
+    if scenario.name == "smtp":
+        latency = f"{getattr(scenario, 'deferred', 0)} deliveries answered 451"
+    else:
+        latency = (
+            f"form p50/p99 during the fault {fmt_ms(p50).strip()}/{fmt_ms(p99).strip()} ms "
+            f"({len(during)} posts)"
+        )
     print(
         f"\n[{scenario.name}] fault {scenario.fault_end - scenario.fault_start:.0f} s; "
-        f"form p50/p99 during the fault {fmt_ms(p50).strip()}/{fmt_ms(p99).strip()} ms "
-        f"({len(during)} posts); recovered {recovered} after the fault"
+        f"{latency}; recovered {recovered} after the fault"
     )
     if scenario.restarts:
         print(f"  exited by themselves and were restarted: {', '.join(scenario.restarts)}")
@@ -499,9 +620,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--down", type=float, default=10.0, help="worker/Redis down, seconds")
     parser.add_argument("--pg-down", type=float, default=20.0, help="PostgreSQL down, seconds")
+    parser.add_argument("--smtp-down", type=float, default=30.0, help="SMTP 451, seconds")
+    parser.add_argument("--emails", type=int, default=5, help="nurture emails for smtp")
     parser.add_argument("--recovery-window", type=float, default=240.0, help="seconds")
     parser.add_argument(
-        "--scenarios", default="worker,redis,postgres", help="comma-separated subset"
+        "--scenarios", default="worker,redis,postgres,smtp", help="comma-separated subset"
     )
     args = parser.parse_args()
     if args.quick:
@@ -511,7 +634,11 @@ def main() -> int:
     if urls is None:
         return 2
     database_url, redis_url = urls
-    server_env = bench_server_env(LEADFLOW_API_RATE_LIMIT="100000/m", CONN_MAX_AGE="0")
+    server_env = bench_server_env(
+        DJANGO_SETTINGS_MODULE="bench.deployment_settings",  # the product's queues
+        LEADFLOW_API_RATE_LIMIT="100000/m",
+        CONN_MAX_AGE="0",
+    )
     setup_django(server_env)
     from django.db import connection
 
@@ -530,7 +657,8 @@ def main() -> int:
         "LEADFLOW_VAR_DIR": var_dir,
         "PYTHONPATH": str(ROOT),
     }
-    env.pop("EMAIL_URL", None)  # mail to files in var_dir
+    mail = Mail()  # accepts, except during the smtp scenario
+    env["EMAIL_URL"] = f"smtp://127.0.0.1:{mail.port}"
     deployment = Deployment(env, var_dir, port)
     # Stopped from outside (Ctrl-C, with_services' SIGTERM): still clean up below.
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
@@ -552,6 +680,9 @@ def main() -> int:
             f"connections, one in {API_EVERY} an API upsert"
         )
         for name in args.scenarios.split(","):
+            if name == "smtp":
+                missed += not report(run_smtp_scenario(org, mail, args=args), args.recovery_window)
+                continue
             scenario = run_scenario(
                 name,
                 deployment,
@@ -567,7 +698,7 @@ def main() -> int:
             sys.stdout.flush()
         return 1 if missed else 0
     finally:
-        for cleanup in (deployment.stop, redis.close, connection.close):
+        for cleanup in (deployment.stop, redis.close, mail.close, connection.close):
             cleanup()
         shutil.rmtree(var_dir, ignore_errors=True)
         connection.creation.destroy_test_db(old_name, verbosity=0)

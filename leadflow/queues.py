@@ -19,9 +19,12 @@ Every worker started here (Procfile, docker-compose, the tests) runs without
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kombu import Queue
+
+log = logging.getLogger(__name__)
 
 BEAT = "beat"
 CAPTURE = "capture"
@@ -92,7 +95,7 @@ def queue_for(name: str, kwargs: dict | None, shards: int) -> str:
     queue = ROUTES.get(name, DEFAULT)
     organization_id = (kwargs or {}).get("organization_id")
     if queue in SHARDED:
-        return f"{queue}.{int(organization_id or 0) % shards}"
+        return shard_for(queue, organization_id, shards)
     return queue
 
 
@@ -102,3 +105,35 @@ def route_task(name: str, args: Any, kwargs: dict | None, options: dict, task=No
 
     queue = queue_for(name, kwargs, settings.CELERY_ORG_SHARDS)
     return {"queue": queue, "routing_key": queue}
+
+
+def queue_depths(names: list[str]) -> dict[str, int | None]:
+    """How many messages wait in each queue of the broker, over one connection:
+    None for a queue when the broker cannot tell (unreachable, or a transport
+    without message counts). A queue that was never declared, or that Redis
+    dropped because it emptied, holds 0."""
+    from kombu.exceptions import ChannelError
+
+    from leadflow.celery import app
+
+    depths: dict[str, int | None] = dict.fromkeys(names)
+    try:
+        with app.connection_for_read() as conn:
+            channel = conn.default_channel
+            for name in names:
+                try:
+                    depths[name] = channel.queue_declare(queue=name, passive=True).message_count
+                except ChannelError:
+                    depths[name] = 0
+    except Exception:  # the broker is unreachable: the caller decides without it
+        log.warning("Could not read the broker's queue depths", exc_info=True)
+    return depths
+
+
+def shard_for(queue: str, organization_id: int | None, shards: int | None = None) -> str:
+    """An organization's shard of a sharded queue ("capture.3")."""
+    if shards is None:
+        from django.conf import settings
+
+        shards = settings.CELERY_ORG_SHARDS
+    return f"{queue}.{int(organization_id or 0) % shards}"

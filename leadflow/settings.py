@@ -210,11 +210,13 @@ CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
 CELERY_TASK_QUEUES = queues.celery_queues(CELERY_ORG_SHARDS)
 CELERY_TASK_ROUTES = ("leadflow.queues.route_task",)
 CELERY_BEAT_SCHEDULE: dict = {
-    # Accepted submissions whose processing task was lost (broker outage) get re-queued.
+    # Accepted submissions whose processing task was lost (broker outage, killed
+    # worker) get re-queued: often, so recovery takes well under a minute (one
+    # indexed query when nothing is lost; see leads/services/capture.py).
     "leads-sweep-unprocessed-submissions": {
         "task": "leads.sweep_unprocessed_submissions",
-        "schedule": 60.0,
-        "options": {"expires": 55},
+        "schedule": 15.0,
+        "options": {"expires": 14},
     },
     # API answers kept for Idempotency-Key retries expire after a day.
     "accounts-purge-idempotency-keys": {
@@ -237,11 +239,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
-    # Due nurture steps: one dispatch per organization, each within its throttle.
+    # Due nurture steps and due send retries: one dispatch per organization, each
+    # within its throttle. Every 15 s, so that a retry waits at most that past
+    # its backoff (NURTURE_RETRY_BASE_SECONDS below).
     "nurture-dispatch": {
         "task": "nurture.dispatch_all",
-        "schedule": 60.0,
-        "options": {"expires": 55},
+        "schedule": 15.0,
+        "options": {"expires": 14},
     },
     # Dynamic lists with time-based conditions ("clicked in the last 30 days").
     "nurture-refresh-dynamic-lists": {
@@ -282,8 +286,10 @@ CELERY_BEAT_SCHEDULE["leads-sweep-stale-imports"] = {
 NURTURE_REQUEUE_AFTER_SECONDS = env.int("NURTURE_REQUEUE_AFTER_SECONDS", default=600)
 # Transient SMTP failures (refused, timeout, 4xx) are retried with a doubling backoff
 # (base … max) for this long from when the email was queued, as mail servers do.
+# base + the dispatch period <= 60 s: a first failure during an outage of up to
+# 45 s is delivered within a minute of its end.
 NURTURE_RETRY_FOR_SECONDS = env.int("NURTURE_RETRY_FOR_SECONDS", default=48 * 3600)
-NURTURE_RETRY_BASE_SECONDS = env.int("NURTURE_RETRY_BASE_SECONDS", default=60)
+NURTURE_RETRY_BASE_SECONDS = env.int("NURTURE_RETRY_BASE_SECONDS", default=45)
 NURTURE_RETRY_MAX_SECONDS = env.int("NURTURE_RETRY_MAX_SECONDS", default=3600)
 NURTURE_SMTP_TIMEOUT_SECONDS = env.int("NURTURE_SMTP_TIMEOUT_SECONDS", default=30)
 # Days between automatic re-learning for organizations that use learned scoring (0: off).

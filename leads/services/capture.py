@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from kombu.exceptions import OperationalError as BrokerError
 
+from leadflow import queues
 from leadflow.tenancy import tenant_scope
 from leads.models import (
     CUSTOM,
@@ -64,11 +65,19 @@ MAX_UTM_LENGTH = 200
 TOKEN_SALT = "leads.capture.fill-time"
 IP_SALT = "leads.capture.ip"
 
-# The sweep: accepted submissions still unprocessed after this long were lost
-# by the broker (or their task failed); poison rows stop being retried. It
-# re-enqueues an organization's backlog a slice at a time, each slice queued
-# behind the one before, until the backlog is empty.
-SWEEP_AFTER = timedelta(minutes=2)
+# The sweep: accepted submissions still unprocessed after SWEEP_AFTER were lost
+# by the broker (a Redis restart, a publish that failed) or sit unacknowledged
+# on a killed worker (redelivered only after the broker's visibility timeout),
+# provided the organization's capture shard queue is empty: nothing is waiting
+# there that could still process them. While that queue holds messages they may
+# merely be queued, so only those older than SWEEP_AFTER_BUSY are re-enqueued (a
+# 10,000-submission backlog is not queued twice). Re-enqueuing one that is queued
+# or running after all is harmless: processing is claimed and idempotent.
+# Poison rows stop being retried. The sweep re-enqueues an organization's
+# backlog a slice at a time, each slice queued behind the one before, until the
+# backlog is empty.
+SWEEP_AFTER = timedelta(seconds=20)
+SWEEP_AFTER_BUSY = timedelta(minutes=10)
 SWEEP_MAX_ATTEMPTS = 8
 SWEEP_MAX_ORGANIZATIONS = 200
 SWEEP_BATCH = 200
@@ -286,8 +295,8 @@ def submission_reject(*, submission: FormSubmission, outcome: str, reasons: list
 
 
 class _BrokerBreaker:
-    """Remembers, per process, that the broker just failed, so the next visitors
-    are not held by connection attempts while it is down."""
+    """Remembers, per process, that the broker (or the cache) just failed, so
+    the next visitors are not held by connection attempts while it is down."""
 
     def __init__(self, backoff: float) -> None:
         self.backoff = backoff
@@ -304,6 +313,9 @@ class _BrokerBreaker:
 
 
 broker_breaker = _BrokerBreaker(BROKER_BACKOFF_SECONDS)
+# The same for the hosted form's rate limiter (the cache, Redis): a hung Redis
+# costs one visitor per process its socket timeout, not every visitor.
+rate_limit_breaker = _BrokerBreaker(BROKER_BACKOFF_SECONDS)
 
 
 def submission_accept(*, submission: FormSubmission) -> None:
@@ -577,32 +589,59 @@ def _process(submission: FormSubmission) -> None:
 # --- the sweep ---------------------------------------------------------------
 
 
-def _sweepable(qs, *, now: datetime):
+def _sweepable(qs, *, before: datetime):
     # Hosted forms only: they told the visitor "we got it" before processing. An
     # API request answered the client itself, and rolled back what it didn't finish.
     return qs.filter(
         processed_at__isnull=True,
         channel=SubmissionChannel.FORM,
         outcome=SubmissionOutcome.PENDING,
-        received_at__lt=now - SWEEP_AFTER,
+        received_at__lt=before,
         attempts__lt=SWEEP_MAX_ATTEMPTS,
     )
 
 
-def organizations_with_lost_submissions(*, now: datetime | None = None) -> list[int]:
-    """Organizations holding accepted submissions that were never processed.
+def organizations_with_lost_submissions(*, now: datetime | None = None) -> dict[int, datetime]:
+    """Organizations holding accepted submissions that were never processed,
+    each with the cutoff of its sweep: SWEEP_AFTER ago when its capture shard
+    queue is empty (or the broker cannot tell), SWEEP_AFTER_BUSY ago while
+    messages wait there.
 
     Runs outside any tenant (the periodic sweep): it reads organization ids only,
     through the base manager, on the partial index of unprocessed submissions.
     """
-    qs = _sweepable(FormSubmission._base_manager.all(), now=now or timezone.now())
-    ids = qs.order_by().values_list("organization_id", flat=True).distinct()
-    return list(ids[:SWEEP_MAX_ORGANIZATIONS])
+    now = now or timezone.now()
+    base = FormSubmission._base_manager.all()
+    ids = list(
+        _sweepable(base, before=now - SWEEP_AFTER)
+        .order_by()
+        .values_list("organization_id", flat=True)
+        .distinct()[:SWEEP_MAX_ORGANIZATIONS]
+    )
+    shards = {
+        organization_id: queues.shard_for(queues.CAPTURE, organization_id)
+        for organization_id in ids
+    }
+    depths = queues.queue_depths(sorted(set(shards.values())))
+    cutoffs = {
+        organization_id: now - (SWEEP_AFTER_BUSY if depths[shard] else SWEEP_AFTER)
+        for organization_id, shard in shards.items()
+    }
+    busy = [o for o, cutoff in cutoffs.items() if cutoff < now - SWEEP_AFTER]
+    if busy:
+        still_lost = set(
+            _sweepable(base.filter(organization_id__in=busy), before=now - SWEEP_AFTER_BUSY)
+            .order_by()
+            .values_list("organization_id", flat=True)
+            .distinct()
+        )
+        cutoffs = {o: c for o, c in cutoffs.items() if o not in busy or o in still_lost}
+    return cutoffs
 
 
-def lost_submissions(*, after_id: int = 0, now: datetime | None = None) -> list[int]:
-    """The active organization's next slice of unprocessed submissions, in id
-    order after `after_id` (the sweep's cursor, so a slice is never re-queued
-    by the same pass)."""
-    qs = _sweepable(FormSubmission.objects.filter(pk__gt=after_id), now=now or timezone.now())
+def lost_submissions(*, before: datetime, after_id: int = 0) -> list[int]:
+    """The active organization's next slice of unprocessed submissions received
+    before `before`, in id order after `after_id` (the sweep's cursor, so a
+    slice is never re-queued by the same pass)."""
+    qs = _sweepable(FormSubmission.objects.filter(pk__gt=after_id), before=before)
     return list(qs.order_by("pk").values_list("pk", flat=True)[:SWEEP_BATCH])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from leadflow.tenancy import TenantTask
 from leads.services import capture
@@ -22,8 +24,10 @@ log = logging.getLogger(__name__)
 
 # One sweep pass per organization at a time: beat starts a pass only when none
 # holds this lease; a pass renews it for each slice and drops it when done. A
-# lost pass lets it expire, and the next beat starts again.
-SWEEP_LEASE_SECONDS = 180
+# lost pass (its task on a killed worker, or dropped by a restarted Redis) lets
+# it expire, and the next beat starts again: short, so that recovery stays
+# within a minute. A pass outliving it is harmless (processing is claimed).
+SWEEP_LEASE_SECONDS = 45
 
 
 def _lease_key(organization_id: int) -> str:
@@ -60,12 +64,20 @@ def process_submissions(*, organization_id: int, submission_ids: list[int]) -> i
 
 
 @shared_task(base=TenantTask, name="leads.sweep_organization_submissions")
-def sweep_organization_submissions(*, organization_id: int, after_id: int = 0) -> int:
+def sweep_organization_submissions(
+    *, organization_id: int, after_id: int = 0, received_before: str | None = None
+) -> int:
     """Re-enqueue one slice of an organization's accepted-but-unprocessed
-    submissions in chunks, then queue the next slice behind them, until none
-    are left: a backlog drains as fast as the workers process it, and
-    organizations take turns in the queue."""
-    ids = capture.lost_submissions(after_id=after_id)
+    submissions (received before `received_before`, the cutoff the beat chose)
+    in chunks, then queue the next slice behind them, until none are left: a
+    backlog drains as fast as the workers process it, and organizations take
+    turns in the queue."""
+    before = (
+        datetime.fromisoformat(received_before)
+        if received_before
+        else timezone.now() - capture.SWEEP_AFTER
+    )
+    ids = capture.lost_submissions(before=before, after_id=after_id)
     for start in range(0, len(ids), capture.SWEEP_CHUNK):
         process_submissions.apply_async(
             kwargs={
@@ -76,7 +88,11 @@ def sweep_organization_submissions(*, organization_id: int, after_id: int = 0) -
     if len(ids) == capture.SWEEP_BATCH:
         _cache_call("set", _lease_key(organization_id), True, SWEEP_LEASE_SECONDS)
         sweep_organization_submissions.apply_async(
-            kwargs={"organization_id": organization_id, "after_id": ids[-1]}
+            kwargs={
+                "organization_id": organization_id,
+                "after_id": ids[-1],
+                "received_before": before.isoformat(),
+            }
         )
     else:
         _cache_call("delete", _lease_key(organization_id))
@@ -87,12 +103,13 @@ def sweep_organization_submissions(*, organization_id: int, after_id: int = 0) -
 def sweep_unprocessed_submissions() -> int:
     """Periodic (beat): start a sweep pass for each organization that has lost
     submissions and none running, so a submission accepted while the broker was
-    down is still processed."""
-    organization_ids = capture.organizations_with_lost_submissions()
+    down, or held by a killed worker, is still processed."""
     started = 0
-    for organization_id in organization_ids:
+    for organization_id, before in capture.organizations_with_lost_submissions().items():
         if not _cache_call("add", _lease_key(organization_id), True, SWEEP_LEASE_SECONDS):
             continue  # a pass is still working through this organization's backlog
-        sweep_organization_submissions.apply_async(kwargs={"organization_id": organization_id})
+        sweep_organization_submissions.apply_async(
+            kwargs={"organization_id": organization_id, "received_before": before.isoformat()}
+        )
         started += 1
     return started

@@ -107,8 +107,8 @@ def _client_ip(request: HttpRequest) -> str:
 
 def _rate_limited(request: HttpRequest, form: CaptureForm) -> bool:
     rate = getattr(settings, "LEADS_CAPTURE_RATE_LIMIT", DEFAULT_RATE)
-    if not rate:
-        return False
+    if not rate or capture.rate_limit_breaker.is_open():
+        return False  # the cache just failed: no visitor waits on it again for a while
     try:
         return is_ratelimited(
             request,
@@ -119,7 +119,8 @@ def _rate_limited(request: HttpRequest, form: CaptureForm) -> bool:
             increment=True,
         )
     except Exception:  # an unreachable cache must not lose a lead: fail open
-        log.warning("Rate-limit cache unavailable; letting a submission through", exc_info=True)
+        capture.rate_limit_breaker.trip()
+        log.warning("Rate-limit cache unavailable; letting submissions through", exc_info=True)
         return False
 
 

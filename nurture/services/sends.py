@@ -23,7 +23,7 @@ A message's life (EmailMessage.status):
   the write of the final dot leaves an unconfirmed message that was never
   delivered (see the README section "Nurture email delivery").
 - Retries are driven by the database, not by countdown tasks in the broker:
-  the dispatcher (beat, every minute) re-enqueues messages whose next_attempt_at
+  the dispatcher (beat, every 15 s) re-enqueues messages whose next_attempt_at
   has come, and messages whose task was lost (enqueued or claimed longer than
   NURTURE_REQUEUE_AFTER_SECONDS ago, which must exceed the task time limit).
 - An enrollment waits on its step while the step's email is unsent
@@ -329,7 +329,7 @@ def message_resend(*, message: EmailMessage, actor: object = None) -> EmailMessa
     return message
 
 
-# --- the sweep (the dispatcher runs it every minute) -------------------------------------
+# --- the sweep (the dispatcher runs it every 15 s) ---------------------------------------
 
 
 def _due_retry(now: datetime) -> Q:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 from kombu.exceptions import OperationalError as BrokerError
 
+from leadflow import queues
 from leadflow.tenancy import tenant_scope
 from leads.models import (
     Activity,
@@ -543,6 +544,53 @@ def test_sweeper_gives_up_on_a_submission_that_always_fails(org, demo_form):
     assert sweep_unprocessed_submissions.delay().get() == 0
 
 
+def test_a_lost_submission_is_swept_within_seconds_once_its_queue_is_empty(
+    org, other_org, demo_form
+):
+    # Dropped by a restarted Redis, or unacknowledged on a killed worker: nothing
+    # waits in the organization's capture queue, so it is lost after 30 s, not 2 min.
+    lost = _stored(
+        demo_form, {"email": "lost@acme-corp.com"}, received_at=timezone.now() - timedelta(0, 30)
+    )
+    fresh = _stored(demo_form, {"email": "fresh@acme-corp.com"})  # its task may be running
+    assert sweep_unprocessed_submissions.delay().get() == 1
+    with scoped(org):
+        lost.refresh_from_db()
+        fresh.refresh_from_db()
+    assert lost.outcome == SubmissionOutcome.CREATED and fresh.processed_at is None
+
+
+def test_a_merely_queued_backlog_is_not_queued_twice(org, other_org, demo_form):
+    now = timezone.now()
+    queued = _stored(
+        demo_form, {"email": "queued@acme-corp.com"}, received_at=now - timedelta(minutes=3)
+    )
+    stale = _stored(
+        demo_form, {"email": "stale@acme-corp.com"}, received_at=now - timedelta(minutes=11)
+    )
+    shard = queues.shard_for(queues.CAPTURE, org.pk)
+    with (
+        mock.patch.object(queues, "queue_depths", return_value={shard: 9000}) as depths,
+        mock.patch.object(process_submissions, "apply_async") as sent,
+    ):
+        assert sweep_unprocessed_submissions.delay().get() == 1
+    depths.assert_called_once_with([shard])  # one look at the broker per beat
+    assert [c.kwargs["kwargs"]["submission_ids"] for c in sent.call_args_list] == [[stale.pk]]
+    with scoped(org):
+        assert FormSubmission.objects.get(pk=queued.pk).processed_at is None
+
+
+def test_the_sweep_recovers_within_a_minute_of_a_fault():
+    from django.conf import settings
+
+    from leads.tasks.capture import SWEEP_LEASE_SECONDS
+
+    beat = settings.CELERY_BEAT_SCHEDULE["leads-sweep-unprocessed-submissions"]["schedule"]
+    # Found lost, then the next beat starts the pass; a lost pass frees its lease in time.
+    assert capture.SWEEP_AFTER.total_seconds() + beat <= 45
+    assert SWEEP_LEASE_SECONDS <= 45
+
+
 def test_broker_outage_still_answers_success_and_the_sweep_recovers(
     client, org, demo_form, django_capture_on_commit_callbacks
 ):
@@ -567,6 +615,26 @@ def test_broker_outage_still_answers_success_and_the_sweep_recovers(
         outcomes = set(FormSubmission.objects.values_list("outcome", flat=True))
         assert outcomes == {SubmissionOutcome.CREATED}
         assert Lead.objects.filter(email="outage@acme-corp.com").exists()
+
+
+def test_an_unreachable_rate_limit_cache_holds_one_visitor_not_each(
+    client, org, other_org, demo_form, settings
+):
+    settings.LEADS_CAPTURE_RATE_LIMIT = "100/m"
+    try:
+        with mock.patch(
+            "leads.views.capture.is_ratelimited", side_effect=ConnectionError("Redis is down")
+        ) as limiter:
+            answers = [
+                submit(client, demo_form, {"email": f"open{i}@acme-corp.com"}).status_code
+                for i in range(3)
+            ]
+    finally:
+        capture.rate_limit_breaker.reset()
+    # Failed open for all three; only the first waited on the cache.
+    assert (answers, limiter.call_count) == ([200, 200, 200], 1)
+    with scoped(org):
+        assert FormSubmission.objects.filter(outcome=SubmissionOutcome.PENDING).count() == 3
 
 
 def test_a_database_outage_answers_503_and_keeps_the_visitors_answers(client, org, demo_form):

@@ -349,6 +349,18 @@ def test_direct_smtp_bytes_parse_like_djangos_message(subject, html):
     assert sending.smtp_bytes(message) is None
 
 
+def test_a_first_send_failure_in_a_short_outage_is_retried_within_a_minute_of_its_end():
+    from django.conf import settings
+
+    from nurture.services.sends import retry_backoff
+
+    # Retries go out at the first dispatch beat after their backoff (issue #12: a
+    # 30 s "451" outage used to take up to 2 min to recover: 60 s + a 60 s beat).
+    beat = settings.CELERY_BEAT_SCHEDULE["nurture-dispatch"]
+    wait = retry_backoff(1).total_seconds() + beat["schedule"]
+    assert wait <= 60 and beat["options"]["expires"] < beat["schedule"]
+
+
 def test_transient_failures_back_off_and_give_up_only_after_the_retry_window(
     org, other_org, make_leads, make_sequence, settings
 ):

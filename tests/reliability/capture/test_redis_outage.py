@@ -59,6 +59,7 @@ def redis_down(settings, url: str | None = None):
         _forget_broker_pools()
         celery_app.conf.broker_url = saved_broker
         capture.broker_breaker.reset()
+        capture.rate_limit_breaker.reset()
 
 
 def test_form_posts_are_answered_fast_and_processed_once_redis_is_back(
