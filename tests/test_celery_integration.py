@@ -35,3 +35,22 @@ def test_worker_completes_task_enqueued_by_web_request(tmp_path, org, admin, oth
     body = mails[0].read_text()
     assert "colleague@acme.example" in body
     assert "/invitations/" in body
+
+
+def test_losing_redis_while_restoring_unacked_tasks_does_not_crash_the_worker(caplog):
+    """kombu 5.7 raises AttributeError from a released connection here, which made
+    the worker exit when Redis died with tasks in flight (seen in bench/faults.py)."""
+    from types import SimpleNamespace
+
+    from kombu.transport import redis as kombu_redis
+
+    def released_connection(client=None):
+        raise AttributeError("'NoneType' object has no attribute 'hostname'")
+
+    qos = SimpleNamespace(
+        channel=SimpleNamespace(conn_or_acquire=released_connection),
+        _delivered={"tag-1": object(), "tag-2": object()},
+    )
+    assert kombu_redis.QoS.restore_unacked(qos) is None
+    assert qos._delivered == {}
+    assert "left to redelivery and the sweeps" in caplog.text
