@@ -5,6 +5,7 @@ Every test module that touches tenant data has `other_org` in play.
 
 import os
 import re
+from collections import Counter
 
 import pytest
 from django.conf import settings
@@ -134,3 +135,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.xdist_group("real-worker"))
+
+
+# The fuzzers' counts (tests/fuzz): summed in the controller, printed at the end.
+def pytest_terminal_summary(terminalreporter):
+    totals: Counter = Counter()
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "teardown":
+                continue
+            for name, value in getattr(report, "user_properties", ()):
+                if name.startswith("fuzz_"):
+                    totals[name] += value
+    if totals:
+        terminalreporter.write_line(
+            f"fuzzing: {totals['fuzz_cases']} cases run, "
+            f"{totals['fuzz_server_errors']} server errors, "
+            f"{totals['fuzz_partial_writes']} partial writes"
+        )

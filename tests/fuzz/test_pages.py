@@ -16,13 +16,12 @@ from django.apps import apps
 from django.contrib import messages
 from django.db import connection, transaction
 from django.forms import BaseForm, BaseFormSet
-from django.test import Client, override_settings
+from django.test import Client
 from django_scopes import scopes_disabled
 from hypothesis import HealthCheck, Phase, given, settings
 
 from accounts.models import Role
 from tests.factories import MembershipFactory, OrganizationFactory
-from tests.fuzz.conftest import FAST_HASHER
 from tests.fuzz.harvest import RouteForms, read_forms
 from tests.fuzz.strategies import WORST, form_data
 from tests.urlwalk import org_routes, sample_values
@@ -39,7 +38,6 @@ def page_forms(django_db_setup, django_db_blocker) -> dict[str, RouteForms]:
     found: dict[str, RouteForms] = {}
     with (
         django_db_blocker.unblock(),
-        override_settings(PASSWORD_HASHERS=FAST_HASHER),
         transaction.atomic(),
         scopes_disabled(),
     ):
