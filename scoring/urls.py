@@ -37,6 +37,7 @@ urlpatterns = [
     path("learning/", views.learning_overview, name="learning"),
     path("learning/start/", views.learning_start, name="learning_start"),
     path("learning/<int:learning_job_id>/", views.learning_progress, name="learning_progress"),
+    path("versions/starter/", views.starter_draft, name="starter_draft"),
     path("versions/rollback/", views.version_rollback, name="version_rollback"),
     path("versions/export.csv", views.rules_export, name="rules_export"),
     path("versions/import/", views.rules_import, name="rules_import"),

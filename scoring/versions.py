@@ -178,12 +178,14 @@ def _training_leads_store(organization_id: int, version: RuleSetVersion, ids: li
 # --- apply and roll back ---------------------------------------------------------------
 
 
-def _replace_live(organization_id: int, version: RuleSetVersion) -> None:
+def rules_install(organization_id: int, rules_data: list[dict]) -> int:
+    """Version-form rules become the live rules (after the ones there are
+    deleted); a fit rule on a field sales fills in is kept switched off."""
     refused = post_qualification_fields()
     ScoringRule.objects.all().delete()
     groups: dict[str, ScoreGroup] = {}
     rules = []
-    for position, data in enumerate(version.rules):
+    for position, data in enumerate(rules_data):
         spec = {k: data[k] for k in RULE_FIELDS if k in data}
         group = None
         if data.get("group"):
@@ -205,6 +207,11 @@ def _replace_live(organization_id: int, version: RuleSetVersion) -> None:
             )
         )  # fmt: skip
     ScoringRule.objects.bulk_create(rules)
+    return len(rules)
+
+
+def _replace_live(organization_id: int, version: RuleSetVersion) -> None:
+    rules_install(organization_id, version.rules)
     settings, _ = ScoringSettings.objects.get_or_create(organization_id=organization_id)
     for name in SETTINGS_FIELDS:
         if name in version.settings:
@@ -288,3 +295,47 @@ def version_import(
         settings={},
         created_by=actor,
     )
+
+
+# --- starter sets ---------------------------------------------------------------------
+
+
+def _starter_version(organization_id: int, business_type: str, actor, **extra) -> RuleSetVersion:
+    from scoring import starters
+
+    starter = starters.SETS[business_type]
+    return RuleSetVersion.objects.create(
+        organization_id=organization_id,
+        number=_next_number(),
+        source="starter",
+        title=starter.title,
+        rules=starters.starter_rules(business_type),
+        settings={},
+        created_by=actor,
+        **extra,
+    )
+
+
+@transaction.atomic
+def version_from_starter(
+    *, organization_id: int, business_type: str, actor: User | None
+) -> RuleSetVersion:
+    """A starter set as a draft, compared and applied like a suggestion."""
+    return _starter_version(organization_id, business_type, actor)
+
+
+@transaction.atomic
+def starter_set_choose(
+    *, organization_id: int, business_type: str, actor: User | None
+) -> RuleSetVersion | None:
+    """Sign-up: the chosen starter set becomes the organization's first rule
+    version, in use. Does nothing once the organization has a version."""
+    if RuleSetVersion.objects.exists():
+        return None
+    version = _starter_version(
+        organization_id, business_type, actor,
+        status=VersionStatus.APPLIED, applied_at=timezone.now(), applied_by=actor,
+    )  # fmt: skip
+    ScoringSettings.objects.get_or_create(organization_id=organization_id)
+    rules_install(organization_id, version.rules)
+    return version

@@ -27,6 +27,7 @@ from scoring.forms import (
     GroupForm,
     PostQualificationForm,
     SettingsForm,
+    StarterSetForm,
     operators_by_field,
     rule_form_class,
 )
@@ -411,6 +412,7 @@ def learning_overview(request):
         "versions": selectors.versions_for_page(),
         "applied": selectors.applied_version(),
         "drift": selectors.drift_check(),
+        "starter_form": StarterSetForm(),
         **_learning_progress(selectors.latest_learning_job()),
     }
     return render(request, "scoring/learning.html", context)
@@ -475,6 +477,24 @@ def version_rollback(request):
     else:
         messages.success(request, f"Back to version {version.number}. {RESCORING}")
     return redirect("scoring:learning", org_slug=request.organization.slug)
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
+def starter_draft(request):
+    form = StarterSetForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the starter sets.")
+        return redirect("scoring:learning", org_slug=request.organization.slug)
+    version = versions.version_from_starter(
+        organization_id=request.organization.pk,
+        business_type=form.cleaned_data["business_type"],
+        actor=request.user,
+    )
+    messages.success(request, "Starter rules ready as a draft: compare them before applying.")
+    return redirect(
+        "scoring:version_detail", org_slug=request.organization.slug, version_id=version.pk
+    )
 
 
 @require_POST
