@@ -42,6 +42,7 @@ urlpatterns = [
     path("versions/export.csv", views.rules_export, name="rules_export"),
     path("versions/import/", views.rules_import, name="rules_import"),
     path("versions/<int:version_id>/", views.version_detail, name="version_detail"),
+    path("versions/<int:version_id>/simulate/", views.version_simulate, name="version_simulate"),
     path("versions/<int:version_id>/apply/", views.version_apply, name="version_apply"),
     path("versions/<int:version_id>/discard/", views.version_discard, name="version_discard"),
 ]

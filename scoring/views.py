@@ -41,7 +41,7 @@ from scoring.models import (
     ScoreGroup,
     ScoringRule,
 )
-from scoring.simulation import RuleSimulation, SimulationTooSlow, simulate_rule
+from scoring.simulation import RuleSimulation, SimulationTooSlow, simulate_rule, simulate_version
 from scoring.transfer import rules_csv
 
 AUDIT_PER_PAGE = 50
@@ -448,6 +448,18 @@ def version_detail(request, version_id: int):
         "compare": selectors.version_compare(version),
     }
     return render(request, "scoring/version_detail.html", context)
+
+
+@require_GET
+@org_view(Perm.MANAGE_SCORING)
+def version_simulate(request, version_id: int):
+    version = get_tenant_object_or_404(RuleSetVersion, pk=version_id)
+    context = {"version": version, "simulation": None, "error": ""}
+    try:
+        context["simulation"] = simulate_version(version=version)
+    except SimulationTooSlow as exc:
+        context["error"] = str(exc)
+    return render(request, "scoring/version_simulation.html", context)
 
 
 @require_POST
