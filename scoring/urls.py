@@ -40,6 +40,12 @@ urlpatterns = [
     path("versions/starter/", views.starter_draft, name="starter_draft"),
     path("versions/rollback/", views.version_rollback, name="version_rollback"),
     path("versions/export.csv", views.rules_export, name="rules_export"),
+    path(
+        "versions/export.yaml",
+        views.rules_export,
+        {"fmt": "yaml"},
+        name="rules_export_yaml",
+    ),
     path("versions/import/", views.rules_import, name="rules_import"),
     path("versions/<int:version_id>/", views.version_detail, name="version_detail"),
     path("versions/<int:version_id>/simulate/", views.version_simulate, name="version_simulate"),

@@ -282,10 +282,13 @@ def version_discard(*, version: RuleSetVersion) -> None:
 def version_import(
     *, organization_id: int, text: str, file_name: str, actor: User | None
 ) -> RuleSetVersion:
-    """A draft version from a rules CSV (scoring.transfer); raises RuleImportError."""
-    from scoring.transfer import parse_rules_csv
+    """A draft version from a rules CSV or, named .yaml/.yml, a rules YAML file
+    (scoring.transfer); raises RuleImportError."""
+    from scoring.transfer import parse_rules_csv, parse_rules_yaml
 
-    rules = parse_rules_csv(text, refused=post_qualification_fields())
+    is_yaml = file_name.lower().endswith((".yaml", ".yml"))
+    parse = parse_rules_yaml if is_yaml else parse_rules_csv
+    rules = parse(text, refused=post_qualification_fields())
     return RuleSetVersion.objects.create(
         organization_id=organization_id,
         number=_next_number(),

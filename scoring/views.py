@@ -42,7 +42,7 @@ from scoring.models import (
     ScoringRule,
 )
 from scoring.simulation import RuleSimulation, SimulationTooSlow, simulate_rule, simulate_version
-from scoring.transfer import rules_csv
+from scoring.transfer import rules_csv, rules_yaml
 
 AUDIT_PER_PAGE = 50
 RECENT_CHANGES = 8
@@ -522,14 +522,21 @@ def version_discard(request, version_id: int):
     return redirect("scoring:learning", org_slug=request.organization.slug)
 
 
+EXPORTS = {
+    "csv": (rules_csv, "text/csv", "utf-8-sig"),
+    "yaml": (rules_yaml, "application/yaml", "utf-8"),
+}
+
+
 @require_GET
 @org_view(Perm.MANAGE_SCORING)
-def rules_export(request):
+def rules_export(request, fmt: str = "csv"):
+    render_rules, content_type, encoding = EXPORTS[fmt]
     response = HttpResponse(
-        rules_csv(versions.live_rules()).encode("utf-8-sig"), content_type="text/csv"
+        render_rules(versions.live_rules()).encode(encoding), content_type=content_type
     )
     stamp = timezone.localdate().isoformat()
-    name = f"scoring-rules-{request.organization.slug}-{stamp}.csv"
+    name = f"scoring-rules-{request.organization.slug}-{stamp}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -543,7 +550,7 @@ def rules_import(request):
     upload = request.FILES.get("file")
     back = redirect("scoring:learning", org_slug=request.organization.slug)
     if upload is None or upload.size > RULES_FILE_LIMIT:
-        messages.error(request, "Choose a rules CSV file of at most 2 MB.")
+        messages.error(request, "Choose a rules file (CSV or YAML) of at most 2 MB.")
         return back
     try:
         text = upload.read().decode("utf-8")
