@@ -412,6 +412,7 @@ def learning_overview(request):
         "versions": selectors.versions_for_page(),
         "applied": selectors.applied_version(),
         "drift": selectors.drift_check(),
+        "drift_notice": selectors.open_drift_notice(),
         "starter_form": StarterSetForm(),
         **_learning_progress(selectors.latest_learning_job()),
     }
