@@ -15,6 +15,7 @@ from accounts.services import (
     organization_create,
 )
 from leadflow.mail import validate_single_line
+from scoring.starters import BusinessType
 
 PENDING_INVITATION_SESSION_KEY = "pending_invitation"
 
@@ -89,6 +90,22 @@ class OrganizationForm(forms.ModelForm):
     def __init__(self, *args, submit_label: str = "Save", **kwargs):
         super().__init__(*args, **kwargs)
         self.helper = _submit_helper(submit_label)
+
+
+class OrganizationCreateForm(OrganizationForm):
+    """Sign-up: the kind of business picks the starter scoring rules."""
+
+    business_type = forms.ChoiceField(
+        label="What kind of business is this?",
+        choices=BusinessType.choices,
+        initial=BusinessType.B2B,
+        widget=forms.RadioSelect,
+        help_text="Picks the starter scoring rules; you can change every rule later.",
+        required=False,
+    )
+
+    def clean_business_type(self) -> str:
+        return self.cleaned_data.get("business_type") or BusinessType.B2B
 
 
 class OrganizationSettingsForm(OrganizationForm):

@@ -62,6 +62,7 @@ ROUTES: dict[str, str] = {
     "pipeline.send_notification_emails": MAIL,
     "accounts.tasks.send_invitation": MAIL,
     "reports.send_org_digests": MAIL,
+    "scoring.tasks.send_drift_notice": MAIL,
     # Webhooks: one slow endpoint holds up only its own deliveries.
     "pipeline.webhook_dispatch": WEBHOOKS,
     "pipeline.deliver_webhook": WEBHOOKS,

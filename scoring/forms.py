@@ -36,6 +36,7 @@ from scoring.selectors import (
     post_qualification_fields,
     value_text,
 )
+from scoring.starters import BusinessType
 
 CUSTOM_FIELD = "custom"  # the field chooser's "Custom attribute…" entry
 POINTS_MESSAGE = f"Points must be between −{POINTS_LIMIT} and {POINTS_LIMIT}."
@@ -665,3 +666,9 @@ class PostQualificationForm(forms.Form):
                 self.add_error("custom_key" if choice.startswith("custom.") else "field", str(exc))
             data["field_name"] = choice
         return data
+
+
+class StarterSetForm(forms.Form):
+    """The learning page's offer: a starter set as a draft to compare and apply."""
+
+    business_type = forms.ChoiceField(label="Starter set", choices=BusinessType.choices)

@@ -350,3 +350,30 @@ class LearningJob(TenantModel):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+
+
+class DriftNotice(TenantModel):
+    """One drift episode of a version in use: its holdout AUC fell by more than
+    selectors.DRIFT_DROP. At most one open notice per version (the unique
+    marker), so the admins are emailed once per episode; the episode closes
+    (resolved_at) when the check no longer finds drift, or the version changes."""
+
+    version = models.ForeignKey(RuleSetVersion, on_delete=models.CASCADE, related_name="+")
+    learned_auc = models.FloatField()
+    now_auc = models.FloatField()
+    leads = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # Claimed before the mail goes out, so a retried task never sends it twice.
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "version"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="one_open_drift_notice",
+            )
+        ]

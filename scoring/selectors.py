@@ -17,6 +17,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from leads.models import ActivityKind, Lead, LeadStage
 from scoring.fields import FIELDS, NO_VALUE_OPS
 from scoring.models import (
+    DriftNotice,
     GatingRule,
     LearningJob,
     Operator,
@@ -513,6 +514,10 @@ def drift_check() -> dict | None:
     if now_auc is None or learned_auc - now_auc <= DRIFT_DROP:
         return None
     return {"version": version.number, "learned": learned_auc, "now": now_auc, "leads": len(rows)}
+
+
+def open_drift_notice() -> DriftNotice | None:
+    return DriftNotice.objects.filter(resolved_at__isnull=True).first()
 
 
 def _rule_key(rule: dict) -> tuple:

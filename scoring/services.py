@@ -6,8 +6,6 @@ and enqueues one background rescore of the organization.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.db.models import Max, Min
 from django.forms.models import model_to_dict
@@ -16,7 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from leadflow.tenancy import enqueue_on_commit
 from leads.models import Lead
-from scoring import engine
+from scoring import engine, starters
 from scoring import fields as F_
 from scoring.models import (
     GatingRule,
@@ -227,60 +225,19 @@ def group_delete(*, group: ScoreGroup, actor: User | None) -> None:
 
 # --- Starter rule set ---------------------------------------------------------
 
-STARTER_GROUPS = [("Web engagement", 30), ("Email", 15), ("Title", None), ("Company", None)]
-STARTER_RULES: list[dict[str, Any]] = [
-    {"name": "Demo or trial request", "kind": RuleKind.ENGAGEMENT, "points": 50,
-     "activity_kinds": ["demo_request", "trial_signup"]},
-    {"name": "Pricing page viewed more than once", "kind": RuleKind.ENGAGEMENT, "points": 5,
-     "activity_kinds": ["page_view"], "field": "url", "operator": "contains",
-     "value": "/pricing", "min_count": 2, "group": "Web engagement"},
-    {"name": "Page view", "kind": RuleKind.ENGAGEMENT, "points": 1, "per_occurrence": True,
-     "max_points": 20, "activity_kinds": ["page_view"], "group": "Web engagement"},
-    {"name": "Content download", "kind": RuleKind.ENGAGEMENT, "points": 10,
-     "activity_kinds": ["content_download", "webinar"], "per_occurrence": True, "max_points": 20},
-    {"name": "Email click", "kind": RuleKind.ENGAGEMENT, "points": 2, "per_occurrence": True,
-     "max_points": 10, "activity_kinds": ["email_click"], "group": "Email"},
-    {"name": "Email open (first only)", "kind": RuleKind.ENGAGEMENT, "points": 1,
-     "first_only": True, "activity_kinds": ["email_open"], "group": "Email"},
-    {"name": "Unsubscribed", "kind": RuleKind.ENGAGEMENT, "points": -20,
-     "activity_kinds": ["email_unsubscribe"]},
-    {"name": "VP / Head / Director title", "kind": RuleKind.FIT, "points": 10, "field": "title",
-     "operator": "contains", "value": "vp", "group": "Title"},
-    {"name": "Head of…", "kind": RuleKind.FIT, "points": 10, "field": "title",
-     "operator": "startswith", "value": "head", "group": "Title"},
-    {"name": "C-level", "kind": RuleKind.FIT, "points": 15, "field": "title", "operator": "in",
-     "value": ["CEO", "CTO", "CMO", "CFO", "COO", "Founder"], "group": "Title"},
-    {"name": "Intern or student", "kind": RuleKind.FIT, "points": -10, "field": "title",
-     "operator": "contains", "value": "intern", "group": "Title"},
-    {"name": "Company size ≥ 200", "kind": RuleKind.FIT, "points": 10, "field": "company_size",
-     "operator": "gte", "value": 200, "group": "Company"},
-    {"name": "Business email (has a company)", "kind": RuleKind.FIT, "points": 5,
-     "field": "company_name", "operator": "not_empty", "group": "Company"},
-    {"name": "Free-mail or junk data", "kind": RuleKind.FIT, "points": -5, "field": "quality",
-     "operator": "eq", "value": "junk"},
-]  # fmt: skip
+STARTER_RULES = starters.SETS[starters.BusinessType.B2B].rules  # the default set
+STARTER_GROUPS = list(starters.SETS[starters.BusinessType.B2B].groups.items())
 
 
 @transaction.atomic
-def starter_rules_install(*, organization_id: int) -> int:
-    """The B2B SaaS starter set on a new organization (idempotent)."""
+def starter_rules_install(*, organization_id: int, business_type: str = "b2b") -> int:
+    """A starter set (scoring.starters) on a new organization (idempotent)."""
     if ScoringRule.objects.exists():
         return 0
+    from scoring import versions
+
     ScoringSettings.objects.get_or_create(organization_id=organization_id)
-    groups = {}
-    for name, cap in STARTER_GROUPS:
-        groups[name], _ = ScoreGroup.objects.get_or_create(
-            organization_id=organization_id, name=name, defaults={"cap": cap}
-        )
-    rules = []
-    for position, spec in enumerate(STARTER_RULES):
-        spec = dict(spec)
-        group = groups.get(spec.pop("group", None))
-        rules.append(
-            ScoringRule(organization_id=organization_id, position=position, group=group, **spec)
-        )
-    ScoringRule.objects.bulk_create(rules)
-    return len(rules)
+    return versions.rules_install(organization_id, starters.starter_rules(business_type))
 
 
 def install_starter_rules_for(organization) -> None:

@@ -1,7 +1,7 @@
 """Scoring background work: tenant rescore jobs and the nightly decay pass."""
 
 from celery import shared_task
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
 from accounts.models import Organization
 from leadflow.tenancy import TenantTask, tenant_scope
@@ -46,12 +46,30 @@ def run_learning_job(*, organization_id: int, job_id: int) -> None:
 @shared_task
 def retrain_due() -> int:
     """Fan out: organizations using learned rules get a fresh suggestion when
-    the last learning is older than SCORING_RETRAIN_DAYS (drafts only)."""
+    the last learning is older than SCORING_RETRAIN_DAYS (drafts only), and
+    their admins an email when those rules have drifted (once per episode)."""
     from scoring import versions
 
     count = 0
     for organization_id in Organization.objects.values_list("pk", flat=True):
         with tenant_scope(organization_id):
+            versions.drift_notice_check(organization_id=organization_id)
             if versions.learning_job_start_if_due(organization_id=organization_id):
                 count += 1
     return count
+
+
+@shared_task(base=TenantTask, bind=True, autoretry_for=(OperationalError, InterfaceError))
+def send_drift_notice(self, *, organization_id: int, notice_id: int) -> int:
+    from leadflow.mail import retry_or_record
+    from scoring import versions
+
+    try:
+        return versions.drift_notice_email(notice_id=notice_id)
+    except versions.DriftEmailDeferred as deferred:
+        retry_or_record(
+            self,
+            deferred.__cause__ or deferred,
+            lambda error: versions.drift_notice_email_failed(notice_id=notice_id, error=error),
+        )
+        return 0

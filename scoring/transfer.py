@@ -1,4 +1,4 @@
-"""Rule sets as CSV, to keep, review in a spreadsheet, or share with another
+"""Rule sets as CSV or YAML, to keep, review in a spreadsheet, or share with another
 organization: export the rules in use; importing a file makes a draft
 version, compared and applied like a learned one (never applied silently).
 
@@ -13,6 +13,7 @@ import csv
 import io
 import json
 
+import yaml
 from django.utils import timezone
 
 from leadflow.csvsafe import FORMULA_START, neutralize
@@ -136,6 +137,92 @@ def parse_rules_csv(text: str, *, refused: set[str]) -> list[dict]:
             rules.append(_rule(row, refused))
         except (ValueError, TypeError, F_.RuleError) as exc:
             problems.append(f"row {number}: {exc}")
+    if problems:
+        raise RuleImportError("Nothing imported. " + "; ".join(problems[:20]))
+    if not rules:
+        raise RuleImportError("The file has no rules.")
+    return rules
+
+
+# --- YAML -------------------------------------------------------------------------------
+
+YAML_HEADER = "# LeadFlow scoring rules: import this file as a draft on the learning page.\n"
+
+
+def _unused(column: str, value) -> bool:
+    """A setting the rule leaves at its default (not written to YAML)."""
+    if column == "min_count":
+        return value in (None, 1)
+    if column == "is_active":
+        return value is not False
+    return value is None or value is False or value == "" or value == []
+
+
+def rules_yaml(rules: list[dict]) -> str:
+    """The rules as a YAML list under `rules:`, one mapping per rule, leaving
+    out the settings a rule does not use."""
+    out = []
+    for rule in rules:
+        item = {"name": rule.get("name", ""), "kind": rule.get("kind", ""),
+                "points": rule.get("points", 0)}  # fmt: skip
+        item.update(
+            (column, rule[column])
+            for column in COLUMNS[3:]
+            if not _unused(column, rule.get(column))
+        )
+        out.append(item)
+    return YAML_HEADER + yaml.safe_dump(
+        {"rules": out}, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+
+
+def _row(item: dict) -> dict[str, str]:
+    """A YAML rule as the CSV row `_rule` validates (one set of checks)."""
+    unknown = set(item) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown keys: {', '.join(sorted(map(str, unknown)))}")
+    row = {}
+    for column in COLUMNS:
+        value = item.get(column)
+        if column in ("value", "group"):
+            row[column] = "" if value is None and column == "group" else json.dumps(value)
+        elif column == "activity_kinds":
+            kinds = value or []
+            if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+                raise ValueError("activity_kinds must be a list of activity kinds")
+            row[column] = "|".join(kinds)
+        elif isinstance(value, bool):
+            row[column] = "yes" if value else "no"
+        elif isinstance(value, (int, str)) or value is None:
+            row[column] = "" if value is None else str(value)
+        else:
+            raise ValueError(f"{column} must be a number or text")
+    return row
+
+
+def parse_rules_yaml(text: str, *, refused: set[str]) -> list[dict]:
+    """The rules of a YAML file, or RuleImportError naming the line of every bad rule."""
+    try:
+        root = yaml.compose(text.lstrip("\ufeff"), Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text.lstrip("\ufeff"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" on line {mark.line + 1}" if mark else ""
+        raise RuleImportError(f"This is not valid YAML{where}.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise RuleImportError("This is not a rules file: it needs a `rules:` list.")
+    nodes = next(v for k, v in root.value if k.value == "rules").value
+    if len(data["rules"]) > MAX_RULES:
+        raise RuleImportError(f"A rule set has at most {MAX_RULES} rules.")
+    rules, problems = [], []
+    for node, item in zip(nodes, data["rules"], strict=True):
+        line = node.start_mark.line + 1
+        try:
+            if not isinstance(item, dict):
+                raise ValueError("each rule must be a mapping of name, kind, points…")
+            rules.append(_rule(_row(item), refused))
+        except (ValueError, TypeError, F_.RuleError) as exc:
+            problems.append(f"line {line}: {exc}")
     if problems:
         raise RuleImportError("Nothing imported. " + "; ".join(problems[:20]))
     if not rules:

@@ -37,10 +37,18 @@ urlpatterns = [
     path("learning/", views.learning_overview, name="learning"),
     path("learning/start/", views.learning_start, name="learning_start"),
     path("learning/<int:learning_job_id>/", views.learning_progress, name="learning_progress"),
+    path("versions/starter/", views.starter_draft, name="starter_draft"),
     path("versions/rollback/", views.version_rollback, name="version_rollback"),
     path("versions/export.csv", views.rules_export, name="rules_export"),
+    path(
+        "versions/export.yaml",
+        views.rules_export,
+        {"fmt": "yaml"},
+        name="rules_export_yaml",
+    ),
     path("versions/import/", views.rules_import, name="rules_import"),
     path("versions/<int:version_id>/", views.version_detail, name="version_detail"),
+    path("versions/<int:version_id>/simulate/", views.version_simulate, name="version_simulate"),
     path("versions/<int:version_id>/apply/", views.version_apply, name="version_apply"),
     path("versions/<int:version_id>/discard/", views.version_discard, name="version_discard"),
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from accounts.models import User
 from leadflow.errors import LeadflowError
 from scoring import learning
 from scoring.models import (
+    DriftNotice,
     LearningJob,
     RescoreStatus,
     RuleChange,
@@ -178,12 +179,14 @@ def _training_leads_store(organization_id: int, version: RuleSetVersion, ids: li
 # --- apply and roll back ---------------------------------------------------------------
 
 
-def _replace_live(organization_id: int, version: RuleSetVersion) -> None:
+def rules_install(organization_id: int, rules_data: list[dict]) -> int:
+    """Version-form rules become the live rules (after the ones there are
+    deleted); a fit rule on a field sales fills in is kept switched off."""
     refused = post_qualification_fields()
     ScoringRule.objects.all().delete()
     groups: dict[str, ScoreGroup] = {}
     rules = []
-    for position, data in enumerate(version.rules):
+    for position, data in enumerate(rules_data):
         spec = {k: data[k] for k in RULE_FIELDS if k in data}
         group = None
         if data.get("group"):
@@ -205,6 +208,11 @@ def _replace_live(organization_id: int, version: RuleSetVersion) -> None:
             )
         )  # fmt: skip
     ScoringRule.objects.bulk_create(rules)
+    return len(rules)
+
+
+def _replace_live(organization_id: int, version: RuleSetVersion) -> None:
+    rules_install(organization_id, version.rules)
     settings, _ = ScoringSettings.objects.get_or_create(organization_id=organization_id)
     for name in SETTINGS_FIELDS:
         if name in version.settings:
@@ -275,10 +283,13 @@ def version_discard(*, version: RuleSetVersion) -> None:
 def version_import(
     *, organization_id: int, text: str, file_name: str, actor: User | None
 ) -> RuleSetVersion:
-    """A draft version from a rules CSV (scoring.transfer); raises RuleImportError."""
-    from scoring.transfer import parse_rules_csv
+    """A draft version from a rules CSV or, named .yaml/.yml, a rules YAML file
+    (scoring.transfer); raises RuleImportError."""
+    from scoring.transfer import parse_rules_csv, parse_rules_yaml
 
-    rules = parse_rules_csv(text, refused=post_qualification_fields())
+    is_yaml = file_name.lower().endswith((".yaml", ".yml"))
+    parse = parse_rules_yaml if is_yaml else parse_rules_csv
+    rules = parse(text, refused=post_qualification_fields())
     return RuleSetVersion.objects.create(
         organization_id=organization_id,
         number=_next_number(),
@@ -287,4 +298,145 @@ def version_import(
         rules=rules,
         settings={},
         created_by=actor,
+    )
+
+
+# --- starter sets ---------------------------------------------------------------------
+
+
+def _starter_version(organization_id: int, business_type: str, actor, **extra) -> RuleSetVersion:
+    from scoring import starters
+
+    starter = starters.SETS[business_type]
+    return RuleSetVersion.objects.create(
+        organization_id=organization_id,
+        number=_next_number(),
+        source="starter",
+        title=starter.title,
+        rules=starters.starter_rules(business_type),
+        settings={},
+        created_by=actor,
+        **extra,
+    )
+
+
+@transaction.atomic
+def version_from_starter(
+    *, organization_id: int, business_type: str, actor: User | None
+) -> RuleSetVersion:
+    """A starter set as a draft, compared and applied like a suggestion."""
+    return _starter_version(organization_id, business_type, actor)
+
+
+@transaction.atomic
+def starter_set_choose(
+    *, organization_id: int, business_type: str, actor: User | None
+) -> RuleSetVersion | None:
+    """Sign-up: the chosen starter set becomes the organization's first rule
+    version, in use. Does nothing once the organization has a version."""
+    if RuleSetVersion.objects.exists():
+        return None
+    version = _starter_version(
+        organization_id, business_type, actor,
+        status=VersionStatus.APPLIED, applied_at=timezone.now(), applied_by=actor,
+    )  # fmt: skip
+    ScoringSettings.objects.get_or_create(organization_id=organization_id)
+    rules_install(organization_id, version.rules)
+    return version
+
+
+# --- drift notices ----------------------------------------------------------------------
+
+
+class DriftEmailDeferred(LeadflowError):
+    """The drift email hit a transient mail failure; the task retries it."""
+
+
+def drift_notice_check(*, organization_id: int) -> DriftNotice | None:
+    """Beat: when the rules in use have drifted, open a notice and email the
+    admins (once per episode: the open notice is a unique marker); when they no
+    longer drift, close the episode. Returns the notice opened, if any."""
+    from leadflow.tenancy import enqueue_on_commit
+    from scoring.selectors import drift_check
+    from scoring.tasks import send_drift_notice
+
+    drift = drift_check()
+    open_notices = DriftNotice.objects.filter(resolved_at__isnull=True)
+    if drift is None:
+        open_notices.update(resolved_at=timezone.now())
+        return None
+    version = RuleSetVersion.objects.get(status=VersionStatus.APPLIED)
+    open_notices.exclude(version=version).update(resolved_at=timezone.now())
+    try:
+        with transaction.atomic():
+            notice, created = DriftNotice.objects.get_or_create(
+                organization_id=organization_id,
+                version=version,
+                resolved_at=None,
+                defaults={"learned_auc": drift["learned"], "now_auc": drift["now"],
+                          "leads": drift["leads"]},
+            )  # fmt: skip
+    except IntegrityError:  # a concurrent check opened it first
+        return None
+    if not created:
+        return None
+    enqueue_on_commit(send_drift_notice, organization_id=organization_id, notice_id=notice.pk)
+    return notice
+
+
+def drift_notice_email(*, notice_id: int) -> int:
+    """Email the organization's admins about a drift notice, at most once: the
+    notice is claimed (emailed_at) before the SMTP call. A transient failure
+    releases the claim and raises DriftEmailDeferred; a permanent one is
+    recorded on the notice (the learning page shows it)."""
+    from django.core.mail import send_mail
+    from django.urls import reverse
+
+    from accounts.models import Membership, Role
+    from leadflow.mail import describe, header_text, is_transient
+
+    claimed = DriftNotice.objects.filter(pk=notice_id, emailed_at__isnull=True).update(
+        emailed_at=timezone.now()
+    )
+    if not claimed:
+        return 0
+    notice = DriftNotice.objects.select_related("organization", "version").get(pk=notice_id)
+    org = notice.organization
+    emails = sorted(
+        Membership.objects.filter(
+            organization=org, role=Role.ADMIN, is_active=True, user__is_active=True
+        )
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
+    if not emails:
+        return 0
+    link = settings.SITE_URL.rstrip("/") + reverse("scoring:learning", args=[org.slug])
+    try:
+        send_mail(
+            subject=header_text(f"[LeadFlow] {org.name}: lead scores rank buyers worse", 130),
+            message=(
+                f"The scoring rules in use in {org.name} (version {notice.version.number}) "
+                f"ranked buyers at {notice.learned_auc:.2f} on the leads they were tested on; "
+                f"on the {notice.leads:,} leads with an outcome since, they rank them at "
+                f"{notice.now_auc:.2f} (0.5 is a coin toss, 1.0 perfect).\n\n"
+                f"Learn again from your latest outcomes, compare, and apply if it is better:\n"
+                f"{link}\n\nYou get this once until the rules change or recover.\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=emails,
+        )
+    except Exception as exc:
+        if is_transient(exc):
+            DriftNotice.objects.filter(pk=notice_id).update(emailed_at=None)
+            raise DriftEmailDeferred(f"Drift email {notice_id} deferred") from exc
+        DriftNotice.objects.filter(pk=notice_id).update(email_error=describe(exc)[:300])
+        return 0
+    return len(emails)
+
+
+def drift_notice_email_failed(*, notice_id: int, error: str) -> int:
+    """The mail server stayed unavailable through every retry: say so on the notice."""
+    return DriftNotice.objects.filter(pk=notice_id, emailed_at__isnull=True).update(
+        emailed_at=timezone.now(), email_error=error[:300]
     )

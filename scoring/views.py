@@ -27,6 +27,7 @@ from scoring.forms import (
     GroupForm,
     PostQualificationForm,
     SettingsForm,
+    StarterSetForm,
     operators_by_field,
     rule_form_class,
 )
@@ -40,8 +41,8 @@ from scoring.models import (
     ScoreGroup,
     ScoringRule,
 )
-from scoring.simulation import RuleSimulation, SimulationTooSlow, simulate_rule
-from scoring.transfer import rules_csv
+from scoring.simulation import RuleSimulation, SimulationTooSlow, simulate_rule, simulate_version
+from scoring.transfer import rules_csv, rules_yaml
 
 AUDIT_PER_PAGE = 50
 RECENT_CHANGES = 8
@@ -411,6 +412,8 @@ def learning_overview(request):
         "versions": selectors.versions_for_page(),
         "applied": selectors.applied_version(),
         "drift": selectors.drift_check(),
+        "drift_notice": selectors.open_drift_notice(),
+        "starter_form": StarterSetForm(),
         **_learning_progress(selectors.latest_learning_job()),
     }
     return render(request, "scoring/learning.html", context)
@@ -448,6 +451,18 @@ def version_detail(request, version_id: int):
     return render(request, "scoring/version_detail.html", context)
 
 
+@require_GET
+@org_view(Perm.MANAGE_SCORING)
+def version_simulate(request, version_id: int):
+    version = get_tenant_object_or_404(RuleSetVersion, pk=version_id)
+    context = {"version": version, "simulation": None, "error": ""}
+    try:
+        context["simulation"] = simulate_version(version=version)
+    except SimulationTooSlow as exc:
+        context["error"] = str(exc)
+    return render(request, "scoring/version_simulation.html", context)
+
+
 @require_POST
 @org_view(Perm.MANAGE_SCORING)
 def version_apply(request, version_id: int):
@@ -479,6 +494,24 @@ def version_rollback(request):
 
 @require_POST
 @org_view(Perm.MANAGE_SCORING)
+def starter_draft(request):
+    form = StarterSetForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the starter sets.")
+        return redirect("scoring:learning", org_slug=request.organization.slug)
+    version = versions.version_from_starter(
+        organization_id=request.organization.pk,
+        business_type=form.cleaned_data["business_type"],
+        actor=request.user,
+    )
+    messages.success(request, "Starter rules ready as a draft: compare them before applying.")
+    return redirect(
+        "scoring:version_detail", org_slug=request.organization.slug, version_id=version.pk
+    )
+
+
+@require_POST
+@org_view(Perm.MANAGE_SCORING)
 def version_discard(request, version_id: int):
     version = get_tenant_object_or_404(RuleSetVersion, pk=version_id)
     try:
@@ -490,14 +523,21 @@ def version_discard(request, version_id: int):
     return redirect("scoring:learning", org_slug=request.organization.slug)
 
 
+EXPORTS = {
+    "csv": (rules_csv, "text/csv", "utf-8-sig"),
+    "yaml": (rules_yaml, "application/yaml", "utf-8"),
+}
+
+
 @require_GET
 @org_view(Perm.MANAGE_SCORING)
-def rules_export(request):
+def rules_export(request, fmt: str = "csv"):
+    render_rules, content_type, encoding = EXPORTS[fmt]
     response = HttpResponse(
-        rules_csv(versions.live_rules()).encode("utf-8-sig"), content_type="text/csv"
+        render_rules(versions.live_rules()).encode(encoding), content_type=content_type
     )
     stamp = timezone.localdate().isoformat()
-    name = f"scoring-rules-{request.organization.slug}-{stamp}.csv"
+    name = f"scoring-rules-{request.organization.slug}-{stamp}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -511,7 +551,7 @@ def rules_import(request):
     upload = request.FILES.get("file")
     back = redirect("scoring:learning", org_slug=request.organization.slug)
     if upload is None or upload.size > RULES_FILE_LIMIT:
-        messages.error(request, "Choose a rules CSV file of at most 2 MB.")
+        messages.error(request, "Choose a rules file (CSV or YAML) of at most 2 MB.")
         return back
     try:
         text = upload.read().decode("utf-8")

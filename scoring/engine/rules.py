@@ -109,12 +109,12 @@ def load_config(*, organization_id: int) -> Config:
     gates = GatingRule.objects.filter(is_active=True).order_by("pk")
     return Config(
         settings=settings,
-        rules=[r for r in rules if _compiles(r)],
-        gates=[g for g in gates if _compiles(g)],
+        rules=[r for r in rules if compiles(r)],
+        gates=[g for g in gates if compiles(g)],
     )
 
 
-def _compiles(rule: ScoringRule | GatingRule) -> bool:
+def compiles(rule: ScoringRule | GatingRule) -> bool:
     """The forms refuse a rule that cannot compile, but one written another way
     (admin, shell, an older version's data) must not break every rescore of
     the tenant: it is left out, and said so in the log."""
@@ -312,10 +312,12 @@ def scores_sql(
     *,
     activities: QuerySet[Activity] | None = None,
     match_rule: ScoringRule | None = None,
+    rule_columns: bool = False,
 ) -> tuple[str, list]:
     """A SELECT of the new scores of `leads`: lid, new_fit, new_eng, new_total,
     new_grade, new_band, new_gate, new_mql, new_breakdown, old_grade, old_band,
-    old_mql (and sim_match, 1 when `match_rule`'s condition holds).
+    old_mql (and sim_match, 1 when `match_rule`'s condition holds; with
+    `rule_columns`, each rule's unrounded points as r<rule pk>).
 
     Activities are aggregated per lead on their own (narrow rows, one pass) and
     joined to the leads 1:1; the totals are computed over those columns in an
@@ -396,4 +398,6 @@ def scores_sql(
     ]  # fmt: skip
     if match_rule is not None:
         columns.append("sim_match")
+    if rule_columns:
+        columns.extend(rule_names)
     return f"{with_}SELECT {', '.join(columns)} FROM ({level2}) y", params

@@ -57,3 +57,31 @@ def test_admin_learns_compares_applies_and_rolls_back(
     page.wait_for_selector("text=Back to version")
     assert "Rules in use before learning" in page.inner_text("[data-testid=version-in-use]")
     shot(page, "learning-rolled-back")
+
+
+def test_admin_starts_from_a_starter_set_and_simulates_it(page, shot, org, other_org, make_member):
+    """Below the minimum-data guard: take the education starter set as a draft,
+    simulate it on the leads with an outcome, readable on a phone too."""
+    with tenant_scope(org):
+        services.starter_rules_install(organization_id=org.pk)
+        make_leads(org, 120, seed=22)
+        engine.rescore(organization_id=org.pk)
+    admin = make_member(org, Role.ADMIN, email="ops@acme.example")
+    login(page, admin.user.email, PASSWORD)
+
+    page.goto(f"/o/{org.slug}/scoring/learning/")
+    page.select_option("#id_business_type", "education")
+    shot(page, "starter-offer")
+    page.click("[data-testid=starter-offer] button")
+    page.click("[data-testid=simulate-version]")
+    page.wait_for_selector("[data-testid=simulation-rules]")
+    assert page.locator("[data-testid=simulation-rules] tbody tr").count() > 8
+    assert page.inner_text("[data-testid=sim-draft-auc]") != "—"
+    shot(page, "starter-simulated")
+    page.set_viewport_size({"width": 390, "height": 844})
+    wide = page.evaluate(
+        "[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > 391"
+        " && !e.closest('.table-responsive, .nav-scroll')).map(e => e.tagName + '.' + e.className)"
+    )
+    assert wide == []
+    shot(page, "starter-simulated-phone")

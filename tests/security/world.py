@@ -153,7 +153,7 @@ def populate(org, members: dict[str, Membership]) -> World:
         MqlMonthRollup,
         RollupState,
     )
-    from scoring.models import RuleChange, ScoreHistory, ScoringSettings
+    from scoring.models import DriftNotice, RuleChange, ScoreHistory, ScoringSettings
 
     rep, now = members[Role.SALES_REP], timezone.now()
     world = World(org=org, members=members)
@@ -203,6 +203,8 @@ def populate(org, members: dict[str, Membership]) -> World:
     ScoringSettings.objects.get_or_create(organization=org)
     RuleChange.objects.create(organization=org, subject="VP rule", action="created",
                               changes={"points": [0, 10], "name": ["", "VP rule"]})  # fmt: skip
+    DriftNotice.objects.create(organization=org, version_id=world.values["version_id"],
+                               learned_auc=0.9, now_auc=0.7, leads=100)  # fmt: skip
     ScoreHistory.objects.create(
         organization=org, lead=lead, at=now, score=10, fit_score=10, engagement_score=0,
         grade="B", band="warm", mql_eligible=True,
