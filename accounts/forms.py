@@ -7,7 +7,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 
-from accounts.models import Organization, Role
+from accounts.models import BusinessType, Organization, Role
 from accounts.services import (
     InvitationError,
     invitation_accept,
@@ -15,7 +15,6 @@ from accounts.services import (
     organization_create,
 )
 from leadflow.mail import validate_single_line
-from scoring.starters import BusinessType
 
 PENDING_INVITATION_SESSION_KEY = "pending_invitation"
 

@@ -82,6 +82,14 @@ class Organization(models.Model):
         return self.name
 
 
+class BusinessType(models.TextChoices):
+    """What kind of business an organization is: it picks the starter scoring rules."""
+
+    B2B = "b2b", "B2B (companies buy from you)"
+    EDUCATION = "education", "B2C or education (people sign up for courses or services)"
+    PRODUCT = "product", "Product-led (people try your product first)"
+
+
 class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
     MARKETER = "marketer", "Marketer"

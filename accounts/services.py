@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import Invitation, Membership, Organization, Role, User
+from accounts.models import BusinessType, Invitation, Membership, Organization, Role, User
 from leadflow.errors import LeadflowError
 from leadflow.mail import header_text, validate_single_line
 from leadflow.tenancy import enqueue_on_commit, tenant_scope
@@ -54,7 +54,9 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def organization_create(*, name: str, owner: User, slug: str | None = None) -> Organization:
+def organization_create(
+    *, name: str, owner: User, slug: str | None = None, business_type: str = BusinessType.B2B
+) -> Organization:
     """A new tenant; its creator becomes its first admin. An explicit `slug`
     (operations commands) is used as given, or the creation fails."""
     name = _organization_name(name) or header_text(f"{owner.display_name}'s organization")
@@ -71,7 +73,7 @@ def organization_create(*, name: str, owner: User, slug: str | None = None) -> O
     owner.last_organization = org
     owner.save(update_fields=["last_organization"])
     for hook in organization_created_hooks:
-        hook(org)
+        hook(org, owner=owner, business_type=business_type)
     return org
 
 

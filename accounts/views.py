@@ -20,8 +20,7 @@ from accounts.models import Invitation, Membership
 from accounts.panels import panels_for, role_home
 from accounts.permissions import Perm
 from leadflow.errors import LeadflowError
-from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
-from scoring.versions import starter_set_choose
+from leadflow.tenancy import get_tenant_object_or_404
 
 
 @public_view
@@ -52,16 +51,14 @@ def org_list(request):
 def org_create(request):
     form = OrganizationCreateForm(request.POST or None, submit_label="Create organization")
     if request.method == "POST" and form.is_valid():
-        org = services.organization_create(name=form.cleaned_data["name"], owner=request.user)
+        org = services.organization_create(
+            name=form.cleaned_data["name"],
+            owner=request.user,
+            business_type=form.cleaned_data["business_type"],
+        )
         services.organization_update(
             organization=org, name=org.name, timezone_name=form.cleaned_data["timezone"]
         )
-        with tenant_scope(org):
-            starter_set_choose(
-                organization_id=org.pk,
-                business_type=form.cleaned_data["business_type"],
-                actor=request.user,
-            )
         messages.success(request, f"{org.name} is ready. Invite your colleagues next.")
         return redirect("accounts:org_home", org_slug=org.slug)
     return render(request, "accounts/organization_create.html", {"form": form})

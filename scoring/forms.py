@@ -17,6 +17,7 @@ from crispy_forms.layout import HTML, Column, Div, Field, Fieldset, Layout, Row
 from django import forms
 from django.core.exceptions import ValidationError
 
+from accounts.models import BusinessType
 from leads.models import ActivityKind
 from scoring import engine
 from scoring import fields as F_
@@ -36,7 +37,6 @@ from scoring.selectors import (
     post_qualification_fields,
     value_text,
 )
-from scoring.starters import BusinessType
 
 CUSTOM_FIELD = "custom"  # the field chooser's "Custom attribute…" entry
 POINTS_MESSAGE = f"Points must be between −{POINTS_LIMIT} and {POINTS_LIMIT}."

@@ -240,12 +240,16 @@ def starter_rules_install(*, organization_id: int, business_type: str = "b2b") -
     return versions.rules_install(organization_id, starters.starter_rules(business_type))
 
 
-def install_starter_rules_for(organization) -> None:
-    """organization_created hook (accounts): every new org starts with the starter set."""
+def install_starter_rules_for(organization, *, owner=None, business_type: str = "b2b") -> None:
+    """organization_created hook (accounts): every new org starts with the starter
+    set of its kind of business, as its first rule version in use."""
     from leadflow.tenancy import tenant_scope
+    from scoring import versions
 
     with tenant_scope(organization):
-        starter_rules_install(organization_id=organization.pk)
+        versions.starter_set_choose(
+            organization_id=organization.pk, business_type=business_type, actor=owner
+        )
 
 
 # --- Rescoring ---------------------------------------------------------------

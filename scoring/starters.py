@@ -18,17 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
-
+from accounts.models import BusinessType
 from scoring.models import RuleKind
 
 ENG, FIT = RuleKind.ENGAGEMENT, RuleKind.FIT
-
-
-class BusinessType(models.TextChoices):
-    B2B = "b2b", "B2B (companies buy from you)"
-    EDUCATION = "education", "B2C or education (people sign up for courses or services)"
-    PRODUCT = "product", "Product-led (people try your product first)"
 
 
 @dataclass(frozen=True)
