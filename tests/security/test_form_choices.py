@@ -41,7 +41,9 @@ SKIPPED_MODULES = ("migrations", "wsgi", "asgi", "settings", "management")
 def project_modules():
     root = Path(settings.BASE_DIR).resolve()
     for config in apps.get_app_configs():
-        if root not in Path(config.path).resolve().parents:
+        # The project's apps sit at the top of the repository; a virtualenv inside
+        # it (as CI makes one) holds third-party apps deeper down.
+        if Path(config.path).resolve().parent != root:
             continue
         package = config.module
         yield package
