@@ -137,6 +137,11 @@ def parse_rules_csv(text: str, *, refused: set[str]) -> list[dict]:
             rules.append(_rule(row, refused))
         except (ValueError, TypeError, F_.RuleError) as exc:
             problems.append(f"row {number}: {exc}")
+    return _all_or_nothing(rules, problems)
+
+
+def _all_or_nothing(rules: list, problems: list[str]) -> list:
+    """An import is every rule or none: the first problems are named, by line."""
     if problems:
         raise RuleImportError("Nothing imported. " + "; ".join(problems[:20]))
     if not rules:
@@ -223,8 +228,4 @@ def parse_rules_yaml(text: str, *, refused: set[str]) -> list[dict]:
             rules.append(_rule(_row(item), refused))
         except (ValueError, TypeError, F_.RuleError) as exc:
             problems.append(f"line {line}: {exc}")
-    if problems:
-        raise RuleImportError("Nothing imported. " + "; ".join(problems[:20]))
-    if not rules:
-        raise RuleImportError("The file has no rules.")
-    return rules
+    return _all_or_nothing(rules, problems)
