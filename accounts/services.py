@@ -18,7 +18,7 @@ from django.utils.text import slugify
 
 from accounts.models import BusinessType, Invitation, Membership, Organization, Role, User
 from leadflow.errors import LeadflowError
-from leadflow.mail import header_text, validate_single_line
+from leadflow.mail import ERROR_MAX_LENGTH, header_text, validate_single_line
 from leadflow.tenancy import enqueue_on_commit, tenant_scope
 
 INVITATION_SALT = "accounts.invitation"
@@ -205,7 +205,7 @@ def invitation_send_failed(*, invitation_id: int, error: str) -> bool:
             sent_at__isnull=True,
             accepted_at__isnull=True,
             revoked_at__isnull=True,
-        ).update(send_failed_at=timezone.now(), send_error=error[:300])
+        ).update(send_failed_at=timezone.now(), send_error=error[:ERROR_MAX_LENGTH])
     )
 
 

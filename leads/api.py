@@ -10,13 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pydantic
 from django.db.models import Q, QuerySet
 from django.http import Http404
-from django.utils import timezone
 from ninja import Query, Status
 from ninja.decorators import decorate_view
 
@@ -187,16 +186,12 @@ def _filtered_leads(f: LeadFilters) -> QuerySet[Lead]:
     if f.owner is not None:
         qs = qs.filter(owner_id=f.owner)
     if f.created_after:
-        qs = qs.filter(created_at__gte=_aware(f.created_after))
+        qs = qs.filter(created_at__gte=f.created_after)
     if f.created_before:
-        qs = qs.filter(created_at__lt=_aware(f.created_before))
+        qs = qs.filter(created_at__lt=f.created_before)
     if f.updated_after:
-        qs = qs.filter(updated_at__gte=_aware(f.updated_after))
+        qs = qs.filter(updated_at__gte=f.updated_after)
     return qs
-
-
-def _aware(value: datetime) -> datetime:
-    return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
 
 
 def _ordering(order: str) -> list[str]:

@@ -31,6 +31,7 @@ from django.db import DatabaseError
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
+from leadflow.mail import is_transient
 from nurture import tokens
 from nurture.rendering import merge_context, render_parts, track_links
 
@@ -219,19 +220,20 @@ def close_connection() -> None:
 
 
 def _classify(exc: Exception) -> Exception:
+    # Which failures are worth retrying is decided once, for all mail (leadflow.mail).
+    transient = is_transient(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _msg in exc.recipients.values()]
         text = "; ".join(f"{code} {msg!r}" for code, msg in exc.recipients.values())
-        if codes and all(400 <= c < 500 for c in codes):
+        if transient:
             return TransientSendError(f"Recipient deferred: {text}")
         return PermanentSendError(
             f"Recipient refused: {text}", hard_bounce=any(c in HARD_BOUNCE_CODES for c in codes)
         )
     if isinstance(exc, smtplib.SMTPResponseException):
-        if 400 <= exc.smtp_code < 500:
-            return TransientSendError(f"{exc.smtp_code} {exc.smtp_error!r}")
-        return PermanentSendError(f"{exc.smtp_code} {exc.smtp_error!r}")
-    if isinstance(exc, smtplib.SMTPServerDisconnected | socket.timeout | OSError):
+        error = TransientSendError if transient else PermanentSendError
+        return error(f"{exc.smtp_code} {exc.smtp_error!r}")
+    if transient:
         return TransientSendError(f"Connection problem: {exc}")
     return PermanentSendError(f"{type(exc).__name__}: {exc}")
 

@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
 
 from accounts.decorators import public_view
-from leadflow.badinput import DEPTH_MESSAGE, TooDeep, json_problem, text_problem
+from leadflow.badinput import DEPTH_MESSAGE, TooDeep, json_problem, query_problem
 from leadflow.clientip import client_ip
 from leadflow.dbfaults import DB_ERRORS
 from leadflow.tenancy import tenant_scope
@@ -101,10 +101,6 @@ def _page_url(request: HttpRequest, posted: str | None) -> str:
     return ""
 
 
-def _client_ip(request: HttpRequest) -> str:
-    return client_ip(request)  # shared with the log-in limits (leadflow/clientip.py)
-
-
 def _rate_limited(request: HttpRequest, form: CaptureForm) -> bool:
     rate = getattr(settings, "LEADS_CAPTURE_RATE_LIMIT", DEFAULT_RATE)
     if not rate or capture.rate_limit_breaker.is_open():
@@ -113,7 +109,7 @@ def _rate_limited(request: HttpRequest, form: CaptureForm) -> bool:
         return is_ratelimited(
             request,
             group="leads.capture",
-            key=lambda group, req: f"{_client_ip(req)}:{form.key}",
+            key=lambda group, req: f"{client_ip(req)}:{form.key}",
             rate=rate,
             method="POST",
             increment=True,
@@ -143,10 +139,8 @@ def _read_data(request: HttpRequest) -> QueryDict:
         values = value if isinstance(value, list) else [value]
         data.setlist(str(key), ["" if v is None else str(v) for v in values])
     data = _without_nul(data)
-    for key, values in data.lists():
-        for text in (key, *values):
-            if text_problem(text):  # an unpaired surrogate: can't be stored at all
-                raise ValueError(text_problem(text))
+    if problem := query_problem(data.lists()):  # an unpaired surrogate: can't be stored
+        raise ValueError(problem)
     return data
 
 
@@ -206,7 +200,7 @@ def _success(request, hosted: capture.HostedForm):
 def _meta(request: HttpRequest, data: QueryDict | None) -> capture.SubmissionMeta:
     page_url = _page_url(request, data.get(PAGE_URL_KEY) if data is not None else None)
     return capture.SubmissionMeta(
-        ip=_client_ip(request),
+        ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
         referrer=request.headers.get("Referer", ""),
         page_url=page_url,
