@@ -297,7 +297,8 @@ def smtp_bytes(message: Any) -> bytes | None:
     )  # fmt: skip
 
 
-_LEADING_DOT = re.compile(rb"(?m)^\\.")
+# SMTP dot-stuffing (RFC 5321 4.5.2): a line starting with "." gets another one.
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def smtp_transaction(
