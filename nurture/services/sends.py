@@ -359,14 +359,13 @@ def requeue_stale(*, organization_id: int, now: datetime | None = None) -> int:
     from nurture.services.dispatch import enqueue_sends
 
     now = now or timezone.now()
-    stuck = EmailMessage.objects.filter(_stuck_sending(now)).select_related("enrollment")
-    for message in stuck[:SWEEP_LIMIT]:
-        if message.handed_at is not None:
-            _unconfirmed(message, "The worker stopped after the hand-off.", now)
-        else:
-            EmailMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-                status=MessageStatus.QUEUED, next_attempt_at=now
-            )
+    # Nothing reached the server: queue them again, in one statement.
+    EmailMessage.objects.filter(_stuck_sending(now), handed_at__isnull=True).update(
+        status=MessageStatus.QUEUED, next_attempt_at=now
+    )
+    handed = EmailMessage.objects.filter(_stuck_sending(now), handed_at__isnull=False)
+    for message in handed.select_related("enrollment")[:SWEEP_LIMIT]:
+        _unconfirmed(message, "The worker stopped after the hand-off.", now)
     ids = list(
         EmailMessage.objects.filter(_due_retry(now))
         .order_by("next_attempt_at", "pk")
