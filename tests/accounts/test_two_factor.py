@@ -19,11 +19,6 @@ from accounts.models import Organization, Role
 from tests.factories import PASSWORD, MembershipFactory
 
 
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def code_for(secret: str, *, offset: int = 0) -> str:
     return format_hotp_value(hotp_value(secret, int(time.time()) // 30 + offset))
 

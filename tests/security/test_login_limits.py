@@ -10,11 +10,6 @@ OFFICE_IP = "203.0.113.7"  # one NAT address for a whole office
 HOME_IP = "198.51.100.23"
 
 
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _login(client, email, password, ip=OFFICE_IP):
     return client.post(
         reverse("account_login"), {"login": email, "password": password}, REMOTE_ADDR=ip
