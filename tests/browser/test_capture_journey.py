@@ -52,6 +52,7 @@ def test_build_form_visitor_submits_lead_appears(page, new_page, shot, org, mark
     # The marketer finds the lead, scored (demo request +50) with its timeline.
     page.goto(f"/o/{org.slug}/leads/?q=scully")
     page.click("text=Dana Scully")
+    page.wait_for_url(re.compile(r"/leads/\d+/$"))
     shot(page, "lead-detail")
     assert "FBI Field Office" in page.content()
     assert page.locator("[data-testid=timeline]").inner_text().count("Demo request") >= 1

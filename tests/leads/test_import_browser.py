@@ -41,7 +41,9 @@ def test_marketer_imports_a_csv_with_a_live_preview(
     login(page, member.user.email, PASSWORD)
     page.goto(f"/o/{org.slug}/")
     page.click(".sidebar >> text=Imports")
-    assert "No imports yet" in page.content()
+    # The click starts a navigation; wait for it, or content() can read a blank page.
+    page.wait_for_url(f"**/o/{org.slug}/imports/")
+    page.wait_for_selector("text=No imports yet")
     page.set_input_files("input[type=file]", str(upload))
     page.click("input[type=submit][value='Upload and map columns']")
     page.wait_for_url(re.compile(r"/imports/\d+/$"))
