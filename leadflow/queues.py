@@ -13,8 +13,11 @@
 - scoring, reports, imports: long jobs kept off the other queues.
 - default: anything not listed (a test guards that every task is listed).
 
-Every worker started here (Procfile, docker-compose, the tests) runs without
--Q, so it consumes every queue declared in settings (CELERY_TASK_QUEUES).
+Workers run in groups (GROUPS) so that long jobs never hold the workers that
+visitors and SLAs wait on: docker-compose runs one worker per group, each
+started with `-Q $(python -m leadflow.queues <group>)` so its list is derived
+from this module and cannot drift; `make run` and the tests' default worker run
+without -Q and consume every queue declared in settings (CELERY_TASK_QUEUES).
 """
 
 from __future__ import annotations
@@ -37,6 +40,18 @@ DEFAULT = "default"
 
 SHARDED = (CAPTURE, MAIL, WEBHOOKS)
 PLAIN = (BEAT, SCORING, REPORTS, IMPORTS, DEFAULT)
+
+# Worker groups: which queues each kind of worker consumes (docker-compose runs
+# one worker service per group, on as many machines as needed).
+# - capture: hosted-form and API submissions (scored and routed inline) and the
+#   cheap periodic passes (SLA checks, nurture dispatch, sweeps);
+# - mail: nurture sends, SLA notices, invitations, digests, webhooks;
+# - bulk: tenant rescores, learning, imports, report rollups, the rest.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "capture": (CAPTURE, BEAT),
+    "mail": (MAIL, WEBHOOKS),
+    "bulk": (SCORING, IMPORTS, REPORTS, DEFAULT),
+}
 
 ROUTES: dict[str, str] = {
     # Periodic triggers (beat) and the per-organization jobs they fan out.
@@ -85,6 +100,14 @@ def queue_names(shards: int) -> list[str]:
     names = list(PLAIN)
     for queue in SHARDED:
         names += shard_names(queue, shards)
+    return names
+
+
+def group_queues(group: str, shards: int) -> list[str]:
+    """The queues a worker of *group* consumes, shards spelled out."""
+    names: list[str] = []
+    for queue in GROUPS[group]:
+        names += shard_names(queue, shards) if queue in SHARDED else [queue]
     return names
 
 
@@ -138,3 +161,23 @@ def shard_for(queue: str, organization_id: int | None, shards: int | None = None
 
         shards = settings.CELERY_ORG_SHARDS
     return f"{queue}.{int(organization_id or 0) % shards}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m leadflow.queues <group>` prints the group's queues for -Q."""
+    import os
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in GROUPS:
+        print(f"usage: python -m leadflow.queues {{{'|'.join(GROUPS)}}}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadflow.settings")
+    from django.conf import settings
+
+    print(",".join(group_queues(args[0], settings.CELERY_ORG_SHARDS)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,8 +24,9 @@ CI_RUN = ROOT / ".ci" / "run"
 PROCFILE = ROOT / "Procfile"
 WITH_SERVICES = ROOT / "scripts" / "with_services.py"
 
-APP_SERVICES = ("web", "worker", "beat")
-REQUIRED_SERVICES = ("web", "worker", "beat", "db", "redis")
+WORKER_SERVICES = ("worker-capture", "worker-mail", "worker-bulk")
+APP_SERVICES = ("web", *WORKER_SERVICES, "beat")
+REQUIRED_SERVICES = (*APP_SERVICES, "db", "redis")
 
 # django-environ methods that read a default variable when called without a name.
 ENVIRON_DEFAULT_NAMES = {
@@ -126,8 +127,76 @@ def test_web_runs_gunicorn_with_leadflow_wsgi(services):
     assert any(re.fullmatch(r"leadflow\.wsgi(:application)?", word) for word in words), words
 
 
-def test_worker_runs_celery_worker(services):
-    assert " ".join(command_words(services["worker"])).startswith("celery -A leadflow worker")
+def worker_argv(service: dict) -> list[str]:
+    """The argv a worker service execs: its shell line run through sh with `celery`
+    swapped for printf, so `$(python -m leadflow.queues …)` expands as in the
+    container (compose turns `$$` into `$`)."""
+    words = command_words(service)
+    if words[:2] != ["sh", "-c"]:
+        return words
+    line = words[2].replace("$$", "$")
+    assert line.startswith("exec celery "), line
+    line = "exec printf '%s\\n' celery " + line.removeprefix("exec celery ")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        ["sh", "-c", line], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env
+    )
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    return result.stdout.splitlines()
+
+
+def consumed_queues(argv: list[str]) -> set[str] | None:
+    """The queues a `celery worker` argv consumes; None for all of them (no -Q)."""
+    for index, word in enumerate(argv):
+        if word in ("-Q", "--queues"):
+            return set(argv[index + 1].split(","))
+        if word.startswith("--queues="):
+            return set(word.split("=", 1)[1].split(","))
+    return None
+
+
+@pytest.fixture(scope="module")
+def worker_argvs(services):
+    return {name: worker_argv(services[name]) for name in WORKER_SERVICES}
+
+
+@pytest.mark.parametrize("name", WORKER_SERVICES)
+def test_worker_runs_celery_worker(worker_argvs, name):
+    assert " ".join(worker_argvs[name]).startswith("celery -A leadflow worker"), worker_argvs[name]
+
+
+def test_every_queue_is_consumed_by_a_compose_worker(services, worker_argvs):
+    from django.conf import settings
+
+    workers = {
+        name
+        for name, service in services.items()
+        if service.get("command") and "worker" in " ".join(command_words(service)).split()
+    }
+    assert workers == set(WORKER_SERVICES), workers
+    declared = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    consumed: dict[str, set[str]] = {}
+    for name, argv in worker_argvs.items():
+        queues = consumed_queues(argv)
+        assert queues, f"{name} consumes every queue: give it its group's -Q"
+        assert queues <= declared, (name, sorted(queues - declared))
+        consumed[name] = queues
+    missing = declared - set().union(*consumed.values())
+    assert not missing, f"no compose worker consumes {sorted(missing)}"
+    # Long jobs and the work visitors and SLAs wait on never share a worker.
+    bulk = {"scoring", "imports", "reports"}
+    assert bulk <= consumed["worker-bulk"]
+    for name in ("worker-capture", "worker-mail"):
+        assert not bulk & consumed[name], name
+    assert {"capture.0", "beat"} <= consumed["worker-capture"]
+    assert {"mail.0", "webhooks.0"} <= consumed["worker-mail"]
+
+
+def test_consumed_queues_reads_the_q_option():
+    assert consumed_queues(["celery", "worker", "-Q", "a,b"]) == {"a", "b"}
+    assert consumed_queues(["celery", "worker", "--queues=a"]) == {"a"}
+    assert consumed_queues(["celery", "worker", "--loglevel=INFO"]) is None
 
 
 def test_beat_runs_celery_beat(services):

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from leadflow.celery import app as celery_app
+from leadflow.queues import group_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,10 +32,16 @@ def test_database_url() -> str:
 
 @contextmanager
 def celery_worker(
-    var_dir: Path, *, extra_env: dict | None = None, concurrency: int = 2, beat: bool = False
+    var_dir: Path,
+    *,
+    extra_env: dict | None = None,
+    concurrency: int = 2,
+    beat: bool = False,
+    group: str | None = None,
 ):
     """A worker on the test database (with embedded beat if asked); yields the
-    Popen, stops it on exit."""
+    Popen, stops it on exit. Without a group it consumes every queue, like the
+    quick start's; with one, that group's queues only, like docker-compose's."""
     env = dict(os.environ)
     env.update(
         DATABASE_URL=test_database_url(),
@@ -45,13 +52,18 @@ def celery_worker(
     )
     env.pop("EMAIL_URL", None)  # mail goes to var_dir/mail as files
     env.update(extra_env or {})
-    log = open(var_dir / "worker.log", "a")  # noqa: SIM115 - closed below
+    queues = []
+    if group:
+        queues = [f"--queues={','.join(group_queues(group, settings.CELERY_ORG_SHARDS))}"]
+        queues.append(f"--hostname={group}@%h")
+    log = open(var_dir / f"worker{'-' + group if group else ''}.log", "a")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "leadflow", "worker",
             "--pool=threads", f"--concurrency={concurrency}",
             "--without-mingle", "--without-gossip", "--loglevel=INFO",
             *(["--beat", f"--schedule={var_dir / 'beat-schedule'}"] if beat else []),
+            *queues,
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

@@ -1,6 +1,7 @@
 """Queue isolation, checked systematically: every task has a declared queue,
 every periodic task runs on the beat queue, per-organization work is spread
-over shards, and every worker this project starts consumes every queue."""
+over shards, the worker groups cover every queue once, and the quick start's
+one worker consumes every queue."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-import yaml
 from django.conf import settings
 
 from leadflow import queues
@@ -58,21 +58,19 @@ def worker_commands() -> dict[str, list[str]]:
     procfile = dict(
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if ":" in line
     )
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     commands = {"Procfile": shlex.split(procfile["worker"])}
-    for name, service in compose.items():
-        command = service.get("command") or []
-        words = shlex.split(command) if isinstance(command, str) else [str(w) for w in command]
-        if "worker" in words:
-            commands[f"compose:{name}"] = words
     test_worker = (ROOT / "tests" / "workers.py").read_text()
-    commands["tests/workers.py"] = [w for w in RESTRICTING if f'"{w}' in test_worker]
+    # The test helper restricts queues only when a test asks for a group.
+    default_call = test_worker.split("def celery_worker(", 1)[1].split("def ", 1)[0]
+    commands["tests/workers.py"] = [w for w in RESTRICTING if f'"{w}"' in default_call]
     return commands
 
 
-def test_every_worker_started_here_consumes_every_queue():
+def test_the_quick_start_and_test_workers_consume_every_queue():
+    """`make run` keeps one worker for everything (docker-compose's per-group
+    workers are checked in tests/test_compose.py)."""
     commands = worker_commands()
-    assert {"Procfile", "compose:worker", "tests/workers.py"} <= set(commands)
+    assert {"Procfile", "tests/workers.py"} <= set(commands)
     for where, words in commands.items():
         restricted = [w for w in words if w.split("=")[0] in RESTRICTING]
         assert not restricted, f"{where} limits the worker's queues: {restricted}"
@@ -82,3 +80,28 @@ def test_every_worker_started_here_consumes_every_queue():
     for name in registered_tasks():
         queue = celery_app.amqp.router.route({}, name, (), {"organization_id": 5})["queue"]
         assert queue.name in consumed
+
+
+def test_worker_groups_cover_every_queue_exactly_once():
+    shards = settings.CELERY_ORG_SHARDS
+    grouped = [name for group in queues.GROUPS for name in queues.group_queues(group, shards)]
+    assert sorted(grouped) == sorted(queues.queue_names(shards))
+    # Long jobs never share a group with capture or mail.
+    long_jobs = {queues.SCORING, queues.IMPORTS, queues.REPORTS}
+    for group in ("capture", "mail"):
+        assert not long_jobs & set(queues.GROUPS[group]), group
+
+
+def test_the_group_command_prints_the_q_list(capsys):
+    assert queues.main(["capture"]) == 0
+    printed = capsys.readouterr().out.strip().split(",")
+    assert printed == queues.group_queues("capture", settings.CELERY_ORG_SHARDS)
+    assert queues.main(["nope"]) == 2
+
+
+def test_a_long_task_holds_no_prefetched_messages():
+    """acks_late with a prefetch of one: a worker busy with a rescore has reserved
+    nothing else, so capture messages wait in Redis for a free worker."""
+    assert celery_app.conf.worker_prefetch_multiplier == 1
+    assert celery_app.conf.task_acks_late is True
+    assert celery_app.conf.task_reject_on_worker_lost is True
