@@ -4,7 +4,8 @@ sales rep to their own and their team's leads, build the page, and answer
 
 A page view is `render_report(request, template=..., build=...)` where `build(query)`
 returns the template context; every `ReportTable` and `Chart` in it (top level or
-inside a list) is downloadable by its slug.
+inside a list) is downloadable by its slug. A report page reads from the
+PostgreSQL replica when one is configured (leadflow/dbrouter.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 from accounts.models import Membership, Role
+from leadflow.dbrouter import replica_reads
 from leads.models import Campaign, Channel
 from pipeline.models import Team
 from reports.charts import Chart
@@ -71,6 +73,11 @@ def render_report(
     build: Callable[[ReportQuery], dict],
     export_prefix: str = "report",
 ) -> HttpResponse:
+    with replica_reads():  # reads only: a few seconds of replica lag are fine here
+        return _render_report(request, template=template, build=build, export_prefix=export_prefix)
+
+
+def _render_report(request, *, template: str, build, export_prefix: str) -> HttpResponse:
     export = (request.GET.get("export") or "").strip()
     try:
         query = parse_report_query(
