@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure the system packages the test suite needs are installed:
-#   postgresql, redis-server (scripts/with_services.py), chromium and
+#   postgresql, redis-server, pgbouncer (scripts/with_services.py), chromium and
 #   fonts-dejavu-core (Playwright browser tests).
 # Idempotent: does nothing when everything is present. As root it installs what is
 # missing with apt-get (one `apt-get update` first); otherwise it only warns.
@@ -12,6 +12,7 @@ have_postgres() {
     command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1
 }
 have_redis() { command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; }
+have_pgbouncer() { command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; }
 have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
 have_fonts() {
     [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] ||
@@ -22,6 +23,7 @@ essential=()
 optional=()
 have_postgres || essential+=(postgresql)
 have_redis || essential+=(redis-server)
+have_pgbouncer || essential+=(pgbouncer)
 have_chromium || optional+=(chromium)
 have_fonts || optional+=(fonts-dejavu-core)
 

@@ -11,6 +11,12 @@ with these variables added to its environment:
     DATABASE_URL=postgres://leadflow@127.0.0.1:<port>/leadflow
     REDIS_URL=redis://127.0.0.1:<port>/0
 
+When PgBouncer is installed (Debian package ``pgbouncer``), it also starts one in
+transaction pooling mode in front of that PostgreSQL (any database name, the same
+role) and adds:
+
+    PGBOUNCER_DATABASE_URL=postgres://leadflow@127.0.0.1:<port>/leadflow
+
 The PostgreSQL role ``leadflow`` is the cluster's bootstrap superuser (trust
 authentication), so the test runner can create ``test_leadflow``.
 
@@ -132,6 +138,14 @@ def find_redis_server() -> str | None:
         if os.access(path, os.X_OK):
             return path
     return None
+
+
+def find_pgbouncer() -> str | None:
+    found = shutil.which("pgbouncer")
+    if found:
+        return found
+    path = "/usr/sbin/pgbouncer"
+    return path if os.access(path, os.X_OK) else None
 
 
 def apt_install(packages: list[str]) -> None:
@@ -594,6 +608,99 @@ class Redis:
                 proc.wait(timeout=10)
 
 
+# --------------------------------------------------------------------------- PgBouncer
+
+
+class PgBouncer:
+    """PgBouncer in transaction pooling mode in front of the throwaway PostgreSQL.
+
+    server_round_robin spreads consecutive transactions of one client over the
+    pool's server connections, so code that leans on session state (a SET outside
+    a transaction, a session advisory lock, a server-side cursor) fails here as it
+    would under production load."""
+
+    def __init__(self, binary: str, workdir: str, os_user: str | None) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.os_user = os_user
+        self.config = os.path.join(workdir, "pgbouncer.ini")
+        self.logfile = os.path.join(workdir, "pgbouncer.log")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
+
+    def _write_config(self, postgres_port: int) -> None:
+        users = os.path.join(self.workdir, "pgbouncer-users.txt")
+        with open(users, "w") as handle:
+            handle.write(f'"{DB_USER}" ""\n')
+        with open(self.config, "w") as handle:
+            handle.write(
+                "[databases]\n"
+                f"* = host=127.0.0.1 port={postgres_port}\n"
+                "[pgbouncer]\n"
+                "listen_addr = 127.0.0.1\n"
+                f"listen_port = {self.port}\n"
+                "unix_socket_dir =\n"
+                "auth_type = trust\n"
+                f"auth_file = {users}\n"
+                f"admin_users = {DB_USER}\n"
+                "pool_mode = transaction\n"
+                "server_round_robin = 1\n"
+                "default_pool_size = 20\n"
+                "max_client_conn = 500\n"
+                "ignore_startup_parameters = extra_float_digits,options\n"
+            )
+
+    def start(self, postgres_port: int) -> None:
+        last_error: Exception | None = None
+        for _attempt in range(3):
+            self.port = free_port()
+            self._write_config(postgres_port)
+            with open(self.logfile, "ab") as log_handle:
+                self.proc = subprocess.Popen(
+                    as_user(self.os_user, [self.binary, self.config]),
+                    cwd=self.workdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_handle,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            if self._wait_ready():
+                return
+            last_error = ServiceError(
+                f"PgBouncer did not start on port {self.port}:\n{tail(self.logfile)}"
+            )
+            self.stop()
+        assert last_error is not None
+        raise last_error
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                return False
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
+                return True
+            time.sleep(0.1)
+        return False
+
+    @property
+    def url(self) -> str:
+        return f"postgres://{DB_USER}@127.0.0.1:{self.port}/{DB_NAME}"
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -658,6 +765,7 @@ class Runner:
         workdir: str | None = None
         postgres: Postgres | None = None
         redis: Redis | None = None
+        pgbouncer: PgBouncer | None = None
         try:
             pg_bindir, redis_server = locate_binaries(self.critical)
             workdir = make_workdir()
@@ -674,6 +782,15 @@ class Runner:
             log(f"Redis {redis.version} listening on 127.0.0.1:{redis.port} (db 0)")
 
             env = dict(os.environ, DATABASE_URL=postgres.url, REDIS_URL=redis.url)
+            env.pop("PGBOUNCER_DATABASE_URL", None)
+            pgbouncer_binary = find_pgbouncer()
+            if pgbouncer_binary:
+                pgbouncer = PgBouncer(pgbouncer_binary, workdir, postgres.os_user)
+                pgbouncer.start(postgres.port)
+                env["PGBOUNCER_DATABASE_URL"] = pgbouncer.url
+                log(f"PgBouncer listening on 127.0.0.1:{pgbouncer.port} (transaction pooling)")
+            else:
+                log("PgBouncer not installed: its tests will be skipped")
             self.defer_depth += 1  # a signal now must not leave the command orphaned
             try:
                 self.child = subprocess.Popen(self.command, env=env)
@@ -702,9 +819,15 @@ class Runner:
             return 1
         finally:
             self._ignore_signals()
-            self._cleanup(workdir, postgres, redis)
+            self._cleanup(workdir, postgres, redis, pgbouncer)
 
-    def _cleanup(self, workdir: str | None, postgres: Postgres | None, redis: Redis | None) -> None:
+    def _cleanup(
+        self,
+        workdir: str | None,
+        postgres: Postgres | None,
+        redis: Redis | None,
+        pgbouncer: PgBouncer | None = None,
+    ) -> None:
         child = self.child
         if child is not None and child.poll() is None:
             child.terminate()
@@ -713,7 +836,7 @@ class Runner:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-        for service in (redis, postgres):
+        for service in (pgbouncer, redis, postgres):
             if service is not None:
                 try:
                     service.stop()
