@@ -1,0 +1,72 @@
+"""Queues that don't starve each other, with real workers as docker-compose runs
+them: one worker for the bulk group (rescores, imports, reports) and one for the
+capture group. A tenant rescore occupies the bulk worker — it is held on its
+job row's lock for as long as the test needs, so "long" does not depend on the
+machine's speed — and a hosted-form submission is still processed, scored and
+routed to a rep meanwhile. With one worker for every queue (concurrency 1) the
+submission would wait behind the rescore."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from leadflow.celery import app as celery_app
+from leadflow.tenancy import tenant_scope
+from scoring import services as scoring_services
+from scoring.models import RescoreJob, RescoreStatus
+from tests import workers
+from tests.factories import LeadFactory
+from tests.scale.lifecycle import routed, set_up_path, submit_form
+from tests.workers import celery_worker, require_real_services, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def lock_waiters(conn) -> int:
+    """Sessions of the test database waiting on a lock (the held rescore)."""
+    return conn.execute(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    ).fetchone()[0]
+
+
+def test_a_running_rescore_does_not_delay_a_form_submission(tmp_path, org, other_org):
+    require_real_services()
+    celery_app.conf.task_always_eager = False
+    path = set_up_path(org)
+    with tenant_scope(other_org):
+        LeadFactory.create_batch(3, organization=other_org)
+    # The rescore job of the other tenant, enqueued (on commit) to the scoring queue.
+    with tenant_scope(other_org):
+        job = scoring_services.rescore_job_start(organization_id=other_org.pk, reason="Rules")
+    holder = psycopg.connect(workers.test_database_url())
+    try:
+        holder.execute("SELECT 1 FROM scoring_rescorejob WHERE id = %s FOR UPDATE", [job.pk])
+        with (
+            celery_worker(tmp_path, group="bulk", concurrency=1),
+            celery_worker(tmp_path, group="capture", concurrency=1),
+        ):
+            with psycopg.connect(workers.test_database_url(), autocommit=True) as probe:
+                wait_until(lambda: lock_waiters(probe) == 1, what="the bulk worker's rescore")
+                submit_form(path["form"], "ada@initech.com")
+                wait_until(
+                    lambda: routed(org, "ada@initech.com") is not None,
+                    timeout=60,
+                    what="the submission to be scored and routed",
+                )
+                # Routed while the rescore still holds the bulk worker.
+                assert lock_waiters(probe) == 1
+            with tenant_scope(other_org):
+                assert RescoreJob.objects.get(pk=job.pk).status == RescoreStatus.QUEUED
+            lead = routed(org, "ada@initech.com")
+            assert (lead["stage"], lead["rep_id"]) == ("mql", path["rep_id"])
+            holder.rollback()  # the rescore goes on and finishes
+
+            def rescored() -> bool:
+                with tenant_scope(other_org):
+                    return RescoreJob.objects.get(pk=job.pk).status == RescoreStatus.DONE
+
+            wait_until(rescored, timeout=60, what="the rescore to finish")
+    finally:
+        holder.close()
