@@ -14,6 +14,15 @@ empty; every post is accepted and enqueued (to Redis; no worker needed). Only th
 per-IP rate limit is off (bench/settings.py), since all load comes from one IP.
 
 Goal (issue 3): capture throughput >= 50% of the floor's; p99 <= 3x the floor's.
+
+Then (issue 15) capture *processing* latency: from the hosted-form POST to the
+lead scored, qualified (MQL) and routed to a rep, measured by real workers laid
+out as docker-compose runs them (one for the capture group, one for the bulk
+group, leadflow/queues.py), first idle, then while a tenant rescore of
+--rescore-leads leads (seeded set-based in SQL, with 2 activities each and the
+20 rules of bench/rescore_data.py) runs on the bulk worker.
+Goal: p95 while rescoring <= 2x the p95 idle. --rescore-leads 0 skips this
+phase, --skip-throughput the first one.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from bench.common import service_urls
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_THROUGHPUT = 0.5
 GOAL_P99 = 3.0
+GOAL_PROCESSING_P95 = 2.0
 
 
 @dataclass
@@ -225,6 +235,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
     parser.add_argument("--max-seconds", type=float, default=30, help="per target and slice")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--rescore-leads", type=int, default=1_000_000, help="tenant size; 0: no latency phase"
+    )
+    parser.add_argument("--samples", type=int, default=40, help="submissions idle and busy")
     args = parser.parse_args()
 
     urls = service_urls("capture.py")
@@ -240,7 +255,14 @@ def main() -> int:
     old_name = connection.settings_dict["NAME"]
     test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     server = None
+    failed = 0
     try:
+        if args.rescore_leads:
+            failed += processing_latency(
+                args, database_url_for(database_url, test_name), server_env
+            )
+        if args.skip_throughput:
+            return failed
         org, form = make_tenant()
         port = free_port()
         env = {
@@ -352,7 +374,7 @@ def main() -> int:
         )
         print(f"capture submissions by outcome: {counts}")
         bad = floor.errors + cap.errors + sum(v for k, v in counts.items() if k != "pending")
-        return 1 if bad else 0
+        return 1 if bad or failed else 0
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -363,6 +385,233 @@ def main() -> int:
                 server.wait()
         _drop_bench_queue(redis_url)
         connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+# --- Processing latency: idle vs while a tenant rescore runs ------------------------
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def make_routed_tenant():
+    """An organization whose VPs score 60 (threshold 50) and go to its one rep."""
+    from accounts.models import Membership, Organization, Role, User
+    from leadflow.tenancy import tenant_scope
+    from leads.models import CaptureForm, CaptureFormField, FieldType
+    from pipeline.models import Team, TeamMember
+    from scoring.models import RuleKind, ScoringRule, ScoringSettings
+
+    org = Organization.objects.create(name="Speedy Inc", slug=f"speedy-{secrets.token_hex(3)}")
+    user = User.objects.create_user(email=f"rep-{secrets.token_hex(3)}@speedy.example")
+    with tenant_scope(org):
+        rep = Membership.objects.create(organization=org, user=user, role=Role.SALES_REP)
+        team = Team.objects.create(organization=org, name="Inbound", is_default=True)
+        TeamMember.objects.create(organization=org, team=team, membership=rep, capacity=10**6)
+        ScoringSettings.objects.create(organization=org, mql_threshold=50)
+        ScoringRule.objects.create(
+            organization=org,
+            name="VP",
+            kind=RuleKind.FIT,
+            points=60,
+            field="title",
+            operator="contains",
+            value="vp",
+        )
+        form = CaptureForm.objects.create(organization=org, name="Demo", min_fill_seconds=1)
+        for i, (key, kind, maps_to) in enumerate(
+            [("email", FieldType.EMAIL, "email"), ("title", FieldType.TEXT, "title")]
+        ):
+            CaptureFormField.objects.create(
+                organization=org,
+                form=form,
+                position=i,
+                key=key,
+                label=key,
+                field_type=kind,
+                maps_to=maps_to,
+                required=key == "email",
+            )
+    return org, form
+
+
+def make_rescore_tenant(leads: int) -> int:
+    """A second organization with `leads` leads (2 activities each) and 20 rules."""
+    from django.utils import timezone
+
+    from accounts.models import Organization
+    from bench import rescore_data
+    from bench.rescore import grow
+    from leadflow.tenancy import tenant_scope
+
+    org = Organization.objects.create(name="Bulk Corp", slug=f"bulk-{secrets.token_hex(3)}")
+    with tenant_scope(org):
+        rescore_data.install_rules(org)
+        started = time.perf_counter()
+        grow(org.pk, leads=leads, activities=2 * leads, now=timezone.now())
+    print(f"  seeded {leads:,} leads in {time.perf_counter() - started:.0f} s", flush=True)
+    return org.pk
+
+
+def start_worker(group: str, env: dict, concurrency: int, log_dir: Path) -> subprocess.Popen:
+    from django.conf import settings
+
+    from leadflow.queues import group_queues
+
+    queues = ",".join(group_queues(group, settings.CELERY_ORG_SHARDS))
+    log = open(log_dir / f"worker-{group}.log", "ab")  # noqa: SIM115 - the child keeps it
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "leadflow", "worker", "-Q", queues,
+            f"--hostname={group}@%h", "--pool=threads", f"--concurrency={concurrency}",
+            "--without-mingle", "--without-gossip", "--loglevel=WARNING",
+        ],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def routed_at(org_id: int, email: str) -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pipeline_assignment a JOIN leads_lead l ON l.id = a.lead_id"
+            " WHERE l.organization_id = %s AND l.email = %s AND a.is_current",
+            [org_id, email],
+        )
+        return cursor.fetchone() is not None
+
+
+def processing_latency(args, database_url: str, server_env: dict) -> int:
+    """Submit → scored and routed, idle and during a tenant rescore; 1 if missed."""
+    import tempfile
+
+    from celery import current_app
+
+    from leadflow import queues
+    from leadflow.tenancy import tenant_scope
+    from leads.services.forms import TOKEN_KEY
+    from scoring.models import RescoreJob, RescoreStatus
+    from scoring.tasks import run_rescore_job
+
+    print(f"processing latency: load average {load_average()} before seeding", flush=True)
+    org, form = make_routed_tenant()
+    bulk_org_id = make_rescore_tenant(args.rescore_leads)
+    env = {
+        **os.environ,
+        **server_env,
+        "DATABASE_URL": database_url,
+        "BENCH_REAL_QUEUES": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    port = free_port()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-capture-"))
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "leadflow.wsgi:application",
+                f"--bind=127.0.0.1:{port}",
+                "--workers=1",
+                "--worker-class=gthread",
+                "--threads=4",
+                "--log-level=warning",
+            ],
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        ),
+        start_worker("capture", env, 2, log_dir),
+        start_worker("bulk", env, 1, log_dir),
+    ]
+    try:
+        page = wait_ready(port, f"/f/{form.key}/").decode()
+        token = re.search(rf'name="{TOKEN_KEY}" value="([^"]+)"', page).group(1)
+        time.sleep(form.min_fill_seconds + 0.2)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        counter = iter(range(10**6))
+
+        def one() -> float:
+            email = f"vp{next(counter)}.{secrets.token_hex(2)}@initech.com"
+            body = urlencode({"email": email, "title": "VP Sales", TOKEN_KEY: token})
+            started = time.perf_counter()
+            conn.request("POST", f"/f/{form.key}/", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            assert response.status in (200, 302), response.status
+            deadline = time.monotonic() + 120
+            while not routed_at(org.pk, email):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"bench: {email} was not routed within 120 s")
+                time.sleep(0.005)
+            time.sleep(0.2)  # one visitor at a time: latency, not throughput
+            return time.perf_counter() - started - 0.2
+
+        for _ in range(5):  # warm up the workers and the server
+            one()
+        idle = Run("idle", [one() for _ in range(args.samples)], 1, 0)
+        idle_load = load_average()
+        with tenant_scope(bulk_org_id):
+            job = RescoreJob.objects.create(organization_id=bulk_org_id, reason="bench")
+        run_rescore_job.apply_async(
+            kwargs={"organization_id": bulk_org_id, "job_id": job.pk}, queue=queues.SCORING
+        )
+
+        def status() -> str:
+            with tenant_scope(bulk_org_id):
+                return RescoreJob.objects.values_list("status", flat=True).get(pk=job.pk)
+
+        while status() == RescoreStatus.QUEUED:
+            time.sleep(0.05)
+        rescore_started = time.perf_counter()
+        busy_samples = []
+        while len(busy_samples) < args.samples and status() != RescoreStatus.DONE:
+            busy_samples.append(one())
+        busy_load = load_average()
+        while status() != RescoreStatus.DONE:
+            time.sleep(0.2)
+        rescore_seconds = time.perf_counter() - rescore_started
+        busy = Run("rescore", busy_samples, 1, 0)
+        conn.close()
+    finally:
+        for proc in procs:
+            stop(proc)
+        current_app.control.purge()
+    ratio = busy.percentile(0.95) / idle.percentile(0.95) if busy.latencies else float("nan")
+    print(
+        "capture processing (submit → scored, MQL, routed), one visitor at a time; "
+        "workers: capture group x2 threads, bulk group x1"
+    )
+    for run, load in ((idle, idle_load), (busy, busy_load)):
+        print(
+            f"  {run.name:<8} {len(run.latencies):>3} submissions  "
+            f"p50 {run.percentile(0.5):7.1f} ms  p95 {run.percentile(0.95):7.1f} ms  "
+            f"load average {load}"
+        )
+    print(
+        f"  rescore of {args.rescore_leads:,} leads took {rescore_seconds:.1f} s "
+        f"({args.rescore_leads / rescore_seconds:,.0f} leads/s) on the bulk worker"
+    )
+    met = busy.latencies and ratio <= GOAL_PROCESSING_P95
+    print(
+        f"  p95 while rescoring / p95 idle {ratio:.2f} "
+        f"goal <= {GOAL_PROCESSING_P95:.2f}: {verdict(bool(met))}",
+        flush=True,
+    )
+    return 0 if met else 1
 
 
 def _drop_bench_queue(redis_url: str) -> None:

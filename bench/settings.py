@@ -2,15 +2,18 @@
 the bench-only URLs (the floor view) and no per-IP rate limit, since every
 request of the load generator comes from one address."""
 
+import os
 import warnings
 
 from leadflow.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
 LEADS_CAPTURE_RATE_LIMIT = None
-# Enqueued processing goes to a queue of its own that the bench empties afterwards.
-CELERY_TASK_DEFAULT_QUEUE = "bench-capture"
-CELERY_TASK_ROUTES = {"*": {"queue": "bench-capture"}}  # not leadflow.queues' capture.N
+if not os.environ.get("BENCH_REAL_QUEUES"):
+    # Enqueued processing goes to a queue of its own that the bench empties
+    # afterwards (the processing-latency phase keeps leadflow.queues' routes).
+    CELERY_TASK_DEFAULT_QUEUE = "bench-capture"
+    CELERY_TASK_ROUTES = {"*": {"queue": "bench-capture"}}  # not leadflow.queues' capture.N
 # Templates link static files; the bench never runs collectstatic.
 STORAGES = {
     **STORAGES,  # noqa: F405
