@@ -377,12 +377,7 @@ def main() -> int:
         return 1 if bad or failed else 0
     finally:
         if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+            stop(server)
         _drop_bench_queue(redis_url)
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

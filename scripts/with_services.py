@@ -518,13 +518,23 @@ class Postgres:
 # --------------------------------------------------------------------------- Redis
 
 
-class Redis:
-    def __init__(self, server: str, workdir: str) -> None:
-        self.server = server
+class ForegroundServer:
+    """A server run in the foreground in its own session on a random loopback
+    port (three tries), logging to a file in the work directory."""
+
+    name = "server"
+
+    def __init__(self, workdir: str, logname: str) -> None:
         self.workdir = workdir
-        self.logfile = os.path.join(workdir, "redis.log")
+        self.logfile = os.path.join(workdir, logname)
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        raise NotImplementedError
 
     def start(self) -> None:
         last_error: Exception | None = None
@@ -532,21 +542,7 @@ class Redis:
             self.port = free_port()
             with open(self.logfile, "ab") as log_handle:
                 self.proc = subprocess.Popen(
-                    [
-                        self.server,
-                        "--port",
-                        str(self.port),
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--dir",
-                        self.workdir,
-                        "--daemonize",
-                        "no",
-                    ],
+                    self.argv(),
                     cwd=self.workdir,
                     stdin=subprocess.DEVNULL,
                     stdout=log_handle,
@@ -556,29 +552,66 @@ class Redis:
             if self._wait_ready():
                 return
             last_error = ServiceError(
-                f"Redis did not start on port {self.port}:\n{tail(self.logfile)}"
+                f"{self.name} did not start on port {self.port}:\n{tail(self.logfile)}"
             )
             self.stop()
         assert last_error is not None
         raise last_error
-
-    def _ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
                 return False
-            if self._ping():
+            if self.ready():
                 return True
             time.sleep(0.1)
         return False
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+
+
+class Redis(ForegroundServer):
+    name = "Redis"
+
+    def __init__(self, server: str, workdir: str) -> None:
+        super().__init__(workdir, "redis.log")
+        self.server = server
+
+    def argv(self) -> list[str]:
+        return [
+            self.server,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.workdir,
+            "--daemonize",
+            "no",
+        ]
+
+    def ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
 
     @property
     def url(self) -> str:
@@ -595,23 +628,11 @@ class Redis:
                 return match.group(1)
         return "?"
 
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-
 
 # --------------------------------------------------------------------------- PgBouncer
 
 
-class PgBouncer:
+class PgBouncer(ForegroundServer):
     """PgBouncer in transaction pooling mode in front of the throwaway PostgreSQL.
 
     server_round_robin spreads consecutive transactions of one client over the
@@ -619,23 +640,23 @@ class PgBouncer:
     a transaction, a session advisory lock, a server-side cursor) fails here as it
     would under production load."""
 
-    def __init__(self, binary: str, workdir: str, os_user: str | None) -> None:
-        self.binary = binary
-        self.workdir = workdir
-        self.os_user = os_user
-        self.config = os.path.join(workdir, "pgbouncer.ini")
-        self.logfile = os.path.join(workdir, "pgbouncer.log")
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port: int | None = None
+    name = "PgBouncer"
 
-    def _write_config(self, postgres_port: int) -> None:
+    def __init__(self, binary: str, workdir: str, os_user: str | None, postgres_port: int) -> None:
+        super().__init__(workdir, "pgbouncer.log")
+        self.binary = binary
+        self.os_user = os_user
+        self.postgres_port = postgres_port
+        self.config = os.path.join(workdir, "pgbouncer.ini")
+
+    def argv(self) -> list[str]:
         users = os.path.join(self.workdir, "pgbouncer-users.txt")
         with open(users, "w") as handle:
             handle.write(f'"{DB_USER}" ""\n')
         with open(self.config, "w") as handle:
             handle.write(
                 "[databases]\n"
-                f"* = host=127.0.0.1 port={postgres_port}\n"
+                f"* = host=127.0.0.1 port={self.postgres_port}\n"
                 "[pgbouncer]\n"
                 "listen_addr = 127.0.0.1\n"
                 f"listen_port = {self.port}\n"
@@ -649,56 +670,18 @@ class PgBouncer:
                 "max_client_conn = 500\n"
                 "ignore_startup_parameters = extra_float_digits,options\n"
             )
+        return as_user(self.os_user, [self.binary, self.config])
 
-    def start(self, postgres_port: int) -> None:
-        last_error: Exception | None = None
-        for _attempt in range(3):
-            self.port = free_port()
-            self._write_config(postgres_port)
-            with open(self.logfile, "ab") as log_handle:
-                self.proc = subprocess.Popen(
-                    as_user(self.os_user, [self.binary, self.config]),
-                    cwd=self.workdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_handle,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            if self._wait_ready():
-                return
-            last_error = ServiceError(
-                f"PgBouncer did not start on port {self.port}:\n{tail(self.logfile)}"
-            )
-            self.stop()
-        assert last_error is not None
-        raise last_error
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc is None or self.proc.poll() is not None:
-                return False
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
-                return True
-            time.sleep(0.1)
-        return False
+    def ready(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
+        except OSError:
+            return False
+        return True
 
     @property
     def url(self) -> str:
         return f"postgres://{DB_USER}@127.0.0.1:{self.port}/{DB_NAME}"
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
 
 
 # --------------------------------------------------------------------------- main
@@ -785,8 +768,8 @@ class Runner:
             env.pop("PGBOUNCER_DATABASE_URL", None)
             pgbouncer_binary = find_pgbouncer()
             if pgbouncer_binary:
-                pgbouncer = PgBouncer(pgbouncer_binary, workdir, postgres.os_user)
-                pgbouncer.start(postgres.port)
+                pgbouncer = PgBouncer(pgbouncer_binary, workdir, postgres.os_user, postgres.port)
+                pgbouncer.start()
                 env["PGBOUNCER_DATABASE_URL"] = pgbouncer.url
                 log(f"PgBouncer listening on 127.0.0.1:{pgbouncer.port} (transaction pooling)")
             else:
