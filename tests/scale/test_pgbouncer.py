@@ -17,7 +17,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from leadflow.celery import app as celery_app
 from tests.scale.lifecycle import create_by_api, routed, set_up_path, submit_form
+from tests.workers import celery_worker, require_real_services, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("accounts", "leads", "scoring", "pipeline", "nurture", "reports", "leadflow")
@@ -111,6 +113,31 @@ def test_capture_score_and_route_through_pgbouncer(through_pgbouncer, org, other
     assert routed(org, "eve@globex.com") is None and routed(other_org, "ada@initech.com") is None
     after = pgbouncer_stats(database).get("total_xact_count", 0)
     assert after - before >= 10, (before, after)
+
+
+@pytest.mark.integration
+def test_a_worker_connected_through_pgbouncer_processes_submissions(
+    through_pgbouncer, tmp_path, org, other_org
+):
+    """The worker side of the path: a real capture worker whose DATABASE_URL is
+    PgBouncer (DATABASE_TRANSACTION_POOLING=true) scores and routes form posts."""
+    require_real_services()
+    celery_app.conf.task_always_eager = False
+    path = set_up_path(org)
+    set_up_path(other_org)
+    url = urlsplit(PGBOUNCER_URL)._replace(path=f"/{through_pgbouncer}").geturl()
+    pooled = {"DATABASE_URL": url, "DATABASE_TRANSACTION_POOLING": "true"}
+    with celery_worker(tmp_path, group="capture", extra_env=pooled):
+        emails = [f"vp{i}@initech.com" for i in range(3)]
+        for email in emails:
+            submit_form(path["form"], email)
+        wait_until(
+            lambda: all(routed(org, email) for email in emails),
+            timeout=60,
+            what="the worker to score and route the submissions",
+        )
+    assert {routed(org, email)["rep_id"] for email in emails} == {path["rep_id"]}
+    assert all(routed(other_org, email) is None for email in emails)
 
 
 SESSION_STATE = {
