@@ -240,6 +240,7 @@ def main() -> int:
         "--rescore-leads", type=int, default=1_000_000, help="tenant size; 0: no latency phase"
     )
     parser.add_argument("--samples", type=int, default=40, help="submissions idle and busy")
+    parser.add_argument("--burst", type=int, default=300, help="submissions posted at once")
     args = parser.parse_args()
 
     urls = service_urls("capture.py")
@@ -487,6 +488,43 @@ def routed_at(org_id: int, email: str) -> bool:
         return cursor.fetchone() is not None
 
 
+def burst(port: int, form, token: str, org_id: int, n: int) -> tuple[float, str]:
+    """n submissions posted at once; seconds until the last is scored and routed
+    (the capture worker's processing throughput)."""
+    from django.db import connection
+
+    from leads.services.forms import TOKEN_KEY
+
+    tag = secrets.token_hex(3)
+
+    def body(i: int) -> str:
+        email = f"burst{i}.{tag}@initech.com"
+        return urlencode({"email": email, "title": "VP Sales", TOKEN_KEY: token})
+
+    def done() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pipeline_assignment a JOIN leads_lead l ON l.id = a.lead_id"
+                " WHERE l.organization_id = %s AND l.email LIKE %s AND a.is_current",
+                [org_id, f"burst%.{tag}@initech.com"],
+            )
+            return cursor.fetchone()[0]
+
+    started = time.perf_counter()
+    posted = load(
+        "burst", port, f"/f/{form.key}/", body,
+        requests=n, concurrency=8, max_seconds=120, expect=b"",
+    )  # fmt: skip
+    if posted.errors:
+        raise SystemExit(f"bench: {posted.errors} burst posts failed")
+    deadline = time.monotonic() + 600
+    while done() < n:
+        if time.monotonic() > deadline:
+            raise SystemExit("bench: the burst was not processed within 10 minutes")
+        time.sleep(0.05)
+    return time.perf_counter() - started, load_average()
+
+
 def processing_latency(args, database_url: str, server_env: dict) -> int:
     """Submit → scored and routed, idle and during a tenant rescore; 1 if missed."""
     import tempfile
@@ -535,17 +573,18 @@ def processing_latency(args, database_url: str, server_env: dict) -> int:
         page = wait_ready(port, f"/f/{form.key}/").decode()
         token = re.search(rf'name="{TOKEN_KEY}" value="([^"]+)"', page).group(1)
         time.sleep(form.min_fill_seconds + 0.2)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         counter = iter(range(10**6))
 
         def one() -> float:
             email = f"vp{next(counter)}.{secrets.token_hex(2)}@initech.com"
             body = urlencode({"email": email, "title": "VP Sales", TOKEN_KEY: token})
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             started = time.perf_counter()
             conn.request("POST", f"/f/{form.key}/", body=body, headers=headers)
             response = conn.getresponse()
             response.read()
+            conn.close()
             assert response.status in (200, 302), response.status
             deadline = time.monotonic() + 120
             while not routed_at(org.pk, email):
@@ -559,6 +598,7 @@ def processing_latency(args, database_url: str, server_env: dict) -> int:
             one()
         idle = Run("idle", [one() for _ in range(args.samples)], 1, 0)
         idle_load = load_average()
+        burst_seconds, burst_load = burst(port, form, token, org.pk, args.burst)
         with tenant_scope(bulk_org_id):
             job = RescoreJob.objects.create(organization_id=bulk_org_id, reason="bench")
         run_rescore_job.apply_async(
@@ -580,7 +620,6 @@ def processing_latency(args, database_url: str, server_env: dict) -> int:
             time.sleep(0.2)
         rescore_seconds = time.perf_counter() - rescore_started
         busy = Run("rescore", busy_samples, 1, 0)
-        conn.close()
     finally:
         for proc in procs:
             stop(proc)
@@ -596,6 +635,11 @@ def processing_latency(args, database_url: str, server_env: dict) -> int:
             f"p50 {run.percentile(0.5):7.1f} ms  p95 {run.percentile(0.95):7.1f} ms  "
             f"load average {load}"
         )
+    print(
+        f"  burst    {args.burst:>3} submissions posted at once (8 connections): all scored and"
+        f" routed in {burst_seconds:.1f} s = {args.burst / burst_seconds:.0f}/s"
+        f"  load average {burst_load}"
+    )
     print(
         f"  rescore of {args.rescore_leads:,} leads took {rescore_seconds:.1f} s "
         f"({args.rescore_leads / rescore_seconds:,.0f} leads/s) on the bulk worker"
