@@ -28,7 +28,20 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    Expression,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 
 from leads.models import Activity, Lead, ScoreBand, ScoreGrade
 from pipeline.models import Stage, StageTransition
@@ -175,22 +188,79 @@ def _deciles(groups: list[tuple[float, int, int]], total: int) -> list[Segment]:
     return out
 
 
-def _rule_match(rule: ScoringRule, now: dt.datetime) -> Q:
-    """The leads a rule matches now, as a filter on Lead."""
-    if rule.kind == RuleKind.FIT:
-        return scoring_fields.condition(rule.field, rule.operator, rule.value)
-    if not rule.activity_kinds:
-        return Q(pk__in=[])
-    # A semi-join on the leads with enough matching activities (as the engine counts them).
-    matching = (
-        Activity.objects.filter(engine.activity_filter(rule, now, prefix=""))
-        .order_by()
-        .values("lead_id")
-        .annotate(c=Count("pk"))
-        .filter(c__gte=max(int(rule.min_count), 1))
-        .values("lead_id")
+def _won_flag() -> Case:
+    """1 for a lead with a move to won in its history. An uncorrelated IN: the
+    won leads are read once and hashed, whatever the planner's statistics (a
+    correlated EXISTS planned without them scans the history per lead)."""
+    won_ids = StageTransition.objects.filter(to_stage=Stage.WON).values("lead_id")
+    return Case(When(pk__in=won_ids, then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
+def rule_matches(
+    leads: QuerySet[Lead], rules: list[ScoringRule], now: dt.datetime
+) -> dict[int, tuple[int, int]]:
+    """(leads matched, of them won) per rule over `leads`, every rule in one
+    statement whatever their number: each lead is read once, with each fit
+    rule's condition as a 0/1 column and each engagement rule's count of
+    matching activities (as the engine counts them) from one pass over the
+    activities, then summed. Matched means the condition holds now, not the
+    stored breakdown."""
+    if not rules:
+        return {}
+    fit = [r for r in rules if r.kind == RuleKind.FIT]
+    counted = [r for r in rules if r.kind == RuleKind.ENGAGEMENT and r.activity_kinds]
+    flags: dict[str, Expression] = {"is_won": _won_flag()}
+    for rule in fit:
+        flags[f"m{rule.pk}"] = Case(
+            When(scoring_fields.condition(rule.field, rule.operator, rule.value), then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+    lead_sql, lead_params = (
+        leads.order_by().annotate(**flags).values(*flags, lid=F("pk")).query.sql_with_params()
     )
-    return Q(pk__in=matching)
+    pg = connection.vendor == "postgresql"
+    columns = ["l.is_won", *(f"l.m{r.pk}" for r in fit)]
+    with_, params, source = "", list(lead_params), f"({lead_sql}) l"
+    if counted:
+        activities = (
+            Activity.objects.filter(
+                lead_id__in=leads.order_by().values("pk"),
+                kind__in=sorted({k for r in counted for k in r.activity_kinds}),
+            )
+            .order_by()
+            .values("lead_id")
+            .annotate(
+                **{
+                    f"c{r.pk}": Count("pk", filter=engine.activity_filter(r, now, prefix=""))
+                    for r in counted
+                }
+            )
+        )
+        agg_sql, agg_params = activities.query.sql_with_params()
+        # Aggregated once, whatever plan the join gets.
+        with_ = f"WITH a AS {'MATERIALIZED ' if pg else ''}({agg_sql}) "
+        params = [*agg_params, *params]
+        source += " LEFT JOIN a ON a.lead_id = l.lid"
+        columns += [
+            f"CASE WHEN COALESCE(a.c{r.pk}, 0) >= {max(int(r.min_count), 1)} THEN 1 ELSE 0 END"
+            f" AS m{r.pk}"
+            for r in counted
+        ]
+    # The fence keeps the 0/1 columns computed once per lead: without it
+    # PostgreSQL inlines the subquery and SQLite flattens it, evaluating each
+    # condition again at every reference in the sums.
+    fence = " OFFSET 0" if pg else " LIMIT -1 OFFSET 0"
+    measured = [*fit, *counted]
+    sums = ", ".join(f"SUM(m{r.pk}), SUM(m{r.pk} * is_won)" for r in measured)
+    sql = f"{with_}SELECT {sums or '0'} FROM (SELECT {', '.join(columns)} FROM {source}{fence}) x"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    out = {r.pk: (0, 0) for r in rules}  # an engagement rule with no kinds matches nothing
+    for i, rule in enumerate(measured):
+        out[rule.pk] = (row[2 * i] or 0, row[2 * i + 1] or 0)
+    return out
 
 
 def holdout_health(leads: QuerySet[Lead]) -> HoldoutHealth | None:
@@ -246,13 +316,9 @@ def scoring_health(*, organization_id: int, query: ReportQuery, now: dt.datetime
     rules = [r for r in config.rules if r.kind in (RuleKind.FIT, RuleKind.ENGAGEMENT)]
     health: list[RuleHealth] = []
     if rules and total:
-        matches = {f"m{r.pk}": _rule_match(r, now) for r in rules}
-        counts = leads.aggregate(
-            **{k: Count("pk", filter=q) for k, q in matches.items()},
-            **{f"w{k}": Count("pk", filter=q & is_won) for k, q in matches.items()},
-        )
+        matches = rule_matches(cohort(query), rules, now)
         for r in rules:
-            m, mw = counts[f"m{r.pk}"], counts[f"wm{r.pk}"]
+            m, mw = matches[r.pk]
             health.append(RuleHealth(r, m, mw, total - m, won - mw))
     return ScoringHealth(
         leads=total,
