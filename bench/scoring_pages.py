@@ -29,7 +29,6 @@ and 2.2 s on SQLite, the rule list 4.1 s.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -86,8 +85,7 @@ def top_up_rules(org, wanted: int) -> None:
 
     have = ScoringRule.objects.filter(is_active=True).count()
     taken = {
-        (r.field, r.operator, str(r.value))
-        for r in ScoringRule.objects.filter(kind=RuleKind.FIT)
+        (r.field, r.operator, str(r.value)) for r in ScoringRule.objects.filter(kind=RuleKind.FIT)
     }
     keys = [
         "lead_origin", "specialization", "what_is_your_current_occupation",
@@ -106,8 +104,7 @@ def top_up_rules(org, wanted: int) -> None:
             if isinstance(value, str) and value and (f"custom.{key}", "eq", value) not in taken:
                 specs.append((f"custom.{key}", value))
     fit = [
-        dict(kind=RuleKind.FIT, field=field, operator="eq", value=value)
-        for field, value in specs
+        dict(kind=RuleKind.FIT, field=field, operator="eq", value=value) for field, value in specs
     ]
     numeric = [
         dict(kind=RuleKind.FIT, field=f"custom.{key}", operator="gte", value=step * k)
@@ -122,8 +119,9 @@ def top_up_rules(org, wanted: int) -> None:
     ]
     chosen = (engagement + numeric + fit)[: max(wanted - have, 0)]
     ScoringRule.objects.bulk_create(
-        ScoringRule(organization=org, name=f"Bench rule {n}", points=(n % 7) - 3,
-                    position=1000 + n, **spec)  # fmt: skip
+        ScoringRule(
+            organization=org, name=f"Bench rule {n}", points=(n % 7) - 3, position=1000 + n, **spec
+        )
         for n, spec in enumerate(chosen)
     )
 
@@ -222,14 +220,15 @@ def main() -> None:
         org, user = build(args)
         client = Client()
         client.force_login(user)
-        for label, name in (("scoring health", "reports:scoring"), ("rule list", "scoring:rule_list")):
+        pages = (("scoring health", "reports:scoring"), ("rule list", "scoring:rule_list"))
+        for label, name in pages:
             url = reverse(name, kwargs={"org_slug": org.slug})
             page, floor, count = time_page(client, url, args.repeat, args.verbose)
             print(
                 f"{label}: {page:.3f} s, {count} statements; the same SQL on the driver "
                 f"{floor:.3f} s; ratio {page / floor:.2f}x"
             )
-    print(f"machine load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print("machine load (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

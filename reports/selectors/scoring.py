@@ -8,7 +8,8 @@ reads lower than it will end up.
 - Conversion per temperature band and per fit grade, and per score decile.
 - Per active rule: leads it matches today (its condition evaluated now, not the
   stored breakdown, so a rule saved before its rescore still shows), conversion
-  of matched vs unmatched leads and the lift (matched ÷ unmatched).
+  of matched vs unmatched leads and the lift (matched ÷ unmatched) — every rule
+  in one statement that reads each lead once (`rule_matches`).
 - ROC AUC of the stored total score: the probability that a won lead scores
   higher than a lead that was not won, ties counting half — the rank-sum
   (Mann–Whitney) formula with tied scores given their average rank, computed
@@ -20,6 +21,9 @@ reads lower than it will end up.
   itself.
 
 Eight queries whatever the number of leads or rules (three load the configuration).
+With 120 learned rules on the 9,237 X Education leads the page takes about 2 s
+on PostgreSQL where one aggregate with a stage-history lookup per rule took 12 s
+(bench/scoring_pages.py).
 """
 
 from __future__ import annotations
