@@ -173,9 +173,14 @@ def rule_match_counts(*, rule_ids: list[int]) -> dict[int, int]:
     contributes today (a rule just saved counts once its rescore job ran).
     One statement whatever the number of rules: each lead's breakdown is
     expanded into (rule, points) rows once and counted per rule (reading
-    one key per rule would parse the breakdown again for every rule)."""
+    one key per rule would parse the breakdown again for every rule). One
+    rule's row (after a toggle) reads its one key instead."""
     if not rule_ids:
         return {}
+    if len(rule_ids) == 1:
+        key = f"score_breakdown__r{rule_ids[0]}"
+        nonzero_q = Q(**{f"{key}__gt": 0}) | Q(**{f"{key}__lt": 0})
+        return {rule_ids[0]: live_leads().filter(nonzero_q).count()}
     lead_sql, params = live_leads().order_by().values("score_breakdown").query.sql_with_params()
     if connection.vendor == "postgresql":
         # jsonb_each refuses a non-object; NULL gives no rows.
