@@ -12,7 +12,7 @@ does), learns a rule set from the outcomes and applies it (a rescore), then
 tops the learned rules up with fit rules on the imported custom attributes to
 `--rules` active rules (120 by default: a realistic rule set). A bystander
 organization holds a copy of some of the leads. PostgreSQL is ANALYZEd, as
-autovacuum would after the load.
+autovacuum would after the load (`--no-analyze`: measured before it is).
 
 Then, best of `--repeat`, through the whole Django stack (test client, an
 admin logged in):
@@ -158,7 +158,7 @@ def build(args):
         top_up_rules(org, args.rules)
         engine.rescore(organization_id=org.pk)
         active = ScoringRule.objects.filter(is_active=True).count()
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and not args.no_analyze:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     print(
@@ -234,6 +234,11 @@ def main() -> None:
     parser.add_argument("--rules", type=int, default=120)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--verbose", action="store_true", help="the slowest statements")
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="PostgreSQL without statistics (before autovacuum)",
+    )
     args = parser.parse_args()
     if args.sqlite:
         os.environ.pop("DATABASE_URL", None)

@@ -36,11 +36,9 @@ from django.db import connection
 from django.db.models import (
     Case,
     Count,
-    Exists,
     Expression,
     F,
     IntegerField,
-    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -147,8 +145,11 @@ class ScoringHealth:
         return rate(self.won, self.leads)
 
 
-def won_exists() -> Exists:
-    return Exists(StageTransition.objects.filter(lead_id=OuterRef("pk"), to_stage=Stage.WON))
+def won_q() -> Q:
+    """Leads with a move to won in their history. An uncorrelated IN: the won
+    leads are read once and hashed, whatever the planner's statistics (a
+    correlated EXISTS planned without them scans the history once per lead)."""
+    return Q(pk__in=StageTransition.objects.filter(to_stage=Stage.WON).values("lead_id"))
 
 
 def cohort(query: ReportQuery) -> QuerySet[Lead]:
@@ -192,14 +193,6 @@ def _deciles(groups: list[tuple[float, int, int]], total: int) -> list[Segment]:
     return out
 
 
-def _won_flag() -> Case:
-    """1 for a lead with a move to won in its history. An uncorrelated IN: the
-    won leads are read once and hashed, whatever the planner's statistics (a
-    correlated EXISTS planned without them scans the history per lead)."""
-    won_ids = StageTransition.objects.filter(to_stage=Stage.WON).values("lead_id")
-    return Case(When(pk__in=won_ids, then=Value(1)), default=Value(0), output_field=IntegerField())
-
-
 def rule_matches(
     leads: QuerySet[Lead], rules: list[ScoringRule], now: dt.datetime
 ) -> dict[int, tuple[int, int]]:
@@ -213,7 +206,8 @@ def rule_matches(
         return {}
     fit = [r for r in rules if r.kind == RuleKind.FIT]
     counted = [r for r in rules if r.kind == RuleKind.ENGAGEMENT and r.activity_kinds]
-    flags: dict[str, Expression] = {"is_won": _won_flag()}
+    is_won = Case(When(won_q(), then=Value(1)), default=Value(0), output_field=IntegerField())
+    flags: dict[str, Expression] = {"is_won": is_won}
     for rule in fit:
         flags[f"m{rule.pk}"] = Case(
             When(scoring_fields.condition(rule.field, rule.operator, rule.value), then=Value(1)),
@@ -293,8 +287,8 @@ def holdout_health(leads: QuerySet[Lead]) -> HoldoutHealth | None:
 
 
 def scoring_health(*, organization_id: int, query: ReportQuery, now: dt.datetime) -> ScoringHealth:
-    leads = cohort(query).alias(won=won_exists())
-    is_won = Q(won=True)
+    leads = cohort(query)
+    is_won = won_q()
     segments = (
         leads.order_by()
         .values("band", "grade")
