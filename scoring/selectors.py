@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
 from leads.models import ActivityKind, Lead, LeadStage
@@ -166,23 +167,40 @@ def describe_gate(gate: GatingRule) -> str:
 
 
 def rule_match_counts(*, rule_ids: list[int]) -> dict[int, int]:
-    """Live leads whose stored breakdown has non-zero points from each rule (one query).
+    """Live leads whose stored breakdown has non-zero points from each rule.
 
     The breakdown is written by every rescore, so this is what the rule
-    contributes today (a rule just saved counts once its rescore job ran)."""
+    contributes today (a rule just saved counts once its rescore job ran).
+    One statement whatever the number of rules: each lead's breakdown is
+    expanded into (rule, points) rows once and counted per rule (reading
+    one key per rule would parse the breakdown again for every rule). One
+    rule's row (after a toggle) reads its one key instead."""
     if not rule_ids:
         return {}
-    counts = live_leads().aggregate(
-        **{
-            f"r{pk}": Count(
-                "pk",
-                filter=Q(**{f"score_breakdown__r{pk}__gt": 0})
-                | Q(**{f"score_breakdown__r{pk}__lt": 0}),
-            )
-            for pk in rule_ids
-        }
+    if len(rule_ids) == 1:
+        key = f"score_breakdown__r{rule_ids[0]}"
+        nonzero_q = Q(**{f"{key}__gt": 0}) | Q(**{f"{key}__lt": 0})
+        return {rule_ids[0]: live_leads().filter(nonzero_q).count()}
+    lead_sql, params = live_leads().order_by().values("score_breakdown").query.sql_with_params()
+    if connection.vendor == "postgresql":
+        # jsonb_each refuses a non-object; NULL gives no rows.
+        entries = (
+            "jsonb_each(CASE WHEN jsonb_typeof(l.score_breakdown) = 'object'"
+            " THEN l.score_breakdown END) e"
+        )
+        nonzero = "jsonb_typeof(e.value) = 'number' AND e.value <> '0'::jsonb"
+    else:
+        entries = "json_each(CASE WHEN json_type(l.score_breakdown) = 'object'"
+        entries += " THEN l.score_breakdown END) e"
+        nonzero = "e.type IN ('integer', 'real') AND e.value <> 0"
+    sql = (
+        f"SELECT e.key, COUNT(*) FROM ({lead_sql}) l CROSS JOIN {entries}"
+        f" WHERE {nonzero} GROUP BY e.key"
     )
-    return {pk: counts[f"r{pk}"] or 0 for pk in rule_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        counts = dict(cursor.fetchall())
+    return {pk: counts.get(f"r{pk}", 0) for pk in rule_ids}
 
 
 def rules_for_page() -> dict[str, list[ScoringRule]]:
