@@ -18,6 +18,7 @@ from accounts.permissions import Perm
 from accounts.selectors import active_members
 from leadflow.csvsafe import neutralize
 from leadflow.errors import LeadflowError
+from leadflow.pagination import CURSOR_PARAM, keyset_page
 from leadflow.redirects import redirect_next
 from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
 from leads import selectors
@@ -55,9 +56,16 @@ def _filtered(request, data=None, members=None):
 def lead_list(request):
     members = _members(request)
     lead_filter = _filtered(request, members=members)
-    page = Paginator(lead_filter.qs, _page_size(request)).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop(CURSOR_PARAM, None)
+    # Keyset pages and a capped count: no COUNT or OFFSET over the whole tenant.
+    page = keyset_page(
+        lead_filter.qs,
+        per_page=_page_size(request),
+        cursor=request.GET.get(CURSOR_PARAM),
+        base_query=query.urlencode(),
+    )
     context = {
         "filter": lead_filter,
         "page": page,
