@@ -25,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 
 from django.db import connection as default_connection
-from django.db.models import Field, Lookup, Q, QuerySet
+from django.db.models import F, Lookup, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from leads.models import Company, Lead
@@ -54,12 +54,12 @@ SQLITE_TRIGGERS = {
 }
 
 
-@Field.register_lookup
 class InArray(Lookup):
     """`col = ANY(ARRAY(subquery))` (PostgreSQL): the subquery runs once, as an
     init-plan, and its ids can drive an index scan inside a BitmapOr."""
 
     lookup_name = "in_array"
+    prepare_rhs = False
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
@@ -83,7 +83,7 @@ def term_q(term: str) -> Q:
     for name in LEAD_FIELDS:
         lead_fields |= Q(**{f"{name}__icontains": term})
     if default_connection.vendor == "postgresql":
-        return lead_fields | Q(company__in_array=companies)
+        return lead_fields | Q(InArray(F("company_id"), companies))
     if len(term) < TRIGRAM or not SQLITE_TRIGRAM:
         return lead_fields | Q(company__in=companies)
     phrase = '"' + term.replace('"', '""') + '"'
