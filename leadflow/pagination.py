@@ -237,8 +237,11 @@ def keyset_page(
         rows = rows[:per_page]
     if not rows and decoded is not None:  # a cursor past the end: show the first page
         return keyset_page(queryset, per_page=per_page, base_query=base_query, cap=cap)
-    # When the first page holds the whole list, its length is the count.
-    count = len(rows) if start == 1 and not has_next else capped_count(queryset, cap)
+    if has_next:
+        counted = capped_count(queryset, cap)
+        count, capped = min(counted, cap), counted > cap
+    else:  # the last page: the rows before it and its own are all there is
+        count, capped = start - 1 + len(rows), False
 
     def values(row: Any) -> list[Any]:
         return [getattr(row, k.name) for k in keys]
@@ -252,8 +255,8 @@ def keyset_page(
         object_list=rows,
         per_page=per_page,
         start_index=start,
-        count=min(count, cap),
-        capped=count > cap,
+        count=count,
+        capped=capped,
         has_previous=has_previous,
         has_next=has_next,
         previous_cursor=previous_cursor,

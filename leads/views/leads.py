@@ -18,7 +18,7 @@ from accounts.permissions import Perm
 from accounts.selectors import active_members
 from leadflow.csvsafe import neutralize
 from leadflow.errors import LeadflowError
-from leadflow.pagination import CURSOR_PARAM, keyset_page
+from leadflow.pagination import COUNT_CAP, CURSOR_PARAM, keyset_page
 from leadflow.redirects import redirect_next
 from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
 from leads import selectors
@@ -30,6 +30,7 @@ from leads.panels import panels_for
 from leads.services import leads as lead_services
 
 PAGE_SIZES = (25, 50, 100)
+LEAD_COUNT_CAP = COUNT_CAP  # "Showing 1–50 of 10,000+": counted no further
 
 
 def _page_size(request) -> int:
@@ -65,6 +66,7 @@ def lead_list(request):
         per_page=_page_size(request),
         cursor=request.GET.get(CURSOR_PARAM),
         base_query=query.urlencode(),
+        cap=LEAD_COUNT_CAP,
     )
     context = {
         "filter": lead_filter,
