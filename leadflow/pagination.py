@@ -204,7 +204,7 @@ class KeysetPage:
 
 def capped_count(queryset: QuerySet, cap: int = COUNT_CAP) -> int:
     """COUNT(*) of at most cap + 1 rows: a number above `cap` means "more than cap"."""
-    return queryset.order_by()[: cap + 1].count()
+    return queryset.order_by().values("pk")[: cap + 1].count()  # no annotations
 
 
 def keyset_page(

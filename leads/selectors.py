@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
 from rapidfuzz import fuzz
 
 from accounts.models import Membership, Role
@@ -91,11 +91,17 @@ def review_queue() -> QuerySet[Lead]:
 
 
 def company_list(*, membership: Membership) -> QuerySet[Company]:
-    """Companies with the number of their leads this member may see."""
-    visible = visible_lead_q(membership=membership, prefix="leads__")
-    return Company.objects.annotate(lead_count=Count("leads", filter=visible)).order_by(
-        "name", "pk"
+    """Companies with the number of their leads this member may see. The count is
+    a correlated subquery, so only the companies of the page shown are counted
+    (an aggregate over the join would count every lead of the tenant)."""
+    leads = (
+        Lead.objects.filter(visible_lead_q(membership=membership), company=OuterRef("pk"))
+        .order_by()
+        .values("company")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
+    return Company.objects.annotate(lead_count=Coalesce(Subquery(leads), 0)).order_by("name", "pk")
 
 
 def campaign_list() -> QuerySet[Campaign]:

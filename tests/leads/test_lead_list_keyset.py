@@ -18,7 +18,7 @@ from leadflow.pagination import keyset_page
 from leadflow.tenancy import tenant_scope
 from leads.models import Lead
 from leads.views import leads as lead_views
-from tests.factories import LeadFactory
+from tests.factories import CompanyFactory, LeadFactory
 
 
 def url(org, name="lead_list", **kwargs):
@@ -232,3 +232,26 @@ def test_query_counts_are_pinned_and_the_same_at_two_sizes(admin_client, org, ot
         "next page": 9,
         "detail": 15,
     }
+
+
+@pytest.mark.django_db
+def test_company_list_pages_by_keyset_and_counts_leads_of_the_page_only(
+    admin_client, org, other_org
+):
+    companies = CompanyFactory.create_batch(60, organization=org)
+    LeadFactory.create_batch(3, organization=org, company=companies[0])
+    CompanyFactory.create_batch(5, organization=other_org)
+    first = admin_client.get(url(org, "company_list"))
+    html = first.content.decode()
+    assert "Showing 1–50 of 60" in html
+    with CaptureQueriesContext(connection) as captured:
+        second = admin_client.get(url(org, "company_list") + links(html)["next"])
+    assert "Showing 51–60 of 60" in second.content.decode()
+    shown = [c.pk for r in (first, second) for c in r.context["page"]]
+    assert sorted(shown) == sorted(c.pk for c in companies)
+    counts = {c.pk: c.lead_count for c in first.context["page"]}
+    assert counts[companies[0].pk] == 3 and sum(counts.values()) == 3
+    # The lead counts ride on the page query (a correlated subquery per company
+    # shown); the last page needs no count: the rows of the page, nothing more.
+    company_queries = [q["sql"] for q in captured.captured_queries if "leads_company" in q["sql"]]
+    assert len(company_queries) == 1 and "LIMIT 51" in company_queries[0]
