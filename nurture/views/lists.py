@@ -17,7 +17,7 @@ from nurture import selectors
 from nurture.forms import AddLeadsForm, BulkAddToListForm, LeadIdsForm, NurtureListForm
 from nurture.models import ListKind, MembershipSource, NurtureList
 from nurture.services import lists as list_services
-from nurture.views.common import form_errors, paginate, settings_page, to
+from nurture.views.common import form_errors, keyset, settings_page, to
 
 
 def _list(list_id: int) -> NurtureList:
@@ -79,7 +79,7 @@ def list_detail(request, list_id: int):
     context = {
         "tab": "lists",
         "nurture_list": nurture_list,
-        "page": paginate(request, selectors.list_members(nurture_list=nurture_list)),
+        "page": keyset(request, selectors.list_members(nurture_list=nurture_list)),
         "add_form": AddLeadsForm(),
         "growth": {"labels": labels, "series": [{"label": "Added", "data": growth}]},
         "sequences": selectors.sequences_using_list(nurture_list=nurture_list),

@@ -18,7 +18,7 @@ from leadflow.pagination import keyset_page
 from leadflow.tenancy import tenant_scope
 from leads.models import Lead
 from leads.views import leads as lead_views
-from tests.factories import CompanyFactory, LeadFactory
+from tests.factories import CompanyFactory, LeadFactory, NurtureListFactory
 
 
 def url(org, name="lead_list", **kwargs):
@@ -255,3 +255,22 @@ def test_company_list_pages_by_keyset_and_counts_leads_of_the_page_only(
     # shown); the last page needs no count: the rows of the page, nothing more.
     company_queries = [q["sql"] for q in captured.captured_queries if "leads_company" in q["sql"]]
     assert len(company_queries) == 1 and "LIMIT 51" in company_queries[0]
+
+
+@pytest.mark.django_db
+def test_nurture_list_members_page_by_keyset(admin_client, org, other_org):
+    from nurture.services import lists as list_services
+
+    members = make_leads(org, 55)
+    make_leads(other_org, 3)
+    with tenant_scope(org):
+        nurture_list = NurtureListFactory(organization=org)
+        list_services.list_add_leads(nurture_list=nurture_list, lead_ids=[x.pk for x in members])
+    path = reverse("nurture:list_detail", kwargs={"org_slug": org.slug, "list_id": nurture_list.pk})
+    first = admin_client.get(path)
+    html = first.content.decode()
+    assert "Showing 1–50 of 55" in html
+    second = admin_client.get(path + links(html)["next"])
+    assert "Showing 51–55 of 55" in second.content.decode()
+    shown = [m.lead_id for r in (first, second) for m in r.context["page"]]
+    assert sorted(shown) == sorted(lead.pk for lead in members)
