@@ -16,7 +16,7 @@ through the Django test client as the admin — the whole middleware stack, the
 real view, the template:
 - list: the lead list as it opens (newest first, 50 a page);
 - search+: `?q=quenby`, a surname every 100th lead has (100 matches at 10,000
-  leads, 10,000 at 1,000,000: a full page, and a count that grows);
+  leads, 10,000 at 1,000,000: a full page, and a count that reaches the cap);
 - search-: `?q=zzqxv`, which nothing matches;
 - next: the list's second page (its keyset cursor);
 - detail: one lead's page;

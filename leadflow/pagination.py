@@ -2,8 +2,11 @@
 
 A page is found from the sort key of the row before it (`?cursor=`), not by an
 OFFSET, so page 2,000 costs what page 1 does; and the total is counted only up
-to COUNT_CAP rows ("Showing 1–50 of 10,000+"), so a page view never counts the
-whole tenant. Below the cap the count is exact. Two queries per page at most:
+to COUNT_CAP rows ("Showing 1–50 of 1,000+"), so a page view never counts the
+whole tenant. Below the cap the count is exact. The cap is 1,000, not 10,000:
+counting the matches of a search visits each matching row in the table, and at
+1,000,000 leads 10,000 scattered matches took 60 ms (bench/lead_list.py), more
+than the rest of the page's SQL together. Two queries per page at most:
 the rows (one more than the page, to know whether a next page exists) and the
 capped count, skipped when the first page already holds every row.
 
@@ -26,7 +29,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import F, Model, Q, QuerySet
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 CURSOR_PARAM = "cursor"
 
 

@@ -30,7 +30,7 @@ from leads.panels import panels_for
 from leads.services import leads as lead_services
 
 PAGE_SIZES = (25, 50, 100)
-LEAD_COUNT_CAP = COUNT_CAP  # "Showing 1–50 of 10,000+": counted no further
+LEAD_COUNT_CAP = COUNT_CAP  # "Showing 1–50 of 1,000+": counted no further
 
 
 def _page_size(request) -> int:
