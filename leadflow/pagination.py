@@ -180,9 +180,15 @@ class KeysetPage:
 
     @property
     def count_display(self) -> str:
-        if self.capped:
-            return f"{max(self.cap, self.end_index):,}+"
-        return f"{self.count:,}"
+        """The total as a person reads it: "1,000+" past the cap."""
+        return f"{self.cap:,}+" if self.capped else f"{self.count:,}"
+
+    @property
+    def range_total(self) -> str:
+        """The total after "Showing 51–100 of": past the cap, the rows shown so far."""
+        if self.capped and self.end_index >= self.cap:
+            return f"more than {self.end_index:,}"
+        return self.count_display
 
     @property
     def has_other_pages(self) -> bool:

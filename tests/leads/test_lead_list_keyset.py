@@ -149,7 +149,8 @@ def test_list_pages_through_next_and_previous_with_a_capped_count(
     assert 'rel="prev"' not in html
     second = admin_client.get(url(org) + links(html)["next"])
     html2 = second.content.decode()
-    assert "Showing 26–50 of 50+" in html2  # past the cap: "at least"
+    assert "Showing 26–50 of more than 50" in html2  # past the cap
+    assert "All 30+ matching" in html2
     assert "country=FR" in links(html2)["next"] and "per_page=25" in links(html2)["next"]
     third = admin_client.get(url(org) + links(html2)["next"])
     html3 = third.content.decode()
