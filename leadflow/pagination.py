@@ -273,3 +273,18 @@ def keyset_page(
         base_query=base_query,
         cap=cap,
     )
+
+
+def request_page(request, queryset: QuerySet, *, per_page: int, cap: int = COUNT_CAP) -> KeysetPage:
+    """The page of `queryset` a list view's request asks for (`?cursor=`); its links
+    keep the request's other parameters, except a page number of an older link."""
+    query = request.GET.copy()
+    query.pop(CURSOR_PARAM, None)
+    query.pop("page", None)
+    return keyset_page(
+        queryset,
+        per_page=per_page,
+        cursor=request.GET.get(CURSOR_PARAM),
+        base_query=query.urlencode(),
+        cap=cap,
+    )

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from leadflow.pagination import CURSOR_PARAM, keyset_page
+from leadflow.pagination import request_page
 from leadflow.tenancy import get_tenant_object_or_404
 from leads import selectors
 from leads.filters import CompanyFilter
@@ -19,14 +19,7 @@ from leads.models import Campaign, Company
 def company_list(request):
     companies = selectors.company_list(membership=request.membership)
     company_filter = CompanyFilter(request.GET, queryset=companies)
-    query = request.GET.copy()
-    query.pop(CURSOR_PARAM, None)
-    page = keyset_page(
-        company_filter.qs,
-        per_page=50,
-        cursor=request.GET.get(CURSOR_PARAM),
-        base_query=query.urlencode(),
-    )
+    page = request_page(request, company_filter.qs, per_page=50)
     return render(request, "leads/company_list.html", {"filter": company_filter, "page": page})
 
 

@@ -12,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from leadflow.errors import LeadflowError
-from leadflow.pagination import CURSOR_PARAM, KeysetPage, keyset_page
 from nurture.previews import EMAIL_DOCUMENT_POLICY
 
 PER_PAGE = 50
@@ -20,18 +19,6 @@ PER_PAGE = 50
 
 def paginate(request, queryset, per_page: int = PER_PAGE) -> Page:
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))
-
-
-def keyset(request, queryset, per_page: int = PER_PAGE) -> KeysetPage:
-    """A page of a list that can be as large as the tenant: keyset, capped count."""
-    query = request.GET.copy()
-    query.pop(CURSOR_PARAM, None)
-    return keyset_page(
-        queryset,
-        per_page=per_page,
-        cursor=request.GET.get(CURSOR_PARAM),
-        base_query=query.urlencode(),
-    )
 
 
 def to(request, name: str, **kwargs):

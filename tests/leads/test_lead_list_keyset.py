@@ -275,3 +275,26 @@ def test_nurture_list_members_page_by_keyset(admin_client, org, other_org):
     assert "Showing 51–55 of 55" in second.content.decode()
     shown = [m.lead_id for r in (first, second) for m in r.context["page"]]
     assert sorted(shown) == sorted(lead.pk for lead in members)
+
+
+@pytest.mark.django_db
+def test_review_counts_are_capped_per_quality(org, other_org):
+    from leads import selectors
+
+    make_leads(org, 3)
+    make_leads(org, 2, quality="junk")
+    make_leads(other_org, 4, quality="suspect")
+    with tenant_scope(org):
+        assert selectors.lead_count_by_quality(cap=2) == {"ok": "2+", "suspect": "0", "junk": "2"}
+
+
+@pytest.mark.django_db
+def test_review_queue_pages_by_keyset(admin_client, org, other_org):
+    flagged = make_leads(org, 55, quality="suspect")
+    make_leads(other_org, 3, quality="junk")
+    first = admin_client.get(url(org, "review_list"))
+    html = first.content.decode()
+    assert "Showing 1–50 of 55" in html
+    second = admin_client.get(url(org, "review_list") + links(html)["next"])
+    shown = [lead.pk for r in (first, second) for lead in r.context["page"]]
+    assert sorted(shown) == sorted(lead.pk for lead in flagged)

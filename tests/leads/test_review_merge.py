@@ -48,7 +48,7 @@ def test_review_queue_lists_flagged_leads_with_reasons(admin_client, org, flagge
     emails = {lead.email for lead in response.context["page"]}
     assert emails == {"junk@mailinator.com", "info@initech.com"}
     assert "Disposable email domain" in response.content.decode()
-    assert response.context["counts"] == {"junk": 1, "suspect": 1, "ok": 1}
+    assert response.context["counts"] == {"junk": "1", "suspect": "1", "ok": "1"}
 
 
 @pytest.mark.django_db
