@@ -169,7 +169,7 @@ def test_sqlite_index_is_rebuilt_after_a_migration_drops_its_triggers(org, other
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("q", ["ann", "hooli", "Jo", "example", "zzz", "ÉQUIPE"])
+@pytest.mark.parametrize("q", ["ann", "holdings", "hooli", "Jo", "example", "zzz", "ÉQUIPE"])
 def test_list_api_and_nurture_picker_search_alike(org, leads, admin_client, q):
     list_url = reverse("leads:lead_list", kwargs={"org_slug": org.slug})
     on_list = {lead.pk for lead in admin_client.get(list_url, {"q": q}).context["page"]}
