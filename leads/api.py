@@ -34,6 +34,7 @@ from leads.api_schemas import (
 )
 from leads.models import Activity, Lead
 from leads.scrub import normalize_country, normalize_email
+from leads.search import search_leads
 from leads.services.activities import (
     MAX_ID,
     ActivityError,
@@ -47,7 +48,6 @@ from leads.services.activities import (
 LEAD_BODY_LIMIT = 1024 * 1024  # one lead: generous for 10k-character values
 ACTIVITY_BODY_LIMIT = 5 * 1024 * 1024  # up to 1,000 activities with their properties
 DETAIL_ACTIVITY_LIMIT = 50
-MAX_SEARCH_TERMS = 5
 
 leads_router = tenant_router()
 activities_router = tenant_router()
@@ -160,14 +160,7 @@ def _filtered_leads(f: LeadFilters) -> QuerySet[Lead]:
     if not f.include_inactive:
         qs = qs.filter(merged_into__isnull=True, discarded_at__isnull=True)
     if f.q:
-        for term in f.q.split()[:MAX_SEARCH_TERMS]:
-            qs = qs.filter(
-                Q(first_name__icontains=term)
-                | Q(last_name__icontains=term)
-                | Q(email__icontains=term)
-                | Q(company_name__icontains=term)
-                | Q(company__name__icontains=term)
-            )
+        qs = search_leads(qs, f.q)
     if f.email:
         qs = qs.filter(email=normalize_email(f.email).email or f.email.strip().lower())
     if f.external_id:

@@ -9,6 +9,7 @@ from django.db.models import Q
 from accounts.models import Membership, Organization
 from accounts.selectors import active_members
 from leads.models import Campaign, Channel, Company, Lead, Quality, ScoreBand, ScoreGrade
+from leads.search import search_terms, term_q
 
 UNASSIGNED = "none"
 
@@ -69,14 +70,9 @@ class LeadFilter(django_filters.FilterSet):
         return form
 
     def search(self, queryset, name, value):
-        for term in value.split()[:5]:
-            queryset = queryset.filter(
-                Q(email__icontains=term)
-                | Q(first_name__icontains=term)
-                | Q(last_name__icontains=term)
-                | Q(company_name__icontains=term)
-                | Q(external_id=term)
-            )
+        # leads.search's meaning, plus the exact record id a CRM import carries.
+        for term in search_terms(value):
+            queryset = queryset.filter(term_q(term) | Q(external_id=term))
         return queryset
 
     def by_source(self, queryset, name, value):

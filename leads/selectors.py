@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
 from rapidfuzz import fuzz
 
 from accounts.models import Membership, Role
+from leadflow.pagination import COUNT_CAP, capped_count
 from leads.models import Activity, Campaign, Company, FormSubmission, Lead, Quality
 
 
@@ -91,11 +92,17 @@ def review_queue() -> QuerySet[Lead]:
 
 
 def company_list(*, membership: Membership) -> QuerySet[Company]:
-    """Companies with the number of their leads this member may see."""
-    visible = visible_lead_q(membership=membership, prefix="leads__")
-    return Company.objects.annotate(lead_count=Count("leads", filter=visible)).order_by(
-        "name", "pk"
+    """Companies with the number of their leads this member may see. The count is
+    a correlated subquery, so only the companies of the page shown are counted
+    (an aggregate over the join would count every lead of the tenant)."""
+    leads = (
+        Lead.objects.filter(visible_lead_q(membership=membership), company=OuterRef("pk"))
+        .order_by()
+        .values("company")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
+    return Company.objects.annotate(lead_count=Coalesce(Subquery(leads), 0)).order_by("name", "pk")
 
 
 def campaign_list() -> QuerySet[Campaign]:
@@ -186,10 +193,13 @@ def possible_duplicates(*, limit: int = DUPLICATE_SCAN_LIMIT) -> list[DuplicateP
     return pairs[:limit]
 
 
-def lead_count_by_quality() -> dict[str, int]:
-    rows = (
-        Lead.objects.filter(merged_into__isnull=True, discarded_at__isnull=True)
-        .values("quality")
-        .annotate(n=Count("pk"))
-    )
-    return {r["quality"]: r["n"] for r in rows}
+def lead_count_by_quality(*, cap: int = COUNT_CAP) -> dict[str, str]:
+    """Live leads per quality as shown ("1,000+" past the cap): one capped count
+    each over the (organization, quality, …) index, never a GROUP BY over the
+    tenant (the "ok" leads are nearly all of it)."""
+    live = Lead.objects.filter(merged_into__isnull=True, discarded_at__isnull=True)
+    counts = {}
+    for quality in Quality.values:
+        n = capped_count(live.filter(quality=quality), cap)
+        counts[quality] = f"{cap:,}+" if n > cap else f"{n:,}"
+    return counts

@@ -75,6 +75,8 @@ class ListMembership(TenantModel):
         indexes = [
             models.Index(fields=["organization", "list", "removed_at"]),
             models.Index(fields=["organization", "lead"]),
+            # The members page: newest first, by keyset (leadflow.pagination).
+            models.Index(fields=["organization", "list", "added_at"]),
         ]
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from leads.models import Lead
+from leads.search import search_leads, search_terms
 from nurture.models import (
     LIVE_ENROLLMENT,
     EmailMessage,
@@ -92,17 +93,9 @@ def list_members(*, nurture_list: NurtureList) -> QuerySet[ListMembership]:
 
 def lead_search(*, nurture_list: NurtureList, q: str) -> list[Lead]:
     """Live leads with an email matching every term, not already on the list."""
-    terms = q.split()[:5]
-    if not terms:
+    if not search_terms(q):
         return []
-    qs = live_leads().exclude(email__isnull=True).exclude(email="")
-    for term in terms:
-        qs = qs.filter(
-            Q(email__icontains=term)
-            | Q(first_name__icontains=term)
-            | Q(last_name__icontains=term)
-            | Q(company_name__icontains=term)
-        )
+    qs = search_leads(live_leads().exclude(email__isnull=True).exclude(email=""), q)
     on_list = ListMembership.objects.filter(list=nurture_list, removed_at__isnull=True)
     qs = qs.exclude(pk__in=on_list.values("lead_id"))
     return list(qs.order_by("email")[:LEAD_SEARCH_LIMIT])

@@ -15,6 +15,7 @@ def sort_header(context, key: str, label: str):
     current = request.GET.get("o", "")
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop("cursor", None)  # a new order starts from its first page
     query["o"] = f"-{key}" if current == key else key
     arrow = ""
     if current == key:

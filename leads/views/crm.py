@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
+from leadflow.pagination import request_page
 from leadflow.tenancy import get_tenant_object_or_404
 from leads import selectors
 from leads.filters import CompanyFilter
@@ -19,7 +19,7 @@ from leads.models import Campaign, Company
 def company_list(request):
     companies = selectors.company_list(membership=request.membership)
     company_filter = CompanyFilter(request.GET, queryset=companies)
-    page = Paginator(company_filter.qs, 50).get_page(request.GET.get("page"))
+    page = request_page(request, company_filter.qs, per_page=50)
     return render(request, "leads/company_list.html", {"filter": company_filter, "page": page})
 
 

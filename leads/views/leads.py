@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +17,7 @@ from accounts.permissions import Perm
 from accounts.selectors import active_members
 from leadflow.csvsafe import neutralize
 from leadflow.errors import LeadflowError
+from leadflow.pagination import COUNT_CAP, request_page
 from leadflow.redirects import redirect_next
 from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
 from leads import selectors
@@ -29,6 +29,7 @@ from leads.panels import panels_for
 from leads.services import leads as lead_services
 
 PAGE_SIZES = (25, 50, 100)
+LEAD_COUNT_CAP = COUNT_CAP  # "Showing 1–50 of 1,000+": counted no further
 
 
 def _page_size(request) -> int:
@@ -55,13 +56,12 @@ def _filtered(request, data=None, members=None):
 def lead_list(request):
     members = _members(request)
     lead_filter = _filtered(request, members=members)
-    page = Paginator(lead_filter.qs, _page_size(request)).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    # Keyset pages and a capped count: no COUNT or OFFSET over the whole tenant.
+    page = request_page(request, lead_filter.qs, per_page=_page_size(request), cap=LEAD_COUNT_CAP)
     context = {
         "filter": lead_filter,
         "page": page,
-        "query": query.urlencode(),
+        "query": page.base_query,
         "sort": request.GET.get("o", ""),
         "page_sizes": PAGE_SIZES,
         "bulk_form": BulkActionForm(organization=request.organization),
@@ -206,7 +206,7 @@ def lead_edit(request, lead_id: int):
 
 @org_view(Perm.REVIEW_LEADS)
 def review_list(request):
-    page = Paginator(selectors.review_queue(), 50).get_page(request.GET.get("page"))
+    page = request_page(request, selectors.review_queue(), per_page=50)
     return render(
         request,
         "leads/review_list.html",

@@ -12,12 +12,13 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.errors import LeadflowError
+from leadflow.pagination import request_page
 from leadflow.tenancy import get_tenant_object_or_404
 from nurture import selectors
 from nurture.forms import AddLeadsForm, BulkAddToListForm, LeadIdsForm, NurtureListForm
 from nurture.models import ListKind, MembershipSource, NurtureList
 from nurture.services import lists as list_services
-from nurture.views.common import form_errors, paginate, settings_page, to
+from nurture.views.common import PER_PAGE, form_errors, settings_page, to
 
 
 def _list(list_id: int) -> NurtureList:
@@ -79,7 +80,9 @@ def list_detail(request, list_id: int):
     context = {
         "tab": "lists",
         "nurture_list": nurture_list,
-        "page": paginate(request, selectors.list_members(nurture_list=nurture_list)),
+        "page": request_page(
+            request, selectors.list_members(nurture_list=nurture_list), per_page=PER_PAGE
+        ),
         "add_form": AddLeadsForm(),
         "growth": {"labels": labels, "series": [{"label": "Added", "data": growth}]},
         "sequences": selectors.sequences_using_list(nurture_list=nurture_list),
