@@ -16,6 +16,7 @@ from datetime import datetime
 import numpy as np
 
 from leadflow.errors import LeadflowError
+from leads.models import ActivityKind
 from scoring.learning import features as feat
 from scoring.learning import model
 
@@ -23,6 +24,11 @@ MIN_OUTCOMES = 200  # of each kind (won, not won)
 LEAK_AUC = 0.9  # one field alone ranking outcomes this well is suspicious
 LEAK_SALES_SHARE = 0.9  # filled in on this share of leads already with sales
 MIN_SUPPORT = 20  # leads a value must have to get its own rule
+# A partial leak: one value (or presence) this pure in one outcome, on at least
+# LEAK_VALUE_SUPPORT leads, holding at least LEAK_VALUE_COVER of that outcome.
+LEAK_PURITY = 0.98
+LEAK_VALUE_SUPPORT = 30
+LEAK_VALUE_COVER = 0.05
 
 
 class NotEnoughOutcomes(LeadflowError):
@@ -57,10 +63,25 @@ class Learned:
 
 
 def leaky_fields(data: feat.Dataset, sp: model.Split, y: np.ndarray) -> list[dict]:
-    """Fields whose values alone separate the outcomes almost perfectly (on the
-    holdout, with rates from the training leads), or that are filled in mostly
-    on leads that already reached sales."""
+    """Fields and activity kinds that look filled in (or logged) after sales
+    talked to the lead; each warning says why and is left out of learning.
+
+    - a field whose values alone rank the outcomes almost perfectly (on the
+      holdout, with rates from the training leads);
+    - a custom attribute with one value, or its mere presence or absence, that
+      is near-pure in one outcome on enough leads and holds a real share of
+      that outcome's leads (a partial leak: "closed by …", "worst");
+    - a field filled in mostly on leads that had already reached sales;
+    - an activity kind logged mostly after sales took the lead over, or whose
+      mere presence is near-pure in one outcome.
+
+    The lead fields the product fills in at capture (source, quality, …) are
+    only held to the first test: a value like "junk" may well be pure in lost
+    leads and still be known before sales."""
     out = []
+    known = np.concatenate([sp.train, sp.holdout])
+    won_total = int(y[known].sum())
+    totals = (len(known) - won_total, won_total)  # lost, won
     overall_sales = data.reached_sales.mean() if len(data.reached_sales) else 0
     for name, column in data.columns.items():
         codes = np.frombuffer(column.codes, dtype=np.int32)
@@ -71,19 +92,68 @@ def leaky_fields(data: feat.Dataset, sp: model.Split, y: np.ndarray) -> list[dic
         rates = np.where(counts > 0, (sums + base) / (counts + 1), base)
         value_auc = model.auc(rates[codes[sp.holdout]], y[sp.holdout])
         filled = codes != 0
+        why = None
         if value_auc is not None and value_auc >= LEAK_AUC:
-            out.append({
-                "field": name,
-                "why": f"its values alone rank outcomes with an AUC of {value_auc:.2f}",
-            })  # fmt: skip
-        elif filled.sum() >= MIN_SUPPORT and overall_sales < 0.5:
+            why = f"its values alone rank outcomes with an AUC of {value_auc:.2f}"
+        elif name.startswith("custom."):
+            texts = column.text_of()
+            groups = [
+                (f"the value “{texts[code]}”" if code else "being empty", codes[known] == code)
+                for code in np.unique(codes[known])
+            ]
+            groups.append(("being filled in", filled[known]))
+            why = _pure_group(groups, y[known], totals)
+        if why is None and filled.sum() >= MIN_SUPPORT and overall_sales < 0.5:
             share = data.reached_sales[filled].mean()
             if share >= LEAK_SALES_SHARE:
-                out.append({
-                    "field": name,
-                    "why": f"{share:.0%} of the leads that have it had already reached sales",
-                })  # fmt: skip
+                why = f"{share:.0%} of the leads that have it had already reached sales"
+        if why:
+            out.append({"field": name, "why": why})
+    for kind in sorted({kind for kind, _ in data.activity}):
+        after = data.activity_after.get(kind, np.zeros(len(y), np.int32))
+        before = data.activity[(kind, None)]
+        worked = int((after[known] > 0).sum())
+        logged_after = int(after[known].sum())
+        share = logged_after / (logged_after + int(before[known].sum()) or 1)
+        if worked >= LEAK_VALUE_SUPPORT and share >= LEAK_SALES_SHARE:
+            why = f"{share:.0%} of them were logged after sales took the lead over"
+        else:
+            why = _pure_group([("having any", (before + after)[known] > 0)], y[known], totals)
+        if why:
+            out.append({"field": "", "activity_kind": kind, "label": _kind_label(kind), "why": why})
     return out
+
+
+def _pure_group(groups: list[tuple[str, np.ndarray]], y: np.ndarray, totals) -> str | None:
+    """Why the first group (label, mask over the known leads) that is near-pure
+    in one outcome on enough leads, covering enough of that outcome, leaks."""
+    for label, inside in groups:
+        n = int(inside.sum())
+        if n < LEAK_VALUE_SUPPORT:
+            continue
+        won = int(y[inside].sum())
+        for outcome, hits, word in ((1, won, "won"), (0, n - won, "lost")):
+            if hits >= LEAK_PURITY * n and hits >= LEAK_VALUE_COVER * totals[outcome]:
+                return (
+                    f"{label} goes with {word} leads {hits / n:.0%} of the time "
+                    f"({n:,} leads, {hits / totals[outcome]:.0%} of all {word})"
+                )
+    return None
+
+
+def _kind_label(kind: str) -> str:
+    return f"activity: {ActivityKind(kind).label}"
+
+
+def drop_leaky(data: feat.Dataset, warnings: list[dict]) -> None:
+    """Leave the warned-about fields and activity kinds out of the dataset."""
+    for warning in warnings:
+        if warning.get("activity_kind"):
+            kind = warning["activity_kind"]
+            for key in [key for key in data.activity if key[0] == kind]:
+                data.activity.pop(key)
+        else:
+            data.columns.pop(warning["field"], None)
 
 
 def learn(
@@ -114,8 +184,7 @@ def learn(
     step("Checking fields for leakage", 30)
     sp = model.split(data.created, y, known)
     warnings = leaky_fields(data, sp, y)
-    for warning in warnings:
-        data.columns.pop(warning["field"], None)
+    drop_leaky(data, warnings)
 
     step("Measuring on the holdout leads", 45)
     support = max(MIN_SUPPORT, int(0.005 * len(sp.train)))
