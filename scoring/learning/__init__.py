@@ -190,7 +190,8 @@ def learn(
     support = max(MIN_SUPPORT, int(0.005 * len(sp.train)))
     trial = feat.build_features(data, sp.train, support)
     X = trial.matrix()
-    trial_points = model.fit_points(X[sp.train], y[sp.train])
+    c = model.choose_c(X[sp.train], y[sp.train])
+    trial_points = model.fit_points(X[sp.train], y[sp.train], c)
     trial_scores = np.asarray(X @ trial_points).ravel()
     holdout_auc = model.auc(trial_scores[sp.holdout], y[sp.holdout])
     h_won = int(y[sp.holdout].sum())
@@ -202,7 +203,7 @@ def learn(
     step("Fitting the points on every lead with an outcome", 70)
     final = feat.build_features(data, known, max(MIN_SUPPORT, int(0.005 * len(known))))
     X = final.matrix()
-    points = model.fit_points(X[known], y[known])
+    points = model.fit_points(X[known], y[known], c)
     scores = np.asarray(X @ points).ravel()
     is_fit = np.array([f.kind == "fit" for f in final.features], dtype=bool)
     fit_scores = (
@@ -243,6 +244,7 @@ def learn(
         "calibration": {"a": a, "b": b},
         "warnings": warnings,
         "features": len(final.features),
+        "regularization": c,
         "leads": len(y),
         "changed_band": int((draft_band != current_band).sum()),
         "mql": {"current": int(data.mql.sum()), "draft": int((scores >= threshold).sum())},

@@ -54,7 +54,7 @@ SALES_ACTIVITY_KINDS = (
 WINDOWS = (7, 30, 90, None)  # days; None = any age
 MAX_CATEGORIES = 40  # per field, most frequent first
 MAX_TEXT = 500  # the rule value limit
-QUANTILES = np.linspace(0.1, 0.9, 9)
+QUANTILES = np.linspace(0.05, 0.95, 19)  # every 5 %: chosen by cross-validation
 CHUNK = 10_000
 WON, LOST, OPEN = 1, 0, -1
 REACHED_SALES = (LeadStage.SAL, LeadStage.SQL, LeadStage.OPPORTUNITY, LeadStage.WON, LeadStage.LOST)
