@@ -9,6 +9,7 @@ here. Depends on numpy and scikit-learn only (besides the ORM for reading).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,14 @@ MIN_SUPPORT = 20  # leads a value must have to get its own rule
 LEAK_PURITY = 0.98
 LEAK_VALUE_SUPPORT = 30
 LEAK_VALUE_COVER = 0.05
+# Values that record a salesperson's contact with the lead (a call's outcome,
+# an SMS sent, the deal closed): a field holding them on LEAK_VALUE_COVER of the
+# leads was written after sales contact, whatever its outcome rates.
+SALES_CONTACT_WORDS = re.compile(
+    r"\b(sms sent|phone conversation|unreachable|ringing|switched off|invalid number"
+    r"|wrong number|no answer|not answering|voicemail|will revert|not interested"
+    r"|closed by|lost to)\b"
+)
 
 
 class NotEnoughOutcomes(LeadflowError):
@@ -102,7 +111,7 @@ def leaky_fields(data: feat.Dataset, sp: model.Split, y: np.ndarray) -> list[dic
                 for code in np.unique(codes[known])
             ]
             groups.append(("being filled in", filled[known]))
-            why = _pure_group(groups, y[known], totals)
+            why = _pure_group(groups, y[known], totals) or _sales_contact(texts, codes[known])
         if why is None and filled.sum() >= MIN_SUPPORT and overall_sales < 0.5:
             share = data.reached_sales[filled].mean()
             if share >= LEAK_SALES_SHARE:
@@ -139,6 +148,23 @@ def _pure_group(groups: list[tuple[str, np.ndarray]], y: np.ndarray, totals) -> 
                     f"({n:,} leads, {hits / totals[outcome]:.0%} of all {word})"
                 )
     return None
+
+
+def _sales_contact(texts: list[str], codes: np.ndarray) -> str | None:
+    """Why a field whose values record what sales did (a call's outcome, an SMS
+    sent, a deal closed) on a real share of the leads leaks, even when no
+    single value is pure: such a value exists only after sales contact."""
+    counts = np.bincount(codes, minlength=len(texts))
+    named = [
+        (int(counts[code]), text)
+        for code, text in enumerate(texts)
+        if code and counts[code] and SALES_CONTACT_WORDS.search(text)
+    ]
+    if not named or sum(n for n, _ in named) < LEAK_VALUE_COVER * len(codes):
+        return None
+    named.sort(reverse=True)
+    shown = ", ".join(f"“{text}” ({n:,} leads)" for n, text in named[:3])
+    return f"its values record sales contact: {shown}"
 
 
 def _kind_label(kind: str) -> str:
