@@ -106,12 +106,17 @@ def leaky_fields(data: feat.Dataset, sp: model.Split, y: np.ndarray) -> list[dic
             why = f"its values alone rank outcomes with an AUC of {value_auc:.2f}"
         elif name.startswith("custom."):
             texts = column.text_of()
+            n_value = np.bincount(codes[known], minlength=len(texts))
+            won_value = np.bincount(codes[known], weights=y[known], minlength=len(texts))
             groups = [
-                (f"the value “{texts[code]}”" if code else "being empty", codes[known] == code)
-                for code in np.unique(codes[known])
+                (f"the value “{texts[code]}”" if code else "being empty", n, int(won_value[code]))
+                for code, n in enumerate(n_value.tolist())
+                if n >= LEAK_VALUE_SUPPORT
             ]
-            groups.append(("being filled in", filled[known]))
-            why = _pure_group(groups, y[known], totals) or _sales_contact(texts, codes[known])
+            groups.append(
+                ("being filled in", int(filled[known].sum()), int(y[known][filled[known]].sum()))
+            )
+            why = _pure_group(groups, totals) or _sales_contact(texts, n_value)
         if why is None and filled.sum() >= MIN_SUPPORT and overall_sales < 0.5:
             share = data.reached_sales[filled].mean()
             if share >= LEAK_SALES_SHARE:
@@ -127,20 +132,19 @@ def leaky_fields(data: feat.Dataset, sp: model.Split, y: np.ndarray) -> list[dic
         if worked >= LEAK_VALUE_SUPPORT and share >= LEAK_SALES_SHARE:
             why = f"{share:.0%} of them were logged after sales took the lead over"
         else:
-            why = _pure_group([("having any", (before + after)[known] > 0)], y[known], totals)
+            has = (before + after)[known] > 0
+            why = _pure_group([("having any", int(has.sum()), int(y[known][has].sum()))], totals)
         if why:
             out.append({"field": "", "activity_kind": kind, "label": _kind_label(kind), "why": why})
     return out
 
 
-def _pure_group(groups: list[tuple[str, np.ndarray]], y: np.ndarray, totals) -> str | None:
-    """Why the first group (label, mask over the known leads) that is near-pure
-    in one outcome on enough leads, covering enough of that outcome, leaks."""
-    for label, inside in groups:
-        n = int(inside.sum())
+def _pure_group(groups: list[tuple[str, int, int]], totals: tuple[int, int]) -> str | None:
+    """Why the first group (label, leads, won) that is near-pure in one outcome
+    on enough leads, covering enough of that outcome, leaks."""
+    for label, n, won in groups:
         if n < LEAK_VALUE_SUPPORT:
             continue
-        won = int(y[inside].sum())
         for outcome, hits, word in ((1, won, "won"), (0, n - won, "lost")):
             if hits >= LEAK_PURITY * n and hits >= LEAK_VALUE_COVER * totals[outcome]:
                 return (
@@ -150,17 +154,16 @@ def _pure_group(groups: list[tuple[str, np.ndarray]], y: np.ndarray, totals) -> 
     return None
 
 
-def _sales_contact(texts: list[str], codes: np.ndarray) -> str | None:
+def _sales_contact(texts: list[str], counts: np.ndarray) -> str | None:
     """Why a field whose values record what sales did (a call's outcome, an SMS
     sent, a deal closed) on a real share of the leads leaks, even when no
     single value is pure: such a value exists only after sales contact."""
-    counts = np.bincount(codes, minlength=len(texts))
     named = [
         (int(counts[code]), text)
         for code, text in enumerate(texts)
         if code and counts[code] and SALES_CONTACT_WORDS.search(text)
     ]
-    if not named or sum(n for n, _ in named) < LEAK_VALUE_COVER * len(codes):
+    if not named or sum(n for n, _ in named) < LEAK_VALUE_COVER * counts.sum():
         return None
     named.sort(reverse=True)
     shown = ", ".join(f"“{text}” ({n:,} leads)" for n, text in named[:3])
@@ -215,21 +218,28 @@ def learn(
     step("Measuring on the holdout leads", 45)
     support = max(MIN_SUPPORT, int(0.005 * len(sp.train)))
     trial = feat.build_features(data, sp.train, support)
-    X = trial.matrix()
-    c = model.choose_c(X[sp.train], y[sp.train])
-    trial_points = model.fit_points(X[sp.train], y[sp.train], c)
-    trial_scores = np.asarray(X @ trial_points).ravel()
-    holdout_auc = model.auc(trial_scores[sp.holdout], y[sp.holdout])
+    # One matrix at a time, of the rows in use, each freed before the next (1M leads).
+    X = trial.matrix(sp.train)
+    c = model.choose_c(X, y[sp.train])
+    trial_points = model.fit_points(X, y[sp.train], c)
+    train_scores = np.asarray(X @ trial_points).ravel()
+    del X
+    holdout_scores = np.asarray(trial.matrix(sp.holdout) @ trial_points).ravel()
+    del trial
+    holdout_auc = model.auc(holdout_scores, y[sp.holdout])
     h_won = int(y[sp.holdout].sum())
     low, high = model.auc_interval(holdout_auc, h_won, len(sp.holdout) - h_won)
-    trial_cuts = model.cutoffs(trial_scores[sp.train], model.BAND_QUANTILES)
-    draft_bands_holdout = model.band_rates(trial_scores[sp.holdout], y[sp.holdout], trial_cuts)
+    trial_cuts = model.cutoffs(train_scores, model.BAND_QUANTILES)
+    draft_bands_holdout = model.band_rates(holdout_scores, y[sp.holdout], trial_cuts)
     current_auc = model.auc(data.scores[sp.holdout].astype(float), y[sp.holdout])
 
     step("Fitting the points on every lead with an outcome", 70)
     final = feat.build_features(data, known, max(MIN_SUPPORT, int(0.005 * len(known))))
+    X = final.matrix(known)
+    points = model.fit_points(X, y[known], c)
+    del X
     X = final.matrix()
-    points = model.fit_points(X[known], y[known], c)
+    final.masks.clear()
     scores = np.asarray(X @ points).ravel()
     is_fit = np.array([f.kind == "fit" for f in final.features], dtype=bool)
     fit_scores = (

@@ -307,7 +307,8 @@ def _activity_counts(lead_ids: np.ndarray, now: datetime) -> tuple[dict, dict]:
     after = {kind: np.zeros(len(lead_ids), dtype=np.int32) for kind in present_kinds}
     targets = [*counts.values(), *after.values()]
     index = {int(pk): i for i, pk in enumerate(lead_ids)}
-    with connection.cursor() as cursor:
+    # A server-side cursor on PostgreSQL (as the ORM's iterator()): rows stream in chunks.
+    with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK):
             for row in rows:
