@@ -6,9 +6,11 @@ Builds one organization in a throwaway database with the generated leads of
 bench/rescore_data.py (title, country, company size, a custom "visits"
 attribute, about 5 activities each), spreads their creation over 400 days and
 gives each a won/lost outcome that depends on title, country and activity, so
-there is something to learn. Then it times `scoring.learning.learn` (streamed
-features, holdout fit, final fit, calibration) and reports its peak resident
-memory (ru_maxrss of this process, which holds nothing else large).
+there is something to learn, and a stage history (SAL 3 days after arrival,
+the outcome 27 days later), so activity counts are cut at SAL as in real use.
+Then it times `scoring.learning.learn` (streamed features, holdout fit, final
+fit, calibration) and reports its peak resident memory (ru_maxrss of this
+process, which holds nothing else large).
 
 Goals (issue 13): 1M leads in <= 5 minutes on 2 cores and <= 2 GiB peak RSS.
 """
@@ -56,7 +58,20 @@ def outcomes(org_id: int, now) -> None:
             " WHERE l.id = l2.id AND l.organization_id = %s",
             [org_id, org_id],
         )
+        # Stage history: sales accepted each lead 3 days after it arrived and
+        # closed it 30 days after; learning counts only the activities before SAL.
+        cursor.execute("DELETE FROM pipeline_stagetransition WHERE organization_id = %s", [org_id])
+        cursor.execute(
+            "INSERT INTO pipeline_stagetransition (organization_id, lead_id, from_stage, to_stage,"
+            " occurred_at, rule, reason_code, reason)"
+            " SELECT organization_id, id, m.from_stage, COALESCE(m.to_stage, stage),"
+            " created_at + make_interval(days => m.days), 'bench', '', ''"
+            " FROM leads_lead, (VALUES ('mql', 'sal', 3), ('sal', NULL, 30))"
+            " AS m(from_stage, to_stage, days) WHERE organization_id = %s",
+            [org_id],
+        )
         cursor.execute("VACUUM ANALYZE leads_lead")
+        cursor.execute("VACUUM ANALYZE pipeline_stagetransition")
 
 
 def main() -> None:

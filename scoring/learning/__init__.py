@@ -9,6 +9,7 @@ here. Depends on numpy and scikit-learn only (besides the ORM for reading).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ from datetime import datetime
 import numpy as np
 
 from leadflow.errors import LeadflowError
+from leads.models import ActivityKind
 from scoring.learning import features as feat
 from scoring.learning import model
 
@@ -23,6 +25,19 @@ MIN_OUTCOMES = 200  # of each kind (won, not won)
 LEAK_AUC = 0.9  # one field alone ranking outcomes this well is suspicious
 LEAK_SALES_SHARE = 0.9  # filled in on this share of leads already with sales
 MIN_SUPPORT = 20  # leads a value must have to get its own rule
+# A partial leak: one value (or presence) this pure in one outcome, on at least
+# LEAK_VALUE_SUPPORT leads, holding at least LEAK_VALUE_COVER of that outcome.
+LEAK_PURITY = 0.98
+LEAK_VALUE_SUPPORT = 30
+LEAK_VALUE_COVER = 0.05
+# Values that record a salesperson's contact with the lead (a call's outcome,
+# an SMS sent, the deal closed): a field holding them on LEAK_VALUE_COVER of the
+# leads was written after sales contact, whatever its outcome rates.
+SALES_CONTACT_WORDS = re.compile(
+    r"\b(sms sent|phone conversation|unreachable|ringing|switched off|invalid number"
+    r"|wrong number|no answer|not answering|voicemail|will revert|not interested"
+    r"|closed by|lost to)\b"
+)
 
 
 class NotEnoughOutcomes(LeadflowError):
@@ -57,10 +72,25 @@ class Learned:
 
 
 def leaky_fields(data: feat.Dataset, sp: model.Split, y: np.ndarray) -> list[dict]:
-    """Fields whose values alone separate the outcomes almost perfectly (on the
-    holdout, with rates from the training leads), or that are filled in mostly
-    on leads that already reached sales."""
+    """Fields and activity kinds that look filled in (or logged) after sales
+    talked to the lead; each warning says why and is left out of learning.
+
+    - a field whose values alone rank the outcomes almost perfectly (on the
+      holdout, with rates from the training leads);
+    - a custom attribute with one value, or its mere presence or absence, that
+      is near-pure in one outcome on enough leads and holds a real share of
+      that outcome's leads (a partial leak: "closed by …", "worst");
+    - a field filled in mostly on leads that had already reached sales;
+    - an activity kind logged mostly after sales took the lead over, or whose
+      mere presence is near-pure in one outcome.
+
+    The lead fields the product fills in at capture (source, quality, …) are
+    only held to the first test: a value like "junk" may well be pure in lost
+    leads and still be known before sales."""
     out = []
+    known = np.concatenate([sp.train, sp.holdout])
+    won_total = int(y[known].sum())
+    totals = (len(known) - won_total, won_total)  # lost, won
     overall_sales = data.reached_sales.mean() if len(data.reached_sales) else 0
     for name, column in data.columns.items():
         codes = np.frombuffer(column.codes, dtype=np.int32)
@@ -71,19 +101,88 @@ def leaky_fields(data: feat.Dataset, sp: model.Split, y: np.ndarray) -> list[dic
         rates = np.where(counts > 0, (sums + base) / (counts + 1), base)
         value_auc = model.auc(rates[codes[sp.holdout]], y[sp.holdout])
         filled = codes != 0
+        why = None
         if value_auc is not None and value_auc >= LEAK_AUC:
-            out.append({
-                "field": name,
-                "why": f"its values alone rank outcomes with an AUC of {value_auc:.2f}",
-            })  # fmt: skip
-        elif filled.sum() >= MIN_SUPPORT and overall_sales < 0.5:
+            why = f"its values alone rank outcomes with an AUC of {value_auc:.2f}"
+        elif name.startswith("custom."):
+            texts = column.text_of()
+            n_value = np.bincount(codes[known], minlength=len(texts))
+            won_value = np.bincount(codes[known], weights=y[known], minlength=len(texts))
+            groups = [
+                (f"the value “{texts[code]}”" if code else "being empty", n, int(won_value[code]))
+                for code, n in enumerate(n_value.tolist())
+                if n >= LEAK_VALUE_SUPPORT
+            ]
+            groups.append(
+                ("being filled in", int(filled[known].sum()), int(y[known][filled[known]].sum()))
+            )
+            why = _pure_group(groups, totals) or _sales_contact(texts, n_value)
+        if why is None and filled.sum() >= MIN_SUPPORT and overall_sales < 0.5:
             share = data.reached_sales[filled].mean()
             if share >= LEAK_SALES_SHARE:
-                out.append({
-                    "field": name,
-                    "why": f"{share:.0%} of the leads that have it had already reached sales",
-                })  # fmt: skip
+                why = f"{share:.0%} of the leads that have it had already reached sales"
+        if why:
+            out.append({"field": name, "why": why})
+    for kind in sorted({kind for kind, _ in data.activity}):
+        after = data.activity_after.get(kind, np.zeros(len(y), np.int32))
+        before = data.activity[(kind, None)]
+        worked = int((after[known] > 0).sum())
+        logged_after = int(after[known].sum())
+        share = logged_after / (logged_after + int(before[known].sum()) or 1)
+        if worked >= LEAK_VALUE_SUPPORT and share >= LEAK_SALES_SHARE:
+            why = f"{share:.0%} of them were logged after sales took the lead over"
+        else:
+            has = (before + after)[known] > 0
+            why = _pure_group([("having any", int(has.sum()), int(y[known][has].sum()))], totals)
+        if why:
+            out.append({"field": "", "activity_kind": kind, "label": _kind_label(kind), "why": why})
     return out
+
+
+def _pure_group(groups: list[tuple[str, int, int]], totals: tuple[int, int]) -> str | None:
+    """Why the first group (label, leads, won) that is near-pure in one outcome
+    on enough leads, covering enough of that outcome, leaks."""
+    for label, n, won in groups:
+        if n < LEAK_VALUE_SUPPORT:
+            continue
+        for outcome, hits, word in ((1, won, "won"), (0, n - won, "lost")):
+            if hits >= LEAK_PURITY * n and hits >= LEAK_VALUE_COVER * totals[outcome]:
+                return (
+                    f"{label} goes with {word} leads {hits / n:.0%} of the time "
+                    f"({n:,} leads, {hits / totals[outcome]:.0%} of all {word})"
+                )
+    return None
+
+
+def _sales_contact(texts: list[str], counts: np.ndarray) -> str | None:
+    """Why a field whose values record what sales did (a call's outcome, an SMS
+    sent, a deal closed) on a real share of the leads leaks, even when no
+    single value is pure: such a value exists only after sales contact."""
+    named = [
+        (int(counts[code]), text)
+        for code, text in enumerate(texts)
+        if code and counts[code] and SALES_CONTACT_WORDS.search(text)
+    ]
+    if not named or sum(n for n, _ in named) < LEAK_VALUE_COVER * counts.sum():
+        return None
+    named.sort(reverse=True)
+    shown = ", ".join(f"“{text}” ({n:,} leads)" for n, text in named[:3])
+    return f"its values record sales contact: {shown}"
+
+
+def _kind_label(kind: str) -> str:
+    return f"activity: {ActivityKind(kind).label}"
+
+
+def drop_leaky(data: feat.Dataset, warnings: list[dict]) -> None:
+    """Leave the warned-about fields and activity kinds out of the dataset."""
+    for warning in warnings:
+        if warning.get("activity_kind"):
+            kind = warning["activity_kind"]
+            for key in [key for key in data.activity if key[0] == kind]:
+                data.activity.pop(key)
+        else:
+            data.columns.pop(warning["field"], None)
 
 
 def learn(
@@ -114,26 +213,33 @@ def learn(
     step("Checking fields for leakage", 30)
     sp = model.split(data.created, y, known)
     warnings = leaky_fields(data, sp, y)
-    for warning in warnings:
-        data.columns.pop(warning["field"], None)
+    drop_leaky(data, warnings)
 
     step("Measuring on the holdout leads", 45)
     support = max(MIN_SUPPORT, int(0.005 * len(sp.train)))
     trial = feat.build_features(data, sp.train, support)
-    X = trial.matrix()
-    trial_points = model.fit_points(X[sp.train], y[sp.train])
-    trial_scores = np.asarray(X @ trial_points).ravel()
-    holdout_auc = model.auc(trial_scores[sp.holdout], y[sp.holdout])
+    # One matrix at a time, of the rows in use, each freed before the next (1M leads).
+    X = trial.matrix(sp.train)
+    c = model.choose_c(X, y[sp.train])
+    trial_points = model.fit_points(X, y[sp.train], c)
+    train_scores = np.asarray(X @ trial_points).ravel()
+    del X
+    holdout_scores = np.asarray(trial.matrix(sp.holdout) @ trial_points).ravel()
+    del trial
+    holdout_auc = model.auc(holdout_scores, y[sp.holdout])
     h_won = int(y[sp.holdout].sum())
     low, high = model.auc_interval(holdout_auc, h_won, len(sp.holdout) - h_won)
-    trial_cuts = model.cutoffs(trial_scores[sp.train], model.BAND_QUANTILES)
-    draft_bands_holdout = model.band_rates(trial_scores[sp.holdout], y[sp.holdout], trial_cuts)
+    trial_cuts = model.cutoffs(train_scores, model.BAND_QUANTILES)
+    draft_bands_holdout = model.band_rates(holdout_scores, y[sp.holdout], trial_cuts)
     current_auc = model.auc(data.scores[sp.holdout].astype(float), y[sp.holdout])
 
     step("Fitting the points on every lead with an outcome", 70)
     final = feat.build_features(data, known, max(MIN_SUPPORT, int(0.005 * len(known))))
+    X = final.matrix(known)
+    points = model.fit_points(X, y[known], c)
+    del X
     X = final.matrix()
-    points = model.fit_points(X[known], y[known])
+    final.masks.clear()
     scores = np.asarray(X @ points).ravel()
     is_fit = np.array([f.kind == "fit" for f in final.features], dtype=bool)
     fit_scores = (
@@ -174,6 +280,7 @@ def learn(
         "calibration": {"a": a, "b": b},
         "warnings": warnings,
         "features": len(final.features),
+        "regularization": c,
         "leads": len(y),
         "changed_band": int((draft_band != current_band).sum()),
         "mql": {"current": int(data.mql.sum()), "draft": int((scores >= threshold).sum())},

@@ -3,7 +3,9 @@
 Every feature is a rule condition the engine evaluates the same way: a fit
 field equal to one value (rare values pooled into one "is one of" list), a
 number at least a quantile edge, a field that is empty, or at least k
-activities of a kind within a window. Values are read through the very
+activities of a kind within a window. Activities are counted point in time:
+for a lead that sales took over (SAL or later, or an outcome), only those
+before that moment, with the windows ending there. Values are read through the very
 expressions the engine compiles (lower-cased text, custom attributes as text
 or as numbers), so a feature holds for a lead exactly when its rule matches.
 
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Case, Count, F, IntegerField, Q, TextField, Value, When
+from django.db.models import Case, F, IntegerField, Min, Q, TextField, Value, When
 from django.db.models.functions import Coalesce, Lower
 
 from leads.models import Activity, ActivityKind, Lead, LeadStage
@@ -37,7 +39,12 @@ LEAD_FIELDS = (
     "latest_source", "quality", "email_opt_in", "company.industry",
     "company.employee_count", "company.annual_revenue", "company.country",
 )  # fmt: skip
-# Logged by sales after qualification, or by the system: never engagement signals.
+# Never engagement signals: calls, meetings and notes are only logged by a rep
+# (pipeline's lead touch, or a CRM sync of the same) — they are sales contact
+# itself, and which leads get them is the reps' choice, so even before SAL they
+# would teach the reps' judgement back to the score; imports are the system's.
+# (There is no kind for a rep's own email: nurture's opens and clicks are
+# marketing's, and count up to the moment sales took the lead over.)
 SALES_ACTIVITY_KINDS = (
     ActivityKind.CALL,
     ActivityKind.MEETING,
@@ -47,10 +54,12 @@ SALES_ACTIVITY_KINDS = (
 WINDOWS = (7, 30, 90, None)  # days; None = any age
 MAX_CATEGORIES = 40  # per field, most frequent first
 MAX_TEXT = 500  # the rule value limit
-QUANTILES = np.linspace(0.1, 0.9, 9)
+QUANTILES = np.linspace(0.05, 0.95, 19)  # every 5 %: chosen by cross-validation
 CHUNK = 10_000
 WON, LOST, OPEN = 1, 0, -1
 REACHED_SALES = (LeadStage.SAL, LeadStage.SQL, LeadStage.OPPORTUNITY, LeadStage.WON, LeadStage.LOST)
+# Stages at which sales has taken the lead over (or its outcome is known).
+TAKEN_OVER = (*REACHED_SALES, LeadStage.DISQUALIFIED)
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,8 @@ class Dataset:
     bands: list[str]
     mql: np.ndarray
     scores: np.ndarray  # the stored (current) total score
+    # kind -> per-lead count of activities logged after sales took the lead over
+    activity_after: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def custom_keys() -> list[str]:
@@ -215,51 +226,98 @@ def stream(
             column.codes = array("i", (0 if math.isnan(x) else 1 for x in column.numbers))
             column.texts = {"": 0, "(number)": 1}
     lead_ids = np.frombuffer(ids, dtype=np.int64) if total else np.zeros(0, np.int64)
+    activity, activity_after = _activity_counts(lead_ids, now)
     return Dataset(
         lead_ids=lead_ids,
         created=np.asarray(created),
         outcome=np.asarray(outcome, dtype=np.int8),
         reached_sales=np.asarray(sales, dtype=bool),
         columns=columns,
-        activity=_activity_counts(lead_ids, now),
+        activity=activity,
+        activity_after=activity_after,
         bands=bands,
         mql=np.asarray(mql, dtype=bool),
         scores=np.asarray(scores, dtype=np.int64),
     )
 
 
-def _activity_counts(lead_ids: np.ndarray, now: datetime) -> dict:
-    """Counts of each marketing activity kind per lead over each window (one
-    aggregate query)."""
+def _sales_takeover_sql() -> tuple[str, list]:
+    """(sql, params) of `id, cut`: for every lead now at SAL or later or at an
+    outcome, the moment sales took it over — its first move to such a stage in
+    the stage history, else (no history kept) when it reached its stage.
+
+    The history is the pipeline's StageTransition rows, read through the
+    `transitions` relation they hang on Lead, so scoring never imports pipeline."""
+    stages = list(TAKEN_OVER)
+    cut: Any = F("stage_changed_at")
+    if any(r.name == "transitions" for r in Lead._meta.related_objects):
+        first = Min("transitions__occurred_at", filter=Q(transitions__to_stage__in=stages))
+        cut = Coalesce(first, cut)
+    leads = Lead.objects.filter(stage__in=stages).order_by().values("pk").annotate(cut=cut)
+    return leads.query.sql_with_params()
+
+
+def _epoch(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {column})"
+    return f"((julianday({column}) - 2440587.5) * 86400.0)"
+
+
+def _activity_counts(lead_ids: np.ndarray, now: datetime) -> tuple[dict, dict]:
+    """Counts of each marketing activity kind per lead over each window, point
+    in time: a lead that sales took over counts only what it did before (its
+    windows end there), since what followed was worked by sales and would
+    teach the outcome from the outcome. Also, per kind, the count after the
+    takeover (for the leakage check). One aggregate query."""
     kinds = [k for k in ActivityKind.values if k not in SALES_ACTIVITY_KINDS]
     present = set(
         Activity.objects.filter(kind__in=kinds).order_by().values_list("kind", flat=True).distinct()
     )
-    pairs = [(k, w) for k in kinds if k in present for w in WINDOWS]
+    present_kinds = [k for k in kinds if k in present]
+    pairs = [(k, w) for k in present_kinds for w in WINDOWS]
     if not pairs or not len(lead_ids):
-        return {}
-    ann = {}
-    for i, (kind, window) in enumerate(pairs):
-        q = Q(kind=kind)
-        if window:
-            q &= Q(occurred_at__gte=now - timedelta(days=window))
-        ann[f"c{i}"] = Count("pk", filter=q)
-    rows = (
-        Activity.objects.filter(kind__in=list(present))
+        return {}, {}
+    activities, a_params = (
+        Activity.objects.filter(kind__in=present_kinds)
         .order_by()
-        .values("lead_id")
-        .annotate(**ann)
-        .values_list("lead_id", *ann)
+        .values("lead_id", "kind", "occurred_at")
+        .query.sql_with_params()
     )
+    takeover, t_params = _sales_takeover_sql()
+    before = "(taken = 0 OR ref > at)"
+    sums, s_params = [], []
+    for kind, window in pairs:
+        span = " AND ref - at <= %s" if window else ""
+        sums.append(f"SUM(CASE WHEN kind = %s AND {before}{span} THEN 1 ELSE 0 END)")
+        s_params += [kind, window * 86400] if window else [kind]
+    for kind in present_kinds:
+        sums.append(f"SUM(CASE WHEN kind = %s AND NOT {before} THEN 1 ELSE 0 END)")
+        s_params.append(kind)
+    # ref: the lead's takeover (or now), at: the activity, both in epoch seconds.
+    sql = (
+        f"SELECT lead_id, {', '.join(sums)} FROM ("
+        f" SELECT a.lead_id, a.kind, {_epoch('a.occurred_at')} AS at,"
+        f" COALESCE({_epoch('t.cut')}, %s) AS ref,"
+        f" CASE WHEN t.cut IS NULL THEN 0 ELSE 1 END AS taken"
+        f" FROM ({activities}) a LEFT JOIN ({takeover}) t ON t.pk = a.lead_id"
+        f") x GROUP BY lead_id"
+    )
+    params = [*s_params, now.timestamp(), *a_params, *t_params]
     counts = {pair: np.zeros(len(lead_ids), dtype=np.int32) for pair in pairs}
+    after = {kind: np.zeros(len(lead_ids), dtype=np.int32) for kind in present_kinds}
+    targets = [*counts.values(), *after.values()]
     index = {int(pk): i for i, pk in enumerate(lead_ids)}
-    for row in rows.iterator(chunk_size=CHUNK):
-        i = index.get(row[0])
-        if i is None:
-            continue
-        for pair, value in zip(pairs, row[1:], strict=True):
-            counts[pair][i] = value
-    return counts
+    # A server-side cursor on PostgreSQL (as the ORM's iterator()): rows stream in chunks.
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK):
+            for row in rows:
+                i = index.get(row[0])
+                if i is None:
+                    continue
+                for target, value in zip(targets, row[1:], strict=True):
+                    target[i] = value
+    return counts, after
 
 
 # --- from columns to features -----------------------------------------------------
