@@ -171,7 +171,21 @@ class ScoringSettings(TenantModel):
         help_text="Learning counts a lead still open after N days as not converted; "
         "empty = open leads are never learned from.",
     )
+    # A new random value (scoring.engine.cache.config_changed) in the transaction
+    # of every change of rules, groups, gates or settings: a cached configuration is used
+    # only while its version is the stored one.
+    config_version = models.BigIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def save(self, *args, **kwargs):
+        # An instance read before a change must not write its old version back.
+        if self.pk is not None and not kwargs.get("force_insert") and not args:
+            kwargs.setdefault(
+                "update_fields",
+                [f.name for f in self._meta.concrete_fields
+                 if not f.primary_key and f.name != "config_version"],
+            )  # fmt: skip
+        super().save(*args, **kwargs)
 
     class Meta:
         verbose_name_plural = "scoring settings"
