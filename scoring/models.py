@@ -5,6 +5,8 @@ Rules are data: the engine (scoring.engine) compiles them to SQL expressions.
 
 from __future__ import annotations
 
+import secrets
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -143,6 +145,12 @@ def default_temperature_bands() -> dict:
     return {"hot": 100, "warm": 40}
 
 
+def new_config_version() -> int:
+    """A random version: one a rolled-back change (or a rolled-back new row) used
+    is never stored again, so a copy cached under it can never match."""
+    return secrets.randbits(62)
+
+
 class ScoringSettings(TenantModel):
     mql_threshold = models.IntegerField(
         default=100, validators=[MinValueValidator(1), MaxValueValidator(POINTS_LIMIT * 100)]
@@ -174,7 +182,7 @@ class ScoringSettings(TenantModel):
     # A new random value (scoring.engine.cache.config_changed) in the transaction
     # of every change of rules, groups, gates or settings: a cached configuration is used
     # only while its version is the stored one.
-    config_version = models.BigIntegerField(default=0, editable=False)
+    config_version = models.BigIntegerField(default=new_config_version, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def save(self, *args, **kwargs):

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from leads.models import Activity, Lead
+from leads.services.ingest import note_leads_changed
 from scoring.engine.cache import cached_config, reload_config
 from scoring.engine.rules import Config, load_config, scores_sql
 from scoring.models import ScoringSettings
@@ -117,16 +118,20 @@ def rescore_leads(
     now = now or timezone.now()
     leads = Lead.objects.filter(pk__in=lead_ids)
     activities = Activity.objects.filter(lead_id__in=lead_ids)
-    version = None if connection.vendor == "postgresql" else _stored_version(organization_id)
-    version, config = cached_config(organization_id=organization_id, version=version)
+    if connection.vendor == "postgresql":
+        version, config = cached_config(organization_id=organization_id)  # checked on write
+    elif (stored := _stored_version(organization_id)) is not None:
+        version, config = cached_config(organization_id=organization_id, version=stored)
+    else:
+        version, config = reload_config(organization_id=organization_id)
     for _attempt in range(_STALE_RETRIES):
         select = scores_sql(config, leads, now, activities=activities)
-        try:
-            return apply_lead_scores(
-                organization_id=organization_id, select=select, now=now, config_version=version
-            )
-        except StaleConfig:
-            version, config = reload_config(organization_id=organization_id)
+        result = apply_lead_scores(
+            organization_id=organization_id, select=select, now=now, config_version=version
+        )
+        if result is not None:
+            return result
+        version, config = reload_config(organization_id=organization_id)
     # Changed again meanwhile (a burst of edits): score with what is stored now.
     return rescore(organization_id=organization_id, lead_ids=lead_ids, now=now)
 
@@ -170,24 +175,22 @@ def apply_scores(
 
 def _fire_crossings(organization_id: int, result: RescoreResult) -> None:
     if result.crossed_up or result.crossed_down:
+        # The pipeline may move and route these leads: an ingest reads them again.
+        note_leads_changed(result.crossed_up + result.crossed_down)
         for hook in mql_crossing_hooks:
             hook(organization_id, result.crossed_up, result.crossed_down)
 
 
-class StaleConfig(Exception):
-    """The configuration a few-lead scoring was given is no longer the stored one."""
-
-
 def apply_lead_scores(
     *, organization_id: int, select: tuple[str, list], now: datetime, config_version: int
-) -> RescoreResult:
+) -> RescoreResult | None:
     """Store the scores a SELECT over a few leads yields, as `apply_scores` does
     (same history rows, same lead columns, same MQL crossing hooks), without a
     temporary table — on PostgreSQL in one statement.
 
     Writes only if the organization's stored configuration version is still
     `config_version` (the version the SELECT's rules were compiled from);
-    otherwise writes nothing and raises StaleConfig. Runs in the caller's
+    otherwise writes nothing and returns None. Runs in the caller's
     transaction (no savepoint of its own)."""
     sql, params = select
     stamp = connection.ops.adapt_datetimefield_value(now)
@@ -208,7 +211,7 @@ def apply_lead_scores(
             )
             rows = cursor.fetchall()
             if rows and not rows[0][3]:
-                raise StaleConfig(organization_id)
+                return None
             crossings = [(lid, new, old) for lid, new, old, _ in rows]
         else:
             cursor.execute(
@@ -217,7 +220,7 @@ def apply_lead_scores(
             )
             stored = cursor.fetchone()
             if stored is None or stored[0] != config_version:
-                raise StaleConfig(organization_id)
+                return None
             crossings = _write_rows(cursor, organization_id, sql, params, stamp)
         result.scored = len(crossings)
         for lead_id, new_mql, old_mql in crossings:

@@ -16,12 +16,11 @@ configuration and scores again.
 from __future__ import annotations
 
 import logging
-import secrets
 
 from django.core.cache import cache
 
 from scoring.engine.rules import Config, load_config
-from scoring.models import ScoringSettings
+from scoring.models import ScoringSettings, new_config_version
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ def config_changed(*, organization_id: int) -> None:
     every cached copy stops being used once it commits."""
     ScoringSettings.objects.get_or_create(organization_id=organization_id)
     ScoringSettings.objects.filter(organization_id=organization_id).update(
-        config_version=secrets.randbits(62)
+        config_version=new_config_version()
     )
     _local.pop(organization_id, None)
 

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+import scoring.models
+
 
 class Migration(migrations.Migration):
 
@@ -13,6 +15,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='scoringsettings',
             name='config_version',
-            field=models.BigIntegerField(default=0, editable=False),
+            field=models.BigIntegerField(default=scoring.models.new_config_version, editable=False),
         ),
     ]
