@@ -485,8 +485,11 @@ def activity_record_batch(
     touch = Touch(source=source, consent_origin=consent_origin)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         valid = [i for i in parsed if i.ok]
+        # Only a stored external_id can make the INSERT fail (and the batch retry
+        # from a savepoint); without any, the caller's transaction is joined as is.
+        retryable = any(i.external_id for i in valid)
         try:
-            with transaction.atomic():
+            with transaction.atomic(savepoint=retryable):
                 _resolve_campaigns(valid)
                 leads_created = _write(
                     organization_id, [i for i in valid if i.ok], create_missing_leads, touch
