@@ -4,7 +4,9 @@ or a CSV import chunk all come through `lead_ingest_batch`.
 
 Set-based: whatever the batch size, a batch costs a constant number of SQL
 statements (look up companies, look up leads, insert new leads, update merged
-ones, insert activities). Rules enforced here:
+ones, insert activities). A batch of one new identity (a form, an API call) is
+inserted unless its email or record id is taken (ON CONFLICT DO NOTHING): no
+lookup and no savepoint; a taken one merges the usual way. Rules enforced here:
 
 - a lead is identified by its normalized email, or — for list/CRM imports with
   no email — by the sender's record id (external_id); both unique per

@@ -6,6 +6,13 @@ crossings handed to the pipeline's hooks.
 
 The SELECT must yield: lid, new_fit, new_eng, new_total, new_grade, new_band,
 new_gate, new_mql, new_breakdown, old_grade, old_band, old_mql.
+
+Two ways to store them, with the same INSERT and UPDATE: `apply_scores` for
+sets (imports, tenant rescores: through a temporary table, analyzed when the
+whole tenant is scored), and `apply_lead_scores` for a few leads (a capture, an
+API call, an activity: on PostgreSQL one statement of data-modifying CTEs, with
+the configuration from scoring.engine.cache, checked by version in that same
+statement). `rescore` and `rescore_leads` are their entry points.
 """
 
 from __future__ import annotations
