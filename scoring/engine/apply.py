@@ -27,7 +27,7 @@ from django.utils import timezone
 from leads.models import Activity, Lead
 from leads.services.ingest import note_leads_changed
 from scoring.engine.cache import cached_config, reload_config
-from scoring.engine.rules import Config, load_config, scores_sql
+from scoring.engine.rules import Config, few_leads_sql, load_config, scores_sql
 from scoring.models import ScoringSettings
 
 
@@ -123,8 +123,6 @@ def rescore_leads(
     if len(lead_ids) > FEW_LEADS:
         return rescore(organization_id=organization_id, lead_ids=lead_ids, now=now)
     now = now or timezone.now()
-    leads = Lead.objects.filter(pk__in=lead_ids)
-    activities = Activity.objects.filter(lead_id__in=lead_ids)
     if connection.vendor == "postgresql":
         version, config = cached_config(organization_id=organization_id)  # checked on write
     elif (stored := _stored_version(organization_id)) is not None:
@@ -132,7 +130,7 @@ def rescore_leads(
     else:
         version, config = reload_config(organization_id=organization_id)
     for _attempt in range(_STALE_RETRIES):
-        select = scores_sql(config, leads, now, activities=activities)
+        select = few_leads_sql(config, lead_ids, now)
         result = apply_lead_scores(
             organization_id=organization_id, select=select, now=now, config_version=version
         )
