@@ -260,19 +260,26 @@ def compare_paths(org, scenario):
 
 
 @pytest.mark.django_db
-def test_the_next_create_after_a_rule_change_uses_the_new_points(org, other_org):
+@pytest.mark.parametrize("stale_copy", ["process memo", "shared cache"])
+def test_the_next_create_after_a_rule_change_uses_the_new_points(org, other_org, stale_copy):
     configure(org)
     configure(other_org)
     client = Client(headers={"Authorization": f"Bearer {api_key_for(org)}"})
     api_create(client, "before@acme-corp.com")
     assert score_of(org, "before@acme-corp.com") == 50
-    # Another process keeps the configuration it cached...
+    # Another process keeps the configuration it cached (in its memory, or it
+    # finds the copy in the shared cache)...
     stale = config_cache._local[org.pk]
     with tenant_scope(org):
         rule = ScoringRule.objects.get(field="title")
         rule.points = 70
         services.rule_save(rule=rule, actor=None)  # ...while this one changes a rule
-    config_cache._local[org.pk] = stale
+    if stale_copy == "process memo":
+        config_cache._local[org.pk] = stale
+    else:
+        config_cache.forget_local()
+        key = config_cache.CACHE_KEY.format(organization_id=org.pk)
+        assert config_cache.cache.get(key)[0] == stale[0]  # still there, now outdated
     api_create(client, "after@acme-corp.com")
     assert score_of(org, "after@acme-corp.com") == 90
     assert config_cache._local[org.pk][0] != stale[0]  # reloaded under the new version
