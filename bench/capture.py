@@ -23,12 +23,19 @@ group, leadflow/queues.py), first idle, then while a tenant rescore of
 20 rules of bench/rescore_data.py) runs on the bulk worker.
 Goal: p95 while rescoring <= 2x the p95 idle. --rescore-leads 0 skips this
 phase, --skip-throughput the first one.
+
+The throughput phase also measures the single-lead API create (POST /api/v1/leads with an API
+key, a lead that the organization's starter rules score, with an activity)
+against its own floor (bench/urls.py: the key authenticated as the API does, then
+one INSERT of the lead row). Goal (issue 15): the API create within 2x its
+floor — throughput >= 50% of the floor's, p50 <= 2x the floor's.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import re
 import secrets
@@ -52,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GOAL_THROUGHPUT = 0.5
 GOAL_P99 = 3.0
 GOAL_PROCESSING_P95 = 2.0
+GOAL_API = 2.0  # the API create within 2x its floor
 
 
 @dataclass
@@ -97,6 +105,8 @@ def load(
     concurrency: int,
     max_seconds: float,
     expect: bytes,
+    headers: dict[str, str] | None = None,
+    status: int = 200,
 ) -> Run:
     """POST `requests` bodies over `concurrency` keep-alive connections."""
     lock = threading.Lock()
@@ -104,7 +114,11 @@ def load(
     latencies: list[float] = []
     errors = [0]
     deadline = time.monotonic() + max_seconds
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Connection": "keep-alive"}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Connection": "keep-alive",
+        **(headers or {}),
+    }
 
     def worker() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -120,7 +134,7 @@ def load(
                 conn.request("POST", path, body=body, headers=headers)
                 response = conn.getresponse()
                 content = response.read()
-                ok = response.status == 200 and expect in content
+                ok = response.status == status and expect in content
             except (OSError, http.client.HTTPException):
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -208,7 +222,13 @@ def make_tenant():
             )
             for i, (key, label, kind, maps_to, required) in enumerate(specs)
         )
-    return org, form
+    from accounts.apikeys import apikey_create
+    from scoring.services import starter_rules_install
+
+    with tenant_scope(org):
+        starter_rules_install(organization_id=org.pk)  # the API's leads are scored
+    api_key = apikey_create(organization=org, name="Bench", created_by=None)[1]
+    return org, form, api_key
 
 
 def outcome_counts(org, form) -> dict[str, int]:
@@ -264,7 +284,7 @@ def main() -> int:
             )
         if args.skip_throughput:
             return failed
-        org, form = make_tenant()
+        org, form, api_key = make_tenant()
         port = free_port()
         env = {
             **os.environ,
@@ -316,19 +336,45 @@ def main() -> int:
         def floor_body(n: int) -> str:
             return capture_body(n) + "&floor=1"
 
+        def api_body(n: int) -> str:
+            return json.dumps(
+                {
+                    "email": f"api{n}.{run_id}@initech.com",
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "title": "VP Marketing",
+                    "country": "DE",
+                    "company_name": "Initech",
+                    "activity_kind": "demo_request",
+                }
+            )
+
+        api_headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
+        api = {"headers": api_headers, "status": 201}
         targets = [
-            ("floor", "/bench/floor/", floor_body, b"ok"),
-            ("capture", capture_path, capture_body, b"Thank you"),
+            ("floor", "/bench/floor/", floor_body, b"ok", {}),
+            ("capture", capture_path, capture_body, b"Thank you", {}),
+            ("apifloor", "/bench/api-floor/", api_body, b"created", api),
+            ("api", "/api/v1/leads", api_body, b"created", api),
         ]
         common = {"concurrency": args.concurrency, "max_seconds": args.max_seconds}
-        for name, path, bodies, expect in targets:  # warm up both, uncounted
-            load(name, port, path, bodies, requests=300, expect=expect, **common)
+        for number, (name, path, bodies, expect, extra) in enumerate(targets):  # warm-up
+            load(
+                name,
+                port,
+                path,
+                lambda n, bodies=bodies, number=number: bodies(number * 1000 + n),
+                requests=300,
+                expect=expect,
+                **extra,
+                **common,
+            )
         # Alternate short slices of each, so a noisy neighbour on the machine
-        # weighs on both targets alike; each slice uses fresh emails.
-        runs: dict[str, list[Run]] = {"floor": [], "capture": []}
+        # weighs on all targets alike; each slice uses fresh emails.
+        runs: dict[str, list[Run]] = {name: [] for name, *_ in targets}
         for slice_no in range(args.slices):
-            for name, path, bodies, expect in targets:
-                base = 10**6 * (slice_no + 1) + (0 if name == "floor" else 5 * 10**5)
+            for number, (name, path, bodies, expect, extra) in enumerate(targets):
+                base = 10**6 * (slice_no + 1) + number * 2 * 10**5
                 runs[name].append(
                     load(
                         name,
@@ -337,6 +383,7 @@ def main() -> int:
                         lambda n, bodies=bodies, base=base: bodies(base + n),
                         requests=args.requests,
                         expect=expect,
+                        **extra,
                         **common,
                     )
                 )
@@ -374,7 +421,19 @@ def main() -> int:
             f"goal <= {GOAL_P99:.2f}: {verdict(p99_ratio <= GOAL_P99)}"
         )
         print(f"capture submissions by outcome: {counts}")
+        api_floor, api_run = pooled["apifloor"], pooled["api"]
+        print(api_floor.line())
+        print(api_run.line())
+        api_slowdown = api_floor.throughput / api_run.throughput if api_run.throughput else 0
+        api_p50 = api_run.percentile(0.50) / api_floor.percentile(0.50)
+        print(
+            f"api floor/create throughput {api_slowdown:.2f}x, "
+            f"create/floor p50 {api_p50:.2f}x, "
+            f"p99 {api_run.percentile(0.99) / api_floor.percentile(0.99):.2f}x "
+            f"goal <= {GOAL_API:.1f}x: {verdict(max(api_slowdown, api_p50) <= GOAL_API)}"
+        )
         bad = floor.errors + cap.errors + sum(v for k, v in counts.items() if k != "pending")
+        bad += api_floor.errors + api_run.errors
         return 1 if bad or failed else 0
     finally:
         if server is not None:

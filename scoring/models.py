@@ -5,6 +5,8 @@ Rules are data: the engine (scoring.engine) compiles them to SQL expressions.
 
 from __future__ import annotations
 
+import secrets
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -143,6 +145,12 @@ def default_temperature_bands() -> dict:
     return {"hot": 100, "warm": 40}
 
 
+def new_config_version() -> int:
+    """A random version: one a rolled-back change (or a rolled-back new row) used
+    is never stored again, so a copy cached under it can never match."""
+    return secrets.randbits(62)
+
+
 class ScoringSettings(TenantModel):
     mql_threshold = models.IntegerField(
         default=100, validators=[MinValueValidator(1), MaxValueValidator(POINTS_LIMIT * 100)]
@@ -171,7 +179,21 @@ class ScoringSettings(TenantModel):
         help_text="Learning counts a lead still open after N days as not converted; "
         "empty = open leads are never learned from.",
     )
+    # A new random value (scoring.engine.cache.config_changed) in the transaction
+    # of every change of rules, groups, gates or settings: a cached configuration is used
+    # only while its version is the stored one.
+    config_version = models.BigIntegerField(default=new_config_version, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def save(self, *args, **kwargs):
+        # An instance read before a change must not write its old version back.
+        if self.pk is not None and not kwargs.get("force_insert") and not args:
+            kwargs.setdefault(
+                "update_fields",
+                [f.name for f in self._meta.concrete_fields
+                 if not f.primary_key and f.name != "config_version"],
+            )  # fmt: skip
+        super().save(*args, **kwargs)
 
     class Meta:
         verbose_name_plural = "scoring settings"

@@ -64,6 +64,9 @@ def _snapshot(obj, fields: list[str]) -> dict:
 
 
 def _audit(*, organization_id: int, subject: str, action: str, changes: dict, actor, rule=None):
+    """Record a configuration change; every audited change also retires the
+    cached configuration (engine.config_changed), in the same transaction."""
+    engine.config_changed(organization_id=organization_id)
     RuleChange.objects.create(
         organization_id=organization_id,
         rule=rule,
@@ -304,9 +307,10 @@ def rescore_job_run(*, job_id: int) -> RescoreJob | None:
 
 
 def rescore_after_ingest(organization_id: int, lead_ids: list[int]) -> None:
-    """post_ingest hook: a captured submission or new activity rescores its leads."""
+    """post_ingest hook: a captured submission or new activity rescores its leads
+    (a few leads with the cached configuration, an import chunk set-based)."""
     if lead_ids:
-        engine.rescore(organization_id=organization_id, lead_ids=lead_ids)
+        engine.rescore_leads(organization_id=organization_id, lead_ids=lead_ids)
 
 
 # --- Post-qualification fields --------------------------------------------------

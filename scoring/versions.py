@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from leadflow.errors import LeadflowError
 from scoring import learning
+from scoring.engine import config_changed
 from scoring.models import (
     DriftNotice,
     LearningJob,
@@ -183,6 +184,7 @@ def rules_install(organization_id: int, rules_data: list[dict]) -> int:
     """Version-form rules become the live rules (after the ones there are
     deleted); a fit rule on a field sales fills in is kept switched off."""
     refused = post_qualification_fields()
+    config_changed(organization_id=organization_id)
     ScoringRule.objects.all().delete()
     groups: dict[str, ScoreGroup] = {}
     rules = []

@@ -43,7 +43,10 @@ def retrying():
 def _clear_cache():
     from django.core.cache import cache
 
+    from scoring.engine.cache import forget_local
+
     cache.clear()
+    forget_local()  # the scoring config memo: ids and versions repeat across tests
     yield
 
 

@@ -39,7 +39,13 @@ from leads.models import (
     SubmissionOutcome,
 )
 from leads.scrub import normalize_email
-from leads.services.ingest import Outcome, Touch, lead_ingest_batch, post_ingest_hooks
+from leads.services.ingest import (
+    IngestedTouch,
+    Outcome,
+    Touch,
+    lead_ingest_batch,
+    run_post_ingest_hooks,
+)
 
 MAX_BATCH = 1000
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -207,7 +213,7 @@ def lead_upsert(
         activity_properties={"channel": "api", "submission_id": submission.pk},
         consent_origin=consent_origin,
     )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # a part of the caller's transaction, if any
         (result,) = lead_ingest_batch(
             organization_id=organization_id, rows=[{**row, "occurred_at": at}], touch=touch
         )
@@ -219,7 +225,7 @@ def lead_upsert(
             )
     if result.outcome == Outcome.INVALID:
         raise LeadRejected(result.reasons)
-    lead = Lead.objects.select_related("company").get(pk=result.lead_id)
+    lead = result.lead or Lead.objects.select_related("company").get(pk=result.lead_id)
     return LeadUpsertResult(
         outcome=result.outcome,
         # RowResult says "junk" for new and merged junk alike; the row's age tells.
@@ -479,8 +485,11 @@ def activity_record_batch(
     touch = Touch(source=source, consent_origin=consent_origin)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         valid = [i for i in parsed if i.ok]
+        # Only a stored external_id can make the INSERT fail (and the batch retry
+        # from a savepoint); without any, the caller's transaction is joined as is.
+        retryable = any(i.external_id for i in valid)
         try:
-            with transaction.atomic():
+            with transaction.atomic(savepoint=retryable):
                 _resolve_campaigns(valid)
                 leads_created = _write(
                     organization_id, [i for i in valid if i.ok], create_missing_leads, touch
@@ -491,8 +500,13 @@ def activity_record_batch(
                 )
                 if lead_ids:
                     _bump_last_activity(lead_ids)
-                    for hook in post_ingest_hooks:
-                        hook(organization_id, lead_ids)
+                    touched = IngestedTouch(
+                        activity_kinds=frozenset(
+                            i.kind for i in parsed if i.result.status == "created"
+                        ),
+                        form_ids=frozenset(),
+                    )
+                    run_post_ingest_hooks(organization_id, lead_ids, touched)
             break
         except IntegrityError:
             # A concurrent call stored one of these external ids first: start over

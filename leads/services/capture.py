@@ -41,7 +41,6 @@ from leadflow.tenancy import tenant_scope
 from leads.models import (
     CUSTOM,
     MAPPABLE_LEAD_FIELDS,
-    Activity,
     ActivityKind,
     Campaign,
     CaptureForm,
@@ -53,7 +52,7 @@ from leads.models import (
     SubmissionOutcome,
 )
 from leads.services.forms import CONSENT_KEY, TOKEN_KEY, hosted_forms
-from leads.services.ingest import Touch, lead_ingest_batch, parse_bool
+from leads.services.ingest import ExtraActivity, Touch, lead_ingest_batch, parse_bool
 
 log = logging.getLogger(__name__)
 
@@ -541,9 +540,21 @@ def submissions_process(*, submission_ids: Iterable[int]) -> int:
     return done
 
 
+def _processing_fields(form: CaptureForm) -> list[CaptureFormField]:
+    """The form's fields, from the hosted-form cache when it holds this form
+    (the definitions the endpoint validates against, at most its ttl old; a
+    builder change drops them on commit), else read and cached."""
+    hosted = hosted_forms.get(form.key)
+    if hosted is not None and hosted.form.pk == form.pk:
+        return hosted.fields
+    fields = form_fields(form=form)
+    hosted_forms.put(form.key, HostedForm(form=form, fields=fields))
+    return fields
+
+
 def _process(submission: FormSubmission) -> None:
     form = submission.form
-    fields = form_fields(form=form) if form else []
+    fields = _processing_fields(form) if form else []
     utm = dict(submission.utm or {})
     consent = bool(form and form.consent_text) and parse_bool(submission.payload.get(CONSENT_KEY))
     row = submission_row(fields=fields, payload=submission.payload, consent=consent)
@@ -558,6 +569,9 @@ def _process(submission: FormSubmission) -> None:
         **({"referrer": submission.referrer} if submission.referrer else {}),
         **utm,
     }
+    # The visit that led to the submission: the touch scoring and attribution
+    # count, recorded with the submission itself (and so scored with it).
+    visit = (ExtraActivity(kind=ActivityKind.PAGE_VIEW, properties=context),)
     touch = Touch(
         source=touch_channel(campaign, utm),
         campaign=campaign,
@@ -567,6 +581,7 @@ def _process(submission: FormSubmission) -> None:
             **({"consent_text": form.consent_text} if consent else {}),
         },
         consent_origin=origin,
+        also=visit if (submission.page_url or utm) else (),
     )
     [result] = lead_ingest_batch(
         organization_id=submission.organization_id, rows=[row], touch=touch
@@ -574,16 +589,6 @@ def _process(submission: FormSubmission) -> None:
     submission.outcome = result.outcome
     submission.outcome_reasons = result.reasons
     submission.lead_id = result.lead_id
-    if result.lead_id and (submission.page_url or utm):
-        # The visit that led to the submission: the touch scoring and attribution count.
-        Activity.objects.create(
-            organization_id=submission.organization_id,
-            lead_id=result.lead_id,
-            kind=ActivityKind.PAGE_VIEW,
-            occurred_at=submission.received_at,
-            campaign=campaign,
-            properties=context,
-        )
 
 
 # --- the sweep ---------------------------------------------------------------

@@ -4,7 +4,9 @@ or a CSV import chunk all come through `lead_ingest_batch`.
 
 Set-based: whatever the batch size, a batch costs a constant number of SQL
 statements (look up companies, look up leads, insert new leads, update merged
-ones, insert activities). Rules enforced here:
+ones, insert activities). A batch of one new identity (a form, an API call) is
+inserted unless its email or record id is taken (ON CONFLICT DO NOTHING): no
+lookup and no savepoint; a taken one merges the usual way. Rules enforced here:
 
 - a lead is identified by its normalized email, or — for list/CRM imports with
   no email — by the sender's record id (external_id); both unique per
@@ -20,13 +22,17 @@ ones, insert activities). Rules enforced here:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Model, Q
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from leadflow.db import bulk_update_from_values
@@ -70,6 +76,15 @@ class Touch:
     activity_properties: Mapping[str, Any] = field(default_factory=dict)
     consent_origin: str = ""
     default_region: str | None = None
+    # Further activities of the same touch (e.g. the page view that led to a
+    # form submission), recorded with the first in one INSERT, before scoring.
+    also: tuple[ExtraActivity, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExtraActivity:
+    kind: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,11 +94,62 @@ class RowResult:
     lead_id: int | None = None
     email: str = ""
     reasons: list[dict] = field(default_factory=list)
+    # The lead as written here (its score columns are the scorer's, not read
+    # back); None when a hook changed its row too (read it again).
+    lead: Lead | None = None
 
 
 # Later capabilities (scoring, routing) register a callable(organization_id,
 # lead_ids) here; it runs inside the batch's transaction after the writes.
 post_ingest_hooks: list[Callable[[int, list[int]], None]] = []
+
+
+@dataclass(frozen=True)
+class IngestedTouch:
+    """What the write that runs the post-ingest hooks recorded, so a hook can
+    tell that it has nothing to do without a query: the kinds of the new
+    activities and the capture forms they came from."""
+
+    activity_kinds: frozenset[str]
+    form_ids: frozenset[int]
+    # Leads whose rows a hook changed beyond their scores (an MQL crossing
+    # routes them): RowResult.lead is read again for those.
+    changed: set[int] = field(default_factory=set)
+
+
+_current_touch: ContextVar[IngestedTouch | None] = ContextVar("ingested_touch", default=None)
+
+
+def ingested_touch() -> IngestedTouch | None:
+    """Inside a post-ingest hook: what the running write recorded (None when
+    unknown — the hook must then assume anything)."""
+    return _current_touch.get()
+
+
+def note_leads_changed(lead_ids: Iterable[int]) -> None:
+    """Called by a hook that changes lead rows (stage, owner) during an ingest."""
+    touched = _current_touch.get()
+    if touched is not None:
+        touched.changed.update(lead_ids)
+
+
+@contextmanager
+def touch_context(touched: IngestedTouch) -> Iterator[IngestedTouch]:
+    token = _current_touch.set(touched)
+    try:
+        yield touched
+    finally:
+        _current_touch.reset(token)
+
+
+def run_post_ingest_hooks(
+    organization_id: int, lead_ids: list[int], touched: IngestedTouch
+) -> IngestedTouch:
+    """Run the hooks with `touched` available to them (ingested_touch)."""
+    with touch_context(touched):
+        for hook in post_ingest_hooks:
+            hook(organization_id, lead_ids)
+    return touched
 
 
 def parse_bool(value: Any) -> bool:
@@ -218,7 +284,16 @@ def _companies_by_domain(organization_id: int, rows: Iterable[_Prepared]) -> dic
             wanted.setdefault(row.company_domain, row)
     if not wanted:
         return {}
-    found = {c.domain: c for c in Company.objects.filter(domain__in=list(wanted))}
+    if connection.vendor == "postgresql":
+        found = _companies_upsert(organization_id, wanted)
+        if len(found) == len(wanted):
+            return found
+        # A concurrent writer's company (committed after this statement began):
+        # the lookup below finds it.
+        wanted = {d: r for d, r in wanted.items() if d not in found}
+    else:
+        found = {}
+    found.update({c.domain: c for c in Company.objects.filter(domain__in=list(wanted))})
     missing = [d for d in wanted if d not in found]
     if missing:
         Company.objects.bulk_create(
@@ -236,6 +311,60 @@ def _companies_by_domain(organization_id: int, rows: Iterable[_Prepared]) -> dic
         )
         found.update({c.domain: c for c in Company.objects.filter(domain__in=missing)})
     return found
+
+
+_COMPANY_COLUMNS = "id, organization_id, name, domain, industry, employee_count,"
+_COMPANY_COLUMNS += " annual_revenue, country, created_at"
+
+
+def _companies_upsert(organization_id: int, wanted: dict[str, _Prepared]) -> dict[str, Company]:
+    """PostgreSQL: the companies of these domains, the missing ones created, in
+    one statement (existing rows from the snapshot, new ones from the INSERT)."""
+    now = timezone.now()
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(wanted))
+    params: list[Any] = []
+    for domain, row in wanted.items():
+        params += [
+            domain,
+            row.values.get("company_name", ""),
+            row.values.get("industry", ""),
+            row.values.get("country", ""),
+        ]
+    sql = (
+        f"WITH w (domain, name, industry, country) AS (VALUES {values}),"
+        " old AS (SELECT c.* FROM leads_company c JOIN w ON c.domain = w.domain"
+        " WHERE c.organization_id = %s),"
+        " new AS (INSERT INTO leads_company (organization_id, name, domain, industry,"
+        " country, created_at) SELECT %s, w.name, w.domain, w.industry, w.country, %s FROM w"
+        " WHERE w.domain NOT IN (SELECT domain FROM old) ON CONFLICT DO NOTHING"
+        f" RETURNING {_COMPANY_COLUMNS})"
+        f" SELECT {_COMPANY_COLUMNS} FROM old UNION ALL SELECT {_COMPANY_COLUMNS} FROM new"
+    )
+    params += [organization_id, organization_id, now]
+    # The organization is filtered by hand: this is the scope's own filter.
+    return {c.domain: c for c in Company.objects.raw(sql, params)}
+
+
+def insert_unless_taken(obj: Model) -> bool:
+    """INSERT one row unless a unique constraint already holds its values (ON
+    CONFLICT DO NOTHING); sets its primary key and returns True when inserted.
+    No error and no savepoint: the transaction stays usable either way."""
+    opts = obj._meta
+    fields = [f for f in opts.local_concrete_fields if not f.primary_key and not f.generated]
+    query = InsertQuery(type(obj), on_conflict=OnConflict.IGNORE)
+    query.insert_values(fields, [obj])
+    compiler = query.get_compiler(using=obj._state.db or "default")
+    compiler.returning_fields = [opts.pk]
+    [(sql, params)] = compiler.as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    obj.pk = row[0]
+    obj._state.adding = False
+    obj._state.db = obj._state.db or "default"
+    return True
 
 
 def _apply_touch(lead: Lead, row: _Prepared, touch: Touch, is_new: bool) -> None:
@@ -347,9 +476,23 @@ def _existing(rows: dict[str, _Prepared]) -> tuple[dict[str, Lead], dict[str, Le
     return by_email, by_ext
 
 
-def _write_batch(organization_id: int, rows: dict[str, _Prepared], touch: Touch, now):
+def _write_new_one(organization_id: int, rows: dict[str, _Prepared], touch: Touch, companies):
+    """A batch of one identity, tried as a new lead: INSERT unless the email or
+    record id is taken (then None: the caller merges the usual way)."""
+    [(key, row)] = rows.items()
+    company = companies.get(row.company_domain) if row.company_domain else None
+    lead = _build_new(organization_id, row, company, touch)
+    if not insert_unless_taken(lead):
+        return None
+    return {key: lead}, {key}
+
+
+def _write_batch(
+    organization_id: int, rows: dict[str, _Prepared], touch: Touch, now, companies=None
+):
     """Returns {identity: lead} and the set of identities that created a lead."""
-    companies = _companies_by_domain(organization_id, rows.values())
+    if companies is None:
+        companies = _companies_by_domain(organization_id, rows.values())
     by_email, by_ext = _existing(rows)
     new_leads: list[Lead] = []
     merged: dict[int, Lead] = {}  # by pk: two rows may resolve to one lead
@@ -381,19 +524,67 @@ def _write_batch(organization_id: int, rows: dict[str, _Prepared], touch: Touch,
 def _record_activities(organization_id: int, prepared, leads_by_key, touch: Touch) -> None:
     if not touch.activity_kind:
         return
+    kinds = [(touch.activity_kind, touch.activity_properties)]
+    kinds += [(extra.kind, extra.properties) for extra in touch.also]
     Activity.objects.bulk_create(
         [
             Activity(
                 organization_id=organization_id,
                 lead=leads_by_key[identity(row)],
-                kind=touch.activity_kind,
+                kind=kind,
                 occurred_at=row.occurred_at,
                 campaign=touch.campaign,
-                properties={**touch.activity_properties, **row.properties},
+                properties={**properties, **row.properties},
             )
             for row in prepared
+            for kind, properties in kinds
         ]
     )
+
+
+def _touched(touch: Touch) -> IngestedTouch:
+    kinds = [touch.activity_kind, *(extra.kind for extra in touch.also)]
+    forms = [touch.activity_properties.get("form_id")]
+    forms += [extra.properties.get("form_id") for extra in touch.also]
+    return IngestedTouch(
+        activity_kinds=frozenset(k for k in kinds if k),
+        form_ids=frozenset(int(f) for f in forms if f is not None),
+    )
+
+
+def _finish(organization_id: int, prepared, leads, touch: Touch) -> set[int]:
+    """After the leads are written: their activities, then the post-ingest hooks.
+    Returns the ids of leads the hooks changed."""
+    _record_activities(organization_id, prepared, leads, touch)
+    lead_ids = sorted({lead.pk for lead in leads.values()})
+    return run_post_ingest_hooks(organization_id, lead_ids, _touched(touch)).changed
+
+
+def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: Touch, now):
+    combined = _combine(prepared)
+    companies = None
+    if len(combined) == 1:
+        # One identity (a form, an API call): tried as a new lead first, without
+        # a savepoint — a taken email or record id is no error to recover from.
+        with transaction.atomic(savepoint=False):
+            companies = _companies_by_domain(organization_id, combined.values())
+            written = _write_new_one(organization_id, combined, touch, companies)
+            if written is not None:
+                return *written, _finish(organization_id, prepared, written[0], touch)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                leads, created = _write_batch(
+                    organization_id, combined, touch, now, companies=companies
+                )
+                return leads, created, _finish(organization_id, prepared, leads, touch)
+        except IntegrityError:
+            # Another writer inserted one of these emails first; the retry
+            # finds it and merges. Fresh copies: the failed attempt mutated them.
+            if attempt == MAX_ATTEMPTS:
+                raise
+            combined = _combine(prepared)
+    raise AssertionError("unreachable")
 
 
 def lead_ingest_batch(
@@ -414,22 +605,7 @@ def lead_ingest_batch(
         else:
             prepared.append(item)
     if prepared:
-        combined = _combine(prepared)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                with transaction.atomic():
-                    leads, created = _write_batch(organization_id, combined, touch, now)
-                    _record_activities(organization_id, prepared, leads, touch)
-                    lead_ids = sorted({lead.pk for lead in leads.values()})
-                    for hook in post_ingest_hooks:
-                        hook(organization_id, lead_ids)
-                break
-            except IntegrityError:
-                # Another writer inserted one of these emails first; the retry
-                # finds it and merges. Fresh copies: the failed attempt mutated them.
-                if attempt == MAX_ATTEMPTS:
-                    raise
-                combined = _combine(prepared)
+        leads, created, changed = _write_and_finish(organization_id, prepared, touch, now)
         # The first row of a new identity created the lead; later rows merged into it.
         for row in prepared:
             key = identity(row)
@@ -442,5 +618,6 @@ def lead_ingest_batch(
                 lead_id=lead.pk,
                 email=row.email,
                 reasons=row.reasons,
+                lead=None if lead.pk in changed else lead,
             )
     return [r for r in results if r is not None]

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from leads.models import Activity, LeadStage
+from leads.services.ingest import ingested_touch
 from nurture.models import MembershipSource, Sequence, Trigger
 from nurture.services.enrollments import enroll_for_trigger, enrollments_exit
 from nurture.services.lists import community_list, list_add_leads, refresh_dynamic_lists
@@ -32,6 +33,9 @@ def after_ingest(organization_id: int, lead_ids: list[int]) -> None:
     if not lead_ids:
         return
     refresh_dynamic_lists(organization_id=organization_id, lead_ids=lead_ids)
+    touched = ingested_touch()
+    if touched is not None and not touched.form_ids:
+        return  # not a form's touch: its own ingest already enrolled what it created
     form_ids = {
         int(t["form_id"])
         for triggers in Sequence.objects.filter(is_active=True).values_list(

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from accounts.permissions import Perm
 from leads.models import Lead, MqlSource
+from leads.services.ingest import ingested_touch, note_leads_changed
 from pipeline.errors import TransitionNotAllowed
 from pipeline.models import Assignment, Stage, StageTransition
 from pipeline.policy import policy_get
@@ -101,7 +102,7 @@ def pql_lead_ids(*, organization_id: int, lead_ids: list[int], rules: list[dict]
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # all or nothing, as a part of its caller's transaction
 def pql_evaluate(
     *, organization_id: int, lead_ids: list[int], now: datetime | None = None
 ) -> list[int]:
@@ -109,10 +110,15 @@ def pql_evaluate(
     new/recycled become MQLs (source: pql) and are routed. Returns the new PQL ids."""
     now = now or timezone.now()
     policy = policy_get(organization_id=organization_id)
+    touched = ingested_touch()
+    kinds = {rule.get("kind") for rule in policy.pql_rules or []}
+    if touched is not None and not touched.activity_kinds & kinds:
+        return []  # no new activity any rule counts: no lead can have become a PQL
     ids = pql_lead_ids(
         organization_id=organization_id, lead_ids=lead_ids, rules=policy.pql_rules or [], now=now
     )
     if ids:
+        note_leads_changed(ids)
         Lead.objects.filter(pk__in=ids).update(is_pql=True, updated_at=now)
         leads_mark_mql(organization_id=organization_id, lead_ids=ids, source=MqlSource.PQL, now=now)
     return ids

@@ -2,7 +2,15 @@
 `apply` is the write seam that stores any such SELECT (scores, history, MQL
 crossings). See both modules' docstrings for the scoring rules."""
 
-from scoring.engine.apply import RescoreResult, apply_scores, mql_crossing_hooks, rescore
+from scoring.engine.apply import (
+    RescoreResult,
+    apply_lead_scores,
+    apply_scores,
+    mql_crossing_hooks,
+    rescore,
+    rescore_leads,
+)
+from scoring.engine.cache import config_changed
 from scoring.engine.rules import (
     GRADES,
     AgeDays,
@@ -20,11 +28,14 @@ __all__ = [
     "Config",
     "RescoreResult",
     "activity_filter",
+    "apply_lead_scores",
     "apply_scores",
     "compiles",
+    "config_changed",
     "load_config",
     "mql_crossing_hooks",
     "property_condition",
     "rescore",
+    "rescore_leads",
     "scores_sql",
 ]

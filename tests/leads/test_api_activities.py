@@ -181,9 +181,6 @@ def test_activity_on_a_merged_lead_goes_to_the_survivor(api, org):
 def test_post_ingest_hooks_get_the_touched_leads(api, org, lead, monkeypatch):
     calls = []
     monkeypatch.setattr(ingest, "post_ingest_hooks", [lambda o, ids: calls.append((o, ids))])
-    import leads.services.activities as activities
-
-    monkeypatch.setattr(activities, "post_ingest_hooks", ingest.post_ingest_hooks)
     other = LeadFactory(organization=org)
     post(api, {"activities": [item({"id": other.pk}), item({"id": lead.pk}), item({"id": 0})]})
     assert calls == [(org.pk, sorted([lead.pk, other.pk]))]
