@@ -31,6 +31,8 @@ _DISPLAY = Context(autoescape=True)
 class IdUrl:
     """`reverse(viewname, kwargs={**kwargs, id_kwarg: pk})` for many pks, reversed once."""
 
+    do_not_call_in_templates = True  # templates pass it to the `with_id` filter
+
     def __init__(self, viewname: str, id_kwarg: str, **kwargs) -> None:
         self.viewname, self.id_kwarg, self.kwargs = viewname, id_kwarg, kwargs
         url = reverse(viewname, kwargs={**kwargs, id_kwarg: _SENTINEL})

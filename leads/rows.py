@@ -93,3 +93,20 @@ def lead_row(lead, *, urls: LeadRowUrls, can_edit: bool) -> SafeString:
         created_title=show(lead.created_at),
         created=date(template_localtime(lead.created_at), "M j, Y"),
     )
+
+
+IMPORT_STATUS = '<span class="badge text-bg-{}"{}>{}</span>'
+STALLED = mark_safe(' data-testid="import-stalled"')
+IMPORT_CSS = {"queued": "info", "running": "primary", "done": "success"}
+
+
+def import_status(job) -> SafeString:
+    """An import job's status badge (the import list's rows and the job's page)."""
+    if job.status == "uploaded":
+        return html(IMPORT_STATUS, "secondary", "", "Needs mapping")
+    if job.stalled:
+        label = "Stalled — resuming" if job.status == "running" else "Queued — not picked up"
+        return html(IMPORT_STATUS, "warning", STALLED, label)
+    if job.status in IMPORT_CSS:
+        return html(IMPORT_STATUS, IMPORT_CSS[job.status], "", job.get_status_display())
+    return html(IMPORT_STATUS, "danger", "", job.get_status_display())

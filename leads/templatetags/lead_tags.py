@@ -49,3 +49,8 @@ def page_url(context, number: int):
     query = context["request"].GET.copy()
     query["page"] = number
     return "?" + query.urlencode()
+
+
+@register.simple_tag
+def import_status(job):
+    return rows.import_status(job)
