@@ -7,10 +7,12 @@ escapes every value passed in: lead data is never marked safe.
 
 from __future__ import annotations
 
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.template.defaultfilters import date, truncatechars
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 
+from accounts.templatetags.ui import pct_class
 from leadflow.rowhtml import IdUrl, html, show
 
 QUALITY_CLASSES = {"ok": "success", "suspect": "warning", "junk": "danger"}
@@ -110,3 +112,37 @@ def import_status(job) -> SafeString:
     if job.status in IMPORT_CSS:
         return html(IMPORT_STATUS, IMPORT_CSS[job.status], "", job.get_status_display())
     return html(IMPORT_STATUS, "danger", "", job.get_status_display())
+
+
+PROGRESS = """<div class="progress{size}"
+     role="progressbar"
+     aria-label="Import progress"
+     aria-valuenow="{percent}"
+     aria-valuemin="0"
+     aria-valuemax="100">
+  <div class="progress-bar{state} {width}">
+    {label}
+  </div>
+</div>
+<div class="small text-secondary">{processed} of {total} rows</div>"""
+PROGRESS_STATE = {
+    "running": " progress-bar-striped progress-bar-animated",
+    "queued": " progress-bar-striped progress-bar-animated",
+    "failed": " bg-danger",
+    "done": " bg-success",
+}
+
+
+def import_progress(job, *, compact: bool = False) -> SafeString:
+    """An import job's progress bar and row counts (compact: the import list's rows)."""
+    state = " progress-bar-striped bg-warning" if job.stalled else PROGRESS_STATE.get(job.status)
+    return html(
+        PROGRESS,
+        size=" mb-1 progress-h-xs" if compact else " progress-h-lg",
+        percent=job.percent,
+        state=state or "",
+        width=pct_class(job.percent),
+        label="" if compact else f"{job.percent}%",
+        processed=intcomma(job.processed_rows),
+        total=intcomma(job.total_rows),
+    )

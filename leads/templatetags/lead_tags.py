@@ -54,3 +54,8 @@ def page_url(context, number: int):
 @register.simple_tag
 def import_status(job):
     return rows.import_status(job)
+
+
+@register.simple_tag
+def import_progress(job, compact=False):
+    return rows.import_progress(job, compact=compact)
