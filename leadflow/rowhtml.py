@@ -45,7 +45,7 @@ class IdUrl:
         return f"{self.parts[0]}{int(pk)}{self.parts[1]}"
 
 
-def _escape(value) -> str:
+def escape_value(value) -> str:
     """django.utils.html.conditional_escape, minus its lazy-argument wrappers."""
     if isinstance(value, Promise):
         value = str(value)
@@ -57,7 +57,7 @@ def _escape(value) -> str:
 def html(template: str, *args, **kwargs) -> SafeString:
     """`format_html`: the template is trusted markup; every value is escaped."""
     return SafeString(
-        template.format(*map(_escape, args), **{k: _escape(v) for k, v in kwargs.items()})
+        template.format(*map(escape_value, args), **{k: escape_value(v) for k, v in kwargs.items()})
     )
 
 

@@ -9,11 +9,13 @@ pipeline/templatetags/pipeline_ui.py, so there is one copy of each.
 
 from __future__ import annotations
 
-from django.template.defaultfilters import capfirst, date, floatformat, timesince_filter
+from django.template.defaultfilters import capfirst, floatformat
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import TIME_STRINGS, timesince
 from django.utils.timezone import template_localtime
 
-from leadflow.rowhtml import IdUrl, html, show
+from leadflow.rowhtml import IdUrl, escape_value, html, show
+from leads.models import LeadStage
 
 _DASH = mark_safe('<span class="text-secondary">—</span>')
 _PQL = mark_safe(
@@ -45,17 +47,48 @@ def score_badges(lead) -> SafeString:
 
 
 class QueueUrls:
-    """The queue's links, each reversed once per page (IdUrl)."""
+    """What every row of one queue page shares: its links reversed once (IdUrl), the
+    action buttons' markup filled in once per action, the stage labels."""
 
     def __init__(self, org_slug: str) -> None:
         self.org_slug = org_slug
         self.lead_detail = IdUrl("leads:lead_detail", "lead_id", org_slug=org_slug)
         self._actions: dict[str, IdUrl] = {}
+        self._buttons: dict[tuple, str] = {}
+        self.stage_labels = {value: str(label) for value, label in LeadStage.choices}
+        # timesince's "%(num)d days" strings, translated once per count for this page.
+        self.time_strings = {unit: _Plural(text) for unit, text in TIME_STRINGS.items()}
 
     def action(self, name: str, lead_id: int) -> str:
         if name not in self._actions:
             self._actions[name] = IdUrl(f"pipeline:lead_{name}", "lead_id", org_slug=self.org_slug)
         return self._actions[name](lead_id)
+
+    def button(self, template: str, link: dict, css: str = "") -> str:
+        """The button's markup with all but its URL and row id filled in (escaped, with
+        braces doubled: the row's format() fills in the rest)."""
+        key = (template, link["name"], link["label"], link["icon"], css)
+        if key not in self._buttons:
+            fixed = {k: _braced(link[k]) for k in ("name", "label", "icon")}
+            self._buttons[key] = template.format(url="{url}", pk="{pk}", css=_braced(css), **fixed)
+        return self._buttons[key]
+
+
+class _Plural:
+    """A lazy plural string whose translations are kept per count."""
+
+    def __init__(self, text) -> None:
+        self.text, self.done = text, {}
+
+    def __mod__(self, values: dict) -> str:
+        key = values["num"]
+        if key not in self.done:
+            self.done[key] = self.text % values
+        return self.done[key]
+
+
+def _braced(value) -> str:
+    return escape_value(value).replace("{", "{{").replace("}", "}}")
 
 
 ROW = """<tr>
@@ -122,36 +155,44 @@ MORE_ITEM = (
 )
 
 
-def _actions(row, open_action: str) -> SafeString:
+def _actions(row, urls: QueueUrls, open_action: str) -> SafeString:
     buttons = []
     for link in row.primary_actions:
         if link["has_form"]:
             css = "btn-primary" if open_action == link["name"] else "btn-outline-primary"
-            buttons.append(html(FORM_LINK, css=css, pk=row.pk, **link))
+            template = urls.button(FORM_LINK, link, css)
         else:
-            buttons.append(html(POST_BUTTON, pk=row.pk, **link))
+            template = urls.button(POST_BUTTON, link)
+        buttons.append(template.format(url=escape_value(link["url"]), pk=int(row.pk)))
     if row.more_actions:
         items = "\n            ".join(
-            html(MORE_ITEM, pk=row.pk, **link) for link in row.more_actions
+            urls.button(MORE_ITEM, link).format(url=escape_value(link["url"]), pk=int(row.pk))
+            for link in row.more_actions
         )
-        buttons.append(html(MORE, mark_safe(items)))  # every item came from html()
-    return mark_safe("\n        ".join(buttons))  # every button came from html()
+        buttons.append(MORE.format(items))
+    # Every part is markup of this module with escaped values filled in.
+    return mark_safe("\n        ".join(buttons))
 
 
 def _sla(row) -> SafeString:
     if row.sla:
         due = ""
         if row.sla_due_at:
-            due = html(' data-due="{}"', date(template_localtime(row.sla_due_at), "c"))
+            # The date filter's "c": ISO 8601 of the local time.
+            due = html(' data-due="{}"', template_localtime(row.sla_due_at).isoformat())
         return html(SLA, row.sla["css"], due, row.sla["text"])
     return ON_TIME if row.accepted_at else NO_SLA
 
 
-def _activity(row) -> SafeString:
+def _activity(row, urls: QueueUrls) -> SafeString:
     if not row.last_activity_at:
         return NO_ACTIVITY
     kind = capfirst((row.last_activity_kind or "activity").replace("_", ""))
-    return html(ACTIVITY, kind, show(row.last_activity_at), timesince_filter(row.last_activity_at))
+    try:  # the timesince filter
+        since = timesince(row.last_activity_at, time_strings=urls.time_strings)
+    except (ValueError, TypeError):
+        since = ""
+    return html(ACTIVITY, kind, show(row.last_activity_at), since)
 
 
 def queue_row_cells(row, *, urls: QueueUrls, open_action: str = "") -> SafeString:
@@ -166,12 +207,35 @@ def queue_row_cells(row, *, urls: QueueUrls, open_action: str = "") -> SafeStrin
         company=row.company_name,
         email=row.email,
         phone=html(" · {}", row.phone) if row.phone else "",
-        stage=stage_badge(row.stage, row.get_stage_display()),
+        stage=stage_badge(row.stage, urls.stage_labels.get(row.stage, row.stage)),
         deal=html(DEAL, deal.currency, floatformat(deal.amount, "0g")) if deal else "",
         score=score_badges(row),
         reason=row.assignment_reason or "—",
         team=html(TEAM, row.team_name) if row.team_name else "",
-        activity=_activity(row),
+        activity=_activity(row, urls),
         sla=_sla(row),
-        actions=_actions(row, open_action),
+        actions=_actions(row, urls, open_action),
+    )
+
+
+def queue_row_attrs(row) -> SafeString:
+    """The row's <tbody> attributes (its id is the htmx swap target)."""
+    overdue = " is-overdue" if row.sla and row.sla["overdue"] else ""
+    return html(ROW_ATTRS, pk=int(row.pk), overdue=overdue)
+
+
+ROW_ATTRS = (
+    'id="lead-row-{pk}" class="queue-lead{overdue}" data-testid="queue-row" data-lead="{pk}"'
+)
+TBODY = """<tbody {}>
+              {}
+            </tbody>"""
+
+
+def queue_rows(rows, *, urls: QueueUrls) -> SafeString:
+    """The queue page's rows: a <tbody> each (an htmx answer replaces one)."""
+    return mark_safe(  # each part came from html()
+        "\n            ".join(
+            TBODY.format(queue_row_attrs(row), queue_row_cells(row, urls=urls)) for row in rows
+        )
     )

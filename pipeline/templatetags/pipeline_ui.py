@@ -21,3 +21,13 @@ def score_badges(lead):
 def queue_row_cells(context, row, open_action=""):
     """The row's cells; the view put its reversed-once URLs in `queue_urls`."""
     return rows.queue_row_cells(row, urls=context["queue_urls"], open_action=open_action)
+
+
+@register.simple_tag
+def queue_row_attrs(row):
+    return rows.queue_row_attrs(row)
+
+
+@register.simple_tag(takes_context=True)
+def queue_rows(context, page_rows):
+    return rows.queue_rows(page_rows, urls=context["queue_urls"])

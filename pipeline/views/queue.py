@@ -92,14 +92,16 @@ ROW_FIELDS = (
 def queue(request):
     now = timezone.now()
     membership = request.membership
-    queue = row_columns(selectors.rep_queue(membership=membership))
-    page = Paginator(queue, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = selectors.rep_queue_counts(membership=membership, now=now)
+    paginator = Paginator(row_columns(selectors.rep_queue(membership=membership)), QUEUE_PAGE_SIZE)
+    paginator.count = counts["total"]  # the header's count of the same leads: no COUNT query
+    page = paginator.get_page(request.GET.get("page"))
     urls = QueueUrls(request.organization.slug)
     context = {
         "page": page,
         "rows": decorate_rows(page.object_list, now, urls),
         "queue_urls": urls,
-        "counts": selectors.rep_queue_counts(membership=membership, now=now),
+        "counts": counts,
         "stages": [(s, Stage(s).label) for s in selectors.OPEN_STAGES],
     }
     return render(request, "pipeline/queue.html", context)
