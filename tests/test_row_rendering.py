@@ -11,10 +11,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
+from django.template import Context, Template
 from django.test import Client
 from django.urls import reverse
 from django.urls.resolvers import URLResolver
@@ -28,7 +31,7 @@ from leads.rows import LeadRowUrls, lead_row
 from nurture.models import ListMembership
 from pipeline import selectors
 from pipeline.models import Assignment
-from pipeline.rows import QueueUrls, queue_row_cells
+from pipeline.rows import QueueUrls, _activity, _sla, queue_row_cells
 from pipeline.views.queue import decorate_rows, row_columns
 from tests import factories as f
 from tests.pipeline.support import pipeline_only
@@ -240,3 +243,37 @@ def test_python_built_rows_escape_hostile_lead_data(org, other_org, sales_rep):
     for html in (cells, str(listed)):
         assert html.count("lfxss(") >= 3  # the hostile texts are shown…
         assert find_xss(f"<table>{html}</table>", where="row") == []  # …and inert
+
+
+@pytest.mark.parametrize(
+    "ago",
+    [
+        dt.timedelta(seconds=20),
+        dt.timedelta(minutes=1),
+        dt.timedelta(hours=2, minutes=5),
+        dt.timedelta(days=3, hours=1),
+        dt.timedelta(days=40),
+        dt.timedelta(days=400),
+    ],
+)
+def test_queue_row_times_read_as_the_template_filters_wrote_them(ago):
+    """The activity's "… ago" (plural strings kept per page) and the SLA's data-due."""
+    at = timezone.now() - ago
+    row = SimpleNamespace(
+        last_activity_at=at,
+        last_activity_kind="email_open",
+        sla={"css": "text-bg-light border", "text": "due in 5m", "overdue": False},
+        sla_due_at=at,
+    )
+    urls = QueueUrls("acme")
+    template = Template(
+        '{{ at|timesince }} ago|{{ at }}|{{ at|date:"c" }}|{{ kind|cut:"_"|capfirst }}'
+    )
+    context = Context({"at": at, "kind": row.last_activity_kind})
+    since, title, iso, kind = template.render(context).split("|")
+    since = since.removesuffix(" ago")
+    for _ in range(2):  # the second time from the page's kept strings
+        assert str(_activity(row, urls)) == (
+            f'{kind}\n          <div class="text-secondary" title="{title}">{since} ago</div>'
+        )
+    assert f'data-due="{iso}"' in str(_sla(row))
