@@ -14,6 +14,7 @@ from django.utils.timezone import template_localtime
 
 from accounts.templatetags.ui import pct_class
 from leadflow.rowhtml import IdUrl, html, show
+from leads.models import Channel
 
 QUALITY_CLASSES = {"ok": "success", "suspect": "warning", "junk": "danger"}
 DASH = "—"
@@ -25,11 +26,13 @@ def quality_badge(quality: str) -> SafeString:
 
 
 class LeadRowUrls:
-    """The links of the lead list's rows, each reversed once per page (IdUrl)."""
+    """What the lead list's rows share: links reversed once per page (IdUrl), the
+    source labels translated once."""
 
     def __init__(self, org_slug: str) -> None:
         self.lead = IdUrl("leads:lead_detail", "lead_id", org_slug=org_slug)
         self.company = IdUrl("leads:company_detail", "company_id", org_slug=org_slug)
+        self.sources = {value: str(label) for value, label in Channel.choices}
 
 
 ROW = """<tr>
@@ -87,7 +90,7 @@ def lead_row(lead, *, urls: LeadRowUrls, can_edit: bool) -> SafeString:
         title=html(" · {}", truncatechars(lead.title, 40)) if lead.title else "",
         company=company_cell,
         country=lead.country or DASH,
-        source=lead.get_first_source_display() or DASH,
+        source=urls.sources.get(lead.first_source, lead.first_source) or DASH,
         campaign=html(CAMPAIGN, truncatechars(campaign.name, 30)) if campaign else "",
         owner=(owner.user.display_name if owner else "") or DASH,
         score=_score(lead),
