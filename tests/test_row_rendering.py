@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 from django.template import Context, Template
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.urls.resolvers import URLResolver
 from django.utils import timezone
@@ -140,20 +142,21 @@ def test_list_pages_do_no_url_or_template_work_per_row(
         other_list = f.NurtureListFactory(organization=other_org)
         add_rows(other_org, 4, rep=other_rep, nurture_list=other_list)
 
-    def render(rows: int) -> tuple[int, int, str]:
+    def render(rows: int) -> tuple[int, int, int, str]:
         with tenant_scope(org):
             add_rows(org, rows, rep=sales_rep, nurture_list=nurture_list)
-        with counting_reverses(monkeypatch) as reverses:
+        with counting_reverses(monkeypatch) as reverses, CaptureQueriesContext(connection) as sql:
             response = client.get(path)
         assert response.status_code == 200
-        return len(reverses), len(response.templates), response.content.decode()
+        return len(reverses), len(response.templates), len(sql), response.content.decode()
 
     # Both sizes hold every kind of row (each queue stage, each import status…).
-    few_reverses, few_templates, few = render(4)
-    many_reverses, many_templates, many = render(8)
+    few_reverses, few_templates, few_queries, few = render(4)
+    many_reverses, many_templates, many_queries, many = render(8)
     assert len(many) > len(few)  # the rows are there
     assert many_reverses == few_reverses, f"{name}: a URL reversed per row"
     assert many_templates == few_templates, f"{name}: a template rendered per row"
+    assert many_queries == few_queries, f"{name}: a query per row (a column the row lacks?)"
 
 
 def _hx_accept(html: str) -> list[tuple[str, str]]:
