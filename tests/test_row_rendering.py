@@ -28,7 +28,7 @@ from django.utils import timezone
 from leadflow.rowhtml import _SENTINEL, IdUrl
 from leadflow.tenancy import tenant_scope
 from leads import selectors as lead_selectors
-from leads.models import Campaign
+from leads.models import Campaign, Lead
 from leads.rows import LeadRowUrls, lead_row
 from nurture.models import ListMembership
 from pipeline import selectors
@@ -37,7 +37,7 @@ from pipeline.rows import QueueUrls, _activity, _sla, queue_row_cells
 from pipeline.views.queue import decorate_rows, row_columns
 from tests import factories as f
 from tests.pipeline.support import pipeline_only
-from tests.security.xss import POLYGLOT, find_xss
+from tests.security.xss import POLYGLOT, find_xss, payload_for
 
 __all__ = ["pipeline_only"]  # the autouse fixture: no nurture hooks on stage changes
 
@@ -207,9 +207,9 @@ def test_id_url_is_reverse(db, slug):
 def _hostile_lead(org, rep):
     """Every text a row shows holds markup that would run if it were not escaped."""
     company = f.CompanyFactory(organization=org, name=POLYGLOT)
-    text = {
-        name: POLYGLOT
-        for name in ("first_name", "last_name", "title", "company_name", "phone", "country")
+    names = ("first_name", "last_name", "title", "company_name", "phone", "country")
+    text = {  # the longest markup each column holds
+        name: payload_for(Lead._meta.get_field(name).max_length, n) for n, name in enumerate(names)
     }
     lead = f.LeadFactory(
         organization=org,
