@@ -20,9 +20,11 @@ At each size it times, alternating, best of --repeat (median shown too):
 
 Then it grows the same tenant in place to --large leads and repeats. Printed:
 page and floor ms, the page's SQL ms (its statements' sum: the part that could
-depend on the tenant's size), page/floor, growth large vs small (goal: page
-<= 2x), the page's query count (must be equal at both sizes), each statement's time,
-and with --explain the EXPLAIN ANALYZE of the queue's main query. Loading
+depend on the tenant's size), page/floor (goal: <= 5x), growth large vs small (goal:
+page <= 2x), the page's query count (must be equal at both sizes), each statement's
+time, the lead list's time (as the admin, 50 rows) in SQL and outside it, with
+--explain the EXPLAIN ANALYZE of the queue's main query, and with --profile a
+cProfile of both pages (their functions by own time). Loading
 drops the lead/activity/company secondary indexes and rebuilds them after
 (bench/rescore.py's bulk_load), then VACUUM ANALYZE. No timed assertions: the
 figures are for people to read.
@@ -40,6 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_GROWTH = 2.0
+GOAL_FLOOR_RATIO = 5.0  # the page's rendering must not dwarf the request's fixed cost
 FLOOR_URLCONF = "bench_queue_urls"
 TABLES = (
     "leads_company", "leads_lead", "leads_activity", "pipeline_assignment",
@@ -132,7 +135,7 @@ def explain_queue(team) -> None:
         print("      " + line)
 
 
-def run_size(client, team, label: str, *, repeat: int, explain: bool) -> dict:
+def run_size(client, team, label: str, *, repeat: int, explain: bool, profile: bool) -> dict:
     from django.urls import reverse
 
     from leadflow.tenancy import tenant_scope
@@ -158,6 +161,9 @@ def run_size(client, team, label: str, *, repeat: int, explain: bool) -> dict:
         print(f"      {seconds * 1000:7.2f} ms  {sql[:96]}")
     if explain:
         explain_queue(team)
+    if profile:
+        profile_page(client, page, label="the rep queue")
+    lead_list = lead_list_figures(team, repeat=repeat, profile=profile)
     return {
         "leads": leads,
         "page": min(page_runs),
@@ -167,7 +173,54 @@ def run_size(client, team, label: str, *, repeat: int, explain: bool) -> dict:
         "floor_median": statistics.median(floor_runs),
         "queries": len(statements),
         "rows": rows,
+        "lead_list": lead_list,
     }
+
+
+def time_outside_sql(client, path: str, *, repeat: int) -> dict:
+    """A page's best wall time, its SQL time, and the rest (rendering, Python)."""
+    runs = []
+    for _ in range(3):
+        get(client, path)
+    for _ in range(repeat):
+        seconds, statements, _body = get(client, path)
+        runs.append((seconds, sum(t for t, _ in statements), len(statements)))
+    best = min(runs)
+    return {"page": best[0], "sql": best[1], "outside": best[0] - best[1], "queries": best[2]}
+
+
+def profile_page(client, path: str, *, label: str, top: int = 18) -> None:
+    """cProfile of 20 GETs of a page: where its time outside SQL goes."""
+    from bench.common import profiled
+
+    seconds, _result, stats = profiled(lambda: [get(client, path) for _ in range(20)])
+    print(f"\n    cProfile of 20 GETs of {label} ({seconds * 1000:.0f} ms profiled), by own time:")
+    stats.sort_stats("tottime")
+    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    for (filename, line, function), (_cc, calls, tottime, cumtime, _callers) in rows:
+        where = f"{Path(filename).name}:{line}({function})"
+        print(
+            f"      {tottime * 1000:8.1f} ms own {cumtime * 1000:8.1f} ms cum {calls:>7}  {where}"
+        )
+
+
+def lead_list_figures(team, *, repeat: int, profile: bool) -> dict:
+    """The lead list page as the tenant's admin: time in SQL and outside it."""
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(team.admin.user)
+    path = reverse("leads:lead_list", kwargs={"org_slug": team.organization.slug})
+    figures = time_outside_sql(client, path, repeat=repeat)
+    print(
+        f"    lead list (admin, 50 rows): page {figures['page'] * 1000:.2f} ms, SQL"
+        f" {figures['sql'] * 1000:.2f} ms, outside SQL {figures['outside'] * 1000:.2f} ms,"
+        f" {figures['queries']} queries"
+    )
+    if profile:
+        profile_page(client, path, label="the lead list")
+    return figures
 
 
 def report(small: dict, large: dict | None) -> None:
@@ -184,6 +237,16 @@ def report(small: dict, large: dict | None) -> None:
             f"  {label:<6} {r['leads']:>10,} {ms['page']:>8.2f} ({ms['page_median']:6.2f})"
             f" {ms['sql']:>10.2f} {ms['floor']:>7.2f} ({ms['floor_median']:6.2f})"
             f" {r['page'] / r['floor']:>10.1f}x {r['queries']:>8} {r['rows']:>5}"
+        )
+    for label, r in (("small", small), ("large", large)):
+        if r is None:
+            continue
+        ratio = r["page"] / r["floor"]
+        lead_list = {k: v * 1000 for k, v in r["lead_list"].items() if k != "queries"}
+        print(
+            f"  {label}: page/floor {ratio:.1f}x (goal <= {GOAL_FLOOR_RATIO:.0f}x)"
+            f" {'OK' if ratio <= GOAL_FLOOR_RATIO else 'MISSED'}; lead list"
+            f" {lead_list['page']:.2f} ms, of it outside SQL {lead_list['outside']:.2f} ms"
         )
     if large is None:
         return
@@ -211,6 +274,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=50, help="timed requests per size")
     parser.add_argument(
         "--explain", action="store_true", help="print EXPLAIN ANALYZE of the queue's main query"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="print where the queue's and lead list's time goes"
     )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
@@ -255,12 +321,26 @@ def main() -> int:
         client.force_login(team.rep.user)
         with override_settings(ROOT_URLCONF=FLOOR_URLCONF, STORAGES=storages):
             load(team, leads=args.leads, per_lead=args.activities_per_lead, now=now)
-            small = run_size(client, team, "small", repeat=args.repeat, explain=args.explain)
+            small = run_size(
+                client,
+                team,
+                "small",
+                repeat=args.repeat,
+                explain=args.explain,
+                profile=args.profile,
+            )
             large = None
             if args.large:
                 more = args.large - args.leads
                 load(team, leads=more, per_lead=args.activities_per_lead, now=now)
-                large = run_size(client, team, "large", repeat=args.repeat, explain=args.explain)
+                large = run_size(
+                    client,
+                    team,
+                    "large",
+                    repeat=args.repeat,
+                    explain=args.explain,
+                    profile=args.profile,
+                )
         report(small, large)
         print(f"\n  whole bench: {time.perf_counter() - started:.0f} s")
     finally:

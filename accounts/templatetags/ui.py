@@ -3,7 +3,22 @@
 
 from django import template
 
+from leadflow.rowhtml import IdUrl
+
 register = template.Library()
+
+
+@register.simple_tag
+def id_url(viewname: str, id_kwarg: str, **kwargs) -> IdUrl:
+    """A URL pattern reversed once for a page's rows: `{% id_url "leads:lead_detail"
+    "lead_id" org_slug=current_org.slug as lead_url %}`, then `{{ lead_url|with_id:lead.pk }}`
+    in the row loop instead of a `{% url %}` (a full reverse) per row."""
+    return IdUrl(viewname, id_kwarg, **kwargs)
+
+
+@register.filter
+def with_id(url: IdUrl, pk) -> str:
+    return url(pk)
 
 
 @register.filter

@@ -3,9 +3,10 @@
 from django import template
 from django.utils.html import format_html
 
-register = template.Library()
+from leads import rows
+from leads.rows import LeadRowUrls
 
-QUALITY_CLASSES = {"ok": "success", "suspect": "warning", "junk": "danger"}
+register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
@@ -32,8 +33,16 @@ def sort_header(context, key: str, label: str):
 
 @register.filter
 def quality_badge(quality: str):
-    css = QUALITY_CLASSES.get(quality, "secondary")
-    return format_html('<span class="badge text-bg-{}">{}</span>', css, quality)
+    return rows.quality_badge(quality)
+
+
+@register.simple_tag(takes_context=True)
+def lead_row(context, lead):
+    """One row of the lead list (leads/rows.py); its URLs are reversed once per page."""
+    urls = context.render_context.get(LeadRowUrls)
+    if urls is None:
+        urls = context.render_context[LeadRowUrls] = LeadRowUrls(context["current_org"].slug)
+    return rows.lead_row(lead, urls=urls, can_edit=context["can_edit"])
 
 
 @register.simple_tag(takes_context=True)
@@ -41,3 +50,13 @@ def page_url(context, number: int):
     query = context["request"].GET.copy()
     query["page"] = number
     return "?" + query.urlencode()
+
+
+@register.simple_tag
+def import_status(job):
+    return rows.import_status(job)
+
+
+@register.simple_tag
+def import_progress(job, compact=False):
+    return rows.import_progress(job, compact=compact)

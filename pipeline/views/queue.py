@@ -16,7 +16,6 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.decorators import org_view
@@ -37,6 +36,7 @@ from pipeline.forms import (
     TouchForm,
 )
 from pipeline.models import OpportunityStatus, Qualification, Stage
+from pipeline.rows import QueueUrls
 from pipeline.views.common import back_to, policy_of, sla_status, workable_leads
 
 QUEUE_PAGE_SIZE = 50
@@ -46,45 +46,62 @@ class NoOpportunity(LeadflowError):
     """Closing a deal on a lead that never became an opportunity."""
 
 
-def action_links(lead, org_slug: str, names) -> list[dict]:
+def action_links(lead, org_slug: str, names, urls: QueueUrls | None = None) -> list[dict]:
     """Buttons for a lead's actions: label, icon, URL, and whether a form opens first."""
+    urls = urls or QueueUrls(org_slug)
     links = []
     for name in names:
         action = ACTIONS[name]
-        url = reverse(f"pipeline:lead_{name}", kwargs={"org_slug": org_slug, "lead_id": lead.pk})
         links.append(
             {
                 "name": name,
                 "label": action.label,
                 "icon": action.icon,
-                "url": url,
+                "url": urls.action(name, lead.pk),
                 "has_form": action.form is not None,
             }
         )
     return links
 
 
-def decorate_rows(rows, now, org_slug: str) -> list:
+def row_columns(queue):
+    """The queue with only the columns a row shows (pipeline/rows.py)."""
+    return queue.select_related(None).select_related("opportunity").only(*ROW_FIELDS)
+
+
+def decorate_rows(rows, now, urls: QueueUrls) -> list:
     """Add the SLA badge and the stage's action buttons to each queue row."""
     rows = list(rows)
     for row in rows:
         row.sla = sla_status(due_at=row.sla_due_at, breached_at=row.breached_at, now=now)
-        links = action_links(row, org_slug, ROW_ACTIONS.get(row.stage, ()))
+        links = action_links(row, urls.org_slug, ROW_ACTIONS.get(row.stage, ()), urls)
         row.primary_actions, row.more_actions = links[:PRIMARY], links[PRIMARY:]
     return rows
+
+
+# What pipeline/rows.py shows of a lead (the selector's annotations come along):
+# not the JSON columns, the company or the BANT notes.
+ROW_FIELDS = (
+    "first_name", "last_name", "email", "external_id", "title", "company_name", "phone",
+    "stage", "score", "grade", "band", "scored_at", "is_pql", "last_activity_at",
+    "opportunity__currency", "opportunity__amount",
+)  # fmt: skip
 
 
 @org_view(Perm.WORK_LEADS)
 def queue(request):
     now = timezone.now()
     membership = request.membership
-    page = Paginator(selectors.rep_queue(membership=membership), QUEUE_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    counts = selectors.rep_queue_counts(membership=membership, now=now)
+    paginator = Paginator(row_columns(selectors.rep_queue(membership=membership)), QUEUE_PAGE_SIZE)
+    paginator.count = counts["total"]  # the header's count of the same leads: no COUNT query
+    page = paginator.get_page(request.GET.get("page"))
+    urls = QueueUrls(request.organization.slug)
     context = {
         "page": page,
-        "rows": decorate_rows(page.object_list, now, request.organization.slug),
-        "counts": selectors.rep_queue_counts(membership=membership, now=now),
+        "rows": decorate_rows(page.object_list, now, urls),
+        "queue_urls": urls,
+        "counts": counts,
         "stages": [(s, Stage(s).label) for s in selectors.OPEN_STAGES],
     }
     return render(request, "pipeline/queue.html", context)
@@ -268,19 +285,21 @@ ROW_ACTIONS: dict[str, tuple[str, ...]] = {
 PRIMARY = 2  # the first two of a stage's actions are buttons; the rest sit in "More"
 
 
-def _queue_row(request, lead_id: int):
+def _queue_row(request, lead_id: int, urls: QueueUrls):
     rows = decorate_rows(
-        selectors.rep_queue(membership=request.membership).filter(pk=lead_id),
+        row_columns(selectors.rep_queue(membership=request.membership).filter(pk=lead_id)),
         timezone.now(),
-        request.organization.slug,
+        urls,
     )
     return rows[0] if rows else None
 
 
 def _respond_row(request, lead, *, name="", form=None, error="", notice="", status=200):
     """The lead's queue row: its current state, with an open form or a notice."""
+    urls = QueueUrls(request.organization.slug)
     context = {
-        "row": _queue_row(request, lead.pk),
+        "row": _queue_row(request, lead.pk, urls),
+        "queue_urls": urls,
         "lead": lead,
         "open_action": name,
         "action": ACTIONS.get(name),
