@@ -310,7 +310,7 @@ def test_funnel_page_query_count_is_flat(org, data, admin, client_for, django_as
     url = reverse("reports:funnel", kwargs={"org_slug": org.slug})
     client = client_for(admin)
     client.get(url, MARCH)
-    with django_assert_num_queries(12) as small:
+    with django_assert_num_queries(11) as small:
         client.get(url, MARCH)
     with tenant_scope(org):
         for i in range(12):
