@@ -62,8 +62,14 @@ def _sqlite_percentile(name: str, p: int) -> str:
     return f"({at_low} + CASE WHEN {frac} > 0 THEN ({at_high} - {at_low}) * {frac} ELSE 0 END)"
 
 
+def compiled(rows: QuerySet) -> tuple[str, tuple]:
+    """A queryset's SQL and parameters, to use as a derived table."""
+    sql, params = rows.query.get_compiler(using=rows.db).as_sql()
+    return sql, tuple(params)
+
+
 def summarize(
-    rows: QuerySet,
+    rows: QuerySet | tuple[str, tuple],
     *,
     measures: Iterable[Measure],
     counts: dict[str, str] | None = None,
@@ -71,14 +77,13 @@ def summarize(
 ) -> dict:
     """{group value: {"<m>_n": count, "<m>_p<p>": percentile, "<count name>": n}}.
 
-    rows: a queryset of the facts (its selected columns are what the SQL snippets
-    name); group: SQL for the group key (None: one group, key None). Groups with no
-    rows are absent."""
+    rows: the facts, a queryset or (SQL, params) (their columns, as `r.<name>`, are
+    what the SQL snippets use); group: SQL for the group key (None: one group, key
+    None). Groups with no rows are absent."""
     measures = list(measures)
     counts = counts or {}
-    db = rows.db
-    connection = connections[db]
-    inner, params = rows.query.get_compiler(using=db).as_sql()
+    connection = connections[rows.db if isinstance(rows, QuerySet) else "default"]
+    inner, params = compiled(rows) if isinstance(rows, QuerySet) else rows
     columns = [f"{group or 'NULL'} AS g"]
     columns += [f"{m.sql} AS m_{m.name}" for m in measures]
     columns += [f"CASE WHEN {cond} THEN 1 ELSE 0 END AS c_{name}" for name, cond in counts.items()]

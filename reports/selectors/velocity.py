@@ -24,15 +24,20 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.db import connections
-from django.db.models import Case, Count, F, Max, Q, Value, When, Window
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Count, F, Q, Value, When, Window
 from django.db.models.functions import Lead as NextValue
 
-from leads.models import LeadStage
+from leads.models import Lead, LeadStage
 from pipeline.models import Assignment, AssignmentMethod, StageTransition
 from reports.formatting import rate
 from reports.period import ReportQuery
-from reports.selectors.distribution import Measure, at_least_zero, seconds_between, summarize
+from reports.selectors.distribution import (
+    Measure,
+    at_least_zero,
+    compiled,
+    seconds_between,
+    summarize,
+)
 
 STAY_STAGES = [
     LeadStage.NEW,
@@ -93,29 +98,32 @@ def time_in_stage(query: ReportQuery) -> list[dict]:
 
 def _speed_figures(query: ReportQuery) -> dict:
     """Speed-to-lead distributions and bands over the period's first assignments (one
-    statement: the handoff is the latest MQL move at or before each assignment, from
-    one join of the assignments with their leads' history)."""
-    mql_before = Q(
-        lead__transitions__to_stage=LeadStage.MQL,
-        lead__transitions__occurred_at__lte=F("assigned_at"),
-    )
-    rows = (
+    statement). The handoff is the latest MQL move at or before each assignment, from
+    one join of the assignments with their leads' moves (an index range per lead);
+    only an assignment with no such move reads its lead's creation time."""
+    assignments = (
         Assignment.objects.filter(
-            query.lead_q("lead__"),
+            query.lead_exists(),
             assigned_at__gte=query.start_at,
             assigned_at__lt=query.end_at,
         )
         .exclude(method=AssignmentMethod.SLA_REASSIGN)
         .order_by()
-        .values("pk", "assigned_at", "first_touched_at")
-        .annotate(
-            handoff_at=Coalesce(
-                Max("lead__transitions__occurred_at", filter=mql_before),
-                Max("lead__created_at"),
-            )
-        )
+        .values("pk", "organization_id", "lead_id", "assigned_at", "first_touched_at")
     )
-    vendor = connections[rows.db].vendor
+    sql, params = compiled(assignments)
+    moves, leads = StageTransition._meta.db_table, Lead._meta.db_table
+    # COALESCE stops at the first value: the creation is read only when needed.
+    rows = (
+        f"SELECT a.pk, a.assigned_at, a.first_touched_at,"
+        f" COALESCE(MAX(t.occurred_at),"
+        f" (SELECT l.created_at FROM {leads} l WHERE l.id = a.lead_id)) AS handoff_at"
+        f" FROM ({sql}) a LEFT JOIN {moves} t ON t.organization_id = a.organization_id"
+        f" AND t.lead_id = a.lead_id AND t.to_stage = %s AND t.occurred_at <= a.assigned_at"
+        f" GROUP BY a.pk, a.lead_id, a.assigned_at, a.first_touched_at",
+        (*params, LeadStage.MQL.value),
+    )
+    vendor = connections[assignments.db].vendor
     system = at_least_zero(seconds_between("r.assigned_at", "r.handoff_at", vendor=vendor))
     rep = at_least_zero(seconds_between("r.first_touched_at", "r.assigned_at", vendor=vendor))
     total = at_least_zero(seconds_between("r.first_touched_at", "r.handoff_at", vendor=vendor))
