@@ -260,6 +260,23 @@ def funnel_total(query: ReportQuery) -> FunnelCounts:
     return counts
 
 
+def cohort_funnel_by_bucket(query: ReportQuery) -> dict:
+    """FunnelCounts per arrival bucket (the funnel page's cohorts), like
+    `reports.selectors.funnel.cohort_funnel(query, group="bucket")`."""
+    out: dict = defaultdict(FunnelCounts)
+    rows = (
+        _filtered(LeadCohortRollup.objects.filter(day__gte=query.start, day__lte=query.end), query)
+        .order_by()
+        .values("day", "rank", "won", "lost", "junk")
+        .annotate(n=Sum("leads"))
+    )
+    for r in rows:
+        out[query.bucket_start(r["day"])].add(
+            n=r["n"], rank=r["rank"], won=r["won"], lost=r["lost"], junk=r["junk"]
+        )
+    return out
+
+
 def mql_months(query: ReportQuery, *, months: int = 12) -> list[dict]:
     from reports.selectors.volume import _month_add, lvr_rows
 
