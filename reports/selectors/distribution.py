@@ -20,9 +20,10 @@ equal the ones Python computes from the same rows.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import QuerySet
 
 
@@ -113,7 +114,13 @@ def summarize(
         ]
         source = f"SELECT s.*, {', '.join(windows)} FROM ({source}) s" if windows else source
     sql = f"SELECT g, {', '.join(selects)} FROM ({source}) w GROUP BY g"
-    with connection.cursor() as cursor:
+    postgres = connection.vendor == "postgresql"
+    scope = transaction.atomic(using=connection.alias) if postgres else nullcontext()
+    with scope, connection.cursor() as cursor:
+        if postgres:
+            # Past ~100k rows the plan's cost turns JIT compilation on, which takes
+            # longer than these short aggregates (as in scoring.engine.apply).
+            cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, params)
         result = cursor.fetchall()
     return {row[0]: dict(zip(out_names, row[1:], strict=True)) for row in result}

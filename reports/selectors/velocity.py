@@ -58,7 +58,15 @@ BANDS = [
 def time_in_stage(query: ReportQuery) -> list[dict]:
     """Per stage: stays closed, median and P90 seconds, stays still open (one query)."""
     rows = (
-        StageTransition.objects.filter(query.lead_exists(), occurred_at__gte=query.start_at)
+        StageTransition.objects.filter(
+            query.lead_exists(),
+            occurred_at__gte=query.start_at,
+            # Only the leads that moved in the period: the later moves of others
+            # (all of them, for a period long ago) close none of its stays.
+            lead_id__in=StageTransition.objects.filter(
+                occurred_at__gte=query.start_at, occurred_at__lt=query.end_at
+            ).values("lead_id"),
+        )
         .annotate(
             left_at=Window(
                 NextValue("occurred_at"),
@@ -99,8 +107,8 @@ def time_in_stage(query: ReportQuery) -> list[dict]:
 def _speed_figures(query: ReportQuery) -> dict:
     """Speed-to-lead distributions and bands over the period's first assignments (one
     statement). The handoff is the latest MQL move at or before each assignment, from
-    one join of the assignments with their leads' moves (an index range per lead);
-    only an assignment with no such move reads its lead's creation time."""
+    one join of the period's assignments with their leads' moves; only an assignment
+    with no such move reads its lead's creation time."""
     assignments = (
         Assignment.objects.filter(
             query.lead_exists(),
@@ -113,17 +121,32 @@ def _speed_figures(query: ReportQuery) -> dict:
     )
     sql, params = compiled(assignments)
     moves, leads = StageTransition._meta.db_table, Lead._meta.db_table
+    vendor = connections[assignments.db].vendor
+    created = f"(SELECT l.created_at FROM {leads} l WHERE l.id = a.lead_id)"
+    if vendor == "postgresql":
+        # One backward index step per assignment ((organization, lead, occurred_at)),
+        # never a hash of every MQL move of the tenant.
+        handoff = (
+            f"LEFT JOIN LATERAL (SELECT t.occurred_at FROM {moves} t"
+            f" WHERE t.organization_id = a.organization_id AND t.lead_id = a.lead_id"
+            f" AND t.to_stage = %s AND t.occurred_at <= a.assigned_at"
+            f" ORDER BY t.occurred_at DESC LIMIT 1) h ON true"
+        )
+        group = ""
+        handoff_at = "h.occurred_at"
+    else:  # SQLite has no LATERAL: the same as a join and a group (an index loop there)
+        handoff = (
+            f"LEFT JOIN {moves} t ON t.organization_id = a.organization_id"
+            f" AND t.lead_id = a.lead_id AND t.to_stage = %s AND t.occurred_at <= a.assigned_at"
+        )
+        group = " GROUP BY a.pk, a.lead_id, a.assigned_at, a.first_touched_at"
+        handoff_at = "MAX(t.occurred_at)"
     # COALESCE stops at the first value: the creation is read only when needed.
     rows = (
         f"SELECT a.pk, a.assigned_at, a.first_touched_at,"
-        f" COALESCE(MAX(t.occurred_at),"
-        f" (SELECT l.created_at FROM {leads} l WHERE l.id = a.lead_id)) AS handoff_at"
-        f" FROM ({sql}) a LEFT JOIN {moves} t ON t.organization_id = a.organization_id"
-        f" AND t.lead_id = a.lead_id AND t.to_stage = %s AND t.occurred_at <= a.assigned_at"
-        f" GROUP BY a.pk, a.lead_id, a.assigned_at, a.first_touched_at",
+        f" COALESCE({handoff_at}, {created}) AS handoff_at FROM ({sql}) a {handoff}{group}",
         (*params, LeadStage.MQL.value),
     )
-    vendor = connections[assignments.db].vendor
     system = at_least_zero(seconds_between("r.assigned_at", "r.handoff_at", vendor=vendor))
     rep = at_least_zero(seconds_between("r.first_touched_at", "r.assigned_at", vendor=vendor))
     total = at_least_zero(seconds_between("r.first_touched_at", "r.handoff_at", vendor=vendor))

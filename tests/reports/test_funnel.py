@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from leadflow.tenancy import tenant_scope
@@ -318,7 +319,9 @@ def test_funnel_page_query_count_is_flat(
         with tenant_scope(org):
             rollup_refresh(organization_id=org.pk)
     client.get(url, MARCH)
-    with django_assert_num_queries(12) as small:
+    # On PostgreSQL each of the two velocity statements runs with JIT off
+    # (SAVEPOINT, SET LOCAL, RELEASE inside the test's transaction).
+    with django_assert_num_queries(12 + (6 if connection.vendor == "postgresql" else 0)) as small:
         response = client.get(url, MARCH)
     assert (response.context["as_of"] is not None) is rollups
     with tenant_scope(org):
