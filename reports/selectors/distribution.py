@@ -12,9 +12,9 @@ default. PostgreSQL uses `percentile_cont`; SQLite, which lacks it, numbers each
 group's values with ROW_NUMBER/COUNT windows and interpolates between the two
 ranks around (n − 1) · p.
 
-Seconds between two timestamps are exact on both (PostgreSQL's numeric epoch;
-SQLite's stored text split into whole seconds and microseconds), so the figures
-equal the ones Python computes from the same rows.
+Seconds between two timestamps keep their microseconds on both (PostgreSQL's
+interval epoch; SQLite's stored text split into whole seconds and microseconds),
+so the figures equal the ones Python computes from the same rows.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ class Measure:
 def seconds_between(later: str, earlier: str, *, vendor: str) -> str:
     """SQL for the seconds from `earlier` to `later` (both timestamp columns)."""
     if vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({later}) - ({earlier}))::double precision"
+        # date_part: double precision from the interval's microseconds (EXTRACT's
+        # numeric is exact too, but several times slower per row).
+        return f"date_part('epoch', ({later}) - ({earlier}))"
     # SQLite stores 'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC). julianday() keeps only
     # milliseconds, so take whole seconds from it (rounded) and microseconds from the text.
     whole = (

@@ -58,15 +58,7 @@ BANDS = [
 def time_in_stage(query: ReportQuery) -> list[dict]:
     """Per stage: stays closed, median and P90 seconds, stays still open (one query)."""
     rows = (
-        StageTransition.objects.filter(
-            query.lead_exists(),
-            occurred_at__gte=query.start_at,
-            # Only the leads that moved in the period: the later moves of others
-            # (all of them, for a period long ago) close none of its stays.
-            lead_id__in=StageTransition.objects.filter(
-                occurred_at__gte=query.start_at, occurred_at__lt=query.end_at
-            ).values("lead_id"),
-        )
+        StageTransition.objects.filter(query.lead_exists(), occurred_at__gte=query.start_at)
         .annotate(
             left_at=Window(
                 NextValue("occurred_at"),
@@ -132,7 +124,9 @@ def _speed_figures(query: ReportQuery) -> dict:
             f" AND t.to_stage = %s AND t.occurred_at <= a.assigned_at"
             f" ORDER BY t.occurred_at DESC LIMIT 1) h ON true"
         )
-        group = ""
+        # OFFSET 0 keeps the rows a derived table: inlined, the COALESCE (and its
+        # subquery) would be copied into every figure computed from handoff_at.
+        group = " OFFSET 0"
         handoff_at = "h.occurred_at"
     else:  # SQLite has no LATERAL: the same as a join and a group (an index loop there)
         handoff = (
@@ -142,24 +136,34 @@ def _speed_figures(query: ReportQuery) -> dict:
         group = " GROUP BY a.pk, a.lead_id, a.assigned_at, a.first_touched_at"
         handoff_at = "MAX(t.occurred_at)"
     # COALESCE stops at the first value: the creation is read only when needed.
-    rows = (
+    handoffs = (
         f"SELECT a.pk, a.assigned_at, a.first_touched_at,"
-        f" COALESCE({handoff_at}, {created}) AS handoff_at FROM ({sql}) a {handoff}{group}",
+        f" COALESCE({handoff_at}, {created}) AS handoff_at FROM ({sql}) a {handoff}{group}"
+    )
+    # Each duration once per row (seconds, never below zero); the figures use them.
+    seconds = {
+        "system_s": ("b.assigned_at", "b.handoff_at"),
+        "rep_s": ("b.first_touched_at", "b.assigned_at"),
+        "total_s": ("b.first_touched_at", "b.handoff_at"),
+    }
+    durations = ", ".join(
+        f"{at_least_zero(seconds_between(later, earlier, vendor=vendor))} AS {name}"
+        for name, (later, earlier) in seconds.items()
+    )
+    rows = (
+        f"SELECT b.first_touched_at, {durations} FROM ({handoffs}) b",
         (*params, LeadStage.MQL.value),
     )
-    system = at_least_zero(seconds_between("r.assigned_at", "r.handoff_at", vendor=vendor))
-    rep = at_least_zero(seconds_between("r.first_touched_at", "r.assigned_at", vendor=vendor))
-    total = at_least_zero(seconds_between("r.first_touched_at", "r.handoff_at", vendor=vendor))
     bands = {}
     for i, (_, low, high) in enumerate(BANDS):
-        cond = f"({total}) >= {low}" + ("" if high is None else f" AND ({total}) < {high}")
+        cond = f"r.total_s >= {low}" + ("" if high is None else f" AND r.total_s < {high}")
         bands[f"band{i}"] = f"r.first_touched_at IS NOT NULL AND {cond}"
     figures = summarize(
         rows,
         measures=[
-            Measure("system", system, percents=(50, 95)),
-            Measure("rep", rep, percents=(50, 95)),
-            Measure("total", total, percents=(50, 95)),
+            Measure("system", "r.system_s", percents=(50, 95)),
+            Measure("rep", "r.rep_s", percents=(50, 95)),
+            Measure("total", "r.total_s", percents=(50, 95)),
         ],
         counts={"untouched": "r.first_touched_at IS NULL", **bands},
     )
