@@ -153,16 +153,18 @@ def measure_funnel(client, url: str, *, repeat: int, explain: str = "") -> dict[
         with open(explain, "w") as out, connection.cursor() as cursor:
             jit_off = False
             for sql, params in statements:
-                if sql.startswith("SET LOCAL jit"):
-                    jit_off = True  # the page runs the next statement with JIT off
+                if sql.startswith("SELECT set_config("):
+                    jit_off = True  # the page runs the next statement with these settings
                     continue
                 if "pipeline_" in sql or "leads_lead" in sql:
-                    cursor.execute(f"SET jit = {'off' if jit_off else 'default'}")
+                    for name, value in (("jit", "off"), ("work_mem", "'32MB'")):
+                        cursor.execute(f"SET {name} = {value if jit_off else 'default'}")
                     cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
                     plan = "\n".join(row[0] for row in cursor.fetchall())
                     out.write(f"{sql}\n{params}\n{plan}\n\n")
                 jit_off = False
             cursor.execute("RESET jit")
+            cursor.execute("RESET work_mem")
         print(f"    plans written to {explain}", flush=True)
     return result
 

@@ -85,7 +85,10 @@ def add_leads(
 
 
 def add_history(*, organization_id: int, leads: tuple[int, int], now: datetime) -> None:
-    """Stage history of these leads, their stage, and an opportunity for each decided deal."""
+    """Stage history of these leads, their stage, and an opportunity for each decided deal.
+
+    History is written in time order, as an append-only log fills up in production
+    (a period's moves sit together on disk, not one per page across the table)."""
     lo, hi = leads
     depth = DEPTH.format(h="(abs(hashint8(l.id * 31)) %% 100)")
     outcome = "CASE WHEN abs(hashint8(l.id * 37)) %% 2 = 0 THEN 'won' ELSE 'lost' END"
@@ -106,6 +109,7 @@ def add_history(*, organization_id: int, leads: tuple[int, int], now: datetime) 
             FROM leads_lead l CROSS JOIN {steps}
             WHERE l.organization_id = %(org)s AND l.id BETWEEN %(lo)s AND %(hi)s
               AND v.k <= {depth}
+            ORDER BY 5
             """,
             {"org": organization_id, "lo": lo, "hi": hi, "now": now},
         )
@@ -159,7 +163,8 @@ def add_reps(organization_id: int, *, reps: int = 8) -> list[tuple[int, int | No
 def add_assignments(
     *, organization_id: int, leads: tuple[int, int], reps: list[tuple[int, int | None]], now
 ) -> None:
-    """Each lead that reached MQL is assigned minutes to hours later; 90% are touched,
+    """Each lead that reached MQL is assigned minutes to hours later (written in time
+    order, like the history); 90% are touched,
     15% breach their SLA, 5% are SLA reassignments. Then 1% of the leads are merged
     into their predecessor (their history stays, the reports leave it out)."""
     lo, hi = leads
@@ -186,6 +191,7 @@ def add_assignments(
             FROM pipeline_stagetransition t
             WHERE t.organization_id = %(org)s AND t.lead_id BETWEEN %(lo)s AND %(hi)s
               AND t.to_stage = 'mql'
+            ORDER BY 8
             """,
             {"org": organization_id, "lo": lo, "hi": hi, "now": now},
         )

@@ -121,8 +121,11 @@ def summarize(
     with scope, connection.cursor() as cursor:
         if postgres:
             # Past ~100k rows the plan's cost turns JIT compilation on, which takes
-            # longer than these short aggregates (as in scoring.engine.apply).
-            cursor.execute("SET LOCAL jit = off")
+            # longer than these short aggregates (as in scoring.engine.apply); the
+            # sorts of a busy month (~50k values) fit in memory with a little more.
+            cursor.execute(
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)"
+            )
         cursor.execute(sql, params)
         result = cursor.fetchall()
     return {row[0]: dict(zip(out_names, row[1:], strict=True)) for row in result}

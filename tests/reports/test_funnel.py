@@ -320,7 +320,7 @@ def test_funnel_page_query_count_is_flat(
             rollup_refresh(organization_id=org.pk)
     client.get(url, MARCH)
     # On PostgreSQL each of the two velocity statements runs with JIT off
-    # (SAVEPOINT, SET LOCAL, RELEASE inside the test's transaction).
+    # (SAVEPOINT, set_config, RELEASE inside the test's transaction).
     with django_assert_num_queries(12 + (6 if connection.vendor == "postgresql" else 0)) as small:
         response = client.get(url, MARCH)
     assert (response.context["as_of"] is not None) is rollups
