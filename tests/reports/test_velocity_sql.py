@@ -396,3 +396,22 @@ def test_speed_bands_count_their_lower_edge(org):
     assert [b["count"] for b in speed["bands"]] == [1, 2, 1, 1]
     assert speed["total"]["median"] == 14 * 60
     assert speed["total"]["p95"] == pytest.approx(15 * 60 + 0.8 * 45 * 60)
+
+
+def test_velocity_reads_figures_not_rows(org, other_org):
+    """The velocity statements return figures (one row per stage, one for speed),
+    join no lead table row by row and run no subquery per assignment."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    build_history(org, seed=3)
+    with tenant_scope(org), CaptureQueriesContext(connection) as captured:
+        time_in_stage(query_for(org))
+        speed_to_lead(query_for(org))
+    statements = [q["sql"] for q in captured.captured_queries if "pipeline_" in q["sql"]]
+    assert len(statements) == 3  # stays, speed, SLA counts by rep and team
+    ranked = "percentile_cont" if connection.vendor == "postgresql" else "ROW_NUMBER()"
+    assert all(ranked in sql for sql in statements[:2])
+    for sql in statements:
+        assert 'JOIN "leads_lead"' not in sql  # only EXISTS / NOT EXISTS on the lead
+        assert 'ORDER BY U0."occurred_at" DESC' not in sql  # the old handoff subquery
