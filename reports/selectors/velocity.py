@@ -79,6 +79,12 @@ def time_in_stage(query: ReportQuery) -> list[dict]:
         measures=[Measure("stay", f"CASE WHEN r.in_period = 1 THEN {stay} END", percents=(50, 90))],
         counts={"open": "r.in_period = 1 AND r.left_at IS NULL"},
     )
+    return stay_table(figures)
+
+
+def stay_table(figures: dict) -> list[dict]:
+    """The time-in-stage rows from {stage: {"stay_n", "stay_p50", "stay_p90", "open"}}
+    (live figures or merged rollups)."""
     labels = dict(LeadStage.choices)
     out = []
     for s in STAY_STAGES:
@@ -96,22 +102,20 @@ def time_in_stage(query: ReportQuery) -> list[dict]:
     return out
 
 
-def _speed_figures(query: ReportQuery) -> dict:
-    """Speed-to-lead distributions and bands over the period's first assignments (one
-    statement). The handoff is the latest MQL move at or before each assignment, from
-    one join of the period's assignments with their leads' moves; only an assignment
-    with no such move reads its lead's creation time."""
+def speed_rows(assignments, *, keep: tuple[str, ...] = ()) -> tuple[str, tuple]:
+    """(SQL, params) of one row per assignment (a queryset of Assignment, filtered):
+    first_touched_at, system_s, rep_s, total_s (seconds) and the `keep` columns.
+
+    The handoff is the latest MQL move at or before each assignment, from one join
+    of the assignments with their leads' moves; only an assignment with no such move
+    reads its lead's creation time."""
     assignments = (
-        Assignment.objects.filter(
-            query.lead_exists(),
-            assigned_at__gte=query.start_at,
-            assigned_at__lt=query.end_at,
-        )
-        .exclude(method=AssignmentMethod.SLA_REASSIGN)
+        assignments.exclude(method=AssignmentMethod.SLA_REASSIGN)
         .order_by()
-        .values("pk", "organization_id", "lead_id", "assigned_at", "first_touched_at")
+        .values("pk", "organization_id", "lead_id", "assigned_at", "first_touched_at", *keep)
     )
     sql, params = compiled(assignments)
+    kept = "".join(f", a.{name}" for name in keep)
     moves, leads = StageTransition._meta.db_table, Lead._meta.db_table
     vendor = connections[assignments.db].vendor
     created = f"(SELECT l.created_at FROM {leads} l WHERE l.id = a.lead_id)"
@@ -133,11 +137,11 @@ def _speed_figures(query: ReportQuery) -> dict:
             f"LEFT JOIN {moves} t ON t.organization_id = a.organization_id"
             f" AND t.lead_id = a.lead_id AND t.to_stage = %s AND t.occurred_at <= a.assigned_at"
         )
-        group = " GROUP BY a.pk, a.lead_id, a.assigned_at, a.first_touched_at"
+        group = f" GROUP BY a.pk, a.lead_id, a.assigned_at, a.first_touched_at{kept}"
         handoff_at = "MAX(t.occurred_at)"
     # COALESCE stops at the first value: the creation is read only when needed.
     handoffs = (
-        f"SELECT a.pk, a.assigned_at, a.first_touched_at,"
+        f"SELECT a.pk, a.assigned_at, a.first_touched_at{kept},"
         f" COALESCE({handoff_at}, {created}) AS handoff_at FROM ({sql}) a {handoff}{group}"
     )
     # Each duration once per row (seconds, never below zero); the figures use them.
@@ -150,14 +154,33 @@ def _speed_figures(query: ReportQuery) -> dict:
         f"{at_least_zero(seconds_between(later, earlier, vendor=vendor))} AS {name}"
         for name, (later, earlier) in seconds.items()
     )
-    rows = (
-        f"SELECT b.first_touched_at, {durations} FROM ({handoffs}) b",
+    kept = "".join(f", b.{name}" for name in keep)
+    return (
+        f"SELECT b.first_touched_at{kept}, {durations} FROM ({handoffs}) b",
         (*params, LeadStage.MQL.value),
     )
+
+
+def band_condition(i: int, column: str = "r.total_s") -> str:
+    """SQL: a touched assignment whose speed to lead falls in BANDS[i]."""
+    _, low, high = BANDS[i]
+    cond = f"{column} >= {low}" + ("" if high is None else f" AND {column} < {high}")
+    return f"r.first_touched_at IS NOT NULL AND {cond}"
+
+
+def _speed_figures(query: ReportQuery) -> dict:
+    """Speed-to-lead distributions and bands over the period's first assignments (one
+    statement)."""
+    rows = speed_rows(
+        Assignment.objects.filter(
+            query.lead_exists(),
+            assigned_at__gte=query.start_at,
+            assigned_at__lt=query.end_at,
+        )
+    )
     bands = {}
-    for i, (_, low, high) in enumerate(BANDS):
-        cond = f"r.total_s >= {low}" + ("" if high is None else f" AND r.total_s < {high}")
-        bands[f"band{i}"] = f"r.first_touched_at IS NOT NULL AND {cond}"
+    for i in range(len(BANDS)):
+        bands[f"band{i}"] = band_condition(i)
     figures = summarize(
         rows,
         measures=[
@@ -197,12 +220,17 @@ def _sla_counts(query: ReportQuery) -> list[dict]:
 
 def speed_to_lead(query: ReportQuery) -> dict:
     """Speed-to-lead figures, bands, and SLA compliance by rep and team (two queries)."""
-    figures = _speed_figures(query)
+    return speed_table(_speed_figures(query), _sla_counts(query))
+
+
+def speed_table(figures: dict, sla_counts) -> dict:
+    """The page's speed-to-lead figures from {"<m>_n", "<m>_p50", "<m>_p95",
+    "untouched", "band<i>"} and SLA count rows (live or merged rollups)."""
     per_rep: dict = defaultdict(lambda: {"assigned": 0, "met": 0, "breached": 0, "pending": 0})
     per_team: dict = defaultdict(lambda: {"assigned": 0, "met": 0, "breached": 0, "pending": 0})
     names: dict = {}
     teams: dict = {}
-    for row in _sla_counts(query):
+    for row in sla_counts:
         rep_id, team_id = row["membership_id"], row["team_id"]
         names[rep_id] = (
             row["membership__user__full_name"]

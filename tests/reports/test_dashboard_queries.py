@@ -16,6 +16,7 @@ from reports.views.funnel import funnel_context
 from reports.views.marketing import marketing_context
 from tests import factories as f
 from tests.reports.test_funnel import MARCH, at, build_dataset, build_noise, make_lead, march
+from tests.reports.velocity_checks import assert_close
 
 QUERIES = [
     MARCH,
@@ -157,7 +158,8 @@ def test_funnel_page_reads_the_cohorts_from_the_rollups(org, data, admin, client
             assert fast["as_of"] is not None, "the fast path was not taken"
             live = funnel_context(query, fast=False)
             assert live["as_of"] is None
-            assert funnel_figures(fast) == funnel_figures(live), params
+            # Velocity from the rollups' histograms: durations within 1%.
+            assert_close(funnel_figures(fast), funnel_figures(live), str(params))
     page = client_for(admin).get(reverse("reports:funnel", kwargs={"org_slug": org.slug}), MARCH)
     assert 'data-testid="as-of"' in page.content.decode()
     # A rep's view is scoped to their team: never the org-wide rollups.
