@@ -58,9 +58,10 @@ def bucket_value(bucket: int) -> float:
     return 0.0 if bucket == ZERO_BUCKET else 2 * GAMMA**bucket / (GAMMA + 1)
 
 
-def percentile_of(histogram: list[tuple[int, int]], p: int) -> float | None:
-    """Interpolated p-th percentile of sorted (bucket, count) pairs."""
-    total = sum(n for _, n in histogram)
+def percentile_of(ranked: list[tuple[int, int, int]], total: int, p: int) -> float | None:
+    """Interpolated p-th percentile of `total` values from (bucket, values before
+    it, values in it) rows, ascending; rows holding neither rank around
+    (total − 1) · p may be left out."""
     if not total:
         return None
     pos = (total - 1) * p / 100
@@ -68,12 +69,7 @@ def percentile_of(histogram: list[tuple[int, int]], p: int) -> float | None:
     frac = pos - low
 
     def at(rank: int) -> float:
-        seen = 0
-        for bucket, n in histogram:
-            seen += n
-            if rank < seen:
-                return bucket_value(bucket)
-        return bucket_value(histogram[-1][0])
+        return next(bucket_value(b) for b, before, n in ranked if before <= rank < before + n)
 
     value = at(low)
     return value + (at(low + 1) - value) * frac if frac else value
@@ -107,11 +103,11 @@ def stale_days(tz, changed, since: dt.datetime) -> list[dt.date]:
     stays = StageTransition.objects.filter(lead__in=leads).annotate(
         d=TruncDate("occurred_at", tzinfo=tz)
     )
-    assigned = Assignment.objects.filter(Q(lead__in=leads) | Q(breached_at__gte=since)).annotate(
-        d=TruncDate("assigned_at", tzinfo=tz)
-    )
+    # Two statements, not one OR: "lead IN (…) OR breached" cannot be a semi-join,
+    # and PostgreSQL re-ran the changed leads' subquery for every assignment.
+    assigned = Assignment.objects.annotate(d=TruncDate("assigned_at", tzinfo=tz))
     days = set()
-    for qs in (stays, assigned):
+    for qs in (stays, assigned.filter(lead__in=leads), assigned.filter(breached_at__gte=since)):
         days.update(qs.order_by().values_list("d", flat=True).distinct())
     return sorted(days)
 
@@ -238,42 +234,62 @@ def velocity_usable(query: ReportQuery, state: RollupState | None) -> bool:
 
 
 def velocity_figures(query: ReportQuery) -> tuple[dict, dict]:
-    """(time-in-stage figures by stage, speed figures) in the live selectors' shape,
-    from the period's day histograms merged in one query."""
-    histograms: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    counts: dict[str, int] = {}
-    rows = (
+    """(time-in-stage figures by stage, speed figures) in the live selectors' shape.
+
+    One statement merges the period's day histograms (a sum per measure and
+    bucket), ranks the buckets with running sums and returns only the buckets
+    around each percentile's ranks, with the plain counts: its size depends on
+    the number of buckets, never on the leads."""
+    merged = (
         VelocityRollup.objects.filter(day__gte=query.start, day__lte=query.end)
         .order_by()
         .values("measure", "bucket")
         .annotate(n=Sum("n"))
     )
-    for row in rows:
-        if row["bucket"] is None:
-            counts[row["measure"]] = row["n"]
-        else:
-            histograms[row["measure"]].append((row["bucket"], row["n"]))
-    for histogram in histograms.values():
-        histogram.sort()
+    inner, params = compiled(merged)
+    high = "CASE WHEN c.measure LIKE 'stay:%%' THEN 90 ELSE 95 END"
+    near = " OR ".join(
+        f"(c.upto > CAST((c.total - 1) * {p} / 100.0 AS INTEGER) - 1"
+        f" AND c.upto - c.n <= CAST((c.total - 1) * {p} / 100.0 AS INTEGER) + 2)"
+        for p in ("50", f"({high})")
+    )
+    sql = (
+        f"WITH h AS ({inner}) SELECT c.measure, c.bucket, c.upto - c.n, c.n, c.total FROM"
+        " (SELECT h.measure, h.bucket, h.n,"
+        " SUM(h.n) OVER (PARTITION BY h.measure ORDER BY h.bucket) AS upto,"
+        " SUM(h.n) OVER (PARTITION BY h.measure) AS total"
+        f" FROM h WHERE h.bucket IS NOT NULL) c WHERE {near}"
+        " UNION ALL SELECT h.measure, NULL, 0, h.n, h.n FROM h WHERE h.bucket IS NULL"
+    )
+    ranked: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+    totals: dict[str, int] = {}
+    with connections[merged.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        for measure, bucket, before, n, total in cursor.fetchall():
+            totals[measure] = int(total)
+            if bucket is not None:
+                ranked[measure].append((bucket, int(before), int(n)))
+    for rows in ranked.values():
+        rows.sort()
 
     def measure(name: str, key: str, percents) -> dict:
-        histogram = histograms.get(key, [])
-        out = {f"{name}_n": sum(n for _, n in histogram)}
-        out.update({f"{name}_p{p}": percentile_of(histogram, p) for p in percents})
+        total = totals.get(key, 0)
+        out = {f"{name}_n": total}
+        out.update({f"{name}_p{p}": percentile_of(ranked[key], total, p) for p in percents})
         return out
 
     stays = {
         s.value: {
             **measure("stay", f"stay:{s.value}", (50, 90)),
-            "open": counts.get(f"open:{s.value}", 0),
+            "open": totals.get(f"open:{s.value}", 0),
         }
         for s in STAY_STAGES
     }
     speed: dict = {}
     for name, percents in SPEED_MEASURES.items():
         speed.update(measure(name, name, percents))
-    speed["untouched"] = counts.get("untouched", 0)
-    speed.update({f"band{i}": counts.get(f"band{i}", 0) for i in range(len(BANDS))})
+    speed["untouched"] = totals.get("untouched", 0)
+    speed.update({f"band{i}": totals.get(f"band{i}", 0) for i in range(len(BANDS))})
     return stays, speed
 
 
