@@ -310,12 +310,9 @@ def sla_counts(query: ReportQuery) -> list[dict]:
             team_name=Subquery(Team.objects.filter(pk=OuterRef("team_id")).values("name")[:1]),
         )
     )
-    return [
-        {
-            **row,
-            "membership__user__full_name": row.pop("rep_name"),
-            "membership__user__email": row.pop("rep_email"),
-            "team__name": row.pop("team_name"),
-        }
-        for row in rows
-    ]
+    renamed = {
+        "rep_name": "membership__user__full_name",
+        "rep_email": "membership__user__email",
+        "team_name": "team__name",
+    }
+    return [{renamed.get(key, key): value for key, value in row.items()} for row in rows]
