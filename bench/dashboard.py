@@ -12,9 +12,17 @@ small tenant and again after growing it `--scale` times:
   incremental refresh after 1,000 leads changed (the every-few-minutes job);
 - fast: GET of the marketing dashboard (last 30 days, by day, vs the previous
   30), through the whole Django stack, reading the rollups — best of --repeat;
-- live: the same page computed from the facts (no rollups), for comparison.
+- live: the same page computed from the facts (no rollups), for comparison;
+- funnel: GET of the funnel & velocity page (last 30 days: the cohort funnel,
+  time in stage, speed to lead, SLA compliance, org-wide so from the rollups:
+  cohorts and the velocity day histograms), against a
+  floor measured in the same run: the same page for a period with no data yet
+  (next January: the whole stack, its queries and the template, no rows).
 
 Goal (issue 7): the dashboard at 1M leads within 3× its time at 10k.
+Goal (issue 15): the funnel & velocity page at 1M leads within 2× its time at 10k.
+`--explain FILE` writes EXPLAIN (ANALYZE, BUFFERS) of the funnel page's statements
+at the large size.
 Loading drops the secondary indexes of the loaded tables and rebuilds them
 after (as a bulk load would), then VACUUM ANALYZE.
 """
@@ -35,7 +43,9 @@ sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resol
 from bench.common import setup_django  # noqa: E402
 
 GOAL_GROWTH = 3.0
-TABLES = ["leads_lead", "leads_activity", "pipeline_stagetransition", "pipeline_opportunity"]
+GOAL_FUNNEL_GROWTH = 2.0
+TABLES = ["leads_lead", "leads_activity", "pipeline_stagetransition", "pipeline_opportunity",
+          "pipeline_assignment"]  # fmt: skip
 
 
 def best_of(repeat: int, fn) -> float:
@@ -47,7 +57,7 @@ def best_of(repeat: int, fn) -> float:
     return min(times)
 
 
-def load(org_id: int, *, leads: int, activities_per_lead: int, campaigns, now) -> None:
+def load(org_id: int, *, leads: int, activities_per_lead: int, campaigns, now, reps=None) -> None:
     from bench import dashboard_data as data
     from bench.rescore import execute, secondary_indexes, vacuum
 
@@ -58,7 +68,7 @@ def load(org_id: int, *, leads: int, activities_per_lead: int, campaigns, now) -
     execute("SET session_replication_role = replica")
     try:
         data.grow(organization_id=org_id, leads=leads, activities_per_lead=activities_per_lead,
-                  campaigns=campaigns, now=now)  # fmt: skip
+                  campaigns=campaigns, now=now, reps=reps)  # fmt: skip
     finally:
         execute("SET session_replication_role = DEFAULT")
         for _, definition in indexes:
@@ -119,6 +129,48 @@ def measure(org, client, url: str, *, repeat: int) -> dict[str, float]:
     return result
 
 
+def measure_funnel(client, url: str, *, repeat: int, explain: str = "") -> dict[str, float]:
+    """The funnel & velocity page (last 30 days) and its floor (a period with no data)."""
+    from django.db import connection
+
+    next_year = time_now().year + 1
+    empty = {"start": f"{next_year}-01-01", "end": f"{next_year}-01-30"}
+    for params in ({}, empty):
+        warm = client.get(url, params, secure=True)
+        assert warm.status_code == 200, (warm.status_code, warm.content[:300])
+        assert warm.context["velocity_as_of"] is not None, "velocity was not read from rollups"
+    statements = []
+    with connection.execute_wrapper(
+        lambda execute, sql, params, *a: (
+            statements.append((sql, params)) or execute(sql, params, *a)
+        )
+    ):
+        client.get(url, secure=True)
+    page = best_of(repeat, lambda: client.get(url, secure=True))
+    floor = best_of(repeat, lambda: client.get(url, empty, secure=True))
+    result = {"page": page, "floor": floor, "queries": len(statements)}
+    print(f"    funnel & velocity page {page * 1000:7.1f} ms, floor {floor * 1000:6.1f} ms"
+          f" (×{page / floor:.2f}), {len(statements)} queries", flush=True)  # fmt: skip
+    if explain:
+        with open(explain, "w") as out, connection.cursor() as cursor:
+            jit_off = False
+            for sql, params in statements:
+                if sql.startswith("SELECT set_config("):
+                    jit_off = True  # the page runs the next statement with these settings
+                    continue
+                if "pipeline_" in sql or "leads_lead" in sql:
+                    for name, value in (("jit", "off"), ("work_mem", "'32MB'")):
+                        cursor.execute(f"SET {name} = {value if jit_off else 'default'}")
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+                    plan = "\n".join(row[0] for row in cursor.fetchall())
+                    out.write(f"{sql}\n{params}\n{plan}\n\n")
+                jit_off = False
+            cursor.execute("RESET jit")
+            cursor.execute("RESET work_mem")
+        print(f"    plans written to {explain}", flush=True)
+    return result
+
+
 def time_now():
     from django.utils import timezone
 
@@ -137,6 +189,7 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=100, help="large tenant = leads × scale")
     parser.add_argument("--activities-per-lead", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=9, help="page loads timed (best kept)")
+    parser.add_argument("--explain", default="", help="write the funnel page's plans here (1M)")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         print("bench: needs PostgreSQL; run it through\n"
@@ -173,23 +226,28 @@ def main() -> int:
         client = Client()
         client.force_login(user)
         url = reverse("reports:marketing", kwargs={"org_slug": org.slug})
+        funnel_url = reverse("reports:funnel", kwargs={"org_slug": org.slug})
         with tenant_scope(other):
             load(other.pk, leads=2000, activities_per_lead=1,
                  campaigns=data.add_campaigns(other.pk), now=now)  # fmt: skip
         with tenant_scope(org):
             campaigns = data.add_campaigns(org.pk)
+            reps = data.add_reps(org.pk)
             load(org.pk, leads=args.leads, activities_per_lead=args.activities_per_lead,
-                 campaigns=campaigns, now=now)  # fmt: skip
+                 campaigns=campaigns, now=now, reps=reps)  # fmt: skip
         print("  small tenant:")
         small = measure(org, client, url, repeat=args.repeat)
+        small_funnel = measure_funnel(client, funnel_url, repeat=args.repeat)
         large = None
         if args.scale > 1:
             with tenant_scope(org):
                 load(org.pk, leads=args.leads * (args.scale - 1),
                      activities_per_lead=args.activities_per_lead, campaigns=campaigns,
-                     now=now)  # fmt: skip
+                     now=now, reps=reps)  # fmt: skip
             print("  large tenant:")
             large = measure(org, client, url, repeat=args.repeat)
+            large_funnel = measure_funnel(client, funnel_url, repeat=args.repeat,
+                                          explain=args.explain)  # fmt: skip
         if large:
             growth = large["fast"] / small["fast"]
             verdict = "OK" if growth <= GOAL_GROWTH else "MISSED"
@@ -197,6 +255,13 @@ def main() -> int:
                   f" {growth:.2f}× (goal ≤ {GOAL_GROWTH:.0f}×) {verdict};"
                   f" live path {large['live'] / small['live']:.1f}×;"
                   f" same query count: {small['queries'] == large['queries']}")  # fmt: skip
+            growth = large_funnel["page"] / small_funnel["page"]
+            same = small_funnel["queries"] == large_funnel["queries"]
+            verdict = "OK" if growth <= GOAL_FUNNEL_GROWTH else "MISSED"
+            print(f"  funnel & velocity growth: {growth:.2f}× (goal ≤ {GOAL_FUNNEL_GROWTH:.0f}×)"
+                  f" {verdict}; page/floor {small_funnel['page'] / small_funnel['floor']:.2f}"
+                  f" → {large_funnel['page'] / large_funnel['floor']:.2f};"
+                  f" same query count: {same}")  # fmt: skip
         print(f"  whole bench: {time.perf_counter() - started:.0f} s")
         connection.close()
     return 0

@@ -1,7 +1,9 @@
 """Data for bench/dashboard.py, generated inside PostgreSQL: campaigns, leads
 arriving over two years by channel and campaign, their stage history (about one
 transition per lead: half never qualify, a few go all the way to won or lost),
-won opportunities, and about five activities per lead.
+won opportunities, about five activities per lead, and for the funnel &
+velocity page: an assignment to a rep for every lead that reached MQL (its
+first touch, SLA breach, a few SLA reassignments) and 1% of leads merged away.
 
 Deterministic (hashint8 of the row number), PostgreSQL only. Reuses the column
 filler of bench/rescore_data.py.
@@ -83,7 +85,10 @@ def add_leads(
 
 
 def add_history(*, organization_id: int, leads: tuple[int, int], now: datetime) -> None:
-    """Stage history of these leads, their stage, and an opportunity for each decided deal."""
+    """Stage history of these leads, their stage, and an opportunity for each decided deal.
+
+    History is written in time order, as an append-only log fills up in production
+    (a period's moves sit together on disk, not one per page across the table)."""
     lo, hi = leads
     depth = DEPTH.format(h="(abs(hashint8(l.id * 31)) %% 100)")
     outcome = "CASE WHEN abs(hashint8(l.id * 37)) %% 2 = 0 THEN 'won' ELSE 'lost' END"
@@ -104,6 +109,7 @@ def add_history(*, organization_id: int, leads: tuple[int, int], now: datetime) 
             FROM leads_lead l CROSS JOIN {steps}
             WHERE l.organization_id = %(org)s AND l.id BETWEEN %(lo)s AND %(hi)s
               AND v.k <= {depth}
+            ORDER BY 5
             """,
             {"org": organization_id, "lo": lo, "hi": hi, "now": now},
         )
@@ -133,7 +139,75 @@ def add_history(*, organization_id: int, leads: tuple[int, int], now: datetime) 
         )
 
 
-def grow(*, organization_id: int, leads: int, activities_per_lead: int, campaigns, now) -> None:
+def add_reps(organization_id: int, *, reps: int = 8) -> list[tuple[int, int | None]]:
+    """Sales reps (membership, team): two teams of three and two reps in no team."""
+    from accounts.models import Membership, Role, User
+    from pipeline.models import Team, TeamMember
+
+    teams = [Team.objects.create(organization_id=organization_id, name=f"Team {n}") for n in "AB"]
+    out = []
+    for n in range(reps):
+        user = User.objects.create(
+            email=f"rep{n}.{organization_id}@bench.example", full_name=f"Rep {n}"
+        )
+        member = Membership.objects.create(
+            organization_id=organization_id, user=user, role=Role.SALES_REP
+        )
+        team = teams[n % 2] if n < 6 else None
+        if team:
+            TeamMember.objects.create(organization_id=organization_id, team=team, membership=member)
+        out.append((member.pk, team.pk if team else None))
+    return out
+
+
+def add_assignments(
+    *, organization_id: int, leads: tuple[int, int], reps: list[tuple[int, int | None]], now
+) -> None:
+    """Each lead that reached MQL is assigned minutes to hours later (written in time
+    order, like the history); 90% are touched,
+    15% breach their SLA, 5% are SLA reassignments. Then 1% of the leads are merged
+    into their predecessor (their history stays, the reports leave it out)."""
+    lo, hi = leads
+    members = "ARRAY[" + ", ".join(str(m) for m, _ in reps) + "]"
+    teams = "ARRAY[" + ", ".join(str(t) if t else "NULL" for _, t in reps) + "]::integer[]"
+    pick = f"1 + abs(hashint8(t.lead_id * 53)) %% {len(reps)}"
+    h = "abs(hashint8(t.lead_id * 59)) %% 100"
+    assigned = "LEAST(t.occurred_at + make_interval(mins => abs(hashint8(t.lead_id * 61)) %% 180), %(now)s)"  # noqa: E501
+    touched = (
+        f"LEAST({assigned} + make_interval(mins => abs(hashint8(t.lead_id * 67)) %% 240), %(now)s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO pipeline_assignment
+                (organization_id, lead_id, membership_id, team_id, rule_id, method, reason,
+                 assigned_at, assigned_by_id, first_touch_due_at, accept_due_at, first_touched_at,
+                 accepted_at, breached_at, escalated_at, is_current)
+            SELECT t.organization_id, t.lead_id, ({members})[{pick}], ({teams})[{pick}], NULL,
+                   CASE WHEN {h} < 5 THEN 'sla_reassign' ELSE 'rule' END, '',
+                   {assigned}, NULL, {assigned} + interval '1 hour', NULL,
+                   CASE WHEN {h} < 90 THEN {touched} END, NULL,
+                   CASE WHEN {h} >= 85 THEN {assigned} + interval '1 hour' END, NULL, true
+            FROM pipeline_stagetransition t
+            WHERE t.organization_id = %(org)s AND t.lead_id BETWEEN %(lo)s AND %(hi)s
+              AND t.to_stage = 'mql'
+            ORDER BY 8
+            """,
+            {"org": organization_id, "lo": lo, "hi": hi, "now": now},
+        )
+        cursor.execute(
+            """
+            UPDATE leads_lead SET merged_into_id = id - 1
+            WHERE organization_id = %(org)s AND id BETWEEN %(lo)s AND %(hi)s
+              AND abs(hashint8(id * 71)) %% 100 = 0
+            """,
+            {"org": organization_id, "lo": lo + 1, "hi": hi},
+        )
+
+
+def grow(
+    *, organization_id: int, leads: int, activities_per_lead: int, campaigns, now, reps=None
+) -> None:
     n_leads = Lead.objects.count()
     from leads.models import Activity
 
@@ -145,3 +219,5 @@ def grow(*, organization_id: int, leads: int, activities_per_lead: int, campaign
     add_history(organization_id=organization_id, leads=new, now=now)
     add_activities(organization_id=organization_id, start=n_acts + 1,
                    count=leads * activities_per_lead, leads=new, now=now)  # fmt: skip
+    if reps:
+        add_assignments(organization_id=organization_id, leads=new, reps=reps, now=now)

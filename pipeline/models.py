@@ -44,6 +44,8 @@ class StageTransition(TenantModel):
         indexes = [
             models.Index(fields=["organization", "lead", "occurred_at"]),
             models.Index(fields=["organization", "to_stage", "occurred_at"]),
+            # Reports: every move of a period (time in stage).
+            models.Index(fields=["organization", "occurred_at"]),
         ]
 
     def __str__(self) -> str:
@@ -354,6 +356,8 @@ class Assignment(TenantModel):
             models.Index(fields=["organization", "membership", "is_current"]),
             models.Index(fields=["organization", "lead", "assigned_at"]),
             models.Index(fields=["organization", "is_current", "breached_at"]),
+            # Reports: the assignments of a period (speed to lead, SLA compliance).
+            models.Index(fields=["organization", "assigned_at"]),
         ]
 
     def __str__(self) -> str:

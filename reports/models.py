@@ -98,8 +98,40 @@ class RollupState(TenantModel):
 
     refreshed_at = models.DateTimeField()
     timezone = models.CharField(max_length=64)
+    # When the velocity rollups were last brought up to date (None: never built).
+    velocity_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["organization"], name="rollup_state_one_per_org")
         ]
+
+
+class VelocityRollup(TenantModel):
+    """Velocity facts of one day (org timezone) as mergeable counts: for `measure`
+    "stay:<stage>", "system", "rep" or "total" a histogram of durations in
+    log-spaced buckets (reports.velocity_rollups.bucket: any percentile of the
+    merged buckets is within 1% of the exact one), and with `bucket` NULL plain
+    counts ("open:<stage>", "untouched", "band<i>")."""
+
+    day = models.DateField()
+    measure = models.CharField(max_length=24)
+    bucket = models.IntegerField(null=True, blank=True)
+    n = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "day"])]
+
+
+class SlaDayRollup(TenantModel):
+    """Assignments made on one day per rep and team: assigned, met, breached."""
+
+    day = models.DateField()
+    membership_id = models.IntegerField()
+    team_id = models.IntegerField(null=True, blank=True)
+    assigned = models.PositiveIntegerField(default=0)
+    met = models.PositiveIntegerField(default=0)
+    breached = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "day"])]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from leadflow.errors import LeadflowError
 
@@ -116,6 +116,18 @@ class ReportQuery:
         if self.owner_ids is not None:
             q &= Q(**{f"{p}owner_id__in": sorted(self.owner_ids)})
         return q
+
+    def lead_exists(self, lead_field: str = "lead_id"):
+        """lead_q for a history table (transitions, assignments) as a semi-join on
+        its lead, without joining every lead: unfiltered, only "not merged" is left,
+        and NOT EXISTS over the few merged leads is all it costs."""
+        from leads.models import Lead
+
+        if not (self.source or self.campaign_id or self.rep_id or self.team_id) and (
+            self.owner_ids is None
+        ):
+            return ~Exists(Lead.objects.filter(pk=OuterRef(lead_field), merged_into__isnull=False))
+        return Exists(Lead.objects.filter(self.lead_q(), pk=OuterRef(lead_field)))
 
     def created_q(self, prefix: str = "") -> Q:
         """Leads that arrived in the period (the cohort)."""

@@ -7,7 +7,8 @@ refresh are recomputed from the facts — stage moves, merges, quality and owner
 changes all bump `Lead.updated_at`, so those days are exactly the stale ones.
 Rows of a day are deleted and re-inserted in one transaction.
 
-The fast path answers only org-wide queries (optionally by source or campaign) in
+The velocity rollups (reports.velocity_rollups) are refreshed in the same
+transaction. The fast path answers only org-wide queries (optionally by source or campaign) in
 the timezone the rollups were built in; rep- or team-scoped queries and orgs never
 refreshed use the live selectors. `tests/reports/test_dashboard_queries.py` checks
 both paths give the same numbers.
@@ -32,6 +33,7 @@ from pipeline.models import OpportunityStatus, StageTransition
 from reports.models import LeadCohortRollup, MqlMonthRollup, RollupState
 from reports.period import ReportQuery, org_timezone
 from reports.selectors.funnel import FunnelCounts, _rank_case
+from reports.velocity_rollups import stale_days, velocity_rollup_refresh
 
 __all__ = ["refresh_all_rollups", "refresh_rollups", "rollup_refresh"]
 
@@ -117,7 +119,7 @@ def rollup_refresh(*, organization_id: int, full: bool = False) -> dict[str, int
     with transaction.atomic():
         state = RollupState.objects.select_for_update().filter().first()
         full = full or state is None or state.timezone != tz.key
-        days = months = None
+        days = months = velocity_days = None
         if not full:
             since = state.refreshed_at - SAFETY_MARGIN
             changed = Lead.objects.filter(Q(updated_at__gte=since) | Q(created_at__gte=since))
@@ -141,6 +143,8 @@ def rollup_refresh(*, organization_id: int, full: bool = False) -> dict[str, int
                     .distinct()
                 }
             )
+            if state.velocity_at is not None:  # else never built: build it whole
+                velocity_days = stale_days(tz, changed, since)
         cohort = LeadCohortRollup.objects.all()
         mql = MqlMonthRollup.objects.all()
         if not full:
@@ -151,11 +155,14 @@ def rollup_refresh(*, organization_id: int, full: bool = False) -> dict[str, int
         new_mql = _mql_rows(organization_id, tz, months) if (full or months) else []
         LeadCohortRollup.objects.bulk_create(new_cohort, batch_size=2000)
         MqlMonthRollup.objects.bulk_create(new_mql, batch_size=2000)
+        velocity = velocity_rollup_refresh(
+            organization_id=organization_id, tz=tz, days=velocity_days
+        )
         RollupState.objects.update_or_create(
             organization_id=organization_id,
-            defaults={"refreshed_at": now, "timezone": tz.key},
+            defaults={"refreshed_at": now, "timezone": tz.key, "velocity_at": now},
         )
-    return {"days": -1 if full else len(days), "rows": len(new_cohort) + len(new_mql)}
+    return {"days": -1 if full else len(days), "rows": len(new_cohort) + len(new_mql) + velocity}
 
 
 @shared_task(
@@ -258,6 +265,23 @@ def funnel_total(query: ReportQuery) -> FunnelCounts:
     for r in rows:
         counts.add(n=r["n"], rank=r["rank"], won=r["won"], lost=r["lost"], junk=r["junk"])
     return counts
+
+
+def cohort_funnel_by_bucket(query: ReportQuery) -> dict:
+    """FunnelCounts per arrival bucket (the funnel page's cohorts), like
+    `reports.selectors.funnel.cohort_funnel(query, group="bucket")`."""
+    out: dict = defaultdict(FunnelCounts)
+    rows = (
+        _filtered(LeadCohortRollup.objects.filter(day__gte=query.start, day__lte=query.end), query)
+        .order_by()
+        .values("day", "rank", "won", "lost", "junk")
+        .annotate(n=Sum("leads"))
+    )
+    for r in rows:
+        out[query.bucket_start(r["day"])].add(
+            n=r["n"], rank=r["rank"], won=r["won"], lost=r["lost"], junk=r["junk"]
+        )
+    return out
 
 
 def mql_months(query: ReportQuery, *, months: int = 12) -> list[dict]:

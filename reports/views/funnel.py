@@ -1,15 +1,22 @@
 """Funnel & velocity report: the cohort funnel with conversion per arrival
-period, win rate, time in each stage, speed to lead and SLA compliance."""
+period, win rate, time in each stage, speed to lead and SLA compliance.
+
+The cohort funnel reads the dashboard rollups when they can answer the query (as
+the marketing dashboard does), and so does velocity for org-wide views (day
+histograms merged, percentiles within 1%: reports.velocity_rollups); otherwise it
+is computed in the database from the period's history. A fixed number of queries
+whatever the data size."""
 
 from __future__ import annotations
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
+from reports import rollups, velocity_rollups
 from reports.charts import Chart, Kpi
 from reports.export import Column, ReportTable
 from reports.period import ReportQuery
 from reports.selectors.funnel import STEPS, FunnelCounts, cohort_funnel
-from reports.selectors.velocity import speed_to_lead, time_in_stage
+from reports.selectors.velocity import speed_table, speed_to_lead, stay_table, time_in_stage
 from reports.views import render_report
 from reports.views.marketing import funnel_chart
 
@@ -49,11 +56,22 @@ def _cohort_chart(query: ReportQuery, by_bucket: dict) -> Chart:
     )
 
 
-def funnel_context(query: ReportQuery) -> dict:
-    by_bucket = cohort_funnel(query, group="bucket")
+def funnel_context(query: ReportQuery, *, fast: bool = True) -> dict:
+    """Everything on the page; `fast=False` computes the cohorts from the facts."""
+    state = rollups.rollup_state(query) if fast else None
+    if state is not None:
+        by_bucket = rollups.cohort_funnel_by_bucket(query)
+    else:
+        by_bucket = cohort_funnel(query, group="bucket")
     total = FunnelCounts.total(by_bucket.values())
-    stays = time_in_stage(query)
-    speed = speed_to_lead(query)
+    velocity_fast = velocity_rollups.velocity_usable(query, state)
+    if velocity_fast:
+        stay_figures, speed_figures = velocity_rollups.velocity_figures(query)
+        stays = stay_table(stay_figures)
+        speed = speed_table(speed_figures, velocity_rollups.sla_counts(query))
+    else:
+        stays = time_in_stage(query)
+        speed = speed_to_lead(query)
     kpis = [
         Kpi("Leads", total.leads, icon="people"),
         Kpi("Lead → won", total.lead_to_won, "pct", icon="trophy"),
@@ -152,6 +170,8 @@ def funnel_context(query: ReportQuery) -> dict:
     )
     return {
         "kpis": kpis,
+        "as_of": state.refreshed_at if state is not None else None,
+        "velocity_as_of": state.velocity_at if velocity_fast else None,
         "funnel": funnel_chart(total),
         "cohorts": _cohort_chart(query, by_bucket),
         "stages": stage_chart,

@@ -12,9 +12,11 @@ from leads.models import Channel, Lead
 from pipeline.models import StageTransition
 from reports.models import LeadCohortRollup, RollupState
 from reports.rollups import refresh_all_rollups, rollup_refresh
+from reports.views.funnel import funnel_context
 from reports.views.marketing import marketing_context
 from tests import factories as f
 from tests.reports.test_funnel import MARCH, at, build_dataset, build_noise, make_lead, march
+from tests.reports.velocity_checks import assert_close
 
 QUERIES = [
     MARCH,
@@ -135,3 +137,33 @@ def test_dashboard_query_count_is_flat(org, data, admin, client_for, django_asse
     with django_assert_num_queries(len(small.captured_queries)):
         response = client.get(url, MARCH)
     assert response.context["kpis"][0].value == 36
+
+
+def funnel_figures(context: dict) -> dict:
+    return {
+        "kpis": [(k.label, k.value) for k in context["kpis"]],
+        "charts": {
+            name: (context[name].labels, context[name].datasets, context[name].table.rows)
+            for name in ("funnel", "cohorts", "stages", "speed")
+        },
+    }
+
+
+def test_funnel_page_reads_the_cohorts_from_the_rollups(org, data, admin, client_for):
+    with tenant_scope(org):
+        rollup_refresh(organization_id=org.pk)
+        for params in QUERIES:
+            query = march(org, **params)
+            fast = funnel_context(query)
+            assert fast["as_of"] is not None, "the fast path was not taken"
+            live = funnel_context(query, fast=False)
+            assert live["as_of"] is None
+            # Velocity from the rollups' histograms: durations within 1%.
+            assert_close(funnel_figures(fast), funnel_figures(live), str(params))
+    page = client_for(admin).get(reverse("reports:funnel", kwargs={"org_slug": org.slug}), MARCH)
+    assert 'data-testid="as-of"' in page.content.decode()
+    # A rep's view is scoped to their team: never the org-wide rollups.
+    rep_page = client_for(data["rep_a"]).get(
+        reverse("reports:funnel", kwargs={"org_slug": org.slug}), MARCH
+    )
+    assert rep_page.context["as_of"] is None
