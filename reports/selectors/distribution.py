@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from django.db import connections, transaction
 from django.db.models import QuerySet
 
+from leadflow.dbrouter import read_alias
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -85,7 +87,7 @@ def summarize(
     None). Groups with no rows are absent."""
     measures = list(measures)
     counts = counts or {}
-    connection = connections[rows.db if isinstance(rows, QuerySet) else "default"]
+    connection = connections[rows.db if isinstance(rows, QuerySet) else read_alias()]
     inner, params = compiled(rows) if isinstance(rows, QuerySet) else rows
     columns = [f"{group or 'NULL'} AS g"]
     columns += [f"{m.sql} AS m_{m.name}" for m in measures]

@@ -32,7 +32,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connections
 from django.db.models import (
     Case,
     Count,
@@ -45,6 +45,7 @@ from django.db.models import (
     When,
 )
 
+from leadflow.dbrouter import read_alias
 from leads.models import Activity, Lead, ScoreBand, ScoreGrade
 from pipeline.models import Stage, StageTransition
 from reports.formatting import rate
@@ -217,6 +218,7 @@ def rule_matches(
     lead_sql, lead_params = (
         leads.order_by().annotate(**flags).values(*flags, lid=F("pk")).query.sql_with_params()
     )
+    connection = connections[read_alias()]  # raw SQL is not routed: pick the read alias
     pg = connection.vendor == "postgresql"
     columns = ["l.is_won", *(f"l.m{r.pk}" for r in fit)]
     with_, params, source = "", list(lead_params), f"({lead_sql}) l"

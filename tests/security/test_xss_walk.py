@@ -36,6 +36,8 @@ pytestmark = pytest.mark.django_db
 NOT_POPULATED: dict[str, str] = {
     "ApiIdempotencyKey": "never on a page: replayed only as the API's own JSON answer",
     "TrainingLead": "two ids (version, lead) and no text",
+    "SlaDayRollup": "a day, two ids and counts: no text",
+    "VelocityRollup": "a day, a measure key the code sets, a bucket and a count: no text",
 }
 
 
@@ -67,7 +69,7 @@ def world(org, other_org, make_member):
     make_member(other_org, Role.ADMIN)
     with scopes_disabled():
         world = populate(org, members)
-        assert empty_models(org) == sorted(NOT_POPULATED)
+        assert sorted(empty_models(org)) == sorted(NOT_POPULATED)
         poison(world)
     return world
 
