@@ -58,6 +58,18 @@ def _open_due(due: str, done: str) -> Case:
     return Case(When(**{f"current__{done}__isnull": True}, then=F(f"current__{due}")))
 
 
+def _open_leads_of(membership_ref) -> QuerySet[Lead]:
+    return Lead.objects.filter(
+        owner=membership_ref, stage__in=OPEN_STAGES, merged_into__isnull=True
+    )
+
+
+def _current() -> FilteredRelation:
+    """A lead's current assignment (at most one: assignment_one_current), joined.
+    A new one per queryset: Django writes its alias and path into the object."""
+    return FilteredRelation("assignments", condition=Q(assignments__is_current=True))
+
+
 def rep_queue(*, membership: Membership) -> QuerySet[Lead]:
     """The leads a rep works: assigned to them, in an open stage; most urgent first.
 
@@ -72,8 +84,8 @@ def rep_queue(*, membership: Membership) -> QuerySet[Lead]:
     accept_due = _open_due("accept_due_at", "accepted_at")
     touch_due = _open_due("first_touch_due_at", "first_touched_at")
     return (
-        Lead.objects.filter(owner=membership, stage__in=OPEN_STAGES, merged_into__isnull=True)
-        .alias(current=FilteredRelation("assignments", condition=Q(assignments__is_current=True)))
+        _open_leads_of(membership)
+        .alias(current=_current())
         .annotate(
             # LEAST is NULL on SQLite when an argument is; the Coalesces make it
             # behave as on PostgreSQL (NULLs ignored) on both.
@@ -101,20 +113,24 @@ def rep_queue(*, membership: Membership) -> QuerySet[Lead]:
 
 
 def rep_queue_counts(*, membership: Membership, now) -> dict[str, int]:
-    """Header figures of the queue: open leads by stage and how many are overdue (one query)."""
-    rows = rep_queue(membership=membership).order_by()
+    """Header figures of the queue: open leads by stage and how many are overdue (one query).
+
+    Counted over the queue's plain lead rows joined to their current assignment,
+    without the page's annotations: a lead is overdue when a running SLA clock
+    (accept or first touch, its step not done) is past due, or its assignment
+    was marked breached -- `sla_due_at < now` of `rep_queue`, spelled per clock.
+    """
+    running = [
+        Q(**{f"current__{done}__isnull": True, f"current__{due}__lt": now})
+        for due, done in (
+            ("accept_due_at", "accepted_at"),
+            ("first_touch_due_at", "first_touched_at"),
+        )
+    ]
+    overdue = running[0] | running[1] | Q(current__breached_at__isnull=False)
+    rows = _open_leads_of(membership).alias(current=_current())
     by_stage = {s: Count("pk", filter=Q(stage=s)) for s in OPEN_STAGES}
-    return rows.aggregate(
-        total=Count("pk"),
-        overdue=Count("pk", filter=Q(sla_due_at__lt=now) | Q(breached_at__isnull=False)),
-        **by_stage,
-    )
-
-
-def _open_leads_of(membership_ref) -> QuerySet[Lead]:
-    return Lead.objects.filter(
-        owner=membership_ref, stage__in=OPEN_STAGES, merged_into__isnull=True
-    )
+    return rows.aggregate(total=Count("pk"), overdue=Count("pk", filter=overdue), **by_stage)
 
 
 def team_load(*, organization: Organization) -> QuerySet[TeamMember]:
