@@ -75,33 +75,38 @@ def rep_queue(*, membership: Membership) -> QuerySet[Lead]:
 
     Order: the nearest open SLA deadline (accept or first touch) first, leads
     without one after; then hot before warm before cold, higher score first;
-    then the longest waiting. Each lead carries its current assignment's facts
-    (why routed, clocks) and its latest activity's kind, in one query.
+    then the longest waiting. Each lead carries what its queue row shows of its
+    current assignment (why routed, team, SLA deadline, accepted, breached), its
+    latest activity's kind and its opportunity, in one query.
+
+    Built for the page's cost as well (bench/rep_queue.py): the clocks are
+    resolved once as aliases, and what only orders the rows is not selected.
     """
     latest_kind = (
         Activity.objects.filter(lead=OuterRef("pk")).order_by("-occurred_at", "-pk").values("kind")
     )[:1]
-    accept_due = _open_due("accept_due_at", "accepted_at")
-    touch_due = _open_due("first_touch_due_at", "first_touched_at")
     return (
         _open_leads_of(membership)
-        .alias(current=_current())
+        .alias(
+            current=_current(),
+            accept_due=_open_due("accept_due_at", "accepted_at"),
+            touch_due=_open_due("first_touch_due_at", "first_touched_at"),
+            band_rank=BAND_RANK,
+            routed_at=F("current__assigned_at"),
+        )
         .annotate(
             # LEAST is NULL on SQLite when an argument is; the Coalesces make it
             # behave as on PostgreSQL (NULLs ignored) on both.
-            sla_due_at=Least(Coalesce(accept_due, touch_due), Coalesce(touch_due, accept_due)),
-            band_rank=BAND_RANK,
-            assignment_id=F("current__id"),
+            sla_due_at=Least(
+                Coalesce("accept_due", "touch_due"), Coalesce("touch_due", "accept_due")
+            ),
             assignment_reason=F("current__reason"),
-            assignment_method=F("current__method"),
-            routed_at=F("current__assigned_at"),
             accepted_at=F("current__accepted_at"),
-            first_touched_at=F("current__first_touched_at"),
             breached_at=F("current__breached_at"),
             team_name=F("current__team__name"),
             last_activity_kind=Subquery(latest_kind),
         )
-        .select_related("company", "opportunity", "qualification")
+        .select_related("opportunity")
         .order_by(
             F("sla_due_at").asc(nulls_last=True),
             "band_rank",
