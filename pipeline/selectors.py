@@ -121,21 +121,28 @@ def rep_queue_counts(*, membership: Membership, now) -> dict[str, int]:
     """Header figures of the queue: open leads by stage and how many are overdue (one query).
 
     Counted over the queue's plain lead rows joined to their current assignment,
-    without the page's annotations: a lead is overdue when a running SLA clock
-    (accept or first touch, its step not done) is past due, or its assignment
-    was marked breached -- `sla_due_at < now` of `rep_queue`, spelled per clock.
+    grouped by stage, without the page's annotations (they cost more to build
+    than the query to run): a lead is overdue when a running SLA clock (accept or
+    first touch, its step not done) is past due, or its assignment was marked
+    breached -- `sla_due_at < now` of `rep_queue`, spelled per clock.
     """
-    running = [
-        Q(**{f"current__{done}__isnull": True, f"current__{due}__lt": now})
-        for due, done in (
-            ("accept_due_at", "accepted_at"),
-            ("first_touch_due_at", "first_touched_at"),
-        )
-    ]
-    overdue = running[0] | running[1] | Q(current__breached_at__isnull=False)
-    rows = _open_leads_of(membership).alias(current=_current())
-    by_stage = {s: Count("pk", filter=Q(stage=s)) for s in OPEN_STAGES}
-    return rows.aggregate(total=Count("pk"), overdue=Count("pk", filter=overdue), **by_stage)
+    clocks = (("accept_due_at", "accepted_at"), ("first_touch_due_at", "first_touched_at"))
+    overdue = Q(current__breached_at__isnull=False)
+    for due, done in clocks:
+        overdue |= Q(**{f"current__{done}__isnull": True, f"current__{due}__lt": now})
+    rows = (
+        _open_leads_of(membership)
+        .alias(current=_current())
+        .order_by()
+        .values_list("stage")
+        .annotate(n=Count("pk"), late=Count("pk", filter=overdue))
+    )
+    by_stage = {stage: (n, late) for stage, n, late in rows}
+    return {
+        "total": sum(n for n, _late in by_stage.values()),
+        "overdue": sum(late for _n, late in by_stage.values()),
+        **{stage: by_stage.get(stage, (0, 0))[0] for stage in OPEN_STAGES},
+    }
 
 
 def team_load(*, organization: Organization) -> QuerySet[TeamMember]:
