@@ -10,12 +10,14 @@ pipeline/templatetags/pipeline_ui.py, so there is one copy of each.
 from __future__ import annotations
 
 from django.template.defaultfilters import capfirst, floatformat
+from django.utils import dateformat
+from django.utils.formats import get_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import TIME_STRINGS, timesince
 from django.utils.timezone import template_localtime
 
 from leadflow.rowhtml import IdUrl, escape_value, html, show
-from leads.models import LeadStage
+from leads.models import LeadStage, ScoreBand
 
 _DASH = mark_safe('<span class="text-secondary">—</span>')
 _PQL = mark_safe(
@@ -33,17 +35,22 @@ def stage_badge(stage: str, label: str) -> SafeString:
     return html('<span class="badge stage-badge stage-{}">{}</span>', stage, label)
 
 
-def score_badges(lead) -> SafeString:
-    """Score, grade and band (or a dash before the first scoring), and PQL."""
+def score_badges(lead, band_labels: dict | None = None) -> SafeString:
+    """Score, grade and band (or a dash before the first scoring), and PQL.
+    `band_labels`: the bands' labels translated once for a page of rows."""
     if not lead.scored_at:
         return _DASH + _PQL if lead.is_pql else _DASH
     return html(
         SCORE,
         score=show(lead.score),
         grade=html(GRADE, lead.grade) if lead.grade else "",
-        band=html(BAND, lead.band, lead.get_band_display()) if lead.band else "",
+        band=html(BAND, lead.band, _band_label(lead, band_labels)) if lead.band else "",
         pql=_PQL if lead.is_pql else "",
     )
+
+
+def _band_label(lead, labels: dict | None) -> str:
+    return labels[lead.band] if labels and lead.band in labels else lead.get_band_display()
 
 
 class QueueUrls:
@@ -56,6 +63,9 @@ class QueueUrls:
         self._actions: dict[str, IdUrl] = {}
         self._buttons: dict[tuple, str] = {}
         self.stage_labels = {value: str(label) for value, label in LeadStage.choices}
+        self.band_labels = {value: str(label) for value, label in ScoreBand.choices}
+        # What `{{ datetime }}` formats with, looked up once (the page's language).
+        self.datetime_format = get_format("DATETIME_FORMAT")
         # timesince's "%(num)d days" strings, translated once per count for this page.
         self.time_strings = {unit: _Plural(text) for unit, text in TIME_STRINGS.items()}
 
@@ -192,7 +202,9 @@ def _activity(row, urls: QueueUrls) -> SafeString:
         since = timesince(row.last_activity_at, time_strings=urls.time_strings)
     except (ValueError, TypeError):
         since = ""
-    return html(ACTIVITY, kind, show(row.last_activity_at), since)
+    # `{{ last_activity_at }}`: local time in the page's DATETIME_FORMAT (escaped by html).
+    at = dateformat.format(template_localtime(row.last_activity_at), urls.datetime_format)
+    return html(ACTIVITY, kind, at, since)
 
 
 def queue_row_cells(row, *, urls: QueueUrls, open_action: str = "") -> SafeString:
@@ -209,7 +221,7 @@ def queue_row_cells(row, *, urls: QueueUrls, open_action: str = "") -> SafeStrin
         phone=html(" · {}", row.phone) if row.phone else "",
         stage=stage_badge(row.stage, urls.stage_labels.get(row.stage, row.stage)),
         deal=html(DEAL, deal.currency, floatformat(deal.amount, "0g")) if deal else "",
-        score=score_badges(row),
+        score=score_badges(row, urls.band_labels),
         reason=row.assignment_reason or "—",
         team=html(TEAM, row.team_name) if row.team_name else "",
         activity=_activity(row, urls),

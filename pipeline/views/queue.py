@@ -66,7 +66,7 @@ def action_links(lead, org_slug: str, names, urls: QueueUrls | None = None) -> l
 
 def row_columns(queue):
     """The queue with only the columns a row shows (pipeline/rows.py)."""
-    return queue.select_related(None).select_related("opportunity").only(*ROW_FIELDS)
+    return queue.only(*ROW_FIELDS)
 
 
 def decorate_rows(rows, now, urls: QueueUrls) -> list:
