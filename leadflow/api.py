@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from leadflow.api_auth import ApiError, error_body, invalid_request
+from leadflow.api_auth import ApiError, error_body, invalid_request, register_error_renderer
 from leadflow.api_docs import VendoredSwagger
 from leadflow.api_writes import IdempotentReplay, replay_response
 from leadflow.dbfaults import database_fault
@@ -136,3 +136,6 @@ def _server_error(request, exc: Exception):
 api.add_router("/leads", leads_router, tags=["leads"])
 api.add_router("/activities", activities_router, tags=["activities"])
 api.add_router("/leads", pipeline_router, tags=["pipeline"])
+
+# The routers' own plumbing (leadflow.api_auth) answers errors through this API.
+register_error_renderer(api.on_exception)

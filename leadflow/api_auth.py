@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django_ratelimit.core import get_usage
 from ninja import Router
 from ninja.security import APIKeyHeader, HttpBearer
@@ -35,30 +35,29 @@ from leadflow.api_writes import (
     write_transaction,
 )
 from leadflow.badinput import DEPTH_MESSAGE, json_problem
+from leadflow.errors import ApiError
 from leadflow.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
 DEFAULT_RATE_LIMIT = "600/m"
 KEY_FORMAT = "lf_<prefix>_<secret>"
 
+__all__ = ["ApiError"]  # defined in leadflow.errors (so api_writes needs no cycle); used from here
 
-class ApiError(Exception):
-    """An error an API handler answers with: HTTP status + stable code + message."""
+# The API's error renderer (NinjaAPI.on_exception). leadflow.api, which composes
+# the API above the apps, registers it, so this module never imports upward.
+_render_error: Callable[[HttpRequest, Exception], HttpResponse] | None = None
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        details: list | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or []
-        self.headers = headers or {}
+
+def register_error_renderer(render: Callable[[HttpRequest, Exception], HttpResponse]) -> None:
+    global _render_error
+    _render_error = render
+
+
+def render_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    if _render_error is None:
+        raise ImproperlyConfigured("No API error renderer: leadflow.api registers it on import")
+    return _render_error(request, exc)
 
 
 class RateLimited(ApiError):
@@ -189,9 +188,7 @@ def _scoped_run(run: Callable) -> Callable:
                     else:
                         idempotency_finish(request, response)
         except (OperationalError, InterfaceError) as exc:  # the COMMIT itself failed
-            from leadflow.api import api  # the error renderer (imported late: no cycle)
-
-            response = api.on_exception(request, exc)
+            response = render_error(request, exc)
         usage = getattr(request, "_api_rate_usage", None)
         if usage is not None:
             response["X-RateLimit-Limit"] = str(usage["limit"])
@@ -263,12 +260,10 @@ def json_body(max_bytes: int) -> Callable:
     def decorate(run: Callable) -> Callable:
         @wraps(run)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any):
-            from leadflow.api import api  # the error renderer (imported late: no cycle)
-
             try:
                 request.json_body = read_json_body(request, max_bytes)
             except ApiError as exc:
-                return api.on_exception(request, exc)
+                return render_error(request, exc)
             return run(request, *args, **kwargs)
 
         return wrapper

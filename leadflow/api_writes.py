@@ -30,6 +30,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.models import ApiIdempotencyKey
+from leadflow.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,6 @@ def idempotency_begin(request: HttpRequest, organization_id: int) -> None:
     """Called inside the write transaction, in the key's tenant scope. Raises
     IdempotentReplay or an ApiError (400/409/422) when the request must not run;
     otherwise notes the key on the request for idempotency_finish."""
-    from leadflow.api_auth import ApiError  # api_auth calls in here: import late
-
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return
