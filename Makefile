@@ -16,7 +16,7 @@ help:
 	@echo "make run        migrate, seed demo data, start web (127.0.0.1:8000) + Celery worker/beat"
 	@echo "make test       full test suite against throwaway PostgreSQL + Redis (PYTEST_ARGS=...)"
 	@echo "make test-fast  tests on SQLite, without integration and browser tests"
-	@echo "make lint       ruff check, ruff format --check, djlint"
+	@echo "make lint       ruff, djlint, import contracts (lint-imports), file cycles, makemigrations --check"
 	@echo "make bench      run bench/*.py against throwaway PostgreSQL + Redis"
 	@echo "make clean      empty var/"
 
@@ -47,6 +47,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/djlint templates --lint
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_cycles.py
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py makemigrations --check --dry-run
 
 bench: $(STAMP)
 	@files=$$(LC_ALL=C ls bench/*.py 2>/dev/null | grep -vE '/(__init__|common|settings|urls|[a-z_]+_data)\.py$$' | LC_ALL=C sort); \
