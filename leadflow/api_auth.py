@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 DEFAULT_RATE_LIMIT = "600/m"
 KEY_FORMAT = "lf_<prefix>_<secret>"
 
-__all__ = ["ApiError"]  # defined in leadflow.errors (so api_writes needs no cycle); used from here
+# ApiError lives in leadflow.errors (api_writes raises it too); the endpoints import it from here.
 
 # The API's error renderer (NinjaAPI.on_exception). leadflow.api, which composes
 # the API above the apps, registers it, so this module never imports upward.
