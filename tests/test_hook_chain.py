@@ -4,6 +4,7 @@ rules are unit-tested."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import typing
@@ -141,3 +142,17 @@ def test_a_registration_after_resolving_is_seen():
     assert hook.call(1) == ["second"]
     hook.register("leads")(first)
     assert hook.call(1) == ["first", "second"]
+
+
+def test_the_registry_imports_no_app():
+    """leadflow is the ground floor: the apps import the registry, never the reverse."""
+    source = Path(hooks.__file__).read_text()
+    apps = {"accounts", "leads", "scoring", "pipeline", "nurture", "reports"}
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+        if not isinstance(node, ast.ImportFrom) or node.module
+    }
+    assert not imported & apps
