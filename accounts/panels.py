@@ -1,16 +1,15 @@
 """Panels on the organization overview, contributed by higher apps (leads,
-reports…) without accounts importing them: callable(request) -> dict | None
-with a "template" key and its context."""
+reports…) on leadflow.hooks.home_panels without accounts importing them, and
+the page a role lands on instead (leadflow.hooks.role_home)."""
 
-from collections.abc import Callable
-
-home_panels: list[Callable] = []
+from leadflow import hooks
 
 
 def panels_for(request) -> list[dict]:
-    return [panel for make in home_panels if (panel := make(request))]
+    return [panel for panel in hooks.home_panels.call(request) if panel]
 
 
-# A role whose work lives on another page lands there instead of the overview
-# (role -> URL name taking org_slug), e.g. a sales rep on their lead queue.
-role_home: dict[str, str] = {}
+def home_for(role: str) -> str | None:
+    """The URL name (taking org_slug) a role's home redirects to, if any: the
+    first answer in the hook's order, e.g. a sales rep's lead queue."""
+    return next((name for name in hooks.role_home.call(role) if name), None)

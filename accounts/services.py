@@ -17,15 +17,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import BusinessType, Invitation, Membership, Organization, Role, User
+from leadflow import hooks
 from leadflow.errors import LeadflowError
 from leadflow.mail import ERROR_MAX_LENGTH, header_text, validate_single_line
 from leadflow.tenancy import enqueue_on_commit, tenant_scope
 
 INVITATION_SALT = "accounts.invitation"
-
-
-# Higher apps register callable(organization) here (e.g. scoring installs its starter rules).
-organization_created_hooks: list = []
 
 
 class InvitationError(LeadflowError):
@@ -72,8 +69,7 @@ def organization_create(
     Membership.objects.create(organization=org, user=owner, role=Role.ADMIN)
     owner.last_organization = org
     owner.save(update_fields=["last_organization"])
-    for hook in organization_created_hooks:
-        hook(org, owner=owner, business_type=business_type)
+    hooks.organization_created.call(org, owner, business_type)
     return org
 
 

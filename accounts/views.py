@@ -17,7 +17,7 @@ from accounts.forms import (
     RoleForm,
 )
 from accounts.models import Invitation, Membership
-from accounts.panels import panels_for, role_home
+from accounts.panels import home_for, panels_for
 from accounts.permissions import Perm
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404
@@ -67,7 +67,7 @@ def org_create(request):
 @org_view(Perm.VIEW_DASHBOARD)
 def org_home(request):
     services.user_set_last_organization(user=request.user, organization=request.organization)
-    if (home := role_home.get(request.membership.role)) and "overview" not in request.GET:
+    if (home := home_for(request.membership.role)) and "overview" not in request.GET:
         return redirect(home, org_slug=request.organization.slug)
     members = selectors.organization_members(organization=request.organization)
     return render(

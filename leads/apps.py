@@ -6,14 +6,12 @@ class LeadsConfig(AppConfig):
     name = "leads"
 
     def ready(self) -> None:
-        from accounts.management.commands.seed_demo import demo_steps
-        from accounts.panels import home_panels
+        from leadflow import hooks
         from leads import demo, home
 
-        if demo.seed not in demo_steps:
-            demo_steps.append(demo.seed)
-        if home.leads_panel not in home_panels:
-            home_panels.append(home.leads_panel)
+        # The demo's leads come first: later steps score, route and enroll them.
+        hooks.demo_steps.register("leads")(demo.seed)
+        hooks.home_panels.register("leads")(home.leads_panel)
         post_migrate.connect(_search_index, sender=self, dispatch_uid="leads-search-index")
 
 

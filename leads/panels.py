@@ -1,11 +1,9 @@
 """Extra panels on the lead detail page, contributed by higher apps (scoring,
-pipeline…) without the leads app importing them: each registers a callable
-(request, lead) -> {"template": ..., **context} or None."""
+pipeline…) on leadflow.hooks.lead_detail_panels without the leads app
+importing them: each answers (request, lead) -> {"template": ..., **context} or None."""
 
-from collections.abc import Callable
-
-lead_detail_panels: list[Callable] = []
+from leadflow import hooks
 
 
 def panels_for(request, lead) -> list[dict]:
-    return [panel for make in lead_detail_panels if (panel := make(request, lead))]
+    return [panel for panel in hooks.lead_detail_panels.call(request, lead) if panel]

@@ -5,19 +5,15 @@ class NurtureConfig(AppConfig):
     name = "nurture"
 
     def ready(self) -> None:
-        # Explicit wiring of the one-way hooks (see DESIGN: lower apps expose hook lists).
-        from accounts.management.commands.seed_demo import demo_steps
-        from leads.services.ingest import post_ingest_hooks
+        # One-way wiring on the hook registry (leadflow.hooks). Nurture comes last:
+        # lists and sequences see the leads as scored, routed and staged.
+        from leadflow import hooks
         from nurture import demo
-        from nurture.services import hooks
-        from pipeline.hooks import stage_changed_hooks
-        from scoring.engine import mql_crossing_hooks
+        from nurture.services import hooks as subscribers
 
-        for hook_list, hook in (
-            (post_ingest_hooks, hooks.after_ingest),
-            (mql_crossing_hooks, hooks.after_mql_crossing),
-            (stage_changed_hooks, hooks.after_stage_change),
-            (demo_steps, demo.seed),
-        ):
-            if hook not in hook_list:
-                hook_list.append(hook)
+        hooks.post_ingest.register("nurture", after=("scoring", "pipeline"))(
+            subscribers.after_ingest
+        )
+        hooks.mql_crossing.register("nurture", after=("pipeline",))(subscribers.after_mql_crossing)
+        hooks.stage_changed.register("nurture", after=("pipeline",))(subscribers.after_stage_change)
+        hooks.demo_steps.register("nurture", after=("leads", "scoring", "pipeline"))(demo.seed)

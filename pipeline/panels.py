@@ -1,6 +1,7 @@
 """The pipeline panel on the lead detail page: stage, why routed and the SLA,
 BANT, the opportunity, the stage history, and the actions this member may take
-(registered in apps.py into leads.panels.lead_detail_panels)."""
+(registered in apps.py on leadflow.hooks.lead_detail_panels), and the sales
+rep's home page (leadflow.hooks.role_home)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,8 @@ def pipeline_panel(request, lead) -> dict | None:
         ],
         "actions": _actions(membership, lead),
     }
+
+
+def rep_queue_home(role: str) -> str | None:
+    """A sales rep's home is their lead queue."""
+    return "pipeline:queue" if role == Role.SALES_REP else None

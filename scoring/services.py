@@ -243,7 +243,7 @@ def starter_rules_install(*, organization_id: int, business_type: str = "b2b") -
     return versions.rules_install(organization_id, starters.starter_rules(business_type))
 
 
-def install_starter_rules_for(organization, *, owner=None, business_type: str = "b2b") -> None:
+def install_starter_rules_for(organization, owner=None, business_type: str = "b2b") -> None:
     """organization_created hook (accounts): every new org starts with the starter
     set of its kind of business, as its first rule version in use."""
     from leadflow.tenancy import tenant_scope

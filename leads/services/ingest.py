@@ -22,7 +22,7 @@ lookup and no savepoint; a taken one merges the usual way. Rules enforced here:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -35,6 +35,7 @@ from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
+from leadflow import hooks
 from leadflow.db import bulk_update_from_values
 from leads.models import Activity, Campaign, Company, Lead, Quality
 from leads.scrub import scrub_lead
@@ -99,11 +100,6 @@ class RowResult:
     lead: Lead | None = None
 
 
-# Later capabilities (scoring, routing) register a callable(organization_id,
-# lead_ids) here; it runs inside the batch's transaction after the writes.
-post_ingest_hooks: list[Callable[[int, list[int]], None]] = []
-
-
 @dataclass(frozen=True)
 class IngestedTouch:
     """What the write that runs the post-ingest hooks recorded, so a hook can
@@ -147,8 +143,7 @@ def run_post_ingest_hooks(
 ) -> IngestedTouch:
     """Run the hooks with `touched` available to them (ingested_touch)."""
     with touch_context(touched):
-        for hook in post_ingest_hooks:
-            hook(organization_id, lead_ids)
+        hooks.post_ingest.call(organization_id, lead_ids)
     return touched
 
 

@@ -1,16 +1,15 @@
 """Outcomes carried by lead data (an import's outcome column) handed to the
 pipeline, which records them as stage history. Leads cannot import the
-pipeline: it registers on `import_outcome_hooks` (see pipeline.apps)."""
+pipeline: it registers on leadflow.hooks.import_outcome (see pipeline.apps)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.utils import timezone
 
-# callable(organization_id, [(lead_id, "won" | "lost", datetime | None), …])
-import_outcome_hooks: list[Callable[[int, list[tuple[int, str, datetime | None]]], None]] = []
+from leadflow import hooks
 
 
 def import_outcomes_fire(
@@ -26,5 +25,4 @@ def import_outcomes_fire(
         for outcome, at in [found]
     ]
     if rows:
-        for hook in list(import_outcome_hooks):
-            hook(organization_id, rows)
+        hooks.import_outcome.call(organization_id, rows)

@@ -95,7 +95,7 @@ def outcomes_record(
 
 
 def outcomes_after_import(organization_id: int, outcomes: list[tuple[int, str, object]]) -> None:
-    """import_outcome_hooks (leads): an import's outcome column, as history."""
+    """leadflow.hooks.import_outcome (leads): an import's outcome column, as history."""
     outcomes_record(organization_id=organization_id, outcomes=outcomes, rule="import")
 
 

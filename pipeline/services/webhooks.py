@@ -1,6 +1,6 @@
 """Outbound webhooks: signed stage-change events for a CRM.
 
-A stage change (pipeline.hooks.stage_changed_hooks) inserts one
+A stage change (leadflow.hooks.stage_changed) inserts one
 WebhookDelivery per subscribed endpoint × lead, in the transition's
 transaction and in a constant number of statements; the send happens in a
 Celery worker after commit, so a slow or failing endpoint never holds up the
@@ -212,7 +212,7 @@ def _stage_event(event_id: uuid.UUID, organization_id: int, now: datetime, lead,
 def webhooks_on_stage_changed(
     organization_id: int, lead_ids: list[int], from_stage: str, to_stage: str
 ) -> list[int]:
-    """stage_changed_hooks subscriber: queue one delivery per subscribed endpoint × lead.
+    """leadflow.hooks.stage_changed subscriber: queue one delivery per subscribed endpoint × lead.
 
     Runs inside the transition's transaction, in a constant number of
     statements (endpoints, leads, their latest move, one insert); the sends are

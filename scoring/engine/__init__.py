@@ -6,7 +6,6 @@ from scoring.engine.apply import (
     RescoreResult,
     apply_lead_scores,
     apply_scores,
-    mql_crossing_hooks,
     rescore,
     rescore_leads,
 )
@@ -33,7 +32,6 @@ __all__ = [
     "compiles",
     "config_changed",
     "load_config",
-    "mql_crossing_hooks",
     "property_condition",
     "rescore",
     "rescore_leads",

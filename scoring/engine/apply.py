@@ -17,13 +17,14 @@ statement). `rescore` and `rescore_leads` are their entry points.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from leadflow import hooks
 from leads.models import Activity, Lead
 from leads.services.ingest import note_leads_changed
 from scoring.engine.cache import cached_config, reload_config
@@ -37,9 +38,6 @@ class RescoreResult:
     crossed_up: list[int] = field(default_factory=list)
     crossed_down: list[int] = field(default_factory=list)
 
-
-# The pipeline registers callable(organization_id, up_ids, down_ids) here.
-mql_crossing_hooks: list[Callable[[int, list[int], list[int]], None]] = []
 
 TEMP = "_lead_scores"
 
@@ -182,8 +180,7 @@ def _fire_crossings(organization_id: int, result: RescoreResult) -> None:
     if result.crossed_up or result.crossed_down:
         # The pipeline may move and route these leads: an ingest reads them again.
         note_leads_changed(result.crossed_up + result.crossed_down)
-        for hook in mql_crossing_hooks:
-            hook(organization_id, result.crossed_up, result.crossed_down)
+        hooks.mql_crossing.call(organization_id, result.crossed_up, result.crossed_down)
 
 
 def apply_lead_scores(

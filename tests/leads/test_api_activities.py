@@ -10,9 +10,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from leadflow import hooks
 from leadflow.tenancy import tenant_scope
 from leads.models import Activity, Lead
-from leads.services import ingest
 from leads.services.activities import activity_record_batch
 from tests.factories import CampaignFactory, LeadFactory, api_key_for
 
@@ -180,7 +180,7 @@ def test_activity_on_a_merged_lead_goes_to_the_survivor(api, org):
 @pytest.mark.django_db
 def test_post_ingest_hooks_get_the_touched_leads(api, org, lead, monkeypatch):
     calls = []
-    monkeypatch.setattr(ingest, "post_ingest_hooks", [lambda o, ids: calls.append((o, ids))])
+    monkeypatch.setattr(hooks.post_ingest, "overridden", [lambda o, ids: calls.append((o, ids))])
     other = LeadFactory(organization=org)
     post(api, {"activities": [item({"id": other.pk}), item({"id": lead.pk}), item({"id": 0})]})
     assert calls == [(org.pk, sorted([lead.pk, other.pk]))]

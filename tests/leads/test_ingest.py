@@ -171,10 +171,10 @@ def test_company_linked_by_business_domain_not_free_mail(org, other_org):
 
 @pytest.mark.django_db
 def test_query_count_is_constant_per_batch(org, django_assert_num_queries, monkeypatch):
-    from leads.services import ingest as ingest_module
+    from leadflow import hooks
 
     # The engine's own statements only; scoring's hook is pinned in tests/scoring.
-    monkeypatch.setattr(ingest_module, "post_ingest_hooks", [])
+    monkeypatch.setattr(hooks.post_ingest, "overridden", [])
 
     def rows(n, tag):
         # Half the rows merge into existing leads, each batch brings new companies.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Role
+from leadflow import hooks
 from leads.models import Lead
-from pipeline import hooks
 from pipeline.models import Assignment, StageTransition
 from tests.factories import (
     AssignmentFactory,
@@ -58,4 +58,4 @@ def current_rep(lead: Lead) -> int | None:
 def pipeline_only(monkeypatch):
     """Higher apps (nurture…) subscribe to stage changes; their own tests cover that.
     Import this fixture into a module to test the pipeline on its own."""
-    monkeypatch.setattr(hooks, "stage_changed_hooks", [])
+    monkeypatch.setattr(hooks.stage_changed, "overridden", [])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from leadflow import hooks
 from leadflow.tenancy import tenant_scope
-from leads import panels as lead_panels
 from pipeline.models import PipelinePolicy, RoutingRule, Team, TeamMember
 from pipeline.panels import pipeline_panel
 from tests.factories import LeadFactory, RoutingRuleFactory, TeamFactory
@@ -160,7 +160,7 @@ def test_routing_rule_with_conditions(admin_client, org, sales_rep):
 @pytest.fixture
 def with_panel(monkeypatch):
     # Registered by PipelineConfig.ready() in the app; pinned here so the test stands alone.
-    monkeypatch.setattr(lead_panels, "lead_detail_panels", [pipeline_panel])
+    monkeypatch.setattr(hooks.lead_detail_panels, "overridden", [pipeline_panel])
 
 
 def test_lead_detail_panel_shows_history_bant_and_actions(

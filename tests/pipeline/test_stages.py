@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from leadflow import hooks
 from leadflow.tenancy import tenant_scope
 from leads.models import Lead
-from pipeline import hooks
 from pipeline.errors import ReasonRequired, TransitionNotAllowed
 from pipeline.models import Stage, StageTransition
 from pipeline.services import stage_transition, stages_transition_many
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def calls(monkeypatch):
     seen = []
-    monkeypatch.setattr(hooks, "stage_changed_hooks", [lambda *args: seen.append(args)])
+    monkeypatch.setattr(hooks.stage_changed, "overridden", [lambda *args: seen.append(args)])
     return seen
 
 

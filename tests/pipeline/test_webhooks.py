@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.test import Client
 
+from leadflow import hooks
 from leadflow.tenancy import tenant_scope
-from pipeline import hooks
 from pipeline.models import DeliveryStatus, Stage, WebhookDelivery
 from pipeline.services import stage_transition, stages_transition_many
 from pipeline.services.webhooks import (
@@ -83,7 +83,7 @@ def receiver():
 def webhooks_only(monkeypatch, settings):
     # Only this subscriber (nurture etc. are tested on their own); loopback allowed
     # for the local receiver, and a short timeout so the hanging test is quick.
-    monkeypatch.setattr(hooks, "stage_changed_hooks", [webhooks_on_stage_changed])
+    monkeypatch.setattr(hooks.stage_changed, "overridden", [webhooks_on_stage_changed])
     settings.WEBHOOKS_ALLOW_PRIVATE = True
     settings.WEBHOOK_TIMEOUT_SECONDS = 0.3
 

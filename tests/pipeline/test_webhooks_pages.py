@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from leadflow import hooks
 from leadflow.tenancy import tenant_scope
-from pipeline import hooks
 from pipeline.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import WebhookDeliveryFactory, WebhookEndpointFactory
 
 
 @pytest.fixture(autouse=True)
 def no_stage_hooks(monkeypatch):
-    monkeypatch.setattr(hooks, "stage_changed_hooks", [])
+    monkeypatch.setattr(hooks.stage_changed, "overridden", [])
 
 
 def url(org, name, **kwargs):

@@ -17,6 +17,7 @@ import pytest
 from django.db import connection  # noqa: F401 - read by the xfail condition strings
 
 from accounts.services import organization_create
+from leadflow import hooks
 from leadflow.tenancy import tenant_scope
 from leads.models import Activity, ActivityKind, Company, Lead
 from leads.services.ingest import Touch, lead_ingest_batch
@@ -481,7 +482,7 @@ def test_minimum_fit_grade(org, other_org, b_lead, scoring, min_grade, fit, mql)
 
 def test_crossings_are_reported_recorded_and_audited(org, other_org, b_lead, scoring, monkeypatch):
     seen = []
-    monkeypatch.setattr(engine.apply, "mql_crossing_hooks", [lambda *args: seen.append(args)])
+    monkeypatch.setattr(hooks.mql_crossing, "overridden", [lambda *args: seen.append(args)])
     with tenant_scope(org):
         hot = lead(org)
         cold = lead(org)
@@ -648,7 +649,7 @@ def test_rescoring_one_lead_is_constant_in_rules(
     """Load settings, rules, gates; then savepoint, drop, create the temp table,
     insert history, update leads, read crossings, drop, release. (What the
     pipeline does with a crossing is its own work, counted in its tests.)"""
-    monkeypatch.setattr(engine.apply, "mql_crossing_hooks", [])
+    monkeypatch.setattr(hooks.mql_crossing, "overridden", [])
     with tenant_scope(org):
         make_rules(org, rules)
         target = lead(

@@ -56,7 +56,7 @@ REDIRECTS = {"redirect", "HttpResponseRedirect", "HttpResponsePermanentRedirect"
 # Redirects to a computed URL, each reviewed: (file, function) -> where the URL comes from.
 REVIEWED = {
     ("leadflow/redirects.py", "redirect_next"): "safe_next() or the view's own default",
-    ("accounts/views.py", "org_home"): "a URL name from the role_home table",
+    ("accounts/views.py", "org_home"): "a URL name from the role_home hook (leadflow.hooks)",
     ("accounts/two_factor.py", "enforce"): "the URL name of allauth's 2FA set-up page",
     ("leads/views/leads.py", "lead_bulk"): "reverse() of the lead list plus a query string",
     ("leads/views/capture.py", "_success"): "the capture form's thank-you URL its admin set",

@@ -1,13 +1,14 @@
 """Load the demo organization (idempotent): an admin, a marketer, two sales reps.
 
-Later capabilities add their demo data through `demo_steps` so one command
-seeds everything.
+Later capabilities add their demo data on leadflow.hooks.demo_steps so one
+command seeds everything.
 """
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import Membership, Organization, Role, User
+from leadflow import hooks
 from leadflow.tenancy import tenant_scope
 
 DEMO_SLUG = "acme"
@@ -18,9 +19,6 @@ DEMO_PEOPLE = [
     ("rep1@acme.example", "Sam Seller", Role.SALES_REP),
     ("rep2@acme.example", "Riley Rep", Role.SALES_REP),
 ]
-
-# Callables (organization, stdout) -> None that later apps append to.
-demo_steps: list = []
 
 
 class Command(BaseCommand):
@@ -41,8 +39,7 @@ class Command(BaseCommand):
                 organization=org, user=user, defaults={"role": role, "is_active": True}
             )
         with tenant_scope(org):
-            for step in demo_steps:
-                step(org, self.stdout)
+            hooks.demo_steps.call(org, self.stdout)
         self.stdout.write(self.style.SUCCESS(f"Demo organization '{org.name}' at /o/{org.slug}/"))
         self.stdout.write(
             f"Sign in at http://127.0.0.1:8000/accounts/login/ (password: {DEMO_PASSWORD})"
