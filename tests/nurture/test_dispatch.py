@@ -19,8 +19,9 @@ from nurture.models import (
     NurtureSettings,
     Suppression,
 )
-from nurture.services.dispatch import has_due_work, messages_send
+from nurture.services.dispatch import has_due_work
 from nurture.services.enrollments import window_start
+from nurture.services.sends import messages_send
 from nurture.tasks import send_messages
 
 pytestmark = pytest.mark.django_db
