@@ -19,7 +19,7 @@ A message's life (EmailMessage.status):
   transaction (counting the attempt). A duplicate or redelivered task, or a
   second worker, finds them no longer queued and skips them.
 - Hand-off: "handed to SMTP" (handed_at) is committed in its own statement right
-  before the DATA command's final dot (nurture.sending.smtp_transaction). So after a
+  before the DATA command's final dot (nurture.channels.email.smtp_transaction). So after a
   worker dies, a row still "sending" either has no handed_at — the server never
   got a complete message, it is sent again — or has one: the dot was about to go
   or went, the server probably accepted it. That row becomes "unconfirmed" and is

@@ -14,9 +14,9 @@ from accounts.permissions import Perm
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404
 from nurture import selectors, services
+from nurture.channels.email import build_email
 from nurture.models import MessageStatus
 from nurture.previews import email_document
-from nurture.sending import build_email
 from nurture.views.common import email_document_view, paginate, to
 
 STATUS_STYLES = {
