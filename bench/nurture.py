@@ -125,8 +125,8 @@ def run_nurture(org, n: int, timeout: float) -> float:
 def run_floor(org, port: int) -> tuple[float, int]:
     """The same messages (as stored, as the worker built them) over one connection."""
     from leadflow.tenancy import tenant_scope
+    from nurture.channels.email import build_email
     from nurture.models import EmailMessage
-    from nurture.sending import build_email
 
     with tenant_scope(org):
         prepared = []

@@ -12,7 +12,7 @@ from accounts.models import Organization
 from leadflow.tenancy import TenantTask, tenant_scope
 from nurture import services
 from nurture.models import ListKind, NurtureList
-from nurture.services.dispatch import messages_send
+from nurture.services.sends import messages_send
 
 __all__ = [
     "dispatch_all",

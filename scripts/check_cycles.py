@@ -38,7 +38,7 @@ ALLOWED: dict[frozenset[str], str] = {
     frozenset({"leads.services.imports", "leads.tasks.imports"}): _ENQUEUE,
     frozenset(
         {"nurture.services", "nurture.services.dispatch", "nurture.services.sends", "nurture.tasks"}
-    ): _ENQUEUE + "; dispatch and sends call each other (issue #14 splits dispatch by channel)",
+    ): _ENQUEUE + "; the dispatcher hands its new messages to the send side (sends.enqueue_sends)",
     frozenset({"pipeline.services.sla", "pipeline.services.webhooks", "pipeline.tasks"}): _ENQUEUE,
     frozenset({"scoring.selectors", "scoring.services", "scoring.tasks", "scoring.versions"}): (
         _ENQUEUE + "; rule-set versions read live rules from selectors, which describe "

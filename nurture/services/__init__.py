@@ -15,10 +15,7 @@ from nurture.services.common import (
 )
 from nurture.services.dispatch import (
     dispatch_due,
-    message_resend,
-    message_send,
     organizations_with_due_work,
-    requeue_stale,
     template_test_send,
 )
 from nurture.services.enrollments import (
@@ -40,6 +37,7 @@ from nurture.services.lists import (
     refresh_dynamic_lists,
 )
 from nurture.services.reports import sequence_report
+from nurture.services.sends import message_resend, message_send, requeue_stale
 from nurture.services.sequences import (
     sequence_save,
     step_delete,

@@ -1,9 +1,11 @@
-"""Dispatching due sequence steps and sending each email exactly once.
+"""Dispatching due sequence steps, each sent exactly once, over any channel.
 
-Rules enforced here:
+The dispatcher knows nothing of the medium: a step's channel (nurture.channels)
+composes its ledger row; delivering it is the send side's (sends.py). Rules
+enforced here:
 
-- dispatch writes one EmailMessage per (enrollment, step) — a unique key —
-  *before* any SMTP call, advances the enrollment in the same transaction, and
+- dispatch writes one ledger row (EmailMessage) per (enrollment, step) — a
+  unique key — *before* any delivery, advances the enrollment in the same transaction, and
   enqueues the sends only once that transaction commits;
 - an enrollment waits on the step it was dispatched for (awaiting_send) until
   that email is sent or fails for good; sending, retries and the at-most-once
@@ -22,7 +24,7 @@ Rules enforced here:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +34,8 @@ from django.utils import timezone
 from accounts.models import Organization
 from leadflow.tenancy import tenant_scope
 from leads.models import Lead
-from nurture import sending
+from nurture import channels
+from nurture.channels.email import new_message
 from nurture.models import (
     EmailMessage,
     EmailTemplate,
@@ -48,18 +51,11 @@ from nurture.services.common import (
     suppressed_emails,
 )
 from nurture.services.enrollments import sequence_zone, step_due
-from nurture.services.sends import (  # noqa: F401 (the send side, re-exported)
-    has_stale_messages,
-    message_resend,
-    message_send,
-    messages_send,
-    requeue_stale,
-)
+from nurture.services.sends import enqueue_sends, has_stale_messages, requeue_stale
 
 logger = logging.getLogger(__name__)
 
 DISPATCH_CHUNK = 500  # enrollments per transaction: sends start while the rest is dispatched
-SEND_BATCH = 100  # messages per send task: one claim, one SMTP connection, one broker round trip
 MAX_ATTEMPTS = 5
 
 
@@ -69,26 +65,6 @@ def _lock(qs):
     if connection.vendor == "postgresql":
         return qs.select_for_update(skip_locked=True, of=("self",))
     return qs
-
-
-def _batches(ids: list[int], size: int = SEND_BATCH) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
-def enqueue_sends(*, organization_id: int, message_ids: list[int]) -> None:
-    """Enqueue send tasks for these messages once the transaction commits."""
-    if not message_ids:
-        return
-    from nurture.tasks import send_messages
-
-    def send() -> None:
-        for batch in _batches(message_ids):
-            send_messages.apply_async(
-                kwargs={"organization_id": organization_id, "message_ids": batch}
-            )
-
-    transaction.on_commit(send)
 
 
 def _sendable(lead: Lead, suppressed: set[str]) -> str | None:
@@ -207,58 +183,12 @@ def _finish(enrollment: Enrollment, now: datetime) -> None:
     enrollment.next_send_at = None
 
 
-def new_message(
-    *,
-    organization: Organization,
-    cfg,
-    lead: Lead | None,
-    template: EmailTemplate,
-    sender: str,
-    to_email: str,
-    now: datetime,
-    **fields: Any,
-) -> EmailMessage:
-    """An unsaved EmailMessage with its final content and a fresh Message-ID."""
-    message_id = sending.new_message_id(organization_id=organization.pk, from_email=sender)
-    composed = sending.compose(
-        organization=organization,
-        lead=lead,
-        subject=template.subject,
-        body_html=template.body_html,
-        body_text=template.body_text,
-        message_id=message_id,
-        physical_address=cfg.physical_address,
-    )
-    return EmailMessage(
-        organization_id=organization.pk,
-        lead=lead,
-        to_email=to_email,
-        from_email=sender,
-        subject=composed.subject,
-        html=composed.html,
-        text=composed.text,
-        links=composed.links,
-        message_id=message_id,
-        queued_at=now,
-        next_attempt_at=now,
-        enqueued_at=now,
-        **fields,
-    )
-
-
 def _composer(organization: Organization, cfg, now: datetime) -> Callable:
     def compose(enrollment: Enrollment, step: SequenceStep) -> EmailMessage:
-        return new_message(
-            organization=organization,
-            cfg=cfg,
-            lead=enrollment.lead,
-            template=step.template,
-            sender=from_address(sequence=enrollment.sequence, nurture_settings=cfg),
-            to_email=enrollment.lead.email,
-            now=now,
-            enrollment=enrollment,
-            step=step,
+        send = channels.Send(
+            organization=organization, settings=cfg, now=now, enrollment=enrollment
         )
+        return channels.for_step(step).compose(send, enrollment.lead, step)
 
     return compose
 
@@ -325,7 +255,7 @@ def organizations_with_due_work(*, now: datetime | None = None) -> list[int]:
     return found
 
 
-# --- test sends -------------------------------------------------------------------------
+# --- test sends (email only: a template sent to an address) ------------------------------
 
 
 def template_test_send(

@@ -1,4 +1,9 @@
-"""Sending queued nurture emails: at most once, retried for hours, never lost.
+"""Sending queued nurture messages: at most once, retried for hours, never lost.
+
+The medium is the message's channel's (nurture.channels: deliver, classify a
+failure); the ledger, claims, retries, the hand-off marker and what happens to
+the enrollment are decided here, the same for every channel. The email
+channel's words below (SMTP, the final dot) are its hand-off and failures.
 
 A message's life (EmailMessage.status):
 
@@ -14,7 +19,7 @@ A message's life (EmailMessage.status):
   transaction (counting the attempt). A duplicate or redelivered task, or a
   second worker, finds them no longer queued and skips them.
 - Hand-off: "handed to SMTP" (handed_at) is committed in its own statement right
-  before the DATA command's final dot (sending.smtp_transaction). So after a
+  before the DATA command's final dot (nurture.channels.email.smtp_transaction). So after a
   worker dies, a row still "sending" either has no handed_at — the server never
   got a complete message, it is sent again — or has one: the dot was about to go
   or went, the server probably accepted it. That row becomes "unconfirmed" and is
@@ -36,6 +41,7 @@ A message's life (EmailMessage.status):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -43,7 +49,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from nurture import sending
+from nurture import channels
 from nurture.models import (
     LIVE_ENROLLMENT,
     EmailMessage,
@@ -58,6 +64,7 @@ from nurture.services.enrollments import enrollments_exit
 
 SEND_FAILED = "send_failed"  # Enrollment.exit_reason when its email failed for good
 SWEEP_LIMIT = 5000  # messages re-enqueued per organization per dispatcher pass
+SEND_BATCH = 100  # messages per send task: one claim, one SMTP connection, one broker round trip
 
 
 def requeue_after() -> timedelta:
@@ -74,6 +81,26 @@ def retry_backoff(attempts: int) -> timedelta:
     return timedelta(
         seconds=min(base * 2 ** min(max(attempts - 1, 0), 20), settings.NURTURE_RETRY_MAX_SECONDS)
     )
+
+
+def _batches(ids: list[int], size: int = SEND_BATCH) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def enqueue_sends(*, organization_id: int, message_ids: list[int]) -> None:
+    """Enqueue send tasks for these messages once the transaction commits."""
+    if not message_ids:
+        return
+    from nurture.tasks import send_messages
+
+    def send() -> None:
+        for batch in _batches(message_ids):
+            send_messages.apply_async(
+                kwargs={"organization_id": organization_id, "message_ids": batch}
+            )
+
+    transaction.on_commit(send)
 
 
 # --- the hot path: plain SQL keyed by the organization ---------------------------------
@@ -253,20 +280,24 @@ def _send_one(message: EmailMessage, *, unreachable: str | None) -> tuple[str, s
         return "failed", unreachable
     if unreachable:
         return _defer(message, unreachable, now), unreachable
+    channel = channels.for_message(message)
     try:
-        sending.deliver(message, on_handed=lambda: _mark_handed(message))
-    except sending.TransientSendError as exc:
-        return _defer(message, str(exc), now), (str(exc) if exc.unreachable else None)
-    except sending.UnconfirmedSendError as exc:
-        _unconfirmed(message, str(exc), now)
-        return "unconfirmed", None
-    except sending.PermanentSendError as exc:
-        if exc.hard_bounce:
+        result = channel.deliver(message, on_handed=lambda: _mark_handed(message))
+    except Exception as exc:
+        verdict = channel.classify(exc)
+        if verdict is None:
+            raise  # not a delivery failure (the hand-off marker's own write)
+        if verdict.failure == "transient":
+            return _defer(message, str(exc), now), (str(exc) if verdict.unreachable else None)
+        if verdict.bounced:
             _bounce(message, str(exc))
             return "bounced", None
         _finish(message, MessageStatus.FAILED, str(exc))
         _exit_enrollment(message, SEND_FAILED)
         return "failed", None
+    if not result.confirmed:
+        _unconfirmed(message, result.detail, now)
+        return "unconfirmed", None
     _mark_sent(message, timezone.now())
     return "sent", None
 
@@ -309,7 +340,6 @@ def message_resend(*, message: EmailMessage, actor: object = None) -> EmailMessa
     """Send an unconfirmed message again, on a person's decision (the outbox):
     the same Message-ID, so a receiver that already has it can drop the copy."""
     from nurture.services.common import NurtureError
-    from nurture.services.dispatch import enqueue_sends
 
     now = timezone.now()
     with transaction.atomic():
@@ -356,8 +386,6 @@ def requeue_stale(*, organization_id: int, now: datetime | None = None) -> int:
     failure, backoff over) or whose send task was lost; settle the ones a dead
     worker left "sending": not handed over → queued again (nothing reached the
     server), handed over → unconfirmed. Returns messages enqueued."""
-    from nurture.services.dispatch import enqueue_sends
-
     now = now or timezone.now()
     # Nothing reached the server: queue them again, in one statement.
     EmailMessage.objects.filter(_stuck_sending(now), handed_at__isnull=True).update(

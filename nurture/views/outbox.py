@@ -13,11 +13,10 @@ from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404
-from nurture import selectors
+from nurture import selectors, services
+from nurture.channels.email import build_email
 from nurture.models import MessageStatus
 from nurture.previews import email_document
-from nurture.sending import build_email
-from nurture.services import dispatch as dispatch_services
 from nurture.views.common import email_document_view, paginate, to
 
 STATUS_STYLES = {
@@ -77,7 +76,7 @@ def message_resend(request, message_id: int):
     """Send an unconfirmed email again (same Message-ID), on the marketer's word."""
     message = get_tenant_object_or_404(selectors.message_detail(), pk=message_id)
     try:
-        dispatch_services.message_resend(message=message, actor=request.membership)
+        services.message_resend(message=message, actor=request.membership)
     except LeadflowError as exc:
         messages.error(request, str(exc))
     else:
@@ -90,7 +89,7 @@ def message_resend(request, message_id: int):
 def outbox_dispatch(request):
     """Queue every step that is due now (what the minute-by-minute beat does)."""
     try:
-        queued = dispatch_services.dispatch_due(organization_id=request.organization.pk)
+        queued = services.dispatch_due(organization_id=request.organization.pk)
     except LeadflowError as exc:
         messages.error(request, str(exc))
     else:

@@ -19,8 +19,9 @@ from nurture.models import (
     NurtureSettings,
     Suppression,
 )
-from nurture.services.dispatch import has_due_work, messages_send
+from nurture.services.dispatch import has_due_work
 from nurture.services.enrollments import window_start
+from nurture.services.sends import messages_send
 from nurture.tasks import send_messages
 
 pytestmark = pytest.mark.django_db
@@ -176,7 +177,7 @@ def test_transient_errors_retry_then_permanent_and_hard_bounce(
         def close(self):
             pass
 
-    with tenant_scope(org), mock.patch("nurture.sending._connection", FailingConnection):
+    with tenant_scope(org), mock.patch("nurture.channels.email._connection", FailingConnection):
         outcomes = [services.message_send(message_id=by_lead[x.pk]) for x in errors_leads]
     assert outcomes == ["retry", "failed", "bounced"]
     with tenant_scope(org):
@@ -202,7 +203,7 @@ def test_transient_errors_retry_then_permanent_and_hard_bounce(
 
 
 def test_smtp_errors_are_classified():
-    from nurture.sending import PermanentSendError, TransientSendError, _classify
+    from nurture.channels.email import PermanentSendError, TransientSendError, _classify
 
     assert isinstance(_classify(smtplib.SMTPDataError(451, b"try later")), TransientSendError)
     assert isinstance(_classify(ConnectionRefusedError()), TransientSendError)
@@ -329,7 +330,7 @@ def test_direct_smtp_bytes_parse_like_djangos_message(subject, html):
     from email import message_from_bytes, policy
     from types import SimpleNamespace
 
-    from nurture import sending
+    from nurture.channels import email as sending
 
     message = SimpleNamespace(
         organization_id=3, message_id="<m.3@b.example>", subject=subject, text="Hi\n\nbye é",
@@ -378,7 +379,7 @@ def test_transient_failures_back_off_and_give_up_only_after_the_retry_window(
     def deferred(*args, **kwargs):
         raise smtplib.SMTPResponseException(451, b"4.3.0 Try again later")
 
-    with tenant_scope(org), mock.patch("nurture.sending._send", deferred):
+    with tenant_scope(org), mock.patch("nurture.channels.email._send", deferred):
         for _ in range(7):  # more than the old five attempts
             assert services.message_send(message_id=message.pk) == "retry"
         message.refresh_from_db()

@@ -1,6 +1,6 @@
-"""The hand-written DATA phase of nurture sends (nurture.sending.smtp_transaction)."""
+"""The hand-written DATA phase of nurture sends (nurture.channels.email.smtp_transaction)."""
 
-from nurture.sending import smtp_transaction
+from nurture.channels.email import smtp_transaction
 
 
 class RecordingSMTP:

@@ -20,8 +20,8 @@ from django.utils.safestring import SafeData
 from leadflow.tenancy import tenant_scope
 from leads.models import Lead
 from nurture import rendering, services
+from nurture.channels.email import compose
 from nurture.rendering import render_message, render_parts, track_links
-from nurture.sending import compose
 from tests.factories import (
     EmailMessageFactory,
     EmailTemplateFactory,

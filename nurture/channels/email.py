@@ -1,8 +1,9 @@
-"""Composing a nurture email (layout, footer, tracking) and handing it to Django's
-email backend (EMAIL_URL), with SMTP errors sorted into transient, permanent and
-unconfirmed (handed over, the answer lost). Over SMTP the send runs MAIL, RCPT
-and DATA itself (smtp_transaction) so the caller can commit a "handed over"
-marker right before the final dot.
+"""The email channel (nurture.channels): a step's template composed into an
+email (layout, footer, tracking; merge fields by nurture.rendering) and handed
+to Django's email backend (EMAIL_URL), with SMTP errors sorted into transient,
+permanent and unconfirmed (handed over, the answer lost). Over SMTP the send
+runs MAIL, RCPT and DATA itself (smtp_transaction) so the caller can commit a
+"handed over" marker right before the final dot.
 
 A worker thread keeps its SMTP connection open between messages: opening one
 per message (TCP + EHLO + STARTTLS + AUTH) would cost more than the send itself.
@@ -18,6 +19,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from email.header import Header
 from email.utils import formatdate, parseaddr
 from functools import lru_cache
@@ -33,7 +35,10 @@ from django.utils.html import escape
 
 from leadflow.mail import is_transient
 from nurture import tokens
+from nurture.channels.base import DeliveryResult, Send, Verdict
+from nurture.models import EmailMessage, EmailTemplate, SequenceStep
 from nurture.rendering import merge_context, render_parts, track_links
+from nurture.services.common import from_address
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 PIXEL = '<img src="{src}" width="1" height="1" alt="" style="display:block;border:0">'
@@ -399,3 +404,79 @@ def deliver(message: Any, *, on_handed: Callable[[], None] = lambda: None) -> No
                 raise UnconfirmedSendError(f"No answer after the final dot: {exc}") from exc
             raise _classify(exc) from exc
         return
+
+
+# --- the channel ------------------------------------------------------------------
+
+
+def new_message(
+    *,
+    organization: Any,
+    cfg: Any,
+    lead: Any,
+    template: EmailTemplate,
+    sender: str,
+    to_email: str,
+    now: datetime,
+    **fields: Any,
+) -> EmailMessage:
+    """An unsaved EmailMessage with its final content and a fresh Message-ID."""
+    message_id = new_message_id(organization_id=organization.pk, from_email=sender)
+    composed = compose(
+        organization=organization,
+        lead=lead,
+        subject=template.subject,
+        body_html=template.body_html,
+        body_text=template.body_text,
+        message_id=message_id,
+        physical_address=cfg.physical_address,
+    )
+    return EmailMessage(
+        organization_id=organization.pk,
+        lead=lead,
+        to_email=to_email,
+        from_email=sender,
+        subject=composed.subject,
+        html=composed.html,
+        text=composed.text,
+        links=composed.links,
+        message_id=message_id,
+        queued_at=now,
+        next_attempt_at=now,
+        enqueued_at=now,
+        **fields,
+    )
+
+
+class EmailChannel:
+    name = "email"
+
+    def compose(self, send: Send, lead: Any, step: SequenceStep) -> EmailMessage:
+        enrollment = send.enrollment
+        sequence = enrollment.sequence if enrollment is not None else None
+        return new_message(
+            organization=send.organization,
+            cfg=send.settings,
+            lead=lead,
+            template=step.template,
+            sender=from_address(sequence=sequence, nurture_settings=send.settings),
+            to_email=lead.email,
+            now=send.now,
+            enrollment=enrollment,
+            step=step,
+        )
+
+    def deliver(self, message: EmailMessage, *, on_handed: Callable[[], None]) -> DeliveryResult:
+        try:
+            deliver(message, on_handed=on_handed)
+        except UnconfirmedSendError as exc:
+            return DeliveryResult(confirmed=False, detail=str(exc))
+        return DeliveryResult()
+
+    def classify(self, exc: Exception) -> Verdict | None:
+        # deliver() has already sorted SMTP errors (leadflow.mail.is_transient).
+        if isinstance(exc, TransientSendError):
+            return Verdict("transient", unreachable=exc.unreachable)
+        if isinstance(exc, PermanentSendError):
+            return Verdict("permanent", bounced=exc.hard_bounce)
+        return None
