@@ -1,8 +1,8 @@
 from celery import shared_task
 
 from accounts import services
-from leadflow.mail import retry_or_record
-from leadflow.tenancy import TenantTask
+from leadflow.core.mail import retry_or_record
+from leadflow.core.tenancy import TenantTask
 
 
 @shared_task(base=TenantTask, bind=True)

@@ -16,8 +16,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from leadflow.api_auth import ApiError, error_body, invalid_request, register_error_renderer
 from leadflow.api_docs import VendoredSwagger
 from leadflow.api_writes import IdempotentReplay, replay_response
-from leadflow.dbfaults import database_fault
-from leadflow.errors import LeadflowError
+from leadflow.core.dbfaults import database_fault
+from leadflow.core.errors import LeadflowError
 from leads.api import activities_router, leads_router
 from pipeline.api import pipeline_router
 

@@ -34,15 +34,15 @@ from leadflow.api_writes import (
     idempotency_finish,
     write_transaction,
 )
-from leadflow.badinput import DEPTH_MESSAGE, json_problem
-from leadflow.errors import ApiError
-from leadflow.tenancy import tenant_scope
+from leadflow.core.badinput import DEPTH_MESSAGE, json_problem
+from leadflow.core.errors import ApiError
+from leadflow.core.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
 DEFAULT_RATE_LIMIT = "600/m"
 KEY_FORMAT = "lf_<prefix>_<secret>"
 
-# ApiError lives in leadflow.errors (api_writes raises it too); the endpoints import it from here.
+# ApiError lives in leadflow.core.errors (api_writes raises it too); endpoints import it here.
 
 # The API's error renderer (NinjaAPI.on_exception). leadflow.api, which composes
 # the API above the apps, registers it, so this module never imports upward.

@@ -20,10 +20,9 @@ from ninja import Query, Status
 from ninja.decorators import decorate_view
 
 from leadflow.api_auth import ApiError, invalid_request, json_body, tenant_router
-from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.core.api_schemas import API_ERRORS, API_WRITE_ERRORS
+from leadflow.core.tenancy import get_tenant_object_or_404
 from leads.api_schemas import (
-    API_ERRORS,
-    API_WRITE_ERRORS,
     ActivityBatchIn,
     ActivityBatchOut,
     LeadDetailOut,

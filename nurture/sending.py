@@ -31,7 +31,7 @@ from django.db import DatabaseError
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
-from leadflow.mail import is_transient
+from leadflow.core.mail import is_transient
 from nurture import tokens
 from nurture.rendering import merge_context, render_parts, track_links
 
@@ -220,7 +220,7 @@ def close_connection() -> None:
 
 
 def _classify(exc: Exception) -> Exception:
-    # Which failures are worth retrying is decided once, for all mail (leadflow.mail).
+    # Which failures are worth retrying is decided once, for all mail (leadflow.core.mail).
     transient = is_transient(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _msg in exc.recipients.values()]

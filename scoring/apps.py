@@ -10,7 +10,7 @@ class ScoringConfig(AppConfig):
 
         from accounts.management.commands.seed_demo import demo_steps
         from accounts.services import organization_created_hooks
-        from leadflow.db import sqlite_unicode_lower
+        from leadflow.core.db import sqlite_unicode_lower
         from leads.panels import lead_detail_panels
         from leads.services.ingest import post_ingest_hooks
         from scoring import demo, panels, services

@@ -13,7 +13,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import ApiIdempotencyKey
 from leadflow.api_writes import idempotency_keys_purge
-from leadflow.tenancy import enqueue_on_commit, tenant_scope
+from leadflow.core.tenancy import enqueue_on_commit, tenant_scope
 from leads import api as leads_api
 from leads.models import FormSubmission, Lead
 from leads.tasks.capture import process_submission

@@ -7,7 +7,7 @@ import pytest
 from django.apps import apps
 from django_scopes import ScopeError, scopes_disabled
 
-from leadflow.tenancy import TenantModel
+from leadflow.core.tenancy import TenantModel
 from tests.urlwalk import org_routes, request, sample_values
 
 TENANT_APPS = ["leads", "scoring", "pipeline", "nurture", "reports"]

@@ -35,7 +35,7 @@ from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
-from leadflow.db import bulk_update_from_values
+from leadflow.core.db import bulk_update_from_values
 from leads.models import Activity, Campaign, Company, Lead, Quality
 from leads.scrub import scrub_lead
 

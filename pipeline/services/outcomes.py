@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from leads.models import Lead
 from pipeline.hooks import fire_stage_changed
 from pipeline.models import Opportunity, OpportunityStatus, Stage, StageTransition

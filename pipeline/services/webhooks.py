@@ -42,7 +42,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Membership
-from leadflow.tenancy import enqueue_on_commit
+from leadflow.core.tenancy import enqueue_on_commit
 from leads.models import Lead
 from pipeline.errors import PipelineError
 from pipeline.models import (

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ActivityKind, Channel, Company, Lead, Quality
 from leads.services.ingest import Outcome, Touch, lead_ingest_batch, parse_int
 from tests.factories import CampaignFactory

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads import panels as lead_panels
 from pipeline.models import PipelinePolicy, RoutingRule, Team, TeamMember
 from pipeline.panels import pipeline_panel

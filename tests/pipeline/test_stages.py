@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from pipeline import hooks
 from pipeline.errors import ReasonRequired, TransitionNotAllowed

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.test import Client
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from pipeline import hooks
 from pipeline.models import DeliveryStatus, Stage, WebhookDelivery
 from pipeline.services import stage_transition, stages_transition_many

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from pipeline import hooks
 from pipeline.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import WebhookDeliveryFactory, WebhookEndpointFactory

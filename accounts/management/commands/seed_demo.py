@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import Membership, Organization, Role, User
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 
 DEMO_SLUG = "acme"
 DEMO_PASSWORD = "leadflow-demo"
