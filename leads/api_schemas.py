@@ -19,8 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from leadflow.api_auth import ApiError
 from leadflow.core.api_schemas import PlainOut, StrictInput
+from leadflow.core.errors import ApiError
 from leads.models import Activity, ActivityKind, Channel, Lead, Quality
 from leads.services.activities import MAX_BATCH, MAX_ID
 

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.http import Http404
 from ninja.decorators import decorate_view
 
-from leadflow.api_auth import ApiError, json_body, tenant_router
+from accounts.api_auth import ApiError, json_body, tenant_router
 from leadflow.core.api_schemas import API_ERRORS, API_WRITE_ERRORS
 from leadflow.core.tenancy import get_tenant_object_or_404
 from leads.models import Lead
