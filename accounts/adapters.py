@@ -2,7 +2,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 
 from accounts import login_limits
-from leadflow.clientip import client_ip
+from leadflow.core.clientip import client_ip
 
 
 class AccountAdapter(DefaultAccountAdapter):

@@ -6,7 +6,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
 
 from accounts.models import Invitation, Membership, Organization, User
-from leadflow.redirects import safe_next
+from leadflow.core.redirects import safe_next
 
 _admin_password_login = admin.site.login
 

@@ -19,7 +19,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import ApiKey, Organization, User
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 
 KEY_SCHEME = "lf"
 PREFIX_BYTES = 6  # 12 hex characters; hex so it never contains the "_" separator

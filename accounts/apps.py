@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import checks  # noqa: F401 (registers the system checks)
-        from leadflow import db  # noqa: F401 (registers the bounded integer `in` lookup)
+        from leadflow.core import db  # noqa: F401 (registers the bounded integer `in` lookup)

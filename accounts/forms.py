@@ -14,7 +14,7 @@ from accounts.services import (
     invitation_from_token,
     organization_create,
 )
-from leadflow.mail import validate_single_line
+from leadflow.core.mail import validate_single_line
 
 PENDING_INVITATION_SESSION_KEY = "pending_invitation"
 

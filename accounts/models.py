@@ -7,8 +7,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from leadflow.mail import validate_single_line
-from leadflow.tenancy import TenantModel
+from leadflow.core.mail import validate_single_line
+from leadflow.core.tenancy import TenantModel
 
 
 class UserManager(BaseUserManager["User"]):

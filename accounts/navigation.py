@@ -34,7 +34,7 @@ NAV: list[NavEntry] = [
     NavEntry("Scoring", "scoring:rule_list", "bar-chart-steps", Perm.MANAGE_SCORING),
     NavEntry("Routing & SLA", "pipeline:settings", "signpost-split", Perm.MANAGE_ROUTING),
     NavEntry("Members", "accounts:members", "people", Perm.MANAGE_MEMBERS),
-    NavEntry("API keys", "leads:apikey_list", "key", Perm.MANAGE_API_KEYS),
+    NavEntry("API keys", "accounts:apikey_list", "key", Perm.MANAGE_API_KEYS),
     NavEntry("Settings", "accounts:org_settings", "gear", Perm.MANAGE_ORGANIZATION),
 ]
 

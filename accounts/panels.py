@@ -1,8 +1,8 @@
 """Panels on the organization overview, contributed by higher apps (leads,
-reports…) on leadflow.hooks.home_panels without accounts importing them, and
-the page a role lands on instead (leadflow.hooks.role_home)."""
+reports…) on leadflow.core.hooks.home_panels without accounts importing them, and
+the page a role lands on instead (leadflow.core.hooks.role_home)."""
 
-from leadflow import hooks
+from leadflow.core import hooks
 
 
 def panels_for(request) -> list[dict]:

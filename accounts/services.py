@@ -17,10 +17,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import BusinessType, Invitation, Membership, Organization, Role, User
-from leadflow import hooks
-from leadflow.errors import LeadflowError
-from leadflow.mail import ERROR_MAX_LENGTH, header_text, validate_single_line
-from leadflow.tenancy import enqueue_on_commit, tenant_scope
+from leadflow.core import hooks
+from leadflow.core.errors import LeadflowError
+from leadflow.core.mail import ERROR_MAX_LENGTH, header_text, validate_single_line
+from leadflow.core.tenancy import enqueue_on_commit, tenant_scope
 
 INVITATION_SALT = "accounts.invitation"
 

@@ -1,8 +1,8 @@
 from celery import shared_task
 
 from accounts import services
-from leadflow.mail import retry_or_record
-from leadflow.tenancy import TenantTask
+from leadflow.core.mail import retry_or_record
+from leadflow.core.tenancy import TenantTask
 
 
 @shared_task(base=TenantTask, bind=True)
@@ -22,6 +22,6 @@ def send_invitation(self, *, organization_id: int, invitation_id: int) -> bool:
 def purge_idempotency_keys() -> int:
     """Periodic (beat): forget API answers stored for Idempotency-Key retries
     once they are past their retention."""
-    from leadflow.api_writes import idempotency_keys_purge
+    from accounts.api_writes import idempotency_keys_purge
 
     return idempotency_keys_purge()

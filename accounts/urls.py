@@ -9,5 +9,6 @@ urlpatterns = [
     path("orgs/", views.org_list, name="org_list"),
     path("orgs/new/", views.org_create, name="org_create"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),
+    path("o/<slug:org_slug>/api-keys/", include("accounts.urls_apikeys")),
     path("o/<slug:org_slug>/", include("accounts.org_urls")),
 ]

@@ -19,8 +19,8 @@ from accounts.forms import (
 from accounts.models import Invitation, Membership
 from accounts.panels import home_for, panels_for
 from accounts.permissions import Perm
-from leadflow.errors import LeadflowError
-from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.core.errors import LeadflowError
+from leadflow.core.tenancy import get_tenant_object_or_404
 
 
 @public_view

@@ -18,7 +18,7 @@ Goal (issue 3): capture throughput >= 50% of the floor's; p99 <= 3x the floor's.
 Then (issue 15) capture *processing* latency: from the hosted-form POST to the
 lead scored, qualified (MQL) and routed to a rep, measured by real workers laid
 out as docker-compose runs them (one for the capture group, one for the bulk
-group, leadflow/queues.py), first idle, then while a tenant rescore of
+group, leadflow/core/queues.py), first idle, then while a tenant rescore of
 --rescore-leads leads (seeded set-based in SQL, with 2 activities each and the
 20 rules of bench/rescore_data.py) runs on the bulk worker.
 Goal: p95 while rescoring <= 2x the p95 idle. --rescore-leads 0 skips this
@@ -190,7 +190,7 @@ def setup_django(env: dict[str, str]) -> None:
 
 def make_tenant():
     from accounts.models import Organization
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import ActivityKind, CaptureForm, CaptureFormField, FieldType
 
     org = Organization.objects.create(name="Bench Inc", slug=f"bench-{secrets.token_hex(3)}")
@@ -234,7 +234,7 @@ def make_tenant():
 def outcome_counts(org, form) -> dict[str, int]:
     from django.db.models import Count
 
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import FormSubmission
 
     with tenant_scope(org):
@@ -452,7 +452,7 @@ def load_average() -> str:
 def make_routed_tenant():
     """An organization whose VPs score 60 (threshold 50) and go to its one rep."""
     from accounts.models import Membership, Organization, Role, User
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import CaptureForm, CaptureFormField, FieldType
     from pipeline.models import Team, TeamMember
     from scoring.models import RuleKind, ScoringRule, ScoringSettings
@@ -497,7 +497,7 @@ def make_rescore_tenant(leads: int) -> int:
     from accounts.models import Organization
     from bench import rescore_data
     from bench.rescore import grow
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
 
     org = Organization.objects.create(name="Bulk Corp", slug=f"bulk-{secrets.token_hex(3)}")
     with tenant_scope(org):
@@ -511,7 +511,7 @@ def make_rescore_tenant(leads: int) -> int:
 def start_worker(group: str, env: dict, concurrency: int, log_dir: Path) -> subprocess.Popen:
     from django.conf import settings
 
-    from leadflow.queues import group_queues
+    from leadflow.core.queues import group_queues
 
     queues = ",".join(group_queues(group, settings.CELERY_ORG_SHARDS))
     log = open(log_dir / f"worker-{group}.log", "ab")  # noqa: SIM115 - the child keeps it
@@ -590,8 +590,8 @@ def processing_latency(args, database_url: str, server_env: dict) -> int:
 
     from celery import current_app
 
-    from leadflow import queues
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core import queues
+    from leadflow.core.tenancy import tenant_scope
     from leads.services.forms import TOKEN_KEY
     from scoring.models import RescoreJob, RescoreStatus
     from scoring.tasks import run_rescore_job

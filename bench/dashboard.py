@@ -82,7 +82,7 @@ def load(org_id: int, *, leads: int, activities_per_lead: int, campaigns, now, r
 def measure(org, client, url: str, *, repeat: int) -> dict[str, float]:
     from django.db import connection
 
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import Lead
     from pipeline.models import StageTransition
     from reports.models import LeadCohortRollup, RollupState
@@ -214,7 +214,7 @@ def main() -> int:
     from accounts.models import Membership, Organization, Role, User
     from bench import dashboard_data as data
     from bench.common import throwaway_database
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
 
     started = time.perf_counter()
     with throwaway_database():

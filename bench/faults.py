@@ -387,7 +387,7 @@ def ledger(org, requests: list[Request]) -> dict[str, dict[str, int]]:
     from django.db import close_old_connections, connection
     from django.db.models import Count
 
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import Activity, FormSubmission, Lead
 
     close_old_connections()
@@ -496,7 +496,7 @@ def mail_ledger(org, lead_ids: list[int], mail: Mail) -> dict[str, int]:
     duplicated (extra acceptances) / lost (neither accepted nor failed for good)."""
     from django.db import close_old_connections
 
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from nurture.models import EmailMessage, MessageStatus
 
     close_old_connections()
@@ -521,7 +521,7 @@ def run_smtp_scenario(org, mail: Mail, *, args) -> Scenario:
     everything, dispatch (as beat does each minute), and end the outage after
     --smtp-down seconds; then wait until each email was accepted exactly once."""
     from leadflow.celery import app as celery_app
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import Lead
     from nurture.models import EmailTemplate, Sequence, SequenceStep
     from nurture.services import enrollment_start

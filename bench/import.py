@@ -52,7 +52,7 @@ def make_tenant(slug: str):
 def run_importer(path: Path, org, user, *, profile: bool):
     from django.core.files import File
 
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import ImportJob, ImportStatus
     from leads.services import imports
 
@@ -109,7 +109,7 @@ def raw_leads(path: Path, org) -> list:
 def run_bulk_create(path: Path, org) -> tuple[float, int]:
     from django.db import transaction
 
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import Lead
 
     def insert():

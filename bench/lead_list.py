@@ -131,7 +131,7 @@ def pages(client, organization) -> dict[str, str]:
     from django.urls import reverse
 
     from bench.lead_list_data import NO_MATCH, SEARCH_NAME
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import Lead
 
     slug = organization.slug
@@ -162,7 +162,7 @@ def explain(statements: Statements, label: str) -> None:
 
 
 def run_size(client, organization, label: str, *, repeat: int, explain_plans: bool) -> dict:
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import Lead
 
     with tenant_scope(organization):
@@ -270,7 +270,7 @@ def main() -> int:
 
     from accounts.models import Membership, Organization, Role, User
     from bench.rescore import execute
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
 
     started = time.perf_counter()
     old_name = connection.settings_dict["NAME"]

@@ -83,7 +83,7 @@ def main() -> None:
 
     from accounts.models import Organization
     from bench.rescore import grow
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from scoring import learning
 
     with throwaway_database():

@@ -60,7 +60,7 @@ def database_url_for(url: str, name: str) -> str:
 
 def make_tenant(n: int):
     from accounts.models import Organization
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import Lead
     from nurture import services
     from nurture.models import NurtureSettings
@@ -102,7 +102,7 @@ def make_tenant(n: int):
 
 
 def sent_count(org) -> int:
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from nurture.models import EmailMessage
 
     with tenant_scope(org):
@@ -124,7 +124,7 @@ def run_nurture(org, n: int, timeout: float) -> float:
 
 def run_floor(org, port: int) -> tuple[float, int]:
     """The same messages (as stored, as the worker built them) over one connection."""
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from nurture.channels.email import build_email
     from nurture.models import EmailMessage
 
@@ -237,7 +237,7 @@ def main() -> int:
         client = redis.Redis.from_url(redis_url)
         from django.conf import settings as django_settings
 
-        from leadflow.queues import queue_names
+        from leadflow.core.queues import queue_names
 
         # Anything the bench left in the broker (the old single queue included).
         client.delete("celery", *queue_names(django_settings.CELERY_ORG_SHARDS))

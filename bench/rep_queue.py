@@ -89,7 +89,7 @@ def install_floor_urls() -> None:
 def load(team, *, leads: int, per_lead: int, now) -> None:
     from bench import rep_queue_data as data
     from bench.rescore import bulk_load, vacuum
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
 
     written: dict = {}
     with tenant_scope(team.organization):
@@ -127,7 +127,7 @@ def get(client, path: str, cpu: list | None = None) -> tuple[float, list[tuple[f
 
 
 def explain_queue(team) -> None:
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from pipeline import selectors
     from pipeline.views.queue import QUEUE_PAGE_SIZE
 
@@ -142,7 +142,7 @@ def explain_queue(team) -> None:
 def run_size(client, team, label: str, *, repeat: int, explain: bool, profile: bool) -> dict:
     from django.urls import reverse
 
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import Lead
 
     with tenant_scope(team.organization):

@@ -323,7 +323,7 @@ def main() -> int:
 
     from accounts.models import Organization
     from bench import rescore_data as data
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
 
     started = time.perf_counter()
     old_name = connection.settings_dict["NAME"]

@@ -45,7 +45,7 @@ from bench.common import setup_django, throwaway_database  # noqa: E402
 def import_csv(org, user, data: bytes, name: str) -> int:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from leads.models import ImportJob
     from leads.services import imports
 
@@ -116,7 +116,7 @@ def build(args):
     from django.db import connection
 
     from accounts.models import Membership, Organization, User
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from scoring import engine, services, versions
     from scoring.models import ScoringRule
 
@@ -201,7 +201,7 @@ def engine_pass(org, repeat: int) -> float:
     from django.db import connection
     from django.utils import timezone
 
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from scoring import engine
     from scoring.selectors import live_leads
 

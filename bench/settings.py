@@ -14,9 +14,9 @@ LEADS_CAPTURE_RATE_LIMIT = None
 LEADFLOW_API_RATE_LIMIT = "100000000/m"
 if not os.environ.get("BENCH_REAL_QUEUES"):
     # Enqueued processing goes to a queue of its own that the bench empties
-    # afterwards (the processing-latency phase keeps leadflow.queues' routes).
+    # afterwards (the processing-latency phase keeps leadflow.core.queues' routes).
     CELERY_TASK_DEFAULT_QUEUE = "bench-capture"
-    CELERY_TASK_ROUTES = {"*": {"queue": "bench-capture"}}  # not leadflow.queues' capture.N
+    CELERY_TASK_ROUTES = {"*": {"queue": "bench-capture"}}  # not leadflow.core.queues' capture.N
 # Templates link static files; the bench never runs collectstatic.
 STORAGES = {
     **STORAGES,  # noqa: F405

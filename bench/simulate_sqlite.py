@@ -173,7 +173,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from accounts.models import Organization
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from scoring.models import RuleKind, ScoringRule
     from scoring.simulation import simulate_rule
 

@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.apikeys import apikey_authenticate
 from accounts.decorators import public_view
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import FormSubmission, Lead
 
 

@@ -7,17 +7,18 @@ resolver / ninja before any endpoint runs, in their own plain format.)
 """
 
 import logging
+from functools import wraps
 
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from leadflow.api_auth import ApiError, error_body, invalid_request, register_error_renderer
+from accounts.api_auth import ApiError, error_body, invalid_request, register_error_renderer
+from accounts.api_writes import IdempotentReplay, replay_response
 from leadflow.api_docs import VendoredSwagger
-from leadflow.api_writes import IdempotentReplay, replay_response
-from leadflow.dbfaults import database_fault
-from leadflow.errors import LeadflowError
+from leadflow.core.dbfaults import database_fault
+from leadflow.core.errors import LeadflowError
 from leads.api import activities_router, leads_router
 from pipeline.api import pipeline_router
 
@@ -131,11 +132,28 @@ def _server_error(request, exc: Exception):
     return _error(request, 500, "server_error", "Something went wrong on our side.")
 
 
+def _render_api_errors(run):
+    """Around every operation, before ninja parses the request: an ApiError
+    raised there (a refused JSON body, accounts.api_auth.json_body) is answered
+    like one a handler raises."""
+
+    @wraps(run)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return run(request, *args, **kwargs)
+        except ApiError as exc:
+            return api.on_exception(request, exc)
+
+    return wrapper
+
+
 # --- Routers ---------------------------------------------------------------------
+
+api.add_decorator(_render_api_errors, mode="view")  # before the routers: they inherit it
 
 api.add_router("/leads", leads_router, tags=["leads"])
 api.add_router("/activities", activities_router, tags=["activities"])
 api.add_router("/leads", pipeline_router, tags=["pipeline"])
 
-# The routers' own plumbing (leadflow.api_auth) answers errors through this API.
+# The routers' own plumbing (accounts.api_auth) answers errors through this API.
 register_error_renderer(api.on_exception)

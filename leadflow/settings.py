@@ -11,7 +11,7 @@ from pathlib import Path
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 
-from leadflow.envconfig import HTTP_SCHEMES, REDIS_SCHEMES, Env
+from leadflow.core.envconfig import HTTP_SCHEMES, REDIS_SCHEMES, Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -69,9 +69,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "leadflow.badinput.BadQueryMiddleware",
+    "leadflow.core.badinput.BadQueryMiddleware",
     "leadflow.middleware.TenantMiddleware",
-    "leadflow.dbfaults.DatabaseUnavailableMiddleware",  # a database fault is a 503
+    "leadflow.core.dbfaults.DatabaseUnavailableMiddleware",  # a database fault is a 503
 ]
 
 ROOT_URLCONF = "leadflow.urls"
@@ -107,7 +107,7 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Past one machine (docs/scaling.md): report pages may read from a PostgreSQL
-# replica (leadflow/dbrouter.py; writes never go there), and behind PgBouncer in
+# replica (leadflow/core/dbrouter.py; writes never go there), and behind PgBouncer in
 # transaction pooling mode server-side cursors are off (they live in a session).
 if env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
@@ -119,7 +119,7 @@ if env.str("DATABASE_REPLICA_URL", default=""):
 if env.bool("DATABASE_TRANSACTION_POOLING", default=False):
     for _database in DATABASES.values():
         _database["DISABLE_SERVER_SIDE_CURSORS"] = True
-DATABASE_ROUTERS = ["leadflow.dbrouter.PrimaryReplicaRouter"]
+DATABASE_ROUTERS = ["leadflow.core.dbrouter.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, locks): Redis when available ----------------------
@@ -214,15 +214,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = 5 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
 CELERY_TIMEZONE = "UTC"
-# Queues (leadflow/queues.py): beat, capture, scoring, mail, webhooks, reports,
+# Queues (leadflow/core/queues.py): beat, capture, scoring, mail, webhooks, reports,
 # imports, default; capture, mail and webhooks split by organization into
 # CELERY_ORG_SHARDS queues. Workers run without -Q and so consume them all.
-from leadflow import queues  # noqa: E402 (kept beside the settings it feeds)
+from leadflow.core import queues  # noqa: E402 (kept beside the settings it feeds)
 
 CELERY_ORG_SHARDS = env.int("CELERY_ORG_SHARDS", default=4)
 CELERY_TASK_DEFAULT_QUEUE = queues.DEFAULT
 CELERY_TASK_QUEUES = queues.celery_queues(CELERY_ORG_SHARDS)
-CELERY_TASK_ROUTES = ("leadflow.queues.route_task",)
+CELERY_TASK_ROUTES = ("leadflow.core.queues.route_task",)
 CELERY_BEAT_SCHEDULE: dict = {
     # Accepted submissions whose processing task was lost (broker outage, killed
     # worker) get re-queued: often, so recovery takes well under a minute (one

@@ -21,4 +21,4 @@ urlpatterns = [
 ]
 
 handler404 = "leadflow.views.not_found"
-handler500 = "leadflow.dbfaults.server_error_view"
+handler500 = "leadflow.core.dbfaults.server_error_view"

@@ -1,6 +1,6 @@
 """The leads JSON API: upsert a lead, post activity batches, list/get leads (CRM sync).
 
-Handlers are thin: the routers (leadflow.api_auth.tenant_router) authenticate
+Handlers are thin: the routers (accounts.api_auth.tenant_router) authenticate
 the API key, rate-limit it and open its organization's scope; the handlers
 parse, call a service in leads.services.activities, and shape the answer.
 """
@@ -19,11 +19,10 @@ from django.http import Http404
 from ninja import Query, Status
 from ninja.decorators import decorate_view
 
-from leadflow.api_auth import ApiError, invalid_request, json_body, tenant_router
-from leadflow.tenancy import get_tenant_object_or_404
+from accounts.api_auth import ApiError, invalid_request, json_body, tenant_router
+from leadflow.core.api_schemas import API_ERRORS, API_WRITE_ERRORS
+from leadflow.core.tenancy import get_tenant_object_or_404
 from leads.api_schemas import (
-    API_ERRORS,
-    API_WRITE_ERRORS,
     ActivityBatchIn,
     ActivityBatchOut,
     LeadDetailOut,

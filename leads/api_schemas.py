@@ -13,15 +13,14 @@ from typing import Annotated, Any, Literal
 from ninja import Field, Schema
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     StrictBool,
     StrictInt,
     model_validator,
 )
 
-from leadflow.api_auth import ApiError
+from leadflow.core.api_schemas import PlainOut, StrictInput
+from leadflow.core.errors import ApiError
 from leads.models import Activity, ActivityKind, Channel, Lead, Quality
 from leads.services.activities import MAX_BATCH, MAX_ID
 
@@ -83,19 +82,6 @@ def _int32_if_int(value: Any) -> Any:
 ApiDatetime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
 
 
-class StrictInput(BaseModel):
-    # Plain pydantic, not ninja's Schema: inputs are JSON, not ORM objects, and
-    # skipping Schema's Django attribute getter makes a 1,000-item batch parse
-    # several times faster.
-    model_config = ConfigDict(extra="forbid")
-
-
-class PlainOut(BaseModel):
-    """Outputs read from attributes (rows, dataclasses) by pydantic itself (same reason)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-
 # --- Errors --------------------------------------------------------------------
 
 
@@ -103,23 +89,6 @@ class ErrorDetail(PlainOut):
     code: str = ""
     field: str = ""
     message: str
-
-
-class ErrorBody(Schema):
-    code: str = Field(..., examples=["invalid_request"])
-    message: str
-    details: list[dict[str, Any]] = []
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
-
-
-# What every authenticated operation may answer besides success (documented in
-# the OpenAPI document): a bad parameter or body, a missing key, an unknown
-# object, the rate limit, and the database too busy to answer in time.
-API_ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 429: ErrorOut, 503: ErrorOut}
-API_WRITE_ERRORS = {**API_ERRORS, 413: ErrorOut}
 
 
 # --- Leads ---------------------------------------------------------------------

@@ -6,7 +6,7 @@ class LeadsConfig(AppConfig):
     name = "leads"
 
     def ready(self) -> None:
-        from leadflow import hooks
+        from leadflow.core import hooks
         from leads import demo, home
 
         # The demo's leads come first: later steps score, route and enroll them.

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from leadflow.tenancy import TenantModel
+from leadflow.core.tenancy import TenantModel
 
 
 class Channel(models.TextChoices):

@@ -1,8 +1,8 @@
 """Extra panels on the lead detail page, contributed by higher apps (scoring,
-pipeline…) on leadflow.hooks.lead_detail_panels without the leads app
+pipeline…) on leadflow.core.hooks.lead_detail_panels without the leads app
 importing them: each answers (request, lead) -> {"template": ..., **context} or None."""
 
-from leadflow import hooks
+from leadflow.core import hooks
 
 
 def panels_for(request, lead) -> list[dict]:

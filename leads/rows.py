@@ -1,7 +1,7 @@
-"""The lead list's row, built in Python (leadflow/rowhtml.py says why): its 50
+"""The lead list's row, built in Python (leadflow/core/rowhtml.py says why): its 50
 rows through the template engine cost several times the page's SQL.
 
-Markup is written as format strings filled by `leadflow.rowhtml.html`, which
+Markup is written as format strings filled by `leadflow.core.rowhtml.html`, which
 escapes every value passed in: lead data is never marked safe.
 """
 
@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 
 from accounts.templatetags.ui import pct_class
-from leadflow.rowhtml import IdUrl, html, show
+from leadflow.core.rowhtml import IdUrl, html, show
 from leads.models import Channel
 
 QUALITY_CLASSES = {"ok": "success", "suspect": "warning", "junk": "danger"}

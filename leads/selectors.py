@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce, Lower
 from rapidfuzz import fuzz
 
 from accounts.models import Membership, Role
-from leadflow.pagination import COUNT_CAP, capped_count
+from leadflow.core.pagination import COUNT_CAP, capped_count
 from leads.models import Activity, Campaign, Company, FormSubmission, Lead, Quality
 
 

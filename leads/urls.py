@@ -14,5 +14,4 @@ urlpatterns = [
     path("o/<slug:org_slug>/", include("leads.urls_crm")),
     path("o/<slug:org_slug>/forms/", include("leads.urls_forms")),
     path("o/<slug:org_slug>/imports/", include("leads.urls_imports")),
-    path("o/<slug:org_slug>/api-keys/", include("leads.urls_apikeys")),
 ]

@@ -5,9 +5,9 @@ class NurtureConfig(AppConfig):
     name = "nurture"
 
     def ready(self) -> None:
-        # One-way wiring on the hook registry (leadflow.hooks). Nurture comes last:
+        # One-way wiring on the hook registry (leadflow.core.hooks). Nurture comes last:
         # lists and sequences see the leads as scored, routed and staged.
-        from leadflow import hooks
+        from leadflow.core import hooks
         from nurture import demo
         from nurture.services import hooks as subscribers
 

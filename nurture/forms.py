@@ -16,7 +16,7 @@ from django import forms
 
 from accounts.models import Organization
 from accounts.selectors import active_members
-from leadflow.mail import validate_single_line
+from leadflow.core.mail import validate_single_line
 from leads.filters import UNASSIGNED
 from leads.models import (
     ActivityKind,

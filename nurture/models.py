@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from leadflow.tenancy import TenantModel
+from leadflow.core.tenancy import TenantModel
 
 
 class ListKind(models.TextChoices):
@@ -75,7 +75,7 @@ class ListMembership(TenantModel):
         indexes = [
             models.Index(fields=["organization", "list", "removed_at"]),
             models.Index(fields=["organization", "lead"]),
-            # The members page: newest first, by keyset (leadflow.pagination).
+            # The members page: newest first, by keyset (leadflow.core.pagination).
             models.Index(fields=["organization", "list", "added_at"]),
         ]
 

@@ -31,7 +31,7 @@ import nh3
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import Lexer, TokenType
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 
 MERGE_FIELDS: dict[str, str] = {
     "first_name": "First name",

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from accounts.models import Organization
-from leadflow.tenancy import TenantTask, tenant_scope
+from leadflow.core.tenancy import TenantTask, tenant_scope
 from nurture import services
 from nurture.models import ListKind, NurtureList
 from nurture.services.sends import messages_send

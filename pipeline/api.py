@@ -14,9 +14,9 @@ from django.db import transaction
 from django.http import Http404
 from ninja.decorators import decorate_view
 
-from leadflow.api_auth import ApiError, json_body, tenant_router
-from leadflow.tenancy import get_tenant_object_or_404
-from leads.api_schemas import API_ERRORS, API_WRITE_ERRORS
+from accounts.api_auth import ApiError, json_body, tenant_router
+from leadflow.core.api_schemas import API_ERRORS, API_WRITE_ERRORS
+from leadflow.core.tenancy import get_tenant_object_or_404
 from leads.models import Lead
 from leads.services.activities import MAX_ID
 from pipeline.api_schemas import (

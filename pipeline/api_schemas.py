@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 from ninja import Field
 from pydantic import BeforeValidator, WithJsonSchema, field_validator
 
-from leads.api_schemas import ApiDatetime, PlainOut, StrictInput
+from leadflow.core.api_schemas import PlainOut, StrictInput
+from leads.api_schemas import ApiDatetime
 from pipeline.models import Stage
 
 StageValue = Literal[tuple(Stage.values)]  # type: ignore[valid-type]

@@ -5,8 +5,8 @@ class PipelineConfig(AppConfig):
     name = "pipeline"
 
     def ready(self) -> None:
-        # One-way wiring on the hook registry (leadflow.hooks).
-        from leadflow import hooks
+        # One-way wiring on the hook registry (leadflow.core.hooks).
+        from leadflow.core import hooks
         from leads.bulk import bulk_actions
         from pipeline import demo, panels
         from pipeline.services import mql, outcomes, webhooks

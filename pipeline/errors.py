@@ -1,6 +1,6 @@
 """Domain errors of the pipeline; views show their message to the user."""
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 
 
 class PipelineError(LeadflowError):

@@ -18,7 +18,7 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
 from accounts.models import Organization
-from leadflow.badinput import UtcDateTimeField
+from leadflow.core.badinput import UtcDateTimeField
 from leads.models import ActivityKind
 from pipeline.errors import RoutingConfigError
 from pipeline.models import (

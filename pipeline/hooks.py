@@ -1,4 +1,4 @@
-"""Fires leadflow.hooks.stage_changed after every stage change (one lead or a
+"""Fires leadflow.core.hooks.stage_changed after every stage change (one lead or a
 bulk move), inside the transaction that made it, so a subscriber's writes
 commit or roll back with the transition. `from_stage` is "" when a bulk move
 took leads from several stages at once; subscribers that need each lead's
@@ -7,7 +7,7 @@ previous stage read the StageTransition rows.
 
 from __future__ import annotations
 
-from leadflow import hooks
+from leadflow.core import hooks
 
 
 def fire_stage_changed(

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from leadflow.tenancy import TenantModel
+from leadflow.core.tenancy import TenantModel
 from leads.models import LeadStage
 
 Stage = LeadStage  # the pipeline's name for the lead stages

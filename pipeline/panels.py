@@ -1,7 +1,7 @@
 """The pipeline panel on the lead detail page: stage, why routed and the SLA,
 BANT, the opportunity, the stage history, and the actions this member may take
-(registered in apps.py on leadflow.hooks.lead_detail_panels), and the sales
-rep's home page (leadflow.hooks.role_home)."""
+(registered in apps.py on leadflow.core.hooks.lead_detail_panels), and the sales
+rep's home page (leadflow.core.hooks.role_home)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, Role
-from leadflow.db import bulk_update_from_values
+from leadflow.core.db import bulk_update_from_values
 from leads.models import Activity, Lead
 from pipeline.errors import RoutingConfigError
 from pipeline.models import (

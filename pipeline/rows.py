@@ -1,7 +1,7 @@
 """The rep queue's row, built in Python: 40 rows of ~40 values each through
 Django's template engine cost more than the page's SQL (bench/rep_queue.py).
 
-Markup is written as format strings filled by `leadflow.rowhtml.html`, which
+Markup is written as format strings filled by `leadflow.core.rowhtml.html`, which
 escapes every value passed in: lead data is never marked safe.
 The stage and score badges are shared with the templates through
 pipeline/templatetags/pipeline_ui.py, so there is one copy of each.
@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import TIME_STRINGS, timesince
 from django.utils.timezone import template_localtime
 
-from leadflow.rowhtml import IdUrl, escape_value, html, show
+from leadflow.core.rowhtml import IdUrl, escape_value, html, show
 from leads.models import LeadStage, ScoreBand
 
 _DASH = mark_safe('<span class="text-secondary">—</span>')

@@ -7,8 +7,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from accounts.models import Organization
-from leadflow.mail import retry_or_record
-from leadflow.tenancy import TenantTask
+from leadflow.core.mail import retry_or_record
+from leadflow.core.tenancy import TenantTask
 from pipeline.services.notifications import (
     NoticeEmailDeferred,
     notification_emails_failed,

@@ -21,8 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Organization
-from leadflow.errors import LeadflowError
-from leadflow.mail import describe, header_text, is_transient
+from leadflow.core.errors import LeadflowError
+from leadflow.core.mail import describe, header_text, is_transient
 from leads.models import Lead
 from pipeline.models import Opportunity, OpportunityStatus, Stage, StageTransition
 from reports.charts import Kpi

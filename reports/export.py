@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from leadflow import csvsafe
+from leadflow.core import csvsafe
 from reports.formatting import csv_value
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from leadflow.tenancy import TenantModel
+from leadflow.core.tenancy import TenantModel
 
 
 class DigestSubscription(TenantModel):

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Exists, OuterRef, Q
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 
 GRAINS = {"day": "Day", "week": "Week", "month": "Month"}
 COMPARES = {"previous": "Previous period", "none": "No comparison"}

@@ -27,7 +27,7 @@ from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 from django.utils import timezone
 
 from accounts.models import Organization
-from leadflow.tenancy import TenantTask
+from leadflow.core.tenancy import TenantTask
 from leads.models import Lead, LeadStage, Quality
 from pipeline.models import OpportunityStatus, StageTransition
 from reports.models import LeadCohortRollup, MqlMonthRollup, RollupState

@@ -7,8 +7,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from accounts.models import Organization
-from leadflow.mail import retry_or_record
-from leadflow.tenancy import TenantTask
+from leadflow.core.mail import retry_or_record
+from leadflow.core.tenancy import TenantTask
 from reports.digest import DigestDeferred, digest_failure_record, digests_send
 from reports.rollups import refresh_all_rollups, refresh_rollups  # noqa: F401 (registers the tasks)
 

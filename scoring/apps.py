@@ -5,11 +5,11 @@ class ScoringConfig(AppConfig):
     name = "scoring"
 
     def ready(self) -> None:
-        # One-way wiring on the hook registry (leadflow.hooks; order declared there).
+        # One-way wiring on the hook registry (leadflow.core.hooks; order declared there).
         from django.db.backends.signals import connection_created
 
-        from leadflow import hooks
-        from leadflow.db import sqlite_unicode_lower
+        from leadflow.core import hooks
+        from leadflow.core.db import sqlite_unicode_lower
         from scoring import demo, panels, services
 
         connection_created.connect(sqlite_unicode_lower, dispatch_uid="sqlite_unicode_lower")

@@ -16,7 +16,7 @@ from django.db.models import BooleanField, Expression, F, FloatField, Func, Q, V
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lower, StrIndex, Substr
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from scoring.models import Operator
 
 

@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from leadflow.tenancy import TenantModel
+from leadflow.core.tenancy import TenantModel
 from leads.models import ScoreBand as Band  # noqa: F401 - re-exported for scoring code
 from leads.models import ScoreGrade as Grade
 

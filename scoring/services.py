@@ -12,7 +12,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from accounts.models import User
-from leadflow.tenancy import enqueue_on_commit
+from leadflow.core.tenancy import enqueue_on_commit
 from leads.models import Lead
 from scoring import engine, starters
 from scoring import fields as F_
@@ -246,7 +246,7 @@ def starter_rules_install(*, organization_id: int, business_type: str = "b2b") -
 def install_starter_rules_for(organization, owner=None, business_type: str = "b2b") -> None:
     """organization_created hook (accounts): every new org starts with the starter
     set of its kind of business, as its first rule version in use."""
-    from leadflow.tenancy import tenant_scope
+    from leadflow.core.tenancy import tenant_scope
     from scoring import versions
 
     with tenant_scope(organization):

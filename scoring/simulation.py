@@ -21,7 +21,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from leads.models import Lead
 from scoring import engine
 from scoring import fields as F_

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from accounts.models import Organization
-from leadflow.tenancy import TenantTask, tenant_scope
+from leadflow.core.tenancy import TenantTask, tenant_scope
 from scoring import services
 
 
@@ -61,7 +61,7 @@ def retrain_due() -> int:
 
 @shared_task(base=TenantTask, bind=True, autoretry_for=(OperationalError, InterfaceError))
 def send_drift_notice(self, *, organization_id: int, notice_id: int) -> int:
-    from leadflow.mail import retry_or_record
+    from leadflow.core.mail import retry_or_record
     from scoring import versions
 
     try:

@@ -16,8 +16,8 @@ import json
 import yaml
 from django.utils import timezone
 
-from leadflow.csvsafe import FORMULA_START, neutralize
-from leadflow.errors import LeadflowError
+from leadflow.core.csvsafe import FORMULA_START, neutralize
+from leadflow.core.errors import LeadflowError
 from leads.models import ActivityKind
 from scoring import engine
 from scoring import fields as F_

@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from scoring import learning
 from scoring.engine import config_changed
 from scoring.models import (
@@ -75,7 +75,7 @@ def _describe(rule: dict) -> str:
 
 def learning_job_start(*, organization_id: int, actor: User | None) -> LearningJob:
     """Queue learning for the organization; a job already waiting or running absorbs it."""
-    from leadflow.tenancy import enqueue_on_commit
+    from leadflow.core.tenancy import enqueue_on_commit
     from scoring.tasks import run_learning_job
 
     # A job whose worker died long ago no longer blocks a new one.
@@ -358,7 +358,7 @@ def drift_notice_check(*, organization_id: int) -> DriftNotice | None:
     """Beat: when the rules in use have drifted, open a notice and email the
     admins (once per episode: the open notice is a unique marker); when they no
     longer drift, close the episode. Returns the notice opened, if any."""
-    from leadflow.tenancy import enqueue_on_commit
+    from leadflow.core.tenancy import enqueue_on_commit
     from scoring.selectors import drift_check
     from scoring.tasks import send_drift_notice
 
@@ -395,7 +395,7 @@ def drift_notice_email(*, notice_id: int) -> int:
     from django.urls import reverse
 
     from accounts.models import Membership, Role
-    from leadflow.mail import describe, header_text, is_transient
+    from leadflow.core.mail import describe, header_text, is_transient
 
     claimed = DriftNotice.objects.filter(pk=notice_id, emailed_at__isnull=True).update(
         emailed_at=timezone.now()

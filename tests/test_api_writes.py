@@ -11,9 +11,9 @@ from django.test import Client
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from accounts.api_writes import idempotency_keys_purge
 from accounts.models import ApiIdempotencyKey
-from leadflow.api_writes import idempotency_keys_purge
-from leadflow.tenancy import enqueue_on_commit, tenant_scope
+from leadflow.core.tenancy import enqueue_on_commit, tenant_scope
 from leads import api as leads_api
 from leads.models import FormSubmission, Lead
 from leads.tasks.capture import process_submission
@@ -138,7 +138,7 @@ def test_a_write_committed_before_the_broker_failed_is_not_answered_5xx(
 
 
 def test_the_api_rate_limiter_fails_open_when_the_cache_is_down(api, org, caplog):
-    with mock.patch("leadflow.api_auth.get_usage", side_effect=ConnectionError("refused")):
+    with mock.patch("accounts.api_auth.get_usage", side_effect=ConnectionError("refused")):
         response = post(api, {"email": "ann@acme-corp.com"})
     assert response.status_code == 201
     assert "Rate-limit cache down" in caplog.text

@@ -129,7 +129,7 @@ def test_web_runs_gunicorn_with_leadflow_wsgi(services):
 
 def worker_argv(service: dict) -> list[str]:
     """The argv a worker service execs: its shell line run through sh with `celery`
-    swapped for printf, so `$(python -m leadflow.queues …)` expands as in the
+    swapped for printf, so `$(python -m leadflow.core.queues …)` expands as in the
     container (compose turns `$$` into `$`)."""
     words = command_words(service)
     if words[:2] != ["sh", "-c"]:

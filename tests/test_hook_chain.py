@@ -1,4 +1,4 @@
-"""The lead lifecycle as wired on the hook registry (leadflow.hooks): the
+"""The lead lifecycle as wired on the hook registry (leadflow.core.hooks): the
 resolved chain is pinned here and in the README, and the registry's ordering
 rules are unit-tested."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from leadflow import hooks
-from leadflow.hooks import Hook, HookError
+from leadflow.core import hooks
+from leadflow.core.hooks import Hook, HookError
 
 PINNED_CHAIN = """\
 organization_created: scoring:scoring.services.install_starter_rules_for
@@ -38,7 +38,7 @@ def test_the_resolved_chain_is_pinned():
 def test_the_readme_lists_the_pinned_chain():
     text = README.read_text()
     block = re.search(r"<!-- hook-chain -->\n```text\n(.*?)\n```", text, re.S)
-    assert block, "README: the hook chain block (python -m leadflow.hooks) is missing"
+    assert block, "README: the hook chain block (python -m leadflow.core.hooks) is missing"
     assert block.group(1) == PINNED_CHAIN
 
 

@@ -25,8 +25,8 @@ from django.urls import reverse
 from django.urls.resolvers import URLResolver
 from django.utils import timezone
 
-from leadflow.rowhtml import _SENTINEL, IdUrl
-from leadflow.tenancy import tenant_scope
+from leadflow.core.rowhtml import _SENTINEL, IdUrl
+from leadflow.core.tenancy import tenant_scope
 from leads import selectors as lead_selectors
 from leads.models import Campaign, Lead
 from leads.rows import LeadRowUrls, lead_row

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from leadflow.celery import app as celery_app
-from leadflow.queues import group_queues
+from leadflow.core.queues import group_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 
 from django import template
 
-from leadflow.rowhtml import IdUrl
+from leadflow.core.rowhtml import IdUrl
 
 register = template.Library()
 

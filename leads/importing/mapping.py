@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from leads.models import MAPPABLE_LEAD_FIELDS
 
 IGNORE = ""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import IO
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 
 MAX_IMPORT_BYTES = 100 * 1024 * 1024
 SAMPLE_BYTES = 1024 * 1024

@@ -28,7 +28,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from leads.models import (
     Activity,
     ActivityKind,

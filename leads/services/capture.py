@@ -36,8 +36,8 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from kombu.exceptions import OperationalError as BrokerError
 
-from leadflow import queues
-from leadflow.tenancy import tenant_scope
+from leadflow.core import queues
+from leadflow.core.tenancy import tenant_scope
 from leads.models import (
     CUSTOM,
     MAPPABLE_LEAD_FIELDS,

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from accounts.models import Organization
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from leads.models import (
     CUSTOM,
     MAPPABLE_LEAD_FIELDS,

@@ -42,8 +42,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.permissions import Perm
-from leadflow.csvsafe import neutralize
-from leadflow.errors import LeadflowError
+from leadflow.core.csvsafe import neutralize
+from leadflow.core.errors import LeadflowError
 from leads.importing import (
     CsvInfo,
     ImportFileError,

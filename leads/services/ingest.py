@@ -35,8 +35,8 @@ from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
-from leadflow import hooks
-from leadflow.db import bulk_update_from_values
+from leadflow.core import hooks
+from leadflow.core.db import bulk_update_from_values
 from leads.models import Activity, Campaign, Company, Lead, Quality
 from leads.scrub import scrub_lead
 

@@ -11,7 +11,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from accounts.models import Membership, User
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from leads.models import Activity, ActivityKind, Campaign, FormSubmission, Lead, LeadMerge, Quality
 from leads.scrub import scrub_lead
 

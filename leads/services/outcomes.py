@@ -1,6 +1,6 @@
 """Outcomes carried by lead data (an import's outcome column) handed to the
 pipeline, which records them as stage history. Leads cannot import the
-pipeline: it registers on leadflow.hooks.import_outcome (see pipeline.apps)."""
+pipeline: it registers on leadflow.core.hooks.import_outcome (see pipeline.apps)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from leadflow import hooks
+from leadflow.core import hooks
 
 
 def import_outcomes_fire(

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from leadflow.tenancy import TenantTask
+from leadflow.core.tenancy import TenantTask
 from leads.services import capture
 
 __all__ = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from leadflow.tenancy import TenantTask
+from leadflow.core.tenancy import TenantTask
 from leads.models import ImportJob
 from leads.services import imports as services
 

@@ -25,10 +25,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
 
 from accounts.decorators import public_view
-from leadflow.badinput import DEPTH_MESSAGE, TooDeep, json_problem, query_problem
-from leadflow.clientip import client_ip
-from leadflow.dbfaults import DB_ERRORS
-from leadflow.tenancy import tenant_scope
+from leadflow.core.badinput import DEPTH_MESSAGE, TooDeep, json_problem, query_problem
+from leadflow.core.clientip import client_ip
+from leadflow.core.dbfaults import DB_ERRORS
+from leadflow.core.tenancy import tenant_scope
 from leads.forms_capture import PublicCaptureForm, honeypot_name
 from leads.models import CaptureForm
 from leads.services import capture

@@ -7,8 +7,8 @@ from django.shortcuts import redirect, render
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from leadflow.pagination import request_page
-from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.core.pagination import request_page
+from leadflow.core.tenancy import get_tenant_object_or_404
 from leads import selectors
 from leads.filters import CompanyFilter
 from leads.forms import CampaignForm

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.core.tenancy import get_tenant_object_or_404
 from leads.forms_capture import (
     CaptureFormFieldForm,
     CaptureFormSettingsForm,

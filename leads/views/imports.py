@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from leadflow.errors import LeadflowError
-from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.core.errors import LeadflowError
+from leadflow.core.tenancy import get_tenant_object_or_404
 from leads.forms_imports import ImportMappingForm, ImportUploadForm
 from leads.importing import DELIMITER_LABELS, describe, format_size, suggest_mapping
 from leads.models import ImportJob, ImportStatus

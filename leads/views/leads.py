@@ -15,11 +15,11 @@ from accounts.decorators import org_view
 from accounts.models import Membership
 from accounts.permissions import Perm
 from accounts.selectors import active_members
-from leadflow.csvsafe import neutralize
-from leadflow.errors import LeadflowError
-from leadflow.pagination import COUNT_CAP, request_page
-from leadflow.redirects import redirect_next
-from leadflow.tenancy import get_tenant_object_or_404, tenant_scope
+from leadflow.core.csvsafe import neutralize
+from leadflow.core.errors import LeadflowError
+from leadflow.core.pagination import COUNT_CAP, request_page
+from leadflow.core.redirects import redirect_next
+from leadflow.core.tenancy import get_tenant_object_or_404, tenant_scope
 from leads import selectors
 from leads.bulk import bulk_actions_for
 from leads.filters import UNASSIGNED, BulkActionForm, LeadFilter

@@ -33,7 +33,7 @@ from django.db import DatabaseError
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
-from leadflow.mail import is_transient
+from leadflow.core.mail import is_transient
 from nurture import tokens
 from nurture.channels.base import DeliveryResult, Send, Verdict
 from nurture.models import EmailMessage, EmailTemplate, SequenceStep
@@ -225,7 +225,7 @@ def close_connection() -> None:
 
 
 def _classify(exc: Exception) -> Exception:
-    # Which failures are worth retrying is decided once, for all mail (leadflow.mail).
+    # Which failures are worth retrying is decided once, for all mail (leadflow.core.mail).
     transient = is_transient(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _msg in exc.recipients.values()]
@@ -474,7 +474,7 @@ class EmailChannel:
         return DeliveryResult()
 
     def classify(self, exc: Exception) -> Verdict | None:
-        # deliver() has already sorted SMTP errors (leadflow.mail.is_transient).
+        # deliver() has already sorted SMTP errors (leadflow.core.mail.is_transient).
         if isinstance(exc, TransientSendError):
             return Verdict("transient", unreachable=exc.unreachable)
         if isinstance(exc, PermanentSendError):

@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from leadflow.errors import LeadflowError
-from leadflow.mail import header_text
+from leadflow.core.errors import LeadflowError
+from leadflow.core.mail import header_text
 from leads.models import Lead
 from nurture.models import NurtureSettings, Suppression
 

@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Organization
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from nurture import channels
 from nurture.channels.email import new_message

@@ -1,4 +1,4 @@
-"""Subscribers to the lower apps' hooks (leadflow.hooks, registered in NurtureConfig.ready).
+"""Subscribers to the lower apps' hooks (leadflow.core.hooks, registered in NurtureConfig.ready).
 
 Each runs inside the transaction of the change that fired it, so its writes
 commit or roll back with that change.

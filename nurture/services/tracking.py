@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import ActivityKind, Lead
 from leads.services.activities import activity_record_batch
 from nurture import tokens

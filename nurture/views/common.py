@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from nurture.previews import EMAIL_DOCUMENT_POLICY
 
 PER_PAGE = 50

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from leadflow.errors import LeadflowError
-from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.core.errors import LeadflowError
+from leadflow.core.tenancy import get_tenant_object_or_404
 from nurture import selectors
 from nurture.forms import PreviewForm, TemplateForm, TestSendForm, merge_fields
 from nurture.models import EmailTemplate

@@ -11,9 +11,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from leadflow.errors import LeadflowError
-from leadflow.pagination import request_page
-from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.core.errors import LeadflowError
+from leadflow.core.pagination import request_page
+from leadflow.core.tenancy import get_tenant_object_or_404
 from nurture import selectors
 from nurture.forms import AddLeadsForm, BulkAddToListForm, LeadIdsForm, NurtureListForm
 from nurture.models import ListKind, MembershipSource, NurtureList

@@ -53,7 +53,7 @@ def leads_mark_mql(
 
 
 def mql_after_rescore(organization_id: int, up_ids: list[int], down_ids: list[int]) -> None:
-    """leadflow.hooks.mql_crossing: leads over the threshold (and not gated) become
+    """leadflow.core.hooks.mql_crossing: leads over the threshold (and not gated) become
     MQLs. A lead dropping back under it keeps its stage: sales may be working it."""
     if up_ids:
         leads_mark_mql(organization_id=organization_id, lead_ids=up_ids, source=MqlSource.SCORE)
@@ -125,6 +125,6 @@ def pql_evaluate(
 
 
 def pql_after_ingest(organization_id: int, lead_ids: list[int]) -> None:
-    """leadflow.hooks.post_ingest (after scoring's rescore)."""
+    """leadflow.core.hooks.post_ingest (after scoring's rescore)."""
     if lead_ids:
         pql_evaluate(organization_id=organization_id, lead_ids=list(lead_ids))

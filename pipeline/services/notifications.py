@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from leadflow.errors import LeadflowError
-from leadflow.mail import describe, header_text, is_transient
+from leadflow.core.errors import LeadflowError
+from leadflow.core.mail import describe, header_text, is_transient
 from pipeline.models import Notification
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from leads.models import Lead
 from pipeline.hooks import fire_stage_changed
 from pipeline.models import Opportunity, OpportunityStatus, Stage, StageTransition
@@ -95,7 +95,7 @@ def outcomes_record(
 
 
 def outcomes_after_import(organization_id: int, outcomes: list[tuple[int, str, object]]) -> None:
-    """leadflow.hooks.import_outcome (leads): an import's outcome column, as history."""
+    """leadflow.core.hooks.import_outcome (leads): an import's outcome column, as history."""
     outcomes_record(organization_id=organization_id, outcomes=outcomes, rule="import")
 
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from leadflow.tenancy import enqueue_on_commit
+from leadflow.core.tenancy import enqueue_on_commit
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,

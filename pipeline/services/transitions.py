@@ -4,7 +4,7 @@
 once cannot both move it from the same stage); `stages_transition_many` moves
 a set of leads for an automatic rule in a constant number of statements.
 Both check pipeline.stages.TRANSITIONS, append StageTransition rows and call
-leadflow.hooks.stage_changed inside the transaction.
+leadflow.core.hooks.stage_changed inside the transaction.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Outbound webhooks: signed stage-change events for a CRM.
 
-A stage change (leadflow.hooks.stage_changed) inserts one
+A stage change (leadflow.core.hooks.stage_changed) inserts one
 WebhookDelivery per subscribed endpoint × lead, in the transition's
 transaction and in a constant number of statements; the send happens in a
 Celery worker after commit, so a slow or failing endpoint never holds up the
@@ -42,7 +42,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Membership
-from leadflow.tenancy import enqueue_on_commit
+from leadflow.core.tenancy import enqueue_on_commit
 from leads.models import Lead
 from pipeline.errors import PipelineError
 from pipeline.models import (
@@ -212,7 +212,7 @@ def _stage_event(event_id: uuid.UUID, organization_id: int, now: datetime, lead,
 def webhooks_on_stage_changed(
     organization_id: int, lead_ids: list[int], from_stage: str, to_stage: str
 ) -> list[int]:
-    """leadflow.hooks.stage_changed subscriber: queue one delivery per subscribed endpoint × lead.
+    """leadflow.core.hooks.stage_changed: queue one delivery per subscribed endpoint × lead.
 
     Runs inside the transition's transaction, in a constant number of
     statements (endpoints, leads, their latest move, one insert); the sends are

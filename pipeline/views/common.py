@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from accounts.models import Role
-from leadflow.redirects import redirect_next
+from leadflow.core.redirects import redirect_next
 from leads.models import Lead
 from pipeline.models import PipelinePolicy
 from pipeline.policy import policy_get

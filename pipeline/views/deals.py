@@ -9,8 +9,8 @@ from django.views.decorators.http import require_GET
 from accounts.decorators import org_view
 from accounts.models import Role
 from accounts.permissions import Perm
-from leadflow.errors import LeadflowError
-from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.core.errors import LeadflowError
+from leadflow.core.tenancy import get_tenant_object_or_404
 from pipeline import selectors, services
 from pipeline.forms import CloseForm, OpportunityForm, ReasonForm
 from pipeline.models import Opportunity, OpportunityStatus

@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from leadflow.errors import LeadflowError
-from leadflow.redirects import safe_next
-from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.core.errors import LeadflowError
+from leadflow.core.redirects import safe_next
+from leadflow.core.tenancy import get_tenant_object_or_404
 from leads.models import Lead
 from pipeline import selectors, services
 from pipeline.errors import NotYourLead

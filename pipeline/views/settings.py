@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from leadflow.errors import LeadflowError
-from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.core.errors import LeadflowError
+from leadflow.core.tenancy import get_tenant_object_or_404
 from pipeline import selectors, services
 from pipeline.forms import (
     PolicyForm,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from django.db import connections, transaction
 from django.db.models import QuerySet
 
-from leadflow.dbrouter import read_alias
+from leadflow.core.dbrouter import read_alias
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from django.db.models import (
     When,
 )
 
-from leadflow.dbrouter import read_alias
+from leadflow.core.dbrouter import read_alias
 from leads.models import Activity, Lead, ScoreBand, ScoreGrade
 from pipeline.models import Stage, StageTransition
 from reports.formatting import rate

@@ -5,7 +5,7 @@ sales rep to their own and their team's leads, build the page, and answer
 A page view is `render_report(request, template=..., build=...)` where `build(query)`
 returns the template context; every `ReportTable` and `Chart` in it (top level or
 inside a list) is downloadable by its slug. A report page reads from the
-PostgreSQL replica when one is configured (leadflow/dbrouter.py).
+PostgreSQL replica when one is configured (leadflow/core/dbrouter.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 from accounts.models import Membership, Role
-from leadflow.dbrouter import replica_reads
+from leadflow.core.dbrouter import replica_reads
 from leads.models import Campaign, Channel
 from pipeline.models import Team
 from reports.charts import Chart

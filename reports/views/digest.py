@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from leadflow.redirects import safe_next
+from leadflow.core.redirects import safe_next
 from reports.digest import digest_status, digest_subscription_toggle
 
 

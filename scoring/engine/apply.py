@@ -24,7 +24,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from leadflow import hooks
+from leadflow.core import hooks
 from leads.models import Activity, Lead
 from leads.services.ingest import note_leads_changed
 from scoring.engine.cache import cached_config, reload_config

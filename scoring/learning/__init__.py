@@ -16,7 +16,7 @@ from datetime import datetime
 
 import numpy as np
 
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from leads.models import ActivityKind
 from scoring.learning import features as feat
 from scoring.learning import model

@@ -12,7 +12,7 @@ from django_scopes import scopes_disabled
 from accounts.forms import SignupExtraForm
 from accounts.models import Invitation, Organization, Role
 from accounts.services import organization_create
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 from tests.factories import UserFactory
 
 EVIL_NAMES = [

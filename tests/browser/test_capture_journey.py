@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from scoring.services import starter_rules_install
 from tests.browser.playwright import login

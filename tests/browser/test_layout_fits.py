@@ -14,7 +14,7 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 
 from accounts.models import Role
-from leadflow.tenancy import TenantModel
+from leadflow.core.tenancy import TenantModel
 from tests import factories as f
 from tests.browser.playwright import login
 from tests.urlwalk import our_routes, sample_values

@@ -16,7 +16,7 @@ from django.db import close_old_connections, connection
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leadflow.wsgi import application
 from leads.models import Activity, Company, FormSubmission, Lead
 from pipeline.models import StageTransition

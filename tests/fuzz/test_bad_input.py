@@ -12,8 +12,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from leadflow.badinput import UtcDateTimeField
-from leadflow.tenancy import tenant_scope
+from leadflow.core.badinput import UtcDateTimeField
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, FormSubmission, Lead
 from nurture.models import EmailTemplate, Sequence
 from pipeline.models import RoutingRule

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, Company, FieldType, FormSubmission, ImportJob, Lead
 from leads.services import capture
 from leads.services.forms import TOKEN_KEY

@@ -8,7 +8,7 @@ from django_scopes import ScopeError, get_scope
 
 from accounts.apikeys import apikey_revoke
 from accounts.models import ApiKey
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, FormSubmission, Lead, SubmissionChannel
 from tests.factories import CampaignFactory, LeadFactory, api_key_for
 

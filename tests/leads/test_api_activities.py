@@ -10,8 +10,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from leadflow import hooks
-from leadflow.tenancy import tenant_scope
+from leadflow.core import hooks
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, Lead
 from leads.services.activities import activity_record_batch
 from tests.factories import CampaignFactory, LeadFactory, api_key_for

@@ -9,8 +9,8 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 from kombu.exceptions import OperationalError as BrokerError
 
-from leadflow import queues
-from leadflow.tenancy import tenant_scope
+from leadflow.core import queues
+from leadflow.core.tenancy import tenant_scope
 from leads.models import (
     Activity,
     ActivityKind,

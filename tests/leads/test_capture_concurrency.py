@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ActivityKind, FormSubmission, Lead, SubmissionOutcome
 from leads.services import capture
 from tests.factories import CaptureFormFactory, CaptureFormFieldFactory

@@ -3,7 +3,7 @@
 import pytest
 from django_scopes import scopes_disabled
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import CaptureForm, CaptureFormField, FieldType, SubmissionOutcome
 from leads.services import forms as builder
 from tests.factories import (

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import ImportJob, Lead
 from tests.browser.playwright import login
 from tests.factories import PASSWORD

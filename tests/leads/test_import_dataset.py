@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ImportJob, Lead
 from tests.leads.test_import_jobs import start, upload
 

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from leadflow.celery import app as celery_app
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ImportJob, Lead
 from tests.leads.test_import_jobs import csv_bytes
 from tests.workers import celery_worker, require_real_services, wait_until

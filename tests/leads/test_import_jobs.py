@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.importing import MappingError
 from leads.models import Activity, ActivityKind, ImportJob, ImportStatus, Lead
 from leads.services import imports as services

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.forms_imports import ImportUploadForm
 from leads.importing import reading
 from leads.models import ImportJob, ImportStatus, Lead

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ActivityKind, Channel, Company, Lead, Quality
 from leads.services.ingest import Outcome, Touch, lead_ingest_batch, parse_int
 from tests.factories import CampaignFactory
@@ -171,7 +171,7 @@ def test_company_linked_by_business_domain_not_free_mail(org, other_org):
 
 @pytest.mark.django_db
 def test_query_count_is_constant_per_batch(org, django_assert_num_queries, monkeypatch):
-    from leadflow import hooks
+    from leadflow.core import hooks
 
     # The engine's own statements only; scoring's hook is pinned in tests/scoring.
     monkeypatch.setattr(hooks.post_ingest, "overridden", [])

@@ -1,4 +1,4 @@
-"""The lead list at scale: keyset pages (leadflow/pagination.py) and a count
+"""The lead list at scale: keyset pages (leadflow/core/pagination.py) and a count
 capped at LEAD_COUNT_CAP, so no page view counts or skips the whole tenant; the
 page says "Showing 1–25 of 30+", and "all matching" bulk actions still reach
 every matching lead. Query counts of the list, searches and detail are pinned
@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from leadflow.pagination import keyset_page
-from leadflow.tenancy import tenant_scope
+from leadflow.core.pagination import keyset_page
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from leads.views import leads as lead_views
 from tests.factories import CompanyFactory, LeadFactory, NurtureListFactory

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ActivityKind, Channel, Lead, Quality
 from tests.factories import ActivityFactory, CampaignFactory, FormSubmissionFactory, LeadFactory
 

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ActivityKind, Channel, FormSubmission, LeadMerge, Quality
 from leads.selectors import possible_duplicates
 from leads.services.ingest import Touch, lead_ingest_batch

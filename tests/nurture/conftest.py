@@ -2,7 +2,7 @@
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from tests.factories import EmailTemplateFactory, LeadFactory, SequenceFactory, SequenceStepFactory
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from nurture import channels, services
 from nurture.models import EmailMessage, Enrollment, EnrollmentStatus, MessageStatus
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead, LeadStage
 from nurture import services
 from nurture.models import Enrollment, ListMembership, NurtureList

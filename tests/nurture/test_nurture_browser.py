@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from nurture.models import EmailMessage, Enrollment, MessageStatus
 from nurture.services import lists as list_services

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from accounts.models import Role
 from accounts.permissions import Perm, role_has_perm
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from tests.factories import EmailMessageFactory, EmailTemplateFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from nurture import services
 from nurture.models import EmailTemplate
 from nurture.rendering import TemplateInvalid, render_message, validate_template

@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from leadflow.celery import app as celery_app
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from nurture import services
 from nurture.models import EmailMessage, MessageStatus, NurtureSettings

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from nurture import services
 from nurture.models import EmailMessage, Enrollment, SequenceStep, Unsubscribe

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, Lead
 from nurture import tokens
 from nurture.models import EmailMessage, Enrollment, Suppression, Unsubscribe

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Role
-from leadflow import hooks
+from leadflow.core import hooks
 from leads.models import Lead
 from pipeline.models import Assignment, StageTransition
 from tests.factories import (

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from pipeline.models import Stage, StageTransition
 from pipeline.services import stage_transition
 from tests.factories import LeadFactory, api_key_for

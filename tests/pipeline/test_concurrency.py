@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from pipeline import services
 from pipeline.errors import NotYourLead, PipelineError, TransitionNotAllowed

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.importing.values import outcome_value
 from leads.models import Lead
 from pipeline.models import OpportunityStatus, Stage, StageTransition

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from leadflow import hooks
-from leadflow.tenancy import tenant_scope
+from leadflow.core import hooks
+from leadflow.core.tenancy import tenant_scope
 from pipeline.models import PipelinePolicy, RoutingRule, Team, TeamMember
 from pipeline.panels import pipeline_panel
 from tests.factories import LeadFactory, RoutingRuleFactory, TeamFactory

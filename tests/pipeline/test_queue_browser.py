@@ -5,7 +5,7 @@ and marks it won — all without leaving the queue (htmx row swaps)."""
 import pytest
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from pipeline import services
 from pipeline.models import Opportunity

@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from pipeline import selectors
 from pipeline.models import OPEN_STAGES
 from tests.factories import AssignmentFactory, LeadFactory

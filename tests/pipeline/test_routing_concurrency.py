@@ -9,7 +9,7 @@ import threading
 import pytest
 from django.db import connection
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from pipeline import services
 from pipeline.models import Assignment

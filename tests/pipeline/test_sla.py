@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from pipeline import services
 from pipeline.models import Assignment, Notification, PipelinePolicy, StageTransition
 from pipeline.sla import add_business_minutes

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow import hooks
-from leadflow.tenancy import tenant_scope
+from leadflow.core import hooks
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from pipeline.errors import ReasonRequired, TransitionNotAllowed
 from pipeline.models import Stage, StageTransition

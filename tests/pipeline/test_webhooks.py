@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.test import Client
 
-from leadflow import hooks
-from leadflow.tenancy import tenant_scope
+from leadflow.core import hooks
+from leadflow.core.tenancy import tenant_scope
 from pipeline.models import DeliveryStatus, Stage, WebhookDelivery
 from pipeline.services import stage_transition, stages_transition_many
 from pipeline.services.webhooks import (

@@ -13,7 +13,7 @@ from email import message_from_bytes, policy
 from aiosmtpd.controller import Controller
 
 from leadflow.celery import app as celery_app
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from nurture.models import EmailMessage, MessageStatus
 

@@ -9,7 +9,7 @@ import io
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.importing import inspect_csv, iter_records
 from leads.models import Lead
 from tests.leads.test_import_jobs import counts, report_rows, start, upload

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ImportJob, Lead
 from leads.services import imports as services
 from leads.tasks import imports as tasks

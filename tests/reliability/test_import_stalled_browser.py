@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import ImportJob, Lead
 from tests.browser.playwright import login
 from tests.factories import PASSWORD

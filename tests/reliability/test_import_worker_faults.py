@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from leadflow.celery import app as celery_app
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ImportJob, Lead
 from leads.services import imports as services
 from tests.leads.test_import_jobs import upload

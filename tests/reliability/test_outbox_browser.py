@@ -9,7 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from nurture.models import EmailMessage, MessageStatus
 from tests.browser.playwright import login
 from tests.factories import PASSWORD, EmailMessageFactory

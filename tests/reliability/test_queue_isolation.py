@@ -14,9 +14,9 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from leadflow import queues
 from leadflow.celery import app as celery_app
-from leadflow.tenancy import tenant_scope
+from leadflow.core import queues
+from leadflow.core.tenancy import tenant_scope
 from leads.models import FormSubmission
 from nurture import services
 from nurture.models import EmailMessage

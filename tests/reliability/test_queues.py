@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from leadflow import queues
 from leadflow.celery import app as celery_app
+from leadflow.core import queues
 
 ROOT = Path(__file__).resolve().parents[2]
 RESTRICTING = ("-Q", "--queues", "-X", "--exclude-queues")
@@ -27,7 +27,7 @@ def test_every_task_is_routed_to_a_declared_queue_on_purpose():
     declared = {q.name for q in settings.CELERY_TASK_QUEUES}
     names = registered_tasks()
     unlisted = [name for name in names if name not in queues.ROUTES]
-    assert not unlisted, f"add these tasks to leadflow.queues.ROUTES: {unlisted}"
+    assert not unlisted, f"add these tasks to leadflow.core.queues.ROUTES: {unlisted}"
     for name in names:
         queue = celery_app.amqp.router.route({}, name, (), {"organization_id": 3})["queue"]
         assert queue.name in declared, (name, queue.name)

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from leadflow.celery import app as celery_app
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from nurture import services
 from nurture.models import Enrollment, EnrollmentStatus, MessageStatus
 from tests.reliability.smtp import OK, ScriptedSMTP, beat_until, ledger, make_leads, rows

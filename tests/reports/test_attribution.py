@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from pipeline.models import Opportunity, OpportunityStatus
 from reports.period import parse_report_query
 from reports.selectors.attribution import MODELS, Touch, attribution_report, weights

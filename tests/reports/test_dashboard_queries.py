@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Channel, Lead
 from pipeline.models import StageTransition
 from reports.models import LeadCohortRollup, RollupState

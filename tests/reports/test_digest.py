@@ -9,7 +9,7 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from pipeline.models import StageTransition
 from reports.digest import DigestDeferred, digests_send, last_full_week
 from reports.models import DigestSend, DigestSubscription

@@ -10,7 +10,7 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.models import Organization, Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from reports.models import DigestSend
 from reports.tasks import send_org_digests
 from tests.mailfaults import FailingSend

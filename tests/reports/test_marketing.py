@@ -6,7 +6,7 @@ import io
 import pytest
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Channel
 from tests import factories as f
 from tests.reports.test_funnel import MARCH, at, build_dataset, build_noise, make_lead

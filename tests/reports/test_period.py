@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from reports.formatting import fmt_duration, percentile, rate, roi
 from reports.period import ReportInputError, parse_report_query
 from tests import factories as f

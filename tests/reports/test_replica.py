@@ -1,5 +1,5 @@
 """Report pages read from the PostgreSQL replica when one is configured
-(leadflow/dbrouter.py); writes never go there, a transaction reads its own
+(leadflow/core/dbrouter.py); writes never go there, a transaction reads its own
 writes from the primary, and the tenant wall holds on the replica too.
 
 The "replica" here is the test database through a second connection whose
@@ -18,8 +18,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from leadflow.dbrouter import REPLICA, PrimaryReplicaRouter, read_alias, replica_reads
-from leadflow.tenancy import tenant_scope
+from leadflow.core.dbrouter import REPLICA, PrimaryReplicaRouter, read_alias, replica_reads
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from tests.reports.test_funnel import MARCH, build_dataset, build_noise
 
@@ -135,7 +135,7 @@ def test_the_environment_configures_the_replica_and_transaction_pooling():
         "standby",
         "leadflow",
         "default",
-        "leadflow.dbrouter.PrimaryReplicaRouter",
+        "leadflow.core.dbrouter.PrimaryReplicaRouter",
         "True",
         "True",
     ], out.stderr

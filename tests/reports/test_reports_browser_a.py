@@ -10,7 +10,7 @@ import random
 import pytest
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Channel, Lead
 from pipeline.models import Assignment, Opportunity, StageTransition
 from tests import factories as f

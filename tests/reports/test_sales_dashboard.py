@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from pipeline.models import OpportunityStatus, StageTransition
 from reports.period import parse_report_query
 from reports.selectors.sales import sales_dashboard

@@ -14,7 +14,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, Lead
 from pipeline.models import Stage, StageTransition
 from reports.period import parse_report_query

@@ -4,7 +4,7 @@ economics, the CSV of each table, tenancy and a pinned query count."""
 import pytest
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Channel
 from reports.selectors.sources import source_quality
 from tests import factories as f

@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from pipeline.models import Assignment, StageTransition
 from reports.models import RollupState, SlaDayRollup, VelocityRollup

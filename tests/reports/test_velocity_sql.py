@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.functions import Lead as NextValue
 
 from accounts.models import Membership
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Channel, Lead, LeadStage
 from pipeline.models import Assignment, AssignmentMethod, StageTransition, Team
 from reports.formatting import median, percentile, rate

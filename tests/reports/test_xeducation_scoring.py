@@ -19,7 +19,7 @@ from django.db import connection
 from django.urls import reverse
 from sklearn.model_selection import train_test_split
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from reports.period import parse_report_query
 from reports.selectors.scoring import cohort, holdout_health

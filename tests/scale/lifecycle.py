@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.test import Client
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from pipeline.models import Assignment
 from scoring.models import ScoringSettings

@@ -16,7 +16,7 @@ import pytest
 from django.utils import timezone
 
 from leadflow.celery import app as celery_app
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from pipeline.models import Assignment, Notification
 from scoring import services as scoring_services
 from scoring.models import RescoreJob, RescoreStatus

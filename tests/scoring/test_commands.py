@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Membership, Organization, Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead, LeadStage
 from scoring import learning
 from scoring.models import RuleSetVersion, VersionStatus

@@ -11,7 +11,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from scoring import engine, selectors, tasks, versions
 from scoring.models import DriftNotice
 from tests.scoring.test_learning import make_leads, small_minimum  # noqa: F401 (autouse)

@@ -17,8 +17,8 @@ import pytest
 from django.db import connection  # noqa: F401 - read by the xfail condition strings
 
 from accounts.services import organization_create
-from leadflow import hooks
-from leadflow.tenancy import tenant_scope
+from leadflow.core import hooks
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ActivityKind, Company, Lead
 from leads.services.ingest import Touch, lead_ingest_batch
 from scoring import engine, services, tasks

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from scoring.forms import (
     POINTS_MESSAGE,
     WINDOW_MESSAGE,

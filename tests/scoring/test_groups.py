@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from scoring.models import RescoreJob, RuleChange, ScoreGroup
 from tests.factories import ScoreGroupFactory, ScoringRuleFactory
 

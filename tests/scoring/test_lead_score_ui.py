@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import ActivityKind
 from scoring.engine import rescore
 from scoring.models import GatingRule, ScoringRule, ScoringSettings

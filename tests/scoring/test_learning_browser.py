@@ -5,7 +5,7 @@ back with one click."""
 import pytest
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from scoring import engine, learning, services
 from tests.browser.playwright import login
 from tests.factories import PASSWORD

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ActivityKind, Lead, LeadStage
 from pipeline.models import StageTransition
 from scoring import learning, versions

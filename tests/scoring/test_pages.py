@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import ActivityKind, Lead
 from scoring import engine, services
 from scoring.models import (

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import ActivityKind
 from scoring import engine, services
 from scoring.models import ScoringRule

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import ActivityKind
 from scoring import engine, selectors
 from scoring.models import GatingRule, RuleKind, ScoringRule, ScoringSettings

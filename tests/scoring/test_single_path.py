@@ -18,7 +18,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import ActivityKind, FieldType, FormSubmission, Lead
 from leads.services import capture
 from pipeline.models import Assignment

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Organization
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import ActivityKind, Lead
 from scoring import engine, starters, versions
 from scoring import fields as F_

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from scoring import services, versions
 from scoring.models import RuleSetVersion, ScoringRule, VersionStatus
 from scoring.transfer import RuleImportError, parse_rules_csv

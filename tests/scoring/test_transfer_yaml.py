@@ -9,7 +9,7 @@ import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from scoring import services, starters, versions
 from scoring.models import RuleSetVersion, ScoringRule
 from scoring.transfer import (

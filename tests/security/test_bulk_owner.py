@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from tests.factories import LeadFactory, MembershipFactory
 

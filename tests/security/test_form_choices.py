@@ -26,7 +26,7 @@ from django.test import RequestFactory
 from django_scopes import scopes_disabled
 
 from accounts.models import Membership, Organization, Role, User
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from tests import factories as f
 
 # Any label carrying this belongs to the other tenant and must never be offered.

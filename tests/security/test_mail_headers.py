@@ -3,8 +3,8 @@ reaches a mail header."""
 
 import pytest
 
-from leadflow.mail import describe, header_text, is_transient
-from leadflow.tenancy import tenant_scope
+from leadflow.core.mail import describe, header_text, is_transient
+from leadflow.core.tenancy import tenant_scope
 from nurture.forms import SequenceForm
 from nurture.models import Sequence
 from nurture.services.common import from_address

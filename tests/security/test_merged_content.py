@@ -17,7 +17,7 @@ import pytest
 from django.urls import reverse
 from django.utils.safestring import SafeData
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from nurture import rendering, services
 from nurture.channels.email import compose

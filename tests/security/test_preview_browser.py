@@ -4,7 +4,7 @@ page or in the preview frame, and the visitor's text shows as text."""
 
 import pytest
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from tests.browser.playwright import login
 from tests.factories import PASSWORD, EmailTemplateFactory

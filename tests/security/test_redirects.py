@@ -1,7 +1,7 @@
 """A `next` from the request is followed only when it points at this site.
 
 Three layers: the helper itself; a source walk proving every app reads `next`
-through leadflow.redirects and that every redirect to a computed URL was
+through leadflow.core.redirects and that every redirect to a computed URL was
 reviewed; and a URL walk posting a foreign `next` to every view.
 """
 
@@ -18,8 +18,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_scopes import scopes_disabled
 
-from leadflow.redirects import safe_next
-from leadflow.tenancy import tenant_scope
+from leadflow.core.redirects import safe_next
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead, Quality
 from tests.factories import LeadFactory
 from tests.urlwalk import SAMPLE_OBJECTS, SAMPLE_STRINGS, our_routes, sample_values
@@ -51,12 +51,12 @@ def test_own_targets_are_kept(target):
 # --- The source walk ------------------------------------------------------------------
 
 APPS = ("accounts", "leads", "scoring", "pipeline", "nurture", "reports", "leadflow")
-HELPER = Path("leadflow/redirects.py")
+HELPER = Path("leadflow/core/redirects.py")
 REDIRECTS = {"redirect", "HttpResponseRedirect", "HttpResponsePermanentRedirect"}
 # Redirects to a computed URL, each reviewed: (file, function) -> where the URL comes from.
 REVIEWED = {
-    ("leadflow/redirects.py", "redirect_next"): "safe_next() or the view's own default",
-    ("accounts/views.py", "org_home"): "a URL name from the role_home hook (leadflow.hooks)",
+    ("leadflow/core/redirects.py", "redirect_next"): "safe_next() or the view's own default",
+    ("accounts/views.py", "org_home"): "a URL name from the role_home hook (leadflow.core.hooks)",
     ("accounts/two_factor.py", "enforce"): "the URL name of allauth's 2FA set-up page",
     ("leads/views/leads.py", "lead_bulk"): "reverse() of the lead list plus a query string",
     ("leads/views/capture.py", "_success"): "the capture form's thank-you URL its admin set",
@@ -109,7 +109,7 @@ def test_next_is_read_only_through_the_helper():
                 continue
             if any(isinstance(k, ast.Constant) and k.value == "next" for k in keys):
                 readers.append(f"{path}:{node.lineno} in {func}")
-    assert readers == [], "read `next` with leadflow.redirects.safe_next/redirect_next"
+    assert readers == [], "read `next` with leadflow.core.redirects.safe_next/redirect_next"
 
 
 def test_every_redirect_to_a_computed_url_was_reviewed():

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 
 from accounts.models import Role
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from nurture.rendering import MERGE_FIELDS
 from tests.security.world import (
     NOT_USER_TEXT,

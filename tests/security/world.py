@@ -17,7 +17,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, Role, User
-from leadflow.tenancy import TenantModel
+from leadflow.core.tenancy import TenantModel
 from tests import factories as f
 from tests.security.xss import POLYGLOT, payload_for
 from tests.urlwalk import SAMPLE_OBJECTS

@@ -8,7 +8,7 @@ from django.utils.text import slugify
 
 from accounts.models import Organization, User
 from accounts.services import organization_create
-from leadflow.errors import LeadflowError
+from leadflow.core.errors import LeadflowError
 
 
 class Command(BaseCommand):

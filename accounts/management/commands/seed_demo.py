@@ -1,6 +1,6 @@
 """Load the demo organization (idempotent): an admin, a marketer, two sales reps.
 
-Later capabilities add their demo data on leadflow.hooks.demo_steps so one
+Later capabilities add their demo data on leadflow.core.hooks.demo_steps so one
 command seeds everything.
 """
 
@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import Membership, Organization, Role, User
-from leadflow import hooks
-from leadflow.tenancy import tenant_scope
+from leadflow.core import hooks
+from leadflow.core.tenancy import tenant_scope
 
 DEMO_SLUG = "acme"
 DEMO_PASSWORD = "leadflow-demo"

@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import Membership, Organization, Role
-from leadflow.errors import LeadflowError
-from leadflow.tenancy import tenant_scope
+from leadflow.core.errors import LeadflowError
+from leadflow.core.tenancy import tenant_scope
 from leads.importing import MAX_IMPORT_BYTES
 from leads.importing.mapping import OUTCOME, OUTCOME_DATE
 from leads.models import ImportJob

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import Organization
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from scoring import learning, versions
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.test import Client
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, FormSubmission, Lead
 from tests.factories import CaptureFormFactory, CaptureFormFieldFactory
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection, transaction
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, FormSubmission, Lead, SubmissionChannel, SubmissionOutcome
 from leads.services.activities import api_submission_store
 from leads.services.capture import SubmissionMeta, submission_store

@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from django.db import OperationalError
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import FormSubmission
 from leads.services import capture
 from tests.reliability.capture.support import form_url

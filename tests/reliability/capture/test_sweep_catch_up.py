@@ -11,7 +11,7 @@ import pytest
 from django.db.models import Max
 from django.utils import timezone
 
-from leadflow.tenancy import tenant_scope
+from leadflow.core.tenancy import tenant_scope
 from leads.models import FormSubmission
 from leads.tasks.capture import sweep_unprocessed_submissions
 from tests.reliability.capture.support import ledger, make_hosted_form

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from leadflow import queues
 from leadflow.celery import app as celery_app
-from leadflow.tenancy import tenant_scope
+from leadflow.core import queues
+from leadflow.core.tenancy import tenant_scope
 from leads.models import FormSubmission
 from leads.services import capture
 from leads.tasks.capture import process_submission

@@ -30,7 +30,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.models import ApiIdempotencyKey
-from leadflow.errors import ApiError
+from leadflow.core.errors import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from leads.views import apikeys as views
+from accounts import apikey_views as views
 
 # Mounted under /o/<org_slug>/api-keys/.
 urlpatterns = [

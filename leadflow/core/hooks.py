@@ -2,7 +2,7 @@
 app answers, with its argument types and the declared order of its receivers.
 
 The lead lifecycle (ingest -> scoring -> routing -> nurture) is the chain of
-these points; `python -m leadflow.hooks` prints it as resolved (the README and
+these points; `python -m leadflow.core.hooks` prints it as resolved (the README and
 tests/test_hook_chain.py pin that output).
 
 A higher app registers in its AppConfig.ready() (or in a module ready()
@@ -208,6 +208,6 @@ if __name__ == "__main__":
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadflow.settings")
     django.setup()
-    from leadflow import hooks  # the registered module, not this __main__ copy
+    from leadflow.core import hooks  # the registered module, not this __main__ copy
 
     print(hooks.chain())

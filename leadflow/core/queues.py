@@ -15,7 +15,7 @@
 
 Workers run in groups (GROUPS) so that long jobs never hold the workers that
 visitors and SLAs wait on: docker-compose runs one worker per group, each
-started with `-Q $(python -m leadflow.queues <group>)` so its list is derived
+started with `-Q $(python -m leadflow.core.queues <group>)` so its list is derived
 from this module and cannot drift; `make run` and the tests' default worker run
 without -Q and consume every queue declared in settings (CELERY_TASK_QUEUES).
 """
@@ -164,13 +164,13 @@ def shard_for(queue: str, organization_id: int | None, shards: int | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m leadflow.queues <group>` prints the group's queues for -Q."""
+    """`python -m leadflow.core.queues <group>` prints the group's queues for -Q."""
     import os
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in GROUPS:
-        print(f"usage: python -m leadflow.queues {{{'|'.join(GROUPS)}}}", file=sys.stderr)
+        print(f"usage: python -m leadflow.core.queues {{{'|'.join(GROUPS)}}}", file=sys.stderr)
         return 2
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadflow.settings")
     from django.conf import settings

@@ -26,26 +26,27 @@ from django_ratelimit.core import get_usage
 from ninja import Router
 from ninja.security import APIKeyHeader, HttpBearer
 
-from accounts.apikeys import apikey_authenticate
-from accounts.models import ApiKey
-from leadflow.api_writes import (
+from accounts.api_writes import (
     UNSAFE_METHODS,
     idempotency_begin,
     idempotency_finish,
     write_transaction,
 )
-from leadflow.badinput import DEPTH_MESSAGE, json_problem
-from leadflow.errors import ApiError
-from leadflow.tenancy import tenant_scope
+from accounts.apikeys import apikey_authenticate
+from accounts.models import ApiKey
+from leadflow.core.badinput import DEPTH_MESSAGE, json_problem
+from leadflow.core.errors import ApiError
+from leadflow.core.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
 DEFAULT_RATE_LIMIT = "600/m"
 KEY_FORMAT = "lf_<prefix>_<secret>"
 
-# ApiError lives in leadflow.errors (api_writes raises it too); the endpoints import it from here.
+# ApiError lives in leadflow.core.errors (api_writes raises it too); endpoints import it here.
 
-# The API's error renderer (NinjaAPI.on_exception). leadflow.api, which composes
-# the API above the apps, registers it, so this module never imports upward.
+# The API's error renderer (NinjaAPI.on_exception), for what fails around the
+# operation (its COMMIT). leadflow.api, which composes the API above the apps,
+# registers it, so this module never imports upward.
 _render_error: Callable[[HttpRequest, Exception], HttpResponse] | None = None
 
 
@@ -255,15 +256,13 @@ def read_json_body(request: HttpRequest, max_bytes: int) -> Any:
 def json_body(max_bytes: int) -> Callable:
     """Operation decorator (use with ninja's decorate_view): enforce a body size
     limit and valid JSON before ninja parses anything; the parsed document is
-    left on ``request.json_body``."""
+    left on ``request.json_body``. A refused body raises ApiError, which the
+    API (leadflow.api) answers in its error shape."""
 
     def decorate(run: Callable) -> Callable:
         @wraps(run)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any):
-            try:
-                request.json_body = read_json_body(request, max_bytes)
-            except ApiError as exc:
-                return render_error(request, exc)
+            request.json_body = read_json_body(request, max_bytes)
             return run(request, *args, **kwargs)
 
         return wrapper

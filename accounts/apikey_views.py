@@ -1,4 +1,4 @@
-"""API keys page: list, create (the full key is shown once), revoke."""
+"""The API keys page: list, create (the full key is shown once), revoke."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def apikey_list(request):
             form.add_error("name", str(exc))
         else:
             request.session[REVEAL_SESSION_KEY] = {"id": key.pk, "key": full_key}
-            return redirect("leads:apikey_list", org_slug=request.organization.slug)
+            return redirect("accounts:apikey_list", org_slug=request.organization.slug)
     revealed = request.session.pop(REVEAL_SESSION_KEY, None)
     context = {
         "form": form,
@@ -61,7 +61,7 @@ def apikey_list(request):
         "api_base": request.build_absolute_uri("/api/v1/"),
     }
     status = 400 if form.errors else 200
-    response = render(request, "leads/apikey_list.html", context, status=status)
+    response = render(request, "accounts/apikey_list.html", context, status=status)
     if revealed:
         response["Cache-Control"] = "no-store"  # keep the secret out of caches and history
     return response
@@ -75,4 +75,4 @@ def apikey_revoke_view(request, apikey_id: int):
         messages.success(request, f"Key “{key.name}” revoked; requests with it are now refused.")
     else:
         messages.info(request, f"Key “{key.name}” was already revoked.")
-    return redirect("leads:apikey_list", org_slug=request.organization.slug)
+    return redirect("accounts:apikey_list", org_slug=request.organization.slug)

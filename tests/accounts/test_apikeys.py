@@ -25,11 +25,11 @@ LEADS_API = "/api/v1/leads"
 
 
 def list_url(org):
-    return reverse("leads:apikey_list", kwargs={"org_slug": org.slug})
+    return reverse("accounts:apikey_list", kwargs={"org_slug": org.slug})
 
 
 def revoke_url(org, key):
-    return reverse("leads:apikey_revoke", kwargs={"org_slug": org.slug, "apikey_id": key.pk})
+    return reverse("accounts:apikey_revoke", kwargs={"org_slug": org.slug, "apikey_id": key.pk})
 
 
 def the_key(full_key: str) -> ApiKey:
