@@ -47,6 +47,13 @@ class IdUrl:
 
 def escape_value(value) -> str:
     """django.utils.html.conditional_escape, minus its lazy-argument wrappers."""
+    kind = type(value)
+    if kind is str:  # exactly str: no subclass (SafeString) and so no __html__
+        return escape(value)
+    if kind is SafeString:  # markup that is already safe: its __html__ is itself
+        return value
+    if kind is int:  # digits and a minus sign: nothing to escape
+        return str(value)
     if isinstance(value, Promise):
         value = str(value)
     if hasattr(value, "__html__"):
