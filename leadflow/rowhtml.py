@@ -63,9 +63,9 @@ def escape_value(value) -> str:
 
 def html(template: str, *args, **kwargs) -> SafeString:
     """`format_html`: the template is trusted markup; every value is escaped."""
-    return SafeString(
-        template.format(*map(escape_value, args), **{k: escape_value(v) for k, v in kwargs.items()})
-    )
+    for key, value in kwargs.items():  # this call's own dict: escaped in place
+        kwargs[key] = escape_value(value)
+    return SafeString(template.format(*map(escape_value, args), **kwargs))
 
 
 def show(value) -> SafeString:
