@@ -9,6 +9,8 @@ pipeline/templatetags/pipeline_ui.py, so there is one copy of each.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.template.defaultfilters import capfirst, floatformat
 from django.utils import dateformat
 from django.utils.formats import get_format
@@ -53,6 +55,20 @@ def _band_label(lead, labels: dict | None) -> str:
     return labels[lead.band] if labels and lead.band in labels else lead.get_band_display()
 
 
+PRIMARY_ACTIONS = 2  # a stage's first two actions are buttons; the rest sit in "More"
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per action
+class RowAction:
+    """A button of the queue row: the action's name, label and icon, and whether
+    it opens a form (or posts at once)."""
+
+    name: str
+    label: str
+    icon: str
+    has_form: bool
+
+
 class QueueUrls:
     """What every row of one queue page shares: its links reversed once (IdUrl), the
     action buttons' markup filled in once per action, the stage labels."""
@@ -61,7 +77,8 @@ class QueueUrls:
         self.org_slug = org_slug
         self.lead_detail = IdUrl("leads:lead_detail", "lead_id", org_slug=org_slug)
         self._actions: dict[str, IdUrl] = {}
-        self._buttons: dict[tuple, str] = {}
+        # A stage's buttons per open form, cut where the row id goes (_actions).
+        self.action_markup: dict[tuple, list[str] | None] = {}
         self.stage_labels = {value: str(label) for value, label in LeadStage.choices}
         self.band_labels = {value: str(label) for value, label in ScoreBand.choices}
         # What `{{ datetime }}` formats with, looked up once (the page's language).
@@ -69,19 +86,24 @@ class QueueUrls:
         # timesince's "%(num)d days" strings, translated once per count for this page.
         self.time_strings = {unit: _Plural(text) for unit, text in TIME_STRINGS.items()}
 
-    def action(self, name: str, lead_id: int) -> str:
+    def _action_url(self, name: str) -> IdUrl:
         if name not in self._actions:
             self._actions[name] = IdUrl(f"pipeline:lead_{name}", "lead_id", org_slug=self.org_slug)
-        return self._actions[name](lead_id)
+        return self._actions[name]
 
-    def button(self, template: str, link: dict, css: str = "") -> str:
+    def action(self, name: str, lead_id: int) -> str:
+        return self._action_url(name)(lead_id)
+
+    def action_with_id(self, name: str, text: str) -> str | None:
+        """The action's URL with `text` where the lead id goes (None: see IdUrl.parts)."""
+        parts = self._action_url(name).parts
+        return f"{parts[0]}{text}{parts[1]}" if parts else None
+
+    def button(self, template: str, action: RowAction, css: str = "") -> str:
         """The button's markup with all but its URL and row id filled in (escaped, with
-        braces doubled: the row's format() fills in the rest)."""
-        key = (template, link["name"], link["label"], link["icon"], css)
-        if key not in self._buttons:
-            fixed = {k: _braced(link[k]) for k in ("name", "label", "icon")}
-            self._buttons[key] = template.format(url="{url}", pk="{pk}", css=_braced(css), **fixed)
-        return self._buttons[key]
+        braces doubled: format() fills in the rest)."""
+        fixed = {k: _braced(getattr(action, k)) for k in ("name", "label", "icon")}
+        return template.format(url="{url}", pk="{pk}", css=_braced(css), **fixed)
 
 
 class _Plural:
@@ -166,22 +188,46 @@ MORE_ITEM = (
 
 
 def _actions(row, urls: QueueUrls, open_action: str) -> SafeString:
+    """The row's action buttons (`row.actions`: its stage's), built once per page and
+    open form with a stand-in for the row id, which each row replaces with its own."""
+    key = (row.actions, open_action)
+    if key not in urls.action_markup:
+        urls.action_markup[key] = _stage_buttons(row.actions, urls, open_action)
+    parts, pk = urls.action_markup[key], int(row.pk)
+    # Every part is markup of this module with escaped values filled in.
+    if parts is None:  # an action URL with no place to cut the id into: the row's own
+        return mark_safe(_action_buttons(row.actions, urls, open_action, pk, urls.action))
+    return mark_safe(str(pk).join(parts))
+
+
+# Stands for the row id in a stage's buttons: no slug, label, icon or escaping makes it.
+_ROW_ID = "\x00"
+
+
+def _stage_buttons(actions, urls: QueueUrls, open_action: str) -> list[str] | None:
+    """The buttons' markup cut where the row id goes (None: a URL cannot be cut)."""
+    if any(urls.action_with_id(action.name, _ROW_ID) is None for action in actions):
+        return None
+    markup = _action_buttons(actions, urls, open_action, _ROW_ID, urls.action_with_id)
+    return markup.split(_ROW_ID)
+
+
+def _action_buttons(actions, urls: QueueUrls, open_action: str, pk, url_of) -> str:
     buttons = []
-    for link in row.primary_actions:
-        if link["has_form"]:
-            css = "btn-primary" if open_action == link["name"] else "btn-outline-primary"
-            template = urls.button(FORM_LINK, link, css)
+    for action in actions[:PRIMARY_ACTIONS]:
+        if action.has_form:
+            css = "btn-primary" if open_action == action.name else "btn-outline-primary"
+            template = urls.button(FORM_LINK, action, css)
         else:
-            template = urls.button(POST_BUTTON, link)
-        buttons.append(template.format(url=escape_value(link["url"]), pk=int(row.pk)))
-    if row.more_actions:
+            template = urls.button(POST_BUTTON, action)
+        buttons.append(template.format(url=escape_value(url_of(action.name, pk)), pk=pk))
+    if actions[PRIMARY_ACTIONS:]:
         items = "\n            ".join(
-            urls.button(MORE_ITEM, link).format(url=escape_value(link["url"]), pk=int(row.pk))
-            for link in row.more_actions
+            urls.button(MORE_ITEM, action).format(url=escape_value(url_of(action.name, pk)), pk=pk)
+            for action in actions[PRIMARY_ACTIONS:]
         )
         buttons.append(MORE.format(items))
-    # Every part is markup of this module with escaped values filled in.
-    return mark_safe("\n        ".join(buttons))
+    return "\n        ".join(buttons)
 
 
 def _sla(row) -> SafeString:

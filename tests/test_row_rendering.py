@@ -33,8 +33,8 @@ from leads.rows import LeadRowUrls, lead_row
 from nurture.models import ListMembership
 from pipeline import selectors
 from pipeline.models import Assignment
-from pipeline.rows import QueueUrls, _activity, _sla, queue_row_cells
-from pipeline.views.queue import decorate_rows, row_columns
+from pipeline.rows import QueueUrls, _actions, _activity, _sla, queue_row_cells
+from pipeline.views.queue import ROW_BUTTONS, decorate_rows, row_columns
 from tests import factories as f
 from tests.pipeline.support import pipeline_only
 from tests.security.xss import POLYGLOT, find_xss, payload_for
@@ -280,3 +280,32 @@ def test_queue_row_times_read_as_the_template_filters_wrote_them(ago):
             f'{kind}\n          <div class="text-secondary" title="{title}">{since} ago</div>'
         )
     assert f'data-due="{iso}"' in str(_sla(row))
+
+
+@pytest.mark.parametrize("slug", ["acme", f"x{_SENTINEL}y"])  # the second: built per row
+@pytest.mark.parametrize("open_action", ["", "touch"])
+def test_queue_buttons_built_once_per_stage_carry_each_rows_own_id(slug, open_action):
+    """A stage's buttons are built once per page with a stand-in for the row id: every
+    row gets its own id in each URL and swap target, and the open form's button."""
+    urls = QueueUrls(slug)
+    rows = [
+        SimpleNamespace(pk=pk, actions=ROW_BUTTONS[stage])
+        for pk in (7, 1234)
+        for stage in OPEN_STAGES
+    ]
+    for row in rows:
+        markup = str(_actions(row, urls, open_action))
+        expected = []
+        for action in row.actions:
+            url = reverse(
+                f"pipeline:lead_{action.name}", kwargs={"org_slug": slug, "lead_id": row.pk}
+            )
+            expected += [url] * 2 + [f"#lead-row-{row.pk}"]
+        found = re.findall(
+            r'(?:href|hx-get|hx-post|formaction)="([^"]+)"|hx-target="([^"]+)"', markup
+        )
+        assert sorted(a or b for a, b in found) == sorted(expected)
+        assert "\x00" not in markup
+        opened = re.findall(r'class="btn btn-sm btn-primary"[^>]*data-action="(\w+)"', markup)
+        shown = [a.name for a in row.actions[:2] if a.has_form]
+        assert opened == ([open_action] if open_action in shown else [])

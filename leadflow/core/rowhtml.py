@@ -47,6 +47,13 @@ class IdUrl:
 
 def escape_value(value) -> str:
     """django.utils.html.conditional_escape, minus its lazy-argument wrappers."""
+    kind = type(value)
+    if kind is str:  # exactly str: no subclass (SafeString) and so no __html__
+        return escape(value)
+    if kind is SafeString:  # markup that is already safe: its __html__ is itself
+        return value
+    if kind is int:  # digits and a minus sign: nothing to escape
+        return str(value)
     if isinstance(value, Promise):
         value = str(value)
     if hasattr(value, "__html__"):
@@ -56,9 +63,9 @@ def escape_value(value) -> str:
 
 def html(template: str, *args, **kwargs) -> SafeString:
     """`format_html`: the template is trusted markup; every value is escaped."""
-    return SafeString(
-        template.format(*map(escape_value, args), **{k: escape_value(v) for k, v in kwargs.items()})
-    )
+    for key, value in kwargs.items():  # this call's own dict: escaped in place
+        kwargs[key] = escape_value(value)
+    return SafeString(template.format(*map(escape_value, args), **kwargs))
 
 
 def show(value) -> SafeString:

@@ -36,7 +36,7 @@ from pipeline.forms import (
     TouchForm,
 )
 from pipeline.models import OpportunityStatus, Qualification, Stage
-from pipeline.rows import QueueUrls
+from pipeline.rows import QueueUrls, RowAction
 from pipeline.views.common import back_to, policy_of, sla_status, workable_leads
 
 QUEUE_PAGE_SIZE = 50
@@ -74,8 +74,7 @@ def decorate_rows(rows, now, urls: QueueUrls) -> list:
     rows = list(rows)
     for row in rows:
         row.sla = sla_status(due_at=row.sla_due_at, breached_at=row.breached_at, now=now)
-        links = action_links(row, urls.org_slug, ROW_ACTIONS.get(row.stage, ()), urls)
-        row.primary_actions, row.more_actions = links[:PRIMARY], links[PRIMARY:]
+        row.actions = ROW_BUTTONS.get(row.stage, ())
     return rows
 
 
@@ -282,7 +281,13 @@ ROW_ACTIONS: dict[str, tuple[str, ...]] = {
     Stage.SQL: ("touch", "convert", "qualify", "recycle", "disqualify"),
     Stage.OPPORTUNITY: ("touch", "close"),
 }
-PRIMARY = 2  # the first two of a stage's actions are buttons; the rest sit in "More"
+ROW_BUTTONS: dict[str, tuple[RowAction, ...]] = {
+    stage: tuple(
+        RowAction(name, ACTIONS[name].label, ACTIONS[name].icon, ACTIONS[name].form is not None)
+        for name in names
+    )
+    for stage, names in ROW_ACTIONS.items()
+}
 
 
 def _queue_row(request, lead_id: int, urls: QueueUrls):
