@@ -315,7 +315,3 @@ def campaign_economics(query: ReportQuery) -> dict:
         else {}
     )
     return economics_rows(campaigns, stats)
-
-
-def sync_state_label(state: RollupState | None) -> str:
-    return "" if state is None else f"{state.refreshed_at:%Y-%m-%d %H:%M} UTC"
