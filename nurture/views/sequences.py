@@ -13,6 +13,7 @@ from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.errors import LeadflowError
 from leadflow.tenancy import get_tenant_object_or_404
+from leadflow.views import form_page
 from nurture import selectors
 from nurture.forms import EnrollForm, SequenceForm, StepForm
 from nurture.models import (
@@ -27,7 +28,7 @@ from nurture.models import (
 from nurture.services import enrollments as enrollment_services
 from nurture.services import reports as report_services
 from nurture.services import sequences as sequence_services
-from nurture.views.common import form_page, paginate, settings_page, to
+from nurture.views.common import paginate, settings_page, to
 
 REPORT_COLUMNS = [
     ("sent", "Sent"),
