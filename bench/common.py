@@ -7,11 +7,13 @@ PostgreSQL through scripts/with_services.py, which sets DATABASE_URL/REDIS_URL.
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import os
 import pstats
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,10 +21,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def setup_django() -> None:
+def setup_django(*, production: bool = False, hosts: str = "localhost") -> None:
+    """Django for a benchmark, the repository root first on sys.path. production:
+    the deployed settings (DEBUG off, a throwaway secret key) answering `hosts`
+    over plain HTTP, without collectstatic, as the measured pages are served."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadflow.settings")
+    if production:
+        os.environ.setdefault("DJANGO_DEBUG", "0")
+        os.environ.setdefault("DJANGO_SECRET_KEY", "bench-not-secret")
+        os.environ.setdefault("ALLOWED_HOSTS", hosts)
+        os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+        # whitenoise warns that collectstatic never ran; benches serve no static files.
+        warnings.filterwarnings("ignore", message="No directory at")
     import django
 
     django.setup()
@@ -80,16 +92,43 @@ def rate(rows: int, seconds: float) -> float:
     return rows / seconds if seconds else float("inf")
 
 
+def bench_parser(
+    doc: str | None, *, leads: int | None = None, activities: int | None = None
+) -> argparse.ArgumentParser:
+    """A benchmark's argument parser, described by the first paragraph of its
+    docstring; with the tenant-size arguments the data builders share when given
+    (--leads: the small tenant; --activities-per-lead)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    if leads is not None:
+        parser.add_argument("--leads", type=int, default=leads, help="small tenant")
+    if activities is not None:
+        parser.add_argument("--activities-per-lead", type=int, default=activities)
+    return parser
+
+
+def _needs(what: str, script: str) -> None:
+    print(
+        f"bench: needs {what}; run it through\n"
+        f"  python scripts/with_services.py -- .venv/bin/python bench/{script}",
+        file=sys.stderr,
+    )
+
+
+def postgres_url(script: str) -> str | None:
+    """DATABASE_URL when it names PostgreSQL, else None (with a hint)."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        _needs("PostgreSQL", script)
+        return None
+    return database_url
+
+
 def service_urls(script: str) -> tuple[str, str] | None:
     """DATABASE_URL and REDIS_URL of scripts/with_services.py, or None (with a hint)."""
     database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("REDIS_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:
-        print(
-            "bench: needs PostgreSQL and Redis; run it through\n"
-            f"  python scripts/with_services.py -- .venv/bin/python bench/{script}",
-            file=sys.stderr,
-        )
+        _needs("PostgreSQL and Redis", script)
         return None
     return database_url, redis_url
 

@@ -29,8 +29,6 @@ after (as a bulk load would), then VACUUM ANALYZE.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -40,7 +38,7 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from bench.common import setup_django  # noqa: E402
+from bench.common import bench_parser, postgres_url, setup_django  # noqa: E402
 
 GOAL_GROWTH = 3.0
 GOAL_FUNNEL_GROWTH = 2.0
@@ -184,22 +182,14 @@ def _minutes(n: int):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads", type=int, default=10_000, help="small tenant")
+    parser = bench_parser(__doc__, leads=10_000, activities=5)
     parser.add_argument("--scale", type=int, default=100, help="large tenant = leads × scale")
-    parser.add_argument("--activities-per-lead", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=9, help="page loads timed (best kept)")
     parser.add_argument("--explain", default="", help="write the funnel page's plans here (1M)")
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        print("bench: needs PostgreSQL; run it through\n"
-              "  python scripts/with_services.py -- .venv/bin/python bench/dashboard.py",
-              file=sys.stderr)  # fmt: skip
+    if not postgres_url("dashboard.py"):
         return 2
-    os.environ.setdefault("DJANGO_DEBUG", "0")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-dashboard-not-secret")
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
-    setup_django()
+    setup_django(production=True, hosts="testserver,localhost")
     from django.conf import settings
     from django.db import connection
 

@@ -32,7 +32,6 @@ timed assertions: the figures are for people to read.
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
 import re
@@ -42,24 +41,18 @@ import time
 import types
 from pathlib import Path
 
+# Run as a script, bench/ would come first on sys.path (where a file named like
+# a standard module would shadow it): the repository root goes first instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+from bench.common import bench_parser, postgres_url, setup_django  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_URLCONF = "bench_lead_list_urls"
 TABLES = ("leads_company", "leads_lead", "leads_activity")
 GOALS = {"list": 1.5, "next": 1.5, "search+": 2.0, "search-": 2.0}  # growth, large vs small
 GOAL_FLOOR = 3.0  # the list at the large size, against the floor
-
-
-def setup_django() -> None:
-    """bench/rescore.py's production-like set-up, for the test client's host."""
-    import warnings
-
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-    warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic
-    sys.path.insert(0, str(ROOT))
-    from bench import rescore
-
-    rescore.setup_django()
 
 
 def install_floor_urls() -> None:
@@ -243,26 +236,19 @@ def report(small: dict, large: dict | None) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads", type=int, default=10_000, help="small tenant")
+    parser = bench_parser(__doc__, leads=10_000, activities=2)
     parser.add_argument("--large", type=int, default=1_000_000, help="large tenant (0: skip)")
     parser.add_argument("--bystander", type=int, default=20_000, help="another tenant's leads")
-    parser.add_argument("--activities-per-lead", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=30, help="timed requests per page and size")
     parser.add_argument(
         "--explain", action="store_true", help="EXPLAIN ANALYZE each page's slowest statements"
     )
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        print(
-            "bench: needs PostgreSQL; run it through\n"
-            "  python scripts/with_services.py -- .venv/bin/python bench/lead_list.py",
-            file=sys.stderr,
-        )
+    if not postgres_url("lead_list.py"):
         return 2
     if args.leads < 200 or (args.large and args.large <= args.leads):
         parser.error("needs --leads >= 200 and --large above --leads (or 0)")
-    setup_django()
+    setup_django(production=True, hosts="testserver")
     from django.conf import settings
     from django.db import connection
     from django.test import Client, override_settings

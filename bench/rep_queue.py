@@ -33,13 +33,19 @@ figures are for people to read.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import time
 import types
 from pathlib import Path
+
+# Run as a script, bench/ would come first on sys.path (where a file named like
+# a standard module would shadow it): the repository root goes first instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+from bench.common import bench_parser, postgres_url, setup_django  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_GROWTH = 2.0
@@ -49,20 +55,6 @@ TABLES = (
     "leads_company", "leads_lead", "leads_activity", "pipeline_assignment",
     "pipeline_stagetransition", "pipeline_opportunity", "pipeline_qualification",
 )  # fmt: skip
-
-
-def setup_django() -> None:
-    """bench/rescore.py's production-like set-up, for the test client's host, over HTTP."""
-    import warnings
-
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-    # whitenoise warns that collectstatic never ran; the bench serves no static files.
-    warnings.filterwarnings("ignore", message="No directory at")
-    sys.path.insert(0, str(ROOT))
-    from bench import rescore
-
-    rescore.setup_django()
 
 
 def install_floor_urls() -> None:
@@ -274,10 +266,8 @@ def report(small: dict, large: dict | None) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads", type=int, default=10_000, help="small tenant")
+    parser = bench_parser(__doc__, leads=10_000, activities=5)
     parser.add_argument("--large", type=int, default=1_000_000, help="large tenant (0: skip)")
-    parser.add_argument("--activities-per-lead", type=int, default=5)
     parser.add_argument("--reps", type=int, default=24, help="sales reps (the measured one too)")
     parser.add_argument("--teams", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=50, help="timed requests per size")
@@ -288,16 +278,11 @@ def main() -> int:
         "--profile", action="store_true", help="print where the queue's and lead list's time goes"
     )
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        print(
-            "bench: needs PostgreSQL; run it through\n"
-            "  python scripts/with_services.py -- .venv/bin/python bench/rep_queue.py",
-            file=sys.stderr,
-        )
+    if not postgres_url("rep_queue.py"):
         return 2
     if args.reps < 2 or args.leads < 100 or (args.large and args.large <= args.leads):
         parser.error("needs --reps >= 2, --leads >= 100 and --large above --leads (or 0)")
-    setup_django()
+    setup_django(production=True, hosts="testserver")
     from django.conf import settings
     from django.db import connection
     from django.test import Client, override_settings

@@ -33,28 +33,22 @@ for the session to show its share.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
+# Run as a script, bench/ would come first on sys.path (where a file named like
+# a standard module would shadow it): the repository root goes first instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+from bench.common import bench_parser, postgres_url, setup_django  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_RATIO = 2.0
 GOAL_GROWTH = 1.3
 SAMPLE = 5000
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadflow.settings")
-    os.environ.setdefault("DJANGO_DEBUG", "0")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-rescore-not-secret")
-    os.environ.setdefault("ALLOWED_HOSTS", "localhost")
-    import django
-
-    django.setup()
 
 
 def execute(sql: str, params=None) -> None:
@@ -295,12 +289,10 @@ def report(small: dict, large: dict | None) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads", type=int, default=100_000, help="small tenant")
+    parser = bench_parser(__doc__, leads=100_000, activities=5)
     parser.add_argument(
         "--scale", type=int, default=10, help="the large tenant is this many times larger"
     )
-    parser.add_argument("--activities-per-lead", type=int, default=5)
     parser.add_argument("--work-mem", default="256MB", help="session work_mem for engine and floor")
     parser.add_argument(
         "--repeat", type=int, default=3, help="engine/floor runs on the small tenant (best kept)"
@@ -310,14 +302,9 @@ def main() -> int:
         "--explain", action="store_true", help="print EXPLAIN ANALYZE of the engine's SELECT"
     )
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        print(
-            "bench: needs PostgreSQL; run it through\n"
-            "  python scripts/with_services.py -- .venv/bin/python bench/rescore.py",
-            file=sys.stderr,
-        )
+    if not postgres_url("rescore.py"):
         return 2
-    setup_django()
+    setup_django(production=True)
     from django.db import connection
     from django.utils import timezone
 

@@ -1,4 +1,6 @@
-"""Site-wide error views."""
+"""Site-wide views (the roof); the create/edit form page helper is leadflow.core.formpage."""
+
+from __future__ import annotations
 
 from django.http import JsonResponse
 from django.views.defaults import page_not_found

@@ -11,6 +11,25 @@ from leads.scrub import normalize_country
 from leads.services.leads import EDITABLE_FIELDS, MERGEABLE_FIELDS
 
 
+class CountryField(forms.CharField):
+    """A country typed as a name or ISO code (“Germany”, “DE”, “U.S.A.”), cleaned
+    to its ISO code; blank is "" and an unknown name a validation error."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 60)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return ""
+        code = normalize_country(value)
+        if not code:
+            raise forms.ValidationError(f"Unknown country “{value}”.")
+        return code
+
+
 class LeadForm(forms.ModelForm):
     class Meta:
         model = Lead
@@ -21,7 +40,7 @@ class LeadForm(forms.ModelForm):
             "phone": "Any format; stored as +E.164.",
         }
 
-    country = forms.CharField(max_length=60, required=False)
+    country = CountryField()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,15 +54,6 @@ class LeadForm(forms.ModelForm):
             Row(Column("do_not_email"), Column("do_not_call")),
         )
         self.helper.add_input(Submit("submit", "Save lead"))
-
-    def clean_country(self):
-        value = self.cleaned_data.get("country", "").strip()
-        if not value:
-            return ""
-        code = normalize_country(value)
-        if not code:
-            raise forms.ValidationError(f"Unknown country “{value}”.")
-        return code
 
     def clean(self):
         data = super().clean()

@@ -12,7 +12,7 @@ from django.template.defaultfilters import date, truncatechars
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 
-from accounts.templatetags.ui import pct_class
+from accounts.templatetags.ui import progress_bar
 from leadflow.core.rowhtml import IdUrl, html, show
 from leads.models import Channel
 
@@ -117,35 +117,16 @@ def import_status(job) -> SafeString:
     return html(IMPORT_STATUS, "danger", "", job.get_status_display())
 
 
-PROGRESS = """<div class="progress{size}"
-     role="progressbar"
-     aria-label="Import progress"
-     aria-valuenow="{percent}"
-     aria-valuemin="0"
-     aria-valuemax="100">
-  <div class="progress-bar{state} {width}">
-    {label}
-  </div>
-</div>
-<div class="small text-secondary">{processed} of {total} rows</div>"""
-PROGRESS_STATE = {
-    "running": " progress-bar-striped progress-bar-animated",
-    "queued": " progress-bar-striped progress-bar-animated",
-    "failed": " bg-danger",
-    "done": " bg-success",
-}
+PROGRESS_ROWS = """<div class="small text-secondary">{} of {} rows</div>"""
 
 
 def import_progress(job, *, compact: bool = False) -> SafeString:
     """An import job's progress bar and row counts (compact: the import list's rows)."""
-    state = " progress-bar-striped bg-warning" if job.stalled else PROGRESS_STATE.get(job.status)
-    return html(
-        PROGRESS,
+    bar = progress_bar(
+        job.percent,
+        label="Import progress",
+        state="stalled" if job.stalled else job.status,
         size=" mb-1 progress-h-xs" if compact else " progress-h-lg",
-        percent=job.percent,
-        state=state or "",
-        width=pct_class(job.percent),
-        label="" if compact else f"{job.percent}%",
-        processed=intcomma(job.processed_rows),
-        total=intcomma(job.total_rows),
+        text="" if compact else f"{job.percent}%",
     )
+    return bar + html(PROGRESS_ROWS, intcomma(job.processed_rows), intcomma(job.total_rows))

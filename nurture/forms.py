@@ -18,6 +18,7 @@ from accounts.models import Organization
 from accounts.selectors import active_members
 from leadflow.core.mail import validate_single_line
 from leads.filters import UNASSIGNED
+from leads.forms import CountryField
 from leads.models import (
     ActivityKind,
     Campaign,
@@ -28,7 +29,7 @@ from leads.models import (
     ScoreBand,
     ScoreGrade,
 )
-from leads.scrub import normalize_country, normalize_email
+from leads.scrub import normalize_email
 from nurture.models import EmailTemplate, ExitCondition, ListKind, NurtureList, Trigger
 from nurture.rendering import MERGE_FIELDS, TemplateInvalid, validate_template
 
@@ -86,7 +87,7 @@ class NurtureListForm(NoHelperForm):
     campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.none(), required=False, empty_label="Any campaign"
     )
-    country = forms.CharField(required=False, max_length=60, help_text="A name or ISO code.")
+    country = CountryField(help_text="A name or ISO code.")
     quality = forms.ChoiceField(required=False, choices=_choices(Quality, "Any quality"))
     grade = forms.ChoiceField(required=False, choices=_choices(ScoreGrade, "Any grade"))
     band = forms.ChoiceField(required=False, choices=_choices(ScoreBand, "Any band"))
@@ -143,15 +144,6 @@ class NurtureListForm(NoHelperForm):
                 widget, forms.CheckboxSelectMultiple
             ):
                 widget.attrs["class"] = "form-select"
-
-    def clean_country(self):
-        value = self.cleaned_data.get("country", "").strip()
-        if not value:
-            return ""
-        code = normalize_country(value)
-        if not code:
-            raise forms.ValidationError(f"Unknown country “{value}”.")
-        return code
 
     def clean(self):
         data = super().clean()

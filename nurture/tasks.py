@@ -30,10 +30,7 @@ def dispatch_all() -> int:
     """Beat, every 15 s: one dispatch task per organization with due work, so
     tenants are dispatched side by side, each within its own throttle (one that
     waits past the next beat expires: that beat dispatched it again)."""
-    organization_ids = services.organizations_with_due_work()
-    for organization_id in organization_ids:
-        dispatch_organization.apply_async(kwargs={"organization_id": organization_id}, expires=14)
-    return len(organization_ids)
+    return dispatch_organization.fan_out(services.organizations_with_due_work(), expires=14)
 
 
 @shared_task(
@@ -86,6 +83,4 @@ def refresh_dynamic_lists_all() -> int:
         with tenant_scope(organization_id):
             if NurtureList.objects.filter(kind=ListKind.DYNAMIC).exists():
                 ids.append(organization_id)
-    for organization_id in ids:
-        refresh_organization_lists.apply_async(kwargs={"organization_id": organization_id})
-    return len(ids)
+    return refresh_organization_lists.fan_out(ids)

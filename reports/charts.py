@@ -1,6 +1,6 @@
 """A chart on a report page: Chart.js data plus the table it is drawn from.
 
-`static/js/reports.js` draws every `<canvas data-report-chart>`; `kind` picks the
+`static/js/charts.js` draws every `<canvas data-chart data-chart-kind="report">`; `kind` picks the
 look: line (trends), bar, stacked (stacked bars), hbar (horizontal bars),
 funnel (horizontal bars, narrowing), doughnut.
 """

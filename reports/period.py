@@ -287,8 +287,3 @@ def parse_report_query(
             f"{len(query.buckets())} {grain}s are too many for one chart: pick a coarser grain."
         )
     return query
-
-
-def default_query(*, organization, membership=None, today: dt.date | None = None) -> ReportQuery:
-    """The last 30 days, by day, compared with the 30 before (no filters)."""
-    return parse_report_query({}, organization=organization, membership=membership, today=today)

@@ -179,12 +179,8 @@ def refresh_rollups(*, organization_id: int, full: bool = False) -> dict[str, in
 @shared_task(name="reports.refresh_all_rollups", acks_late=True, ignore_result=True)
 def refresh_all_rollups(full: bool = False) -> int:
     """Beat: one refresh job per organization (every few minutes; full=True nightly)."""
-    ids = list(Organization.objects.values_list("pk", flat=True))
-    for organization_id in ids:
-        refresh_rollups.apply_async(
-            kwargs={"organization_id": organization_id, "full": full}, expires=600
-        )
-    return len(ids)
+    ids = Organization.objects.values_list("pk", flat=True)
+    return refresh_rollups.fan_out(ids, expires=600, full=full)
 
 
 # -- the fast path -------------------------------------------------------------------
@@ -315,7 +311,3 @@ def campaign_economics(query: ReportQuery) -> dict:
         else {}
     )
     return economics_rows(campaigns, stats)
-
-
-def sync_state_label(state: RollupState | None) -> str:
-    return "" if state is None else f"{state.refreshed_at:%Y-%m-%d %H:%M} UTC"

@@ -43,7 +43,5 @@ def send_org_digests(self, *, organization_id: int, force: bool = False) -> int:
 @shared_task(name="reports.send_weekly_digests", acks_late=True, ignore_result=True)
 def send_weekly_digests() -> int:
     """Beat: one digest job per organization (each decides if it is Monday morning there)."""
-    ids = list(Organization.objects.values_list("pk", flat=True))
-    for organization_id in ids:
-        send_org_digests.apply_async(kwargs={"organization_id": organization_id}, expires=3000)
-    return len(ids)
+    ids = Organization.objects.values_list("pk", flat=True)
+    return send_org_digests.fan_out(ids, expires=3000)

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.core.errors import LeadflowError
+from leadflow.core.formpage import form_page
 from leadflow.core.tenancy import get_tenant_object_or_404
 from scoring import selectors, services, versions
 from scoring.fields import RuleError
@@ -327,18 +328,19 @@ def gate_delete(request, gate_id: int):
 
 
 def _group_page(request, group: ScoreGroup):
-    form = GroupForm(request.POST or None, instance=group)
-    if request.method == "POST" and form.is_valid():
+    def save(form):
         group = form.save(commit=False)
         group.organization = request.organization
         services.group_save(group=group, actor=request.user)
-        messages.success(request, f"Group “{group.name}” saved. {RESCORING}")
-        return _to_settings(request)
-    return render(
+        return group
+
+    return form_page(
         request,
-        "scoring/group_form.html",
-        {"form": form, "group": group},
-        status=400 if form.errors else 200,
+        GroupForm(request.POST or None, instance=group),
+        save=save,
+        saved=lambda group: (f"Group “{group.name}” saved. {RESCORING}", _to_settings(request)),
+        template="scoring/group_form.html",
+        context={"group": group},
     )
 
 

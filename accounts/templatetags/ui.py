@@ -2,8 +2,9 @@
 (the Content-Security-Policy forbids inline styles)."""
 
 from django import template
+from django.utils.safestring import SafeString
 
-from leadflow.core.rowhtml import IdUrl
+from leadflow.core.rowhtml import IdUrl, html
 
 register = template.Library()
 
@@ -29,3 +30,37 @@ def pct_class(value) -> str:
     except (TypeError, ValueError):
         number = 0
     return f"pct-{min(100, max(0, number))}"
+
+
+PROGRESS_BAR = """<div class="progress{size}"
+     role="progressbar"
+     aria-label="{aria_label}"
+     aria-valuenow="{percent}"
+     aria-valuemin="0"
+     aria-valuemax="100">
+  <div class="progress-bar{state} {width}">{text}</div>
+</div>"""
+JOB_STATE = {
+    "queued": " progress-bar-striped progress-bar-animated",
+    "running": " progress-bar-striped progress-bar-animated",
+    "failed": " bg-danger",
+    "done": " bg-success",
+}
+
+
+@register.simple_tag
+def progress_bar(
+    percent, *, label: str, state: str = "", size: str = " mb-1 progress-h-sm", text: str = ""
+) -> SafeString:
+    """The one progress bar of a background job (imports, rescores, learning runs):
+    `state` is a JOB_STATE key, or "stalled"; `text` is shown inside the bar."""
+    css = " progress-bar-striped bg-warning" if state == "stalled" else JOB_STATE.get(state, "")
+    return html(
+        PROGRESS_BAR,
+        size=size,
+        aria_label=label,
+        percent=percent,
+        state=css,
+        width=pct_class(percent),
+        text=text,
+    )

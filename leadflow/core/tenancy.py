@@ -8,6 +8,7 @@ django_scopes.ScopeError instead of returning every tenant's rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -78,6 +79,17 @@ class TenantTask(Task):
             raise TypeError(f"{self.name} must be called with organization_id=")
         with tenant_scope(kwargs["organization_id"]):
             return super().__call__(*args, **kwargs)
+
+    def fan_out(
+        self, organization_ids: Iterable[int], *, expires: float | None = None, **kwargs: Any
+    ) -> int:
+        """A periodic task's fan-out: one call of this task per organization (with
+        the same other kwargs), expiring after `expires` seconds when given (the
+        next beat sends it again). Returns how many were sent."""
+        ids = list(organization_ids)
+        for organization_id in ids:
+            self.apply_async(kwargs={"organization_id": organization_id, **kwargs}, expires=expires)
+        return len(ids)
 
 
 def enqueue_on_commit(task: Task, **kwargs: Any) -> None:

@@ -48,7 +48,4 @@ def resume_stalled_imports(*, organization_id: int) -> int:
 def sweep_stale_imports() -> int:
     """Periodic (beat): fan out one resume per organization with a stalled import —
     queued but lost by the broker, or running on a worker that died."""
-    organization_ids = services.stale_import_organizations()
-    for organization_id in organization_ids:
-        resume_stalled_imports.apply_async(kwargs={"organization_id": organization_id})
-    return len(organization_ids)
+    return resume_stalled_imports.fan_out(services.stale_import_organizations())

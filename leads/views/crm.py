@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.shortcuts import redirect, render
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
+from leadflow.core.formpage import form_page
 from leadflow.core.pagination import request_page
 from leadflow.core.tenancy import get_tenant_object_or_404
 from leads import selectors
@@ -48,18 +48,22 @@ def campaign_list(request):
 
 
 def _campaign_form(request, campaign: Campaign | None):
-    form = CampaignForm(request.POST or None, instance=campaign, organization=request.organization)
-    if request.method == "POST" and form.is_valid():
+    def save(form):
         obj = form.save(commit=False)
         obj.organization = request.organization
         obj.save()
-        messages.success(request, f"Campaign “{obj.name}” saved.")
-        return redirect("leads:campaign_list", org_slug=request.organization.slug)
-    return render(
+        return obj
+
+    return form_page(
         request,
-        "leads/campaign_form.html",
-        {"form": form, "campaign": campaign},
-        status=400 if form.errors else 200,
+        CampaignForm(request.POST or None, instance=campaign, organization=request.organization),
+        save=save,
+        saved=lambda obj: (
+            f"Campaign “{obj.name}” saved.",
+            redirect("leads:campaign_list", org_slug=request.organization.slug),
+        ),
+        template="leads/campaign_form.html",
+        context={"campaign": campaign},
     )
 
 

@@ -161,13 +161,6 @@ def lead_bulk(request):
     return redirect(back)
 
 
-def _int(value: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
 @org_view(Perm.VIEW_LEADS)
 def lead_detail(request, lead_id: int):
     lead = get_tenant_object_or_404(

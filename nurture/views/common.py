@@ -5,13 +5,12 @@ from __future__ import annotations
 from functools import wraps
 
 from csp.decorators import csp
-from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from leadflow.core.errors import LeadflowError
+from leadflow.core.formpage import form_page
 from nurture.previews import EMAIL_DOCUMENT_POLICY
 
 PER_PAGE = 50
@@ -29,23 +28,6 @@ def to(request, name: str, **kwargs):
 def form_errors(form) -> str:
     """All of a form's messages on one line (for a flash message)."""
     return " ".join(str(e) for errors in form.errors.values() for e in errors)
-
-
-def form_page(request, form, *, save, saved, template: str, context: dict):
-    """GET shows the form; a valid POST calls save(form) -> object, flashes
-    saved(object) -> (message, response) and follows it; a service's
-    LeadflowError becomes a form error. Bad input answers 400 with the form."""
-    if request.method == "POST" and form.is_valid():
-        try:
-            obj = save(form)
-        except LeadflowError as exc:
-            form.add_error(None, str(exc))
-        else:
-            message, response = saved(obj)
-            messages.success(request, message)
-            return response
-    status = 400 if form.errors else 200
-    return render(request, template, {"form": form, **context}, status=status)
 
 
 def settings_page(

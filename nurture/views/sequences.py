@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.core.errors import LeadflowError
+from leadflow.core.formpage import form_page
 from leadflow.core.tenancy import get_tenant_object_or_404
 from nurture import selectors
 from nurture.forms import EnrollForm, SequenceForm, StepForm
@@ -27,7 +28,7 @@ from nurture.models import (
 from nurture.services import enrollments as enrollment_services
 from nurture.services import reports as report_services
 from nurture.services import sequences as sequence_services
-from nurture.views.common import form_page, paginate, settings_page, to
+from nurture.views.common import paginate, settings_page, to
 
 REPORT_COLUMNS = [
     ("sent", "Sent"),

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.core.errors import LeadflowError
+from leadflow.core.formpage import form_page
 from leadflow.core.tenancy import get_tenant_object_or_404
 from pipeline import selectors, services
 from pipeline.forms import (
@@ -80,18 +81,16 @@ def settings(request):
 
 
 def _form_page(request, *, form: Form, save: Callable, title: str, success: str, **extra):
-    """Create/edit page of a settings object: validate, call the service, report."""
-    if request.method == "POST" and form.is_valid():
-        try:
-            saved = save(form)
-        except LeadflowError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, success.format(obj=saved))
-            return _to_settings(request, extra.get("anchor", ""))
-    context = {"form": form, "title": title, **extra}
-    template = extra.get("template", "pipeline/settings_form.html")
-    return render(request, template, context, status=400 if form.errors else 200)
+    """Create/edit page of a settings object; saved, it goes back to its section."""
+    anchor = extra.get("anchor", "")
+    return form_page(
+        request,
+        form,
+        save=save,
+        saved=lambda obj: (success.format(obj=obj), _to_settings(request, anchor)),
+        template=extra.get("template", "pipeline/settings_form.html"),
+        context={"title": title, **extra},
+    )
 
 
 def _save_team(request):

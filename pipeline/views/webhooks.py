@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
+from leadflow.core.formpage import form_page
 from leadflow.core.tenancy import get_tenant_object_or_404
 from pipeline.models import (
     WEBHOOK_ALL_EVENTS,
@@ -86,23 +87,23 @@ def _form_page(request, *, endpoint: WebhookEndpoint, title: str):
     if endpoint.pk:
         fields = ("url", "description", "events", "is_active")
         initial = {name: getattr(endpoint, name) for name in fields}
-    form = WebhookEndpointForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        creating = endpoint.pk is None
-        try:
-            webhook_endpoint_save(endpoint=endpoint, actor=request.membership, **form.cleaned_data)
-        except WebhookError as exc:
-            form.add_error(None, str(exc))
-        else:
-            if creating:
-                _reveal(request, endpoint, endpoint.secret)
-                messages.success(request, "Endpoint added. Copy its signing secret now.")
-            else:
-                messages.success(request, "Endpoint saved.")
-            return _to_detail(request, endpoint)
-    context = {"form": form, "title": title, "endpoint": endpoint}
-    return render(
-        request, "pipeline/webhook_form.html", context, status=400 if form.errors else 200
+    creating = endpoint.pk is None
+
+    def saved(_):
+        if not creating:
+            return "Endpoint saved.", _to_detail(request, endpoint)
+        _reveal(request, endpoint, endpoint.secret)
+        return "Endpoint added. Copy its signing secret now.", _to_detail(request, endpoint)
+
+    return form_page(
+        request,
+        WebhookEndpointForm(request.POST or None, initial=initial),
+        save=lambda form: webhook_endpoint_save(
+            endpoint=endpoint, actor=request.membership, **form.cleaned_data
+        ),
+        saved=saved,
+        template="pipeline/webhook_form.html",
+        context={"title": title, "endpoint": endpoint},
     )
 
 

@@ -78,7 +78,7 @@ def test_list_index_shows_members_and_growth_in_constant_queries(
     assert response.templates[0].name == "nurture/list_list.html"
     assert "Webinar attendees" in html and "Globex secret list" not in html
     assert 'data-testid="total-members">3<' in html
-    assert 'data-nurture-chart="growth-' in html
+    assert 'data-chart="growth-' in html
 
     def grow():
         for i in range(5):
@@ -531,7 +531,7 @@ def test_sequence_report_shows_each_steps_numbers(admin_client, org, other_org, 
                 clicked_at=now if i == 0 else None,
             )
     html = admin_client.get(url("sequence_report", org, sequence_id=sequence.pk)).content.decode()
-    assert 'data-nurture-chart="report-chart"' in html
+    assert 'data-chart="report-chart"' in html
     row = html.split('data-testid="report-table"')[1].split("<tr>")[2]
     cells = [c.split("<")[0].strip() for c in row.split('<td class="text-end">')[1:]]
     # sent, delivered, opened, clicked, unsubscribed, bounced, became MQL

@@ -85,7 +85,7 @@ def test_key_pages_work_with_no_csp_violation(csp_page, shot, org, other_org, ma
     visit(page, "/o/acme/reports/")
     page.wait_for_selector("canvas[data-drawn]")
     drawn = page.evaluate(
-        "[...document.querySelectorAll('canvas[data-report-chart]')]"
+        "[...document.querySelectorAll('canvas[data-chart-kind=report]')]"
         ".map(c => !!Chart.getChart(c) && c.parentElement.offsetHeight > 100)"
     )
     assert drawn and all(drawn), drawn
