@@ -17,7 +17,7 @@ from ninja.decorators import decorate_view
 from leadflow.api_auth import ApiError, json_body, tenant_router
 from leadflow.tenancy import get_tenant_object_or_404
 from leads.api_schemas import API_ERRORS, API_WRITE_ERRORS
-from leads.models import Lead
+from leads.models import Lead, LeadStage
 from leads.services.activities import MAX_ID
 from pipeline.api_schemas import (
     OutcomeIn,
@@ -27,7 +27,7 @@ from pipeline.api_schemas import (
     TransitionResultOut,
 )
 from pipeline.errors import TransitionNotAllowed
-from pipeline.models import Stage, StageTransition
+from pipeline.models import StageTransition
 from pipeline.services import stage_transition
 from pipeline.services.outcomes import OutcomeInvalid, outcomes_record
 from pipeline.stages import TRANSITIONS, allowed_targets, check_move
@@ -37,7 +37,7 @@ HISTORY_LIMIT = 1000
 
 pipeline_router = tenant_router()
 
-_STAGE_LABELS = dict(Stage.choices)
+_STAGE_LABELS = dict(LeadStage.choices)
 
 
 def _check_id(lead_id: int) -> None:
@@ -164,7 +164,7 @@ def outcome_record(request, lead_id: int, payload: OutcomeIn):
             )
         except OutcomeInvalid as exc:
             raise ApiError(400, "outcome_invalid", str(exc)) from exc
-    stage = Stage.WON if payload.outcome == "won" else Stage.LOST
+    stage = LeadStage.WON if payload.outcome == "won" else LeadStage.LOST
     return {"lead_id": lead.pk, "stage": stage, "recorded": bool(moved)}
 
 

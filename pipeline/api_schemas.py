@@ -11,9 +11,9 @@ from ninja import Field
 from pydantic import BeforeValidator, WithJsonSchema, field_validator
 
 from leads.api_schemas import ApiDatetime, PlainOut, StrictInput
-from pipeline.models import Stage
+from leads.models import LeadStage
 
-StageValue = Literal[tuple(Stage.values)]  # type: ignore[valid-type]
+StageValue = Literal[tuple(LeadStage.values)]  # type: ignore[valid-type]
 REASON_MAX_LENGTH = 2000
 
 

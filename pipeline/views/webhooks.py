@@ -16,10 +16,10 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.tenancy import get_tenant_object_or_404
+from leads.models import LeadStage
 from pipeline.models import (
     WEBHOOK_ALL_EVENTS,
     DeliveryStatus,
-    Stage,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -38,7 +38,7 @@ LOG_PAGE_SIZE = 50
 _REVEAL_KEY = "pipeline_webhook_secret"
 
 EVENT_CHOICES = [(WEBHOOK_ALL_EVENTS, "Every stage change")] + [
-    (value, f"Reached {label}") for value, label in Stage.choices
+    (value, f"Reached {label}") for value, label in LeadStage.choices
 ]
 
 
