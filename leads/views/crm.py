@@ -13,6 +13,7 @@ from leads import selectors
 from leads.filters import CompanyFilter
 from leads.forms import CampaignForm
 from leads.models import Campaign, Company
+from leads.services.campaigns import campaign_save
 
 
 @org_view(Perm.VIEW_LEADS)
@@ -37,22 +38,14 @@ def company_detail(request, company_id: int):
 
 @org_view(Perm.MANAGE_CAMPAIGNS)
 def campaign_list(request):
-    campaigns = list(selectors.campaign_list())
-    first_touch = selectors.campaign_first_touch_counts()
-    for campaign in campaigns:
-        campaign.first_touch_leads = first_touch.get(campaign.pk, 0)
-        campaign.cpl = (
-            campaign.cost / campaign.first_touch_leads if campaign.first_touch_leads else None
-        )
+    campaigns = selectors.campaign_list_with_cost_per_lead()
     return render(request, "leads/campaign_list.html", {"campaigns": campaigns})
 
 
 def _campaign_form(request, campaign: Campaign | None):
     form = CampaignForm(request.POST or None, instance=campaign, organization=request.organization)
     if request.method == "POST" and form.is_valid():
-        obj = form.save(commit=False)
-        obj.organization = request.organization
-        obj.save()
+        obj = campaign_save(campaign=form.save(commit=False), organization=request.organization)
         messages.success(request, f"Campaign “{obj.name}” saved.")
         return redirect("leads:campaign_list", org_slug=request.organization.slug)
     return render(
