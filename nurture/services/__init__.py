@@ -39,7 +39,6 @@ from nurture.services.lists import (
     list_save,
     refresh_dynamic_lists,
 )
-from nurture.services.reports import sequence_report
 from nurture.services.sequences import (
     sequence_save,
     step_delete,
@@ -77,7 +76,6 @@ __all__ = [
     "refresh_dynamic_lists",
     "requeue_stale",
     "sendable_leads",
-    "sequence_report",
     "sequence_save",
     "step_delete",
     "step_move",

@@ -25,7 +25,6 @@ from nurture.models import (
     Trigger,
 )
 from nurture.services import enrollments as enrollment_services
-from nurture.services import reports as report_services
 from nurture.services import sequences as sequence_services
 from nurture.views.common import form_page, paginate, settings_page, to
 
@@ -278,7 +277,7 @@ def _percent(value: int, base: int) -> int | None:
 @org_view(Perm.MANAGE_NURTURE)
 def sequence_report(request, sequence_id: int):
     sequence = _sequence(sequence_id)
-    rows = report_services.sequence_report(sequence=sequence)
+    rows = selectors.sequence_report(sequence=sequence)
     for row in rows:
         row["cells"] = [
             {
