@@ -15,12 +15,7 @@ ACCEPTED = {"Membership", "Membership | None"}
 
 # Still take a User (or anything) as `actor`; convert, then delete the entry.
 NOT_YET_MEMBERSHIP = {
-    "nurture.services.common",
     "nurture.services.dispatch",
-    "nurture.services.enrollments",
-    "nurture.services.lists",
-    "nurture.services.sends",
-    "nurture.services.sequences",
     "scoring.services",
     "scoring.versions",
 }

@@ -130,7 +130,7 @@ def step_create(request, sequence_id: int):
     if form.is_valid():
         try:
             step = sequence_services.step_save(
-                sequence=sequence, actor=request.user, **form.to_data()
+                sequence=sequence, actor=request.membership, **form.to_data()
             )
         except LeadflowError as exc:
             form.add_error(None, str(exc))
@@ -147,7 +147,7 @@ def step_edit(request, step_id: int):
         request,
         StepForm(request.POST or None, step=step),
         save=lambda form: sequence_services.step_save(
-            sequence=step.sequence, step=step, actor=request.user, **form.to_data()
+            sequence=step.sequence, step=step, actor=request.membership, **form.to_data()
         ),
         saved=lambda obj: (
             f"Step {obj.position} saved.",
@@ -163,7 +163,7 @@ def step_edit(request, step_id: int):
 def step_delete(request, step_id: int):
     step = _step(step_id)
     try:
-        sequence_services.step_delete(step=step, actor=request.user)
+        sequence_services.step_delete(step=step, actor=request.membership)
     except LeadflowError as exc:
         messages.error(request, str(exc))
     else:
@@ -180,7 +180,7 @@ def step_move(request, step_id: int):
         messages.error(request, "Move a step up or down.")
         return to(request, "sequence_detail", sequence_id=step.sequence_id)
     try:
-        sequence_services.step_move(step=step, direction=direction, actor=request.user)
+        sequence_services.step_move(step=step, direction=direction, actor=request.membership)
     except LeadflowError as exc:
         messages.error(request, str(exc))
     return to(request, "sequence_detail", sequence_id=step.sequence_id)
@@ -225,7 +225,7 @@ def _enrollment_action(request, enrollment_id: int, action, done: str):
         Enrollment.objects.select_related("lead"), pk=enrollment_id
     )
     try:
-        action(enrollment=enrollment, actor=request.user)
+        action(enrollment=enrollment, actor=request.membership)
     except LeadflowError as exc:
         messages.error(request, str(exc))
     else:
