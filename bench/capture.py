@@ -271,7 +271,7 @@ def main() -> int:
     setup_django(server_env)
     from django.db import connection
 
-    from leads.services.forms import TOKEN_KEY
+    from leads.services.capture_forms import TOKEN_KEY
 
     old_name = connection.settings_dict["NAME"]
     test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
@@ -552,7 +552,7 @@ def burst(port: int, form, token: str, org_id: int, n: int) -> tuple[float, str]
     (the capture worker's processing throughput)."""
     from django.db import connection
 
-    from leads.services.forms import TOKEN_KEY
+    from leads.services.capture_forms import TOKEN_KEY
 
     tag = secrets.token_hex(3)
 
@@ -592,7 +592,7 @@ def processing_latency(args, database_url: str, server_env: dict) -> int:
 
     from leadflow.core import queues
     from leadflow.core.tenancy import tenant_scope
-    from leads.services.forms import TOKEN_KEY
+    from leads.services.capture_forms import TOKEN_KEY
     from scoring.models import RescoreJob, RescoreStatus
     from scoring.tasks import run_rescore_job
 

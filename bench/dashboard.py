@@ -84,7 +84,7 @@ def measure(org, client, url: str, *, repeat: int) -> dict[str, float]:
     from leads.models import Lead
     from pipeline.models import StageTransition
     from reports.models import LeadCohortRollup, RollupState
-    from reports.rollups import rollup_refresh
+    from reports.services.rollups import rollup_refresh
 
     with tenant_scope(org):
         leads, moves = Lead.objects.count(), StageTransition.objects.count()

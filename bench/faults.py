@@ -643,7 +643,7 @@ def main() -> int:
     from django.db import connection
 
     from accounts.apikeys import apikey_create
-    from leads.services.forms import TOKEN_KEY
+    from leads.services.capture_forms import TOKEN_KEY
 
     old_name = connection.settings_dict["NAME"]
     test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)

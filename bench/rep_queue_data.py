@@ -30,13 +30,12 @@ from bench.rescore_data import (
     add_companies,
     id_range,
 )
-from leads.models import Activity, Company, Lead
+from leads.models import Activity, Company, Lead, LeadStage
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,
     Opportunity,
     Qualification,
-    Stage,
     StageTransition,
     Team,
     TeamMember,
@@ -47,33 +46,34 @@ QUEUE_SIZE = 40  # the measured rep's open leads, at every size
 # Stage of the other leads, by share of 1000: most never became MQLs; most that
 # did are closed or back in nurture; a few percent are being worked right now.
 STAGE_SHARES = [
-    (Stage.NEW, 700), (Stage.MQL, 8), (Stage.SAL, 5), (Stage.SQL, 4), (Stage.OPPORTUNITY, 3),
-    (Stage.WON, 30), (Stage.LOST, 50), (Stage.RECYCLED, 160), (Stage.DISQUALIFIED, 40),
+    (LeadStage.NEW, 700), (LeadStage.MQL, 8), (LeadStage.SAL, 5), (LeadStage.SQL, 4),
+    (LeadStage.OPPORTUNITY, 3), (LeadStage.WON, 30), (LeadStage.LOST, 50),
+    (LeadStage.RECYCLED, 160), (LeadStage.DISQUALIFIED, 40),
 ]  # fmt: skip
 assert sum(share for _, share in STAGE_SHARES) == 1000
 
 # How a lead reached its stage: (from, to, rule) moves, as the services record them.
-_MQL = [(Stage.NEW, Stage.MQL, "score")]
-_SAL = [*_MQL, (Stage.MQL, Stage.SAL, "accept")]
-_SQL = [*_SAL, (Stage.SAL, Stage.SQL, "bant")]
-_OPP = [*_SQL, (Stage.SQL, Stage.OPPORTUNITY, "opportunity")]
+_MQL = [(LeadStage.NEW, LeadStage.MQL, "score")]
+_SAL = [*_MQL, (LeadStage.MQL, LeadStage.SAL, "accept")]
+_SQL = [*_SAL, (LeadStage.SAL, LeadStage.SQL, "bant")]
+_OPP = [*_SQL, (LeadStage.SQL, LeadStage.OPPORTUNITY, "opportunity")]
 PATHS: dict[str, list[tuple[str, str, str]]] = {
-    Stage.MQL: _MQL,
-    Stage.SAL: _SAL,
-    Stage.SQL: _SQL,
-    Stage.OPPORTUNITY: _OPP,
-    Stage.WON: [*_OPP, (Stage.OPPORTUNITY, Stage.WON, "close")],
-    Stage.LOST: [*_OPP, (Stage.OPPORTUNITY, Stage.LOST, "close")],
-    Stage.RECYCLED: [*_MQL, (Stage.MQL, Stage.RECYCLED, "reject")],
-    Stage.DISQUALIFIED: [(Stage.NEW, Stage.DISQUALIFIED, "disqualify")],
+    LeadStage.MQL: _MQL,
+    LeadStage.SAL: _SAL,
+    LeadStage.SQL: _SQL,
+    LeadStage.OPPORTUNITY: _OPP,
+    LeadStage.WON: [*_OPP, (LeadStage.OPPORTUNITY, LeadStage.WON, "close")],
+    LeadStage.LOST: [*_OPP, (LeadStage.OPPORTUNITY, LeadStage.LOST, "close")],
+    LeadStage.RECYCLED: [*_MQL, (LeadStage.MQL, LeadStage.RECYCLED, "reject")],
+    LeadStage.DISQUALIFIED: [(LeadStage.NEW, LeadStage.DISQUALIFIED, "disqualify")],
 }
 REASONS = {
-    Stage.LOST: ("", "Went with a competitor"),
-    Stage.RECYCLED: ("not_now", "Not now"),
-    Stage.DISQUALIFIED: ("", "Student, not a buyer"),
+    LeadStage.LOST: ("", "Went with a competitor"),
+    LeadStage.RECYCLED: ("not_now", "Not now"),
+    LeadStage.DISQUALIFIED: ("", "Student, not a buyer"),
 }
-DEAL_STAGES = (Stage.OPPORTUNITY, Stage.WON, Stage.LOST)
-QUALIFIED_STAGES = (Stage.SQL, *DEAL_STAGES)
+DEAL_STAGES = (LeadStage.OPPORTUNITY, LeadStage.WON, LeadStage.LOST)
+QUALIFIED_STAGES = (LeadStage.SQL, *DEAL_STAGES)
 
 
 @dataclass
@@ -128,10 +128,10 @@ def _owner_sql(stage: str, team: SalesTeam) -> str:
     open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
     return (
         f"(CASE WHEN i <= {QUEUE_SIZE} THEN {team.rep.pk}"
-        f" WHEN {stage} = '{Stage.MQL}' AND {_hash(22, 10)} = 0 THEN NULL"
+        f" WHEN {stage} = '{LeadStage.MQL}' AND {_hash(22, 10)} = 0 THEN NULL"
         f" WHEN {stage} IN ({open_list})"
         f" THEN (ARRAY{others}::bigint[])[1 + {_hash(23, len(others))}]"
-        f" WHEN {stage} IN ('{Stage.WON}', '{Stage.LOST}')"
+        f" WHEN {stage} IN ('{LeadStage.WON}', '{LeadStage.LOST}')"
         f" THEN (ARRAY{everyone}::bigint[])[1 + {_hash(23, len(everyone))}] END)"
     )
 
@@ -150,7 +150,7 @@ def add_leads(
     # overdue); the others changed stage in the last 90 days.
     changed = (
         f"(CASE WHEN i <= {QUEUE_SIZE} THEN {_ago(26, 10 * 3600)}"
-        f" WHEN {stage} <> '{Stage.NEW}' THEN {_ago(25, 90 * 86400)} END)"
+        f" WHEN {stage} <> '{LeadStage.NEW}' THEN {_ago(25, 90 * 86400)} END)"
     )
     score = _hash(28, 100)
     _insert(
@@ -185,7 +185,7 @@ def add_leads(
             "stage": stage,
             "stage_changed_at": changed,
             "assigned_at": f"CASE WHEN {owner} IS NOT NULL THEN {changed} END",
-            "mql_source": f"CASE WHEN {stage} IN ('{Stage.NEW}', '{Stage.DISQUALIFIED}')"
+            "mql_source": f"CASE WHEN {stage} IN ('{LeadStage.NEW}', '{LeadStage.DISQUALIFIED}')"
             " THEN '' ELSE 'score' END",
         },
         {"org": team.organization.pk, "now": now},
@@ -221,7 +221,7 @@ def _leads_in(lead_range: tuple[int, int], where: str = "TRUE", join: str = "") 
 def add_assignments(*, team: SalesTeam, leads: tuple[int, int], now: datetime) -> int:
     """Each owned lead's current assignment (clocks as the queue shows them), and an
     earlier, ended one for every recycled lead and one owned lead in five."""
-    mql, seats = f"l.stage = '{Stage.MQL}'", TeamMember._meta.db_table
+    mql, seats = f"l.stage = '{LeadStage.MQL}'", TeamMember._meta.db_table
     team_of = f"(SELECT s.team_id FROM {seats} s WHERE s.membership_id = {{who}} LIMIT 1)"
     common = {
         "organization_id": "l.organization_id",
@@ -270,7 +270,7 @@ def add_assignments(*, team: SalesTeam, leads: tuple[int, int], now: datetime) -
             "is_current": "FALSE",
         },
         _leads_in(
-            leads, f"l.stage = '{Stage.RECYCLED}' OR (l.owner_id IS NOT NULL AND l.id %% 5 = 0)"
+            leads, f"l.stage = '{LeadStage.RECYCLED}' OR (l.owner_id IS NOT NULL AND l.id %% 5 = 0)"
         ),
         {"org": team.organization.pk},
     )
@@ -333,7 +333,7 @@ def add_deals(*, team: SalesTeam, leads: tuple[int, int]) -> int:
         params,
     )
     deals = ", ".join(f"'{s}'" for s in DEAL_STAGES)
-    closed = f"l.stage <> '{Stage.OPPORTUNITY}'"
+    closed = f"l.stage <> '{LeadStage.OPPORTUNITY}'"
     return written + _insert_from(
         Opportunity,
         {
@@ -343,12 +343,12 @@ def add_deals(*, team: SalesTeam, leads: tuple[int, int]) -> int:
             "amount": "2000 + (l.id * 7919) %% 50000",
             "currency": "'USD'",
             "expected_close_date": "(l.stage_changed_at + interval '45 days')::date",
-            "probability": f"CASE l.stage WHEN '{Stage.WON}' THEN 100"
-            f" WHEN '{Stage.LOST}' THEN 0 ELSE 40 END",
+            "probability": f"CASE l.stage WHEN '{LeadStage.WON}' THEN 100"
+            f" WHEN '{LeadStage.LOST}' THEN 0 ELSE 40 END",
             "next_step": "'Send the proposal'",
             "status": f"CASE WHEN {closed} THEN l.stage ELSE 'open' END",
             "closed_at": f"CASE WHEN {closed} THEN l.stage_changed_at END",
-            "close_reason": f"CASE WHEN l.stage = '{Stage.LOST}' THEN 'Went with a competitor'"
+            "close_reason": f"CASE WHEN l.stage = '{LeadStage.LOST}' THEN 'Went with a competitor'"
             " ELSE '' END",
             "owner_id": "l.owner_id",
             "created_at": "l.stage_changed_at",

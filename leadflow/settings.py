@@ -239,12 +239,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # Engagement points decay with age: one tenant rescore per organization nightly.
     "scoring-nightly-decay": {
-        "task": "scoring.tasks.nightly_decay",
+        "task": "scoring.nightly_decay",
         "schedule": crontab(hour=2, minute=30),
     },
     # Learned scoring: a new suggestion (never applied by itself) when one is due.
     "scoring-retrain-due": {
-        "task": "scoring.tasks.retrain_due",
+        "task": "scoring.retrain_due",
         "schedule": crontab(hour=3, minute=15),
     },
     # Speed-to-lead: find SLA breaches, notify, reassign or recycle (one job per org).

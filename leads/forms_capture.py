@@ -25,7 +25,7 @@ from leads.models import (
 )
 from leads.scrub import normalize_country
 from leads.services.capture import MAX_VALUE_LENGTH
-from leads.services.forms import FIELD_ATTRS, RESERVED_KEYS, field_problems
+from leads.services.capture_forms import FIELD_ATTRS, RESERVED_KEYS, field_problems
 
 # A plausible name for the field bots fill and people never see; the first one
 # the admin has not used as a key.

@@ -110,6 +110,19 @@ def campaign_list() -> QuerySet[Campaign]:
     return Campaign.objects.order_by("-created_at")
 
 
+def campaign_list_with_cost_per_lead() -> list[Campaign]:
+    """The campaigns, newest first, each with `first_touch_leads` (live leads it
+    brought in first) and `cpl` (cost per such lead; None without any)."""
+    campaigns = list(campaign_list())
+    first_touch = campaign_first_touch_counts()
+    for campaign in campaigns:
+        campaign.first_touch_leads = first_touch.get(campaign.pk, 0)
+        campaign.cpl = (
+            campaign.cost / campaign.first_touch_leads if campaign.first_touch_leads else None
+        )
+    return campaigns
+
+
 def campaign_first_touch_counts() -> dict[int, int]:
     rows = (
         Lead.objects.filter(first_campaign__isnull=False, merged_into__isnull=True)

@@ -12,6 +12,6 @@ urlpatterns = [
     path("", include("leads.urls_public")),
     path("o/<slug:org_slug>/leads/", include("leads.urls_leads")),
     path("o/<slug:org_slug>/", include("leads.urls_crm")),
-    path("o/<slug:org_slug>/forms/", include("leads.urls_forms")),
+    path("o/<slug:org_slug>/forms/", include("leads.urls_capture_forms")),
     path("o/<slug:org_slug>/imports/", include("leads.urls_imports")),
 ]

@@ -17,7 +17,7 @@ from ninja.decorators import decorate_view
 from accounts.api_auth import ApiError, json_body, tenant_router
 from leadflow.core.api_schemas import API_ERRORS, API_WRITE_ERRORS
 from leadflow.core.tenancy import get_tenant_object_or_404
-from leads.models import Lead
+from leads.models import Lead, LeadStage
 from leads.services.activities import MAX_ID
 from pipeline.api_schemas import (
     OutcomeIn,
@@ -26,18 +26,18 @@ from pipeline.api_schemas import (
     TransitionIn,
     TransitionResultOut,
 )
-from pipeline.errors import TransitionNotAllowed
-from pipeline.models import Stage, StageTransition
-from pipeline.services import stage_transition
+from pipeline.errors import IntegrationMoveRefused, LeadInactive, ReasonRequired
+from pipeline.models import StageTransition
+from pipeline.services.integrations import integration_transition
 from pipeline.services.outcomes import OutcomeInvalid, outcomes_record
-from pipeline.stages import TRANSITIONS, allowed_targets, check_move
+from pipeline.stages import allowed_targets
 
 TRANSITION_BODY_LIMIT = 16 * 1024
 HISTORY_LIMIT = 1000
 
 pipeline_router = tenant_router()
 
-_STAGE_LABELS = dict(Stage.choices)
+_STAGE_LABELS = dict(LeadStage.choices)
 
 
 def _check_id(lead_id: int) -> None:
@@ -60,14 +60,12 @@ def _transition_out(row: StageTransition) -> dict:
     }
 
 
-def _not_allowed(message: str, lead: Lead) -> ApiError:
-    targets = allowed_targets(lead.stage, None)
+def _not_allowed(message: str, stage: str) -> ApiError:
+    targets = allowed_targets(stage, None)
     hint = (
-        f" From {_STAGE_LABELS[lead.stage]}, an integration may move it to: "
-        + ", ".join(targets)
-        + "."
+        f" From {_STAGE_LABELS[stage]}, an integration may move it to: " + ", ".join(targets) + "."
         if targets
-        else f" An integration cannot move a lead out of {_STAGE_LABELS[lead.stage]}."
+        else f" An integration cannot move a lead out of {_STAGE_LABELS[stage]}."
     )
     return ApiError(
         400,
@@ -75,34 +73,6 @@ def _not_allowed(message: str, lead: Lead) -> ApiError:
         message + hint,
         [{"field": "to", "code": "not_allowed", "allowed": targets}],
     )
-
-
-@transaction.atomic
-def integration_transition(*, lead_id: int, to: str, reason_code: str, reason: str, source: str):
-    """Check the move for an integration actor under the lead's row lock, then make it."""
-    lead = get_tenant_object_or_404(Lead.objects.select_for_update(), pk=lead_id)
-    if lead.merged_into_id or lead.discarded_at:
-        raise ApiError(
-            400,
-            "lead_inactive",
-            "This lead was merged into another or discarded; move the surviving lead instead.",
-        )
-    try:
-        check_move(lead.stage, to, None, reason)
-    except TransitionNotAllowed as exc:
-        raise _not_allowed(str(exc).replace("automatic rules", "an API integration"), lead) from exc
-    if TRANSITIONS[(lead.stage, to)].reason_required and not reason:
-        raise ApiError(
-            400,
-            "reason_required",
-            f"Give a `reason` for moving the lead from {_STAGE_LABELS[lead.stage]} "
-            f"to {_STAGE_LABELS[to]}.",
-            [{"field": "reason", "code": "required", "message": "A reason is required."}],
-        )
-    transition = stage_transition(
-        lead=lead, to=to, rule=f"api:{source}", reason_code=reason_code, reason=reason
-    )
-    return lead, transition
 
 
 @pipeline_router.post(
@@ -117,13 +87,25 @@ def transition_create(request, lead_id: int, payload: TransitionIn):
     "not_now", "reason": "…"}`. The move is recorded in the stage history with
     rule `api:<key name>`, and webhooks fire as for any stage change."""
     _check_id(lead_id)
-    lead, transition = integration_transition(
-        lead_id=lead_id,
-        to=payload.to,
-        reason_code=payload.reason_code,
-        reason=payload.reason,
-        source=request.auth.name,
-    )
+    try:
+        lead, transition = integration_transition(
+            lead_id=lead_id,
+            to=payload.to,
+            reason_code=payload.reason_code,
+            reason=payload.reason,
+            source=request.auth.name,
+        )
+    except LeadInactive as exc:
+        raise ApiError(400, "lead_inactive", str(exc)) from exc
+    except IntegrationMoveRefused as exc:
+        raise _not_allowed(str(exc), exc.from_stage) from exc
+    except ReasonRequired as exc:
+        raise ApiError(
+            400,
+            "reason_required",
+            str(exc),
+            [{"field": "reason", "code": "required", "message": "A reason is required."}],
+        ) from exc
     return {"lead_id": lead.pk, "stage": lead.stage, "transition": _transition_out(transition)}
 
 
@@ -164,7 +146,7 @@ def outcome_record(request, lead_id: int, payload: OutcomeIn):
             )
         except OutcomeInvalid as exc:
             raise ApiError(400, "outcome_invalid", str(exc)) from exc
-    stage = Stage.WON if payload.outcome == "won" else Stage.LOST
+    stage = LeadStage.WON if payload.outcome == "won" else LeadStage.LOST
     return {"lead_id": lead.pk, "stage": stage, "recorded": bool(moved)}
 
 

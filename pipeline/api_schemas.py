@@ -12,9 +12,9 @@ from pydantic import BeforeValidator, WithJsonSchema, field_validator
 
 from leadflow.core.api_schemas import PlainOut, StrictInput
 from leads.api_schemas import ApiDatetime
-from pipeline.models import Stage
+from leads.models import LeadStage
 
-StageValue = Literal[tuple(Stage.values)]  # type: ignore[valid-type]
+StageValue = Literal[tuple(LeadStage.values)]  # type: ignore[valid-type]
 REASON_MAX_LENGTH = 2000
 
 

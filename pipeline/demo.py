@@ -13,10 +13,10 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import Membership, Role
-from leads.models import ActivityKind, Lead
+from leads.models import ActivityKind, Lead, LeadStage
 from pipeline import services
 from pipeline.errors import PipelineError
-from pipeline.models import Assignment, RoutingMethod, RoutingRule, Stage, Team, TeamMember
+from pipeline.models import Assignment, RoutingMethod, RoutingRule, Team, TeamMember
 
 EMEA = ["DE", "FR", "GB", "NL", "ES", "IT", "SE", "CH", "AT", "PL", "IE", "BE"]
 
@@ -72,14 +72,14 @@ def seed(org, stdout) -> None:
     )
     # A few more MQLs by hand so every stage has something to show.
     extra = list(
-        Lead.objects.filter(stage=Stage.NEW, discarded_at__isnull=True)
+        Lead.objects.filter(stage=LeadStage.NEW, discarded_at__isnull=True)
         .order_by("-score", "pk")
         .values_list("pk", flat=True)[:40]
     )
     services.leads_mark_mql(
         organization_id=org.pk, lead_ids=extra, source="manual", reason="Demo hand-over"
     )
-    mqls = list(Lead.objects.filter(stage=Stage.MQL).values_list("pk", flat=True))
+    mqls = list(Lead.objects.filter(stage=LeadStage.MQL).values_list("pk", flat=True))
     services.leads_route(organization_id=org.pk, lead_ids=mqls)
     counts = _work(org, rng=random.Random(7))
     stdout.write(
@@ -92,7 +92,7 @@ def _work(org, rng: random.Random) -> dict[str, int]:
     """Walk assigned MQLs through the funnel the way reps would."""
     done: dict[str, int] = {}
     assigned = (
-        Assignment.objects.filter(is_current=True, lead__stage=Stage.MQL)
+        Assignment.objects.filter(is_current=True, lead__stage=LeadStage.MQL)
         .select_related("lead", "membership__user")
         .order_by("pk")
     )

@@ -37,3 +37,16 @@ class NotYourLead(PipelineError):
 
 class RoutingConfigError(PipelineError):
     """A team, member, routing rule or policy that cannot be saved."""
+
+
+class LeadInactive(PipelineError):
+    """The lead was merged into another or discarded: only the survivor moves."""
+
+
+class IntegrationMoveRefused(TransitionNotAllowed):
+    """The transition table keeps this move from an integration; `from_stage`
+    lets the caller say which moves are possible instead."""
+
+    def __init__(self, message: str, *, from_stage: str) -> None:
+        super().__init__(message)
+        self.from_stage = from_stage

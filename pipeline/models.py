@@ -17,18 +17,16 @@ from django.utils import timezone
 from leadflow.core.tenancy import TenantModel
 from leads.models import LeadStage
 
-Stage = LeadStage  # the pipeline's name for the lead stages
-
 # Stages a rep still works (the queue, capacity and SLA count these).
-OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY)
+OPEN_STAGES = (LeadStage.MQL, LeadStage.SAL, LeadStage.SQL, LeadStage.OPPORTUNITY)
 
 
 class StageTransition(TenantModel):
     """One move of a lead between stages. Append-only."""
 
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="transitions")
-    from_stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
-    to_stage = models.CharField(max_length=16, choices=Stage.choices)
+    from_stage = models.CharField(max_length=16, choices=LeadStage.choices, blank=True)
+    to_stage = models.CharField(max_length=16, choices=LeadStage.choices)
     occurred_at = models.DateTimeField(default=timezone.now)
     actor = models.ForeignKey(
         "accounts.Membership", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

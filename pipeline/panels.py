@@ -10,13 +10,14 @@ from django.utils import timezone
 
 from accounts.models import Role
 from accounts.permissions import Perm
-from pipeline.models import OPEN_STAGES, Bant, Stage
+from leads.models import LeadStage
+from pipeline.models import OPEN_STAGES, Bant
 from pipeline.policy import policy_get
 from pipeline.selectors import lead_pipeline
 from pipeline.views.common import sla_status
 from pipeline.views.queue import ROW_ACTIONS, action_links
 
-MQL_FROM = (Stage.NEW, Stage.RECYCLED)
+MQL_FROM = (LeadStage.NEW, LeadStage.RECYCLED)
 
 
 def _actions(membership, lead) -> list[dict]:
@@ -24,7 +25,7 @@ def _actions(membership, lead) -> list[dict]:
     own = membership.role != Role.SALES_REP or lead.owner_id == membership.pk
     if membership.has_perm(Perm.WORK_LEADS) and own:
         names += ROW_ACTIONS.get(lead.stage, ())
-        if lead.stage == Stage.LOST:
+        if lead.stage == LeadStage.LOST:
             names.append("reopen")
     if membership.has_perm(Perm.ASSIGN_LEADS):
         if lead.stage in MQL_FROM:

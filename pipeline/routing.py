@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Organization, Role
 from leadflow.core.db import bulk_update_from_values
-from leads.models import Activity, Lead
+from leads.models import Activity, Lead, LeadStage
 from pipeline.errors import RoutingConfigError
 from pipeline.models import (
     OPEN_STAGES,
@@ -40,7 +40,6 @@ from pipeline.models import (
     PipelinePolicy,
     RoutingMethod,
     RoutingRule,
-    Stage,
     TeamMember,
 )
 from pipeline.policy import policy_get
@@ -335,7 +334,7 @@ def write_assignments(
     rows = []
     for lead, pick in planned:
         first_due, accept_due = due_times(policy, tz, now, lead.get("arrival"))
-        accepted = lead["stage"] != Stage.MQL
+        accepted = lead["stage"] != LeadStage.MQL
         rows.append(
             Assignment(
                 organization_id=organization_id,

@@ -30,7 +30,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Least
 
 from accounts.models import Membership, Organization, Role
-from leads.models import Activity, Lead, ScoreBand
+from leads.models import Activity, Lead, LeadStage, ScoreBand
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,
@@ -39,7 +39,6 @@ from pipeline.models import (
     OpportunityStatus,
     PipelinePolicy,
     Qualification,
-    Stage,
     StageTransition,
     TeamMember,
 )
@@ -180,7 +179,7 @@ def unassigned_mqls(*, organization: Organization) -> QuerySet[Lead]:
     """MQLs waiting for an owner (no routing rule or team could take them), best first."""
     del organization
     return (
-        Lead.objects.filter(stage=Stage.MQL, owner__isnull=True, merged_into__isnull=True)
+        Lead.objects.filter(stage=LeadStage.MQL, owner__isnull=True, merged_into__isnull=True)
         .select_related("company")
         .annotate(band_rank=BAND_RANK)
         .order_by("band_rank", "-score", "stage_changed_at", "pk")

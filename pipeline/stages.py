@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accounts.models import Membership, Role
+from leads.models import LeadStage
 from pipeline.errors import ReasonRequired, TransitionNotAllowed
-from pipeline.models import Stage
 
 SYSTEM, ADMIN, MARKETER, REP = "system", "admin", "marketer", "rep"
 ROLE_ACTOR = {Role.ADMIN: ADMIN, Role.MARKETER: MARKETER, Role.SALES_REP: REP}
@@ -28,7 +28,7 @@ def _move(*who: str, reason: bool = False) -> Move:
     return Move(frozenset(who), reason)
 
 
-S = Stage
+S = LeadStage
 TRANSITIONS: dict[tuple[str, str], Move] = {
     # Marketing hands a lead over: automatically (score/PQL) or by hand with a reason.
     (S.NEW, S.MQL): _move(SYSTEM, MARKETER, ADMIN, reason=True),
@@ -83,7 +83,7 @@ def allowed_targets(from_stage: str, actor: Membership | None) -> list[str]:
 
 def check_move(from_stage: str, to_stage: str, actor: Membership | None, reason: str) -> Move:
     """Raise unless the table allows this actor to make this move (with this reason)."""
-    label = dict(Stage.choices)
+    label = dict(LeadStage.choices)
     move = TRANSITIONS.get((from_stage, to_stage))
     if move is None:
         raise TransitionNotAllowed(

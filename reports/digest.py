@@ -23,8 +23,8 @@ from django.utils import timezone
 from accounts.models import Membership, Organization
 from leadflow.core.errors import LeadflowError
 from leadflow.core.mail import describe, header_text, is_transient
-from leads.models import Lead
-from pipeline.models import Opportunity, OpportunityStatus, Stage, StageTransition
+from leads.models import Lead, LeadStage
+from pipeline.models import Opportunity, OpportunityStatus, StageTransition
 from reports.charts import Kpi
 from reports.formatting import fmt, fmt_change, rate
 from reports.models import DigestSend, DigestSubscription
@@ -120,7 +120,10 @@ def weekly_kpis(*, organization_id: int, query: ReportQuery, now: dt.datetime) -
         moves = StageTransition.objects.filter(
             q.lead_q("lead__"), occurred_at__gte=period["gte"], occurred_at__lt=period["lt"]
         ).aggregate(
-            **{s: Count("pk", filter=Q(to_stage=s)) for s in (Stage.MQL, Stage.SAL, Stage.SQL)}
+            **{
+                s: Count("pk", filter=Q(to_stage=s))
+                for s in (LeadStage.MQL, LeadStage.SAL, LeadStage.SQL)
+            }
         )
         deals = Opportunity.objects.filter(
             q.lead_q("lead__"), closed_at__gte=period["gte"], closed_at__lt=period["lt"]
@@ -143,9 +146,9 @@ def weekly_kpis(*, organization_id: int, query: ReportQuery, now: dt.datetime) -
     this, before = numbers(query), numbers(query.previous)
     spec = [
         ("New leads", "leads", "int", "people"),
-        ("MQLs", Stage.MQL, "int", "fire"),
-        ("Accepted by sales (SAL)", Stage.SAL, "int", "hand-thumbs-up"),
-        ("Sales qualified (SQL)", Stage.SQL, "int", "patch-check"),
+        ("MQLs", LeadStage.MQL, "int", "fire"),
+        ("Accepted by sales (SAL)", LeadStage.SAL, "int", "hand-thumbs-up"),
+        ("Sales qualified (SQL)", LeadStage.SQL, "int", "patch-check"),
         ("Deals won", "won", "int", "trophy"),
         ("Won revenue", "revenue", "money", "cash-stack"),
         ("Win rate", "win_rate", "pct", "bullseye"),

@@ -52,7 +52,7 @@ class DigestSend(TenantModel):
 
 
 # --- Dashboard rollups (REPORTS-A) ---------------------------------------------------
-# Materialized aggregates of the lead cohort, refreshed by Celery (reports.rollups):
+# Materialized aggregates of the lead cohort, refreshed by Celery (reports.services.rollups):
 # the marketing dashboard reads these instead of scanning every lead, so its cost
 # grows with days × sources × campaigns, not with leads. Rebuilt from the facts at
 # any time; never the source of truth.

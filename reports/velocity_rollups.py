@@ -9,7 +9,7 @@ the two ranks around (n − 1) · p, as percentile_cont does between the values,
 it is within 1% of the exact figure. Counts (stays still open, untouched leads,
 speed bands, SLA met / breached) are kept exactly.
 
-Refreshed by `reports.rollups.rollup_refresh` in the same transaction as the
+Refreshed by `reports.services.rollups.rollup_refresh` in the same transaction as the
 cohort rollups: the days of every stay and assignment of a lead changed since the
 last refresh (a move closes the lead's previous stay; a touch, a merge, a move
 into MQL all bump `Lead.updated_at`), plus the days of assignments breached since.

@@ -12,8 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from leadflow.core.tenancy import TenantModel
-from leads.models import ScoreBand as Band  # noqa: F401 - re-exported for scoring code
-from leads.models import ScoreGrade as Grade
+from leads.models import ScoreGrade
 
 POINTS_LIMIT = 1000
 MAX_WINDOW_DAYS = 3650
@@ -156,7 +155,10 @@ class ScoringSettings(TenantModel):
         default=100, validators=[MinValueValidator(1), MaxValueValidator(POINTS_LIMIT * 100)]
     )
     min_fit_grade = models.CharField(
-        max_length=1, choices=Grade.choices, blank=True, help_text="Optional: e.g. B or better."
+        max_length=1,
+        choices=ScoreGrade.choices,
+        blank=True,
+        help_text="Optional: e.g. B or better.",
     )
     grade_bands = models.JSONField(default=default_grade_bands)
     temperature_bands = models.JSONField(default=default_temperature_bands)

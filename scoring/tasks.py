@@ -8,7 +8,26 @@ from leadflow.core.tenancy import TenantTask, tenant_scope
 from scoring import services
 
 
-@shared_task(
+def _task(name: str, **options):
+    """A shared task named explicitly, as the other apps name theirs.
+
+    Until 2026-12 these tasks ran under the names Celery derived from the
+    module ("scoring.tasks.<function>"). A message queued under an old name
+    by the previous release (during a rolling deploy, or waiting in a long
+    queue) would be rejected as an unregistered task, so the old name stays
+    registered as an alias to the same function, routed to the same queue
+    (leadflow.core.queues.LEGACY_ROUTES). Drop the aliases one release later.
+    """
+
+    def register(fn):
+        shared_task(name=f"scoring.tasks.{fn.__name__}", **options)(fn)
+        return shared_task(name=name, **options)(fn)
+
+    return register
+
+
+@_task(
+    "scoring.run_rescore_job",
     base=TenantTask,
     autoretry_for=(DatabaseError,),
     time_limit=3 * 3600,
@@ -18,7 +37,7 @@ def run_rescore_job(*, organization_id: int, job_id: int) -> None:
     services.rescore_job_run(job_id=job_id)
 
 
-@shared_task
+@_task("scoring.nightly_decay")
 def nightly_decay() -> int:
     """Fan out one rescore per organization: engagement points decay with age."""
     count = 0
@@ -29,7 +48,8 @@ def nightly_decay() -> int:
     return count
 
 
-@shared_task(
+@_task(
+    "scoring.run_learning_job",
     base=TenantTask,
     autoretry_for=(DatabaseError,),
     max_retries=3,
@@ -43,7 +63,7 @@ def run_learning_job(*, organization_id: int, job_id: int) -> None:
     versions.learning_job_run(job_id=job_id)
 
 
-@shared_task
+@_task("scoring.retrain_due")
 def retrain_due() -> int:
     """Fan out: organizations using learned rules get a fresh suggestion when
     the last learning is older than SCORING_RETRAIN_DAYS (drafts only), and
@@ -59,7 +79,12 @@ def retrain_due() -> int:
     return count
 
 
-@shared_task(base=TenantTask, bind=True, autoretry_for=(OperationalError, InterfaceError))
+@_task(
+    "scoring.send_drift_notice",
+    base=TenantTask,
+    bind=True,
+    autoretry_for=(OperationalError, InterfaceError),
+)
 def send_drift_notice(self, *, organization_id: int, notice_id: int) -> int:
     from leadflow.core.mail import retry_or_record
     from scoring import versions

@@ -51,7 +51,7 @@ from leads.models import (
     SubmissionChannel,
     SubmissionOutcome,
 )
-from leads.services.forms import CONSENT_KEY, TOKEN_KEY, hosted_forms
+from leads.services.capture_forms import CONSENT_KEY, TOKEN_KEY, hosted_forms
 from leads.services.ingest import ExtraActivity, Touch, lead_ingest_batch, parse_bool
 
 log = logging.getLogger(__name__)

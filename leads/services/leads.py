@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from accounts.models import Membership, User
+from accounts.models import Membership
 from leadflow.core.errors import LeadflowError
 from leads.models import Activity, ActivityKind, Campaign, FormSubmission, Lead, LeadMerge, Quality
 from leads.scrub import scrub_lead
@@ -39,7 +39,7 @@ MERGEABLE_FIELDS = [*EDITABLE_FIELDS, "external_id", "company", "owner", "email_
 
 
 @transaction.atomic
-def lead_update(*, lead: Lead, data: Mapping[str, Any], actor: User) -> Lead:
+def lead_update(*, lead: Lead, data: Mapping[str, Any], actor: Membership) -> Lead:
     """A person's edit: values are normalized like captured data, and the
     quality verdict is recomputed from the edited values."""
     values = {name: data.get(name, getattr(lead, name)) for name in EDITABLE_FIELDS}
@@ -65,19 +65,19 @@ def lead_update(*, lead: Lead, data: Mapping[str, Any], actor: User) -> Lead:
         lead=lead,
         kind=ActivityKind.NOTE,
         occurred_at=timezone.now(),
-        properties={"event": "edited", "by": actor.email},
+        properties={"event": "edited", "by": actor.user.email},
     )
     return lead
 
 
-def lead_approve(*, lead: Lead, actor: User) -> None:
+def lead_approve(*, lead: Lead, actor: Membership) -> None:
     """A reviewer vouches for a suspect/junk lead: it leaves the review queue."""
     lead.quality = Quality.OK
     lead.reviewed_at = timezone.now()
     lead.save(update_fields=["quality", "reviewed_at", "updated_at"])
 
 
-def lead_discard(*, lead: Lead, actor: User) -> None:
+def lead_discard(*, lead: Lead, actor: Membership) -> None:
     """Hide a junk lead. Its submissions and activities are kept."""
     lead.discarded_at = timezone.now()
     lead.reviewed_at = lead.discarded_at
@@ -91,7 +91,7 @@ def leads_assign_owner(*, leads: QuerySet[Lead], owner: Membership | None) -> in
 
 
 @transaction.atomic
-def leads_add_to_campaign(*, leads: QuerySet[Lead], campaign: Campaign, actor: User) -> int:
+def leads_add_to_campaign(*, leads: QuerySet[Lead], campaign: Campaign, actor: Membership) -> int:
     """Record a campaign touch on each lead (one INSERT) and make it their latest."""
     now = timezone.now()
     ids = list(leads.values_list("pk", flat=True))
@@ -103,7 +103,7 @@ def leads_add_to_campaign(*, leads: QuerySet[Lead], campaign: Campaign, actor: U
                 kind=ActivityKind.NOTE,
                 occurred_at=now,
                 campaign=campaign,
-                properties={"event": "added_to_campaign", "by": actor.email},
+                properties={"event": "added_to_campaign", "by": actor.user.email},
             )
             for pk in ids
         ]
@@ -117,12 +117,12 @@ def leads_add_to_campaign(*, leads: QuerySet[Lead], campaign: Campaign, actor: U
     return len(ids)
 
 
-def leads_mark_junk(*, leads: QuerySet[Lead], actor: User) -> int:
+def leads_mark_junk(*, leads: QuerySet[Lead], actor: Membership) -> int:
     now = timezone.now()
     reason = {
         "code": "marked_junk",
         "field": "",
-        "message": f"Marked as junk by {actor.email}",
+        "message": f"Marked as junk by {actor.user.email}",
         "severity": Quality.JUNK,
     }
     # One UPDATE; the reason list is replaced: a person's verdict overrides the scrubber's.
@@ -132,7 +132,9 @@ def leads_mark_junk(*, leads: QuerySet[Lead], actor: User) -> int:
 
 
 @transaction.atomic
-def lead_merge(*, keep: Lead, drop: Lead, chosen: Mapping[str, str], actor: User) -> LeadMerge:
+def lead_merge(
+    *, keep: Lead, drop: Lead, chosen: Mapping[str, str], actor: Membership
+) -> LeadMerge:
     """Merge `drop` into `keep`: per field, the chosen side's value wins; all
     activities and submissions move to `keep`; `drop` stays (marked merged) with
     a snapshot of its values, so nothing of its history is deleted."""
@@ -173,7 +175,7 @@ def lead_merge(*, keep: Lead, drop: Lead, chosen: Mapping[str, str], actor: User
         organization_id=keep.organization_id,
         kept=keep,
         dropped=drop,
-        merged_by=actor,
+        merged_by=actor.user,
         chosen=dict(chosen),
         dropped_snapshot=_json_safe(snapshot),
     )

@@ -32,7 +32,7 @@ from leadflow.core.tenancy import tenant_scope
 from leads.forms_capture import PublicCaptureForm, honeypot_name
 from leads.models import CaptureForm
 from leads.services import capture
-from leads.services.forms import PAGE_URL_KEY, TOKEN_KEY
+from leads.services.capture_forms import PAGE_URL_KEY, TOKEN_KEY
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from leads import selectors
 from leads.filters import CompanyFilter
 from leads.forms import CampaignForm
 from leads.models import Campaign, Company
+from leads.services.campaigns import campaign_save
 
 
 @org_view(Perm.VIEW_LEADS)
@@ -37,22 +38,13 @@ def company_detail(request, company_id: int):
 
 @org_view(Perm.MANAGE_CAMPAIGNS)
 def campaign_list(request):
-    campaigns = list(selectors.campaign_list())
-    first_touch = selectors.campaign_first_touch_counts()
-    for campaign in campaigns:
-        campaign.first_touch_leads = first_touch.get(campaign.pk, 0)
-        campaign.cpl = (
-            campaign.cost / campaign.first_touch_leads if campaign.first_touch_leads else None
-        )
+    campaigns = selectors.campaign_list_with_cost_per_lead()
     return render(request, "leads/campaign_list.html", {"campaigns": campaigns})
 
 
 def _campaign_form(request, campaign: Campaign | None):
     def save(form):
-        obj = form.save(commit=False)
-        obj.organization = request.organization
-        obj.save()
-        return obj
+        return campaign_save(campaign=form.save(commit=False), organization=request.organization)
 
     return form_page(
         request,

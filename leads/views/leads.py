@@ -148,11 +148,11 @@ def lead_bulk(request):
             messages.success(request, extra[data["action"]].run(request, leads))
         elif data["action"] == "add_to_campaign":
             n = lead_services.leads_add_to_campaign(
-                leads=leads, campaign=data["campaign"], actor=request.user
+                leads=leads, campaign=data["campaign"], actor=request.membership
             )
             messages.success(request, f"{n} leads added to {data['campaign']}.")
         elif data["action"] == "mark_junk":
-            n = lead_services.leads_mark_junk(leads=leads, actor=request.user)
+            n = lead_services.leads_mark_junk(leads=leads, actor=request.membership)
             messages.success(request, f"{n} leads marked as junk; they are in Needs review.")
         else:
             messages.error(request, "Your role can't do that.")
@@ -185,7 +185,7 @@ def lead_edit(request, lead_id: int):
     form = LeadForm(request.POST or None, instance=lead)
     if request.method == "POST" and form.is_valid():
         try:
-            lead_services.lead_update(lead=lead, data=form.cleaned_data, actor=request.user)
+            lead_services.lead_update(lead=lead, data=form.cleaned_data, actor=request.membership)
         except LeadflowError as exc:
             form.add_error(None, str(exc))
         else:
@@ -209,7 +209,7 @@ def review_list(request):
 
 def _review_action(request, lead_id: int, action, message: str):
     lead = get_tenant_object_or_404(Lead.objects.filter(merged_into__isnull=True), pk=lead_id)
-    action(lead=lead, actor=request.user)
+    action(lead=lead, actor=request.membership)
     messages.success(request, message.format(lead=lead))
     return redirect_next(
         request, reverse("leads:review_list", kwargs={"org_slug": request.organization.slug})
@@ -245,7 +245,7 @@ def lead_merge(request, lead_id: int, other_lead_id: int):
     if request.method == "POST" and form.is_valid():
         try:
             lead_services.lead_merge(
-                keep=keep, drop=drop, chosen=form.cleaned_data, actor=request.user
+                keep=keep, drop=drop, chosen=form.cleaned_data, actor=request.membership
             )
         except LeadflowError as exc:
             messages.error(request, str(exc))

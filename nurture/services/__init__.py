@@ -36,7 +36,6 @@ from nurture.services.lists import (
     list_save,
     refresh_dynamic_lists,
 )
-from nurture.services.reports import sequence_report
 from nurture.services.sends import message_resend, message_send, requeue_stale
 from nurture.services.sequences import (
     sequence_save,
@@ -75,7 +74,6 @@ __all__ = [
     "refresh_dynamic_lists",
     "requeue_stale",
     "sendable_leads",
-    "sequence_report",
     "sequence_save",
     "step_delete",
     "step_move",

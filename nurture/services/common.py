@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from accounts.models import Membership
 from leadflow.core.errors import LeadflowError
 from leadflow.core.mail import header_text
 from leads.models import Lead
@@ -34,7 +35,7 @@ class TrackingError(NurtureError):
     """A tracking/unsubscribe request names nothing that exists (or not this link)."""
 
 
-def owner_org_id(obj: Any, actor: Any, organization_id: int | None) -> int:
+def owner_org_id(obj: Any, actor: Membership | None, organization_id: int | None) -> int:
     """The organization a saved object belongs to: its own, the given one, the actor's."""
     found = getattr(obj, "organization_id", None) or organization_id
     found = found or getattr(actor, "organization_id", None)

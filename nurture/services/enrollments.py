@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import Membership, Organization
 from leads.models import Lead
 from nurture.models import (
     LIVE_ENROLLMENT,
@@ -178,7 +178,7 @@ def _locked(enrollment: Enrollment) -> Enrollment:
     return Enrollment.objects.select_for_update().get(pk=enrollment.pk)
 
 
-def enrollment_pause(*, enrollment: Enrollment, actor: Any = None) -> Enrollment:
+def enrollment_pause(*, enrollment: Enrollment, actor: Membership | None = None) -> Enrollment:
     with transaction.atomic():
         row = _locked(enrollment)
         if row.status != EnrollmentStatus.ACTIVE:
@@ -188,7 +188,7 @@ def enrollment_pause(*, enrollment: Enrollment, actor: Any = None) -> Enrollment
     return row
 
 
-def enrollment_resume(*, enrollment: Enrollment, actor: Any = None) -> Enrollment:
+def enrollment_resume(*, enrollment: Enrollment, actor: Membership | None = None) -> Enrollment:
     """A resumed enrollment sends its next step at once if it fell due while paused."""
     with transaction.atomic():
         row = _locked(enrollment)
@@ -201,7 +201,7 @@ def enrollment_resume(*, enrollment: Enrollment, actor: Any = None) -> Enrollmen
     return row
 
 
-def enrollment_stop(*, enrollment: Enrollment, actor: Any = None) -> Enrollment:
+def enrollment_stop(*, enrollment: Enrollment, actor: Membership | None = None) -> Enrollment:
     with transaction.atomic():
         row = _locked(enrollment)
         if row.status not in LIVE_ENROLLMENT:

@@ -152,7 +152,7 @@ def list_save(
     *,
     nurture_list: NurtureList | None = None,
     data: Mapping[str, Any],
-    actor: Any = None,
+    actor: Membership | None = None,
     organization_id: int | None = None,
 ) -> NurtureList:
     """Create or update a list (data: name, description, kind, filter). A dynamic

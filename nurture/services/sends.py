@@ -49,6 +49,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from accounts.models import Membership
 from nurture import channels
 from nurture.models import (
     LIVE_ENROLLMENT,
@@ -336,7 +337,7 @@ def message_send(*, message_id: int) -> str:
     return messages_send(message_ids=[message_id])[message_id]
 
 
-def message_resend(*, message: EmailMessage, actor: object = None) -> EmailMessage:
+def message_resend(*, message: EmailMessage, actor: Membership | None = None) -> EmailMessage:
     """Send an unconfirmed message again, on a person's decision (the outbox):
     the same Message-ID, so a receiver that already has it can drop the copy."""
     from nurture.services.common import NurtureError

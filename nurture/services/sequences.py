@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db import transaction
 from django.db.models import F, Max
 
+from accounts.models import Membership
 from leads.models import CaptureForm
 from nurture.models import (
     LIVE_ENROLLMENT,
@@ -62,7 +63,7 @@ def template_save(
     *,
     template: EmailTemplate | None = None,
     data: Mapping[str, Any],
-    actor: Any = None,
+    actor: Membership | None = None,
     organization_id: int | None = None,
 ) -> EmailTemplate:
     """Create or update a template: sanitize the HTML (script, iframe and event
@@ -132,7 +133,7 @@ def sequence_save(
     *,
     sequence: Sequence | None = None,
     data: Mapping[str, Any],
-    actor: Any = None,
+    actor: Membership | None = None,
     organization_id: int | None = None,
 ) -> Sequence:
     """Create or update a sequence's settings (its steps have their own services)."""
@@ -178,7 +179,7 @@ def step_save(
     delay_days: int = 0,
     delay_hours: int = 0,
     step: SequenceStep | None = None,
-    actor: Any = None,
+    actor: Membership | None = None,
 ) -> SequenceStep:
     """Add a step at the end of the sequence, or change an existing step."""
     days, hours = _check_delay(delay_days, delay_hours)
@@ -206,7 +207,7 @@ def _renumber(sequence: Sequence, after: int, shift: int) -> None:
     )
 
 
-def step_delete(*, step: SequenceStep, actor: Any = None) -> None:
+def step_delete(*, step: SequenceStep, actor: Membership | None = None) -> None:
     """Delete a step and close the gap; enrollments waiting for a later step follow it."""
     with transaction.atomic():
         sequence = Sequence.objects.select_for_update().get(pk=step.sequence_id)
@@ -218,7 +219,9 @@ def step_delete(*, step: SequenceStep, actor: Any = None) -> None:
         ).update(current_step=F("current_step") - 1)
 
 
-def step_move(*, step: SequenceStep, direction: str, actor: Any = None) -> SequenceStep:
+def step_move(
+    *, step: SequenceStep, direction: str, actor: Membership | None = None
+) -> SequenceStep:
     """Swap a step with its neighbour ("up" or "down"); the top and bottom stay put."""
     if direction not in ("up", "down"):
         raise SequenceInvalid("A step moves up or down.")

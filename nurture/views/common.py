@@ -39,7 +39,9 @@ def settings_page(
 
     def save(form):
         org_id = request.organization.pk
-        return service(**instance, data=form.to_data(), actor=request.user, organization_id=org_id)
+        return service(
+            **instance, data=form.to_data(), actor=request.membership, organization_id=org_id
+        )
 
     def saved(obj):
         return f"{noun} “{obj.name}” saved.", to(request, then, **{kwarg: obj.pk})

@@ -26,7 +26,6 @@ from nurture.models import (
     Trigger,
 )
 from nurture.services import enrollments as enrollment_services
-from nurture.services import reports as report_services
 from nurture.services import sequences as sequence_services
 from nurture.views.common import paginate, settings_page, to
 
@@ -132,7 +131,7 @@ def step_create(request, sequence_id: int):
     if form.is_valid():
         try:
             step = sequence_services.step_save(
-                sequence=sequence, actor=request.user, **form.to_data()
+                sequence=sequence, actor=request.membership, **form.to_data()
             )
         except LeadflowError as exc:
             form.add_error(None, str(exc))
@@ -149,7 +148,7 @@ def step_edit(request, step_id: int):
         request,
         StepForm(request.POST or None, step=step),
         save=lambda form: sequence_services.step_save(
-            sequence=step.sequence, step=step, actor=request.user, **form.to_data()
+            sequence=step.sequence, step=step, actor=request.membership, **form.to_data()
         ),
         saved=lambda obj: (
             f"Step {obj.position} saved.",
@@ -165,7 +164,7 @@ def step_edit(request, step_id: int):
 def step_delete(request, step_id: int):
     step = _step(step_id)
     try:
-        sequence_services.step_delete(step=step, actor=request.user)
+        sequence_services.step_delete(step=step, actor=request.membership)
     except LeadflowError as exc:
         messages.error(request, str(exc))
     else:
@@ -182,7 +181,7 @@ def step_move(request, step_id: int):
         messages.error(request, "Move a step up or down.")
         return to(request, "sequence_detail", sequence_id=step.sequence_id)
     try:
-        sequence_services.step_move(step=step, direction=direction, actor=request.user)
+        sequence_services.step_move(step=step, direction=direction, actor=request.membership)
     except LeadflowError as exc:
         messages.error(request, str(exc))
     return to(request, "sequence_detail", sequence_id=step.sequence_id)
@@ -227,7 +226,7 @@ def _enrollment_action(request, enrollment_id: int, action, done: str):
         Enrollment.objects.select_related("lead"), pk=enrollment_id
     )
     try:
-        action(enrollment=enrollment, actor=request.user)
+        action(enrollment=enrollment, actor=request.membership)
     except LeadflowError as exc:
         messages.error(request, str(exc))
     else:
@@ -279,7 +278,7 @@ def _percent(value: int, base: int) -> int | None:
 @org_view(Perm.MANAGE_NURTURE)
 def sequence_report(request, sequence_id: int):
     sequence = _sequence(sequence_id)
-    rows = report_services.sequence_report(sequence=sequence)
+    rows = selectors.sequence_report(sequence=sequence)
     for row in rows:
         row["cells"] = [
             {

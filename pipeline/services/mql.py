@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.permissions import Perm
-from leads.models import Lead, MqlSource
+from leads.models import Lead, LeadStage, MqlSource
 from leads.services.ingest import ingested_touch, note_leads_changed
 from pipeline.errors import TransitionNotAllowed
-from pipeline.models import Assignment, Stage, StageTransition
+from pipeline.models import Assignment, StageTransition
 from pipeline.policy import policy_get
 from pipeline.routing import leads_route
 from pipeline.services.transitions import stage_transition, stages_transition_many
@@ -42,7 +42,7 @@ def leads_mark_mql(
     moved = stages_transition_many(
         organization_id=organization_id,
         lead_ids=lead_ids,
-        to=Stage.MQL,
+        to=LeadStage.MQL,
         rule=source,
         reason=reason,
         actor=actor,
@@ -66,7 +66,7 @@ def lead_mark_mql_manual(*, lead: Lead, actor: Membership, reason: str) -> Stage
         raise TransitionNotAllowed("Only marketers and admins can mark a lead as MQL.")
     transition = stage_transition(
         lead=lead,
-        to=Stage.MQL,
+        to=LeadStage.MQL,
         actor=actor,
         rule=MqlSource.MANUAL,
         reason=reason,

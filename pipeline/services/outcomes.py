@@ -19,12 +19,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from leadflow.core.errors import LeadflowError
-from leads.models import Lead
+from leads.models import Lead, LeadStage
 from pipeline.hooks import fire_stage_changed
-from pipeline.models import Opportunity, OpportunityStatus, Stage, StageTransition
+from pipeline.models import Opportunity, OpportunityStatus, StageTransition
 
 IMPORTED_OUTCOME = "imported outcome"
-OUTCOME_STAGES = {"won": Stage.WON, "lost": Stage.LOST}
+OUTCOME_STAGES = {"won": LeadStage.WON, "lost": LeadStage.LOST}
 
 
 class OutcomeInvalid(LeadflowError):
@@ -81,10 +81,10 @@ def outcomes_record(
         Lead.objects.filter(pk__in=pks).update(stage=to, stage_changed_at=at, updated_at=now)
         deals = Opportunity.objects.filter(lead_id__in=pks, status=OpportunityStatus.OPEN)
         fields = {
-            "status": OpportunityStatus.WON if to == Stage.WON else OpportunityStatus.LOST,
+            "status": OpportunityStatus.WON if to == LeadStage.WON else OpportunityStatus.LOST,
             "closed_at": at,
             "close_reason": reason,
-            "probability": 100 if to == Stage.WON else 0,
+            "probability": 100 if to == LeadStage.WON else 0,
         }
         if amount is not None:
             fields["amount"] = amount

@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_date
 
 from accounts.models import Membership, Role
 from accounts.permissions import Perm
-from leads.models import Activity, ActivityKind, Lead
+from leads.models import Activity, ActivityKind, Lead, LeadStage
 from pipeline.errors import (
     NotYourLead,
     OpportunityInvalid,
@@ -38,7 +38,6 @@ from pipeline.models import (
     Opportunity,
     OpportunityStatus,
     Qualification,
-    Stage,
     StageTransition,
     TeamMember,
     TimingWindow,
@@ -91,9 +90,9 @@ def lead_accept(*, lead: Lead, actor: Membership, now: datetime | None = None) -
     current = _locked_lead(lead, actor)
     if current.owner_id is None:
         raise TransitionNotAllowed("Assign the lead to a rep before accepting it.")
-    if current.stage == Stage.SAL:
+    if current.stage == LeadStage.SAL:
         raise TransitionNotAllowed("This lead has already been accepted.")
-    transition = stage_transition(lead=lead, to=Stage.SAL, actor=actor, rule="accept", now=now)
+    transition = stage_transition(lead=lead, to=LeadStage.SAL, actor=actor, rule="accept", now=now)
     Assignment.objects.filter(lead_id=lead.pk, is_current=True, accepted_at__isnull=True).update(
         accepted_at=now
     )
@@ -110,11 +109,11 @@ def lead_reject(
         raise TransitionNotAllowed("Pick why you are rejecting this lead.")
     if reason_code == "other" and not reason.strip():
         raise TransitionNotAllowed("Explain why you are rejecting this lead.")
-    if lead.stage != Stage.MQL:
+    if lead.stage != LeadStage.MQL:
         raise TransitionNotAllowed("Only a lead waiting to be accepted can be rejected.")
     return stage_transition(
         lead=lead,
-        to=Stage.RECYCLED,
+        to=LeadStage.RECYCLED,
         actor=actor,
         rule="reject",
         reason_code=reason_code,
@@ -248,7 +247,7 @@ def qualification_save(*, lead: Lead, actor: Membership, data: dict[str, Any]) -
 def lead_qualify(*, lead: Lead, actor: Membership) -> StageTransition:
     """SAL → SQL, only once the organization's required BANT parts are filled in."""
     _locked_lead(lead, actor)
-    check_move(lead.stage, Stage.SQL, actor, "")
+    check_move(lead.stage, LeadStage.SQL, actor, "")
     required = policy_get(organization_id=lead.organization_id).bant_required or []
     qualification = Qualification.objects.filter(lead_id=lead.pk).first() or Qualification()
     missing = qualification.missing(required)
@@ -257,7 +256,7 @@ def lead_qualify(*, lead: Lead, actor: Membership) -> StageTransition:
         raise QualificationIncomplete(
             "Qualify the lead first — missing: " + ", ".join(labels[m] for m in missing) + "."
         )
-    return stage_transition(lead=lead, to=Stage.SQL, actor=actor, rule="bant")
+    return stage_transition(lead=lead, to=LeadStage.SQL, actor=actor, rule="bant")
 
 
 # --- Opportunities ---------------------------------------------------------------------
@@ -309,7 +308,7 @@ def opportunity_open(
 ) -> Opportunity:
     """SQL → opportunity: sales entered an amount."""
     _locked_lead(lead, actor)
-    check_move(lead.stage, Stage.OPPORTUNITY, actor, "")
+    check_move(lead.stage, LeadStage.OPPORTUNITY, actor, "")
     policy = policy_get(organization_id=lead.organization_id)
     values = _clean_opportunity(
         {
@@ -326,7 +325,7 @@ def opportunity_open(
         raise OpportunityInvalid("An opportunity needs an amount above zero.")
     values["name"] = values.get("name") or _deal_name(lead)
     values.setdefault("probability", 20)
-    stage_transition(lead=lead, to=Stage.OPPORTUNITY, actor=actor, rule="opportunity")
+    stage_transition(lead=lead, to=LeadStage.OPPORTUNITY, actor=actor, rule="opportunity")
     opportunity, _ = Opportunity.objects.update_or_create(
         lead_id=lead.pk,
         defaults={
@@ -393,7 +392,7 @@ def opportunity_close(
     current = _locked_opportunity(opportunity, actor)
     if current.status != OpportunityStatus.OPEN:
         raise OpportunityInvalid("This deal is already closed.")
-    to = Stage.WON if won else Stage.LOST
+    to = LeadStage.WON if won else LeadStage.LOST
     lead = Lead(pk=current.lead_id, organization_id=current.organization_id)
     stage_transition(lead=lead, to=to, actor=actor, rule="close", reason=reason, now=now)
     current.status = OpportunityStatus.WON if won else OpportunityStatus.LOST
@@ -408,7 +407,7 @@ def opportunity_close(
 def lead_reopen(*, lead: Lead, actor: Membership, reason: str) -> Opportunity:
     """Lost → opportunity again (with a reason); the deal is open once more."""
     _locked_lead(lead, actor)
-    stage_transition(lead=lead, to=Stage.OPPORTUNITY, actor=actor, rule="reopen", reason=reason)
+    stage_transition(lead=lead, to=LeadStage.OPPORTUNITY, actor=actor, rule="reopen", reason=reason)
     opportunity = Opportunity.objects.select_for_update().get(lead_id=lead.pk)
     opportunity.status = OpportunityStatus.OPEN
     opportunity.closed_at = None
@@ -429,7 +428,7 @@ def lead_recycle(
     _locked_lead(lead, actor, Perm.VIEW_LEADS)
     return stage_transition(
         lead=lead,
-        to=Stage.RECYCLED,
+        to=LeadStage.RECYCLED,
         actor=actor,
         rule="recycle",
         reason_code=reason_code,
@@ -442,7 +441,7 @@ def lead_disqualify(*, lead: Lead, actor: Membership, reason: str) -> StageTrans
     """Out of the funnel for good (not a fit); needs a reason."""
     _locked_lead(lead, actor, Perm.VIEW_LEADS)
     return stage_transition(
-        lead=lead, to=Stage.DISQUALIFIED, actor=actor, rule="disqualify", reason=reason
+        lead=lead, to=LeadStage.DISQUALIFIED, actor=actor, rule="disqualify", reason=reason
     )
 
 

@@ -17,13 +17,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from leadflow.core.tenancy import enqueue_on_commit
+from leads.models import LeadStage
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,
     AssignmentMethod,
     BreachAction,
     Notification,
-    Stage,
 )
 from pipeline.policy import policy_get
 from pipeline.routing import leads_route
@@ -32,7 +32,7 @@ from pipeline.services.transitions import stages_transition_many
 
 def _unresolved(now: datetime) -> Q:
     """Current assignments with a deadline passed and the work not done."""
-    late_accept = Q(accepted_at__isnull=True, accept_due_at__lt=now, lead__stage=Stage.MQL)
+    late_accept = Q(accepted_at__isnull=True, accept_due_at__lt=now, lead__stage=LeadStage.MQL)
     late_touch = Q(first_touched_at__isnull=True, first_touch_due_at__lt=now)
     return Q(is_current=True, lead__stage__in=OPEN_STAGES) & (late_accept | late_touch)
 
@@ -125,7 +125,7 @@ def sla_check(*, organization_id: int, now: datetime | None = None) -> dict[str,
     recycled = stages_transition_many(
         organization_id=organization_id,
         lead_ids=leftovers,
-        to=Stage.RECYCLED,
+        to=LeadStage.RECYCLED,
         rule="sla",
         reason_code="sla_missed",
         reason="Not worked within the SLA and its second window.",

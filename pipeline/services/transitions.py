@@ -18,13 +18,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership
-from leads.models import Lead
+from leads.models import Lead, LeadStage
 from pipeline.hooks import fire_stage_changed
-from pipeline.models import Assignment, Stage, StageTransition
+from pipeline.models import Assignment, StageTransition
 from pipeline.stages import SYSTEM, TRANSITIONS, actor_kind, check_move
 
 # Leaving the pipeline (back to nurture, or out) ends the rep's assignment.
-RELEASING_STAGES = (Stage.RECYCLED, Stage.DISQUALIFIED)
+RELEASING_STAGES = (LeadStage.RECYCLED, LeadStage.DISQUALIFIED)
 
 
 def _release_fields(to: str) -> dict[str, Any]:

@@ -43,12 +43,11 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from leadflow.core.tenancy import enqueue_on_commit
-from leads.models import Lead
+from leads.models import Lead, LeadStage
 from pipeline.errors import PipelineError
 from pipeline.models import (
     WEBHOOK_ALL_EVENTS,
     DeliveryStatus,
-    Stage,
     StageTransition,
     WebhookDelivery,
     WebhookEndpoint,
@@ -126,7 +125,7 @@ def _clean_events(events: list[str]) -> list[str]:
     events = list(dict.fromkeys(events or []))
     if not events:
         raise WebhookError("Choose at least one stage to send, or all stage changes.")
-    unknown = sorted(set(events) - set(Stage.values) - {WEBHOOK_ALL_EVENTS})
+    unknown = sorted(set(events) - set(LeadStage.values) - {WEBHOOK_ALL_EVENTS})
     if unknown:
         raise WebhookError(f"Unknown event(s): {', '.join(unknown)}.")
     return [WEBHOOK_ALL_EVENTS] if WEBHOOK_ALL_EVENTS in events else events

@@ -23,7 +23,7 @@ from accounts.permissions import Perm
 from leadflow.core.errors import LeadflowError
 from leadflow.core.redirects import safe_next
 from leadflow.core.tenancy import get_tenant_object_or_404
-from leads.models import Lead
+from leads.models import Lead, LeadStage
 from pipeline import selectors, services
 from pipeline.errors import NotYourLead
 from pipeline.forms import (
@@ -35,7 +35,7 @@ from pipeline.forms import (
     RejectForm,
     TouchForm,
 )
-from pipeline.models import OpportunityStatus, Qualification, Stage
+from pipeline.models import OpportunityStatus, Qualification
 from pipeline.rows import QueueUrls, RowAction
 from pipeline.views.common import back_to, policy_of, sla_status, workable_leads
 
@@ -101,7 +101,7 @@ def queue(request):
         "rows": decorate_rows(page.object_list, now, urls),
         "queue_urls": urls,
         "counts": counts,
-        "stages": [(s, Stage(s).label) for s in selectors.OPEN_STAGES],
+        "stages": [(s, LeadStage(s).label) for s in selectors.OPEN_STAGES],
     }
     return render(request, "pipeline/queue.html", context)
 
@@ -276,10 +276,10 @@ ACTIONS = WORK_ACTIONS | HANDOFF_ACTIONS
 
 # What the queue row offers per stage: main buttons, then the "more" menu.
 ROW_ACTIONS: dict[str, tuple[str, ...]] = {
-    Stage.MQL: ("accept", "reject", "touch", "disqualify"),
-    Stage.SAL: ("touch", "qualify", "recycle", "disqualify"),
-    Stage.SQL: ("touch", "convert", "qualify", "recycle", "disqualify"),
-    Stage.OPPORTUNITY: ("touch", "close"),
+    LeadStage.MQL: ("accept", "reject", "touch", "disqualify"),
+    LeadStage.SAL: ("touch", "qualify", "recycle", "disqualify"),
+    LeadStage.SQL: ("touch", "convert", "qualify", "recycle", "disqualify"),
+    LeadStage.OPPORTUNITY: ("touch", "close"),
 }
 ROW_BUTTONS: dict[str, tuple[RowAction, ...]] = {
     stage: tuple(

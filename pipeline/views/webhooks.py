@@ -17,10 +17,10 @@ from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leadflow.core.formpage import form_page
 from leadflow.core.tenancy import get_tenant_object_or_404
+from leads.models import LeadStage
 from pipeline.models import (
     WEBHOOK_ALL_EVENTS,
     DeliveryStatus,
-    Stage,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -39,7 +39,7 @@ LOG_PAGE_SIZE = 50
 _REVEAL_KEY = "pipeline_webhook_secret"
 
 EVENT_CHOICES = [(WEBHOOK_ALL_EVENTS, "Every stage change")] + [
-    (value, f"Reached {label}") for value, label in Stage.choices
+    (value, f"Reached {label}") for value, label in LeadStage.choices
 ]
 
 

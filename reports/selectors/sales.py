@@ -24,13 +24,12 @@ from django.db.models import Case, CharField, Count, F, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.models import Membership
-from leads.models import Lead
+from leads.models import Lead, LeadStage
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,
     Opportunity,
     OpportunityStatus,
-    Stage,
     StageTransition,
     TeamMember,
 )
@@ -204,7 +203,7 @@ def _assignment_counts(query: ReportQuery, rep_ids: list[int], now: dt.datetime)
 def _qualified_counts(query: ReportQuery, rep_ids: list[int]) -> dict[int, int]:
     rows = (
         StageTransition.objects.filter(
-            _lead_filters(query, "lead__"), _in_period(query, "occurred_at"), to_stage=Stage.SQL
+            _lead_filters(query, "lead__"), _in_period(query, "occurred_at"), to_stage=LeadStage.SQL
         )
         .annotate(rep=Coalesce("actor_id", "lead__owner_id"))
         .filter(rep__in=rep_ids)
@@ -265,21 +264,21 @@ def _seats(rep_ids: list[int]) -> tuple[dict[int, dict], dict[str, list[int]]]:
 
 
 def _capacity(query: ReportQuery, rows: list[RepRow]) -> Capacity:
-    waiting = Lead.objects.filter(query.lead_q(), stage=Stage.MQL).aggregate(
+    waiting = Lead.objects.filter(query.lead_q(), stage=LeadStage.MQL).aggregate(
         waiting=Count("pk"), unassigned=Count("pk", filter=Q(owner__isnull=True))
     )
     flow_rows = (
         StageTransition.objects.filter(
             query.lead_q("lead__"),
             _in_period(query, "occurred_at"),
-            to_stage__in=[Stage.MQL, Stage.SAL],
+            to_stage__in=[LeadStage.MQL, LeadStage.SAL],
         )
         .annotate(day=TruncDate("occurred_at", tzinfo=query.tz))
         .order_by()
         .values("day")
         .annotate(
-            arrivals=Count("pk", filter=Q(to_stage=Stage.MQL)),
-            accepted=Count("pk", filter=Q(to_stage=Stage.SAL)),
+            arrivals=Count("pk", filter=Q(to_stage=LeadStage.MQL)),
+            accepted=Count("pk", filter=Q(to_stage=LeadStage.SAL)),
         )
     )
     by_day = {r["day"]: r for r in flow_rows}

@@ -46,8 +46,8 @@ from django.db.models import (
 )
 
 from leadflow.core.dbrouter import read_alias
-from leads.models import Activity, Lead, ScoreBand, ScoreGrade
-from pipeline.models import Stage, StageTransition
+from leads.models import Activity, Lead, LeadStage, ScoreBand, ScoreGrade
+from pipeline.models import StageTransition
 from reports.formatting import rate
 from reports.period import ReportQuery
 from scoring import engine
@@ -150,7 +150,7 @@ def won_q() -> Q:
     """Leads with a move to won in their history. An uncorrelated IN: the won
     leads are read once and hashed, whatever the planner's statistics (a
     correlated EXISTS planned without them scans the history once per lead)."""
-    return Q(pk__in=StageTransition.objects.filter(to_stage=Stage.WON).values("lead_id"))
+    return Q(pk__in=StageTransition.objects.filter(to_stage=LeadStage.WON).values("lead_id"))
 
 
 def cohort(query: ReportQuery) -> QuerySet[Lead]:
@@ -278,7 +278,7 @@ def holdout_health(leads: QuerySet[Lead]) -> HoldoutHealth | None:
         (r["score"], r["n"], r["w"])
         for r in unseen.order_by("score")
         .values("score")
-        .annotate(n=Count("pk"), w=Count("pk", filter=Q(stage=Stage.WON)))
+        .annotate(n=Count("pk"), w=Count("pk", filter=Q(stage=LeadStage.WON)))
     ]
     return HoldoutHealth(
         version=version[1],

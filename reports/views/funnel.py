@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from reports import rollups, velocity_rollups
+from reports import velocity_rollups
 from reports.charts import Chart, Kpi
 from reports.export import Column, ReportTable
 from reports.period import ReportQuery
+from reports.selectors import rollups
 from reports.selectors.funnel import STEPS, FunnelCounts, cohort_funnel
 from reports.selectors.velocity import speed_table, speed_to_lead, stay_table, time_in_stage
 from reports.views import render_report

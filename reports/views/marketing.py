@@ -7,13 +7,13 @@ from __future__ import annotations
 from accounts.decorators import org_view
 from accounts.permissions import Perm
 from leads.models import Channel
-from reports import rollups
 from reports.charts import Chart, Kpi
 from reports.export import Column, ReportTable
 from reports.formatting import rate, ratio
 from reports.period import ReportQuery
 from reports.selectors import cost as cost_selectors
 from reports.selectors import funnel as funnel_selectors
+from reports.selectors import rollups
 from reports.selectors import volume as volume_selectors
 from reports.selectors.funnel import FunnelCounts
 from reports.views import render_report
@@ -22,7 +22,7 @@ CHANNEL_LABELS = dict(Channel.choices)
 
 
 class Live:
-    """The live selectors (the slow path), shaped like `reports.rollups`."""
+    """The live selectors (the slow path), shaped like `reports.selectors.rollups`."""
 
     volume_by_bucket = staticmethod(volume_selectors.volume_by_bucket)
     volume_totals = staticmethod(volume_selectors.volume_totals)
@@ -152,7 +152,7 @@ def campaign_chart(query: ReportQuery, *, slug: str = "campaigns", source=Live) 
 
 def marketing_context(query: ReportQuery, *, fast: bool = True) -> dict:
     """Everything on the dashboard. Org-wide queries read the rollups when they are
-    built (`reports.rollups`); `fast=False` forces the live selectors."""
+    built (`reports.selectors.rollups`); `fast=False` forces the live selectors."""
     state = rollups.rollup_state(query) if fast else None
     source = rollups if state is not None else Live
     leads_now, leads_before = source.volume_totals(query)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, Company, FieldType, FormSubmission, ImportJob, Lead
 from leads.services import capture
-from leads.services.forms import TOKEN_KEY
+from leads.services.capture_forms import TOKEN_KEY
 from tests.factories import CaptureFormFactory, CaptureFormFieldFactory
 from tests.fuzz.strategies import DEEP, form_data, hostile_text
 from tests.fuzz.test_pages import FORM_ENCODED, encode

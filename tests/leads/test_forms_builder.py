@@ -5,7 +5,7 @@ from django_scopes import scopes_disabled
 
 from leadflow.core.tenancy import tenant_scope
 from leads.models import CaptureForm, CaptureFormField, FieldType, SubmissionOutcome
-from leads.services import forms as builder
+from leads.services import capture_forms as builder
 from tests.factories import (
     CampaignFactory,
     CaptureFormFactory,

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
-from nurture import services
+from nurture import selectors, services
 from nurture.models import EmailMessage, Enrollment, SequenceStep, Unsubscribe
 from tests.factories import CaptureFormFactory, EmailTemplateFactory, NurtureListFactory
 
@@ -103,7 +103,7 @@ def test_sequence_report_counts_per_step_in_two_queries(
         )
         Lead.objects.filter(pk=messages[0].lead_id).update(mql_eligible=True, mql_changed_at=now)
         with django_assert_num_queries(2):
-            report = services.sequence_report(sequence=sequence)
+            report = selectors.sequence_report(sequence=sequence)
     first, second = report
     assert (first["sent"], first["delivered"], first["opened"], first["clicked"]) == (4, 3, 2, 1)
     assert (first["bounced"], first["unsubscribed"], first["converted"]) == (1, 1, 1)

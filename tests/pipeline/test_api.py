@@ -10,7 +10,8 @@ from django.test import Client
 from django.utils import timezone
 
 from leadflow.core.tenancy import tenant_scope
-from pipeline.models import Stage, StageTransition
+from leads.models import LeadStage
+from pipeline.models import StageTransition
 from pipeline.services import stage_transition
 from tests.factories import LeadFactory, api_key_for
 from tests.pipeline.support import fresh, history, pipeline_only  # noqa: F401
@@ -66,7 +67,7 @@ def test_integration_hands_a_lead_to_sales_and_it_is_recorded(api, org):
         "reason": "Booked a demo in our CRM",
     }
     with tenant_scope(org):
-        assert fresh(lead).stage == Stage.MQL
+        assert fresh(lead).stage == LeadStage.MQL
         assert history(lead) == [("new", "mql")]
 
 
@@ -77,7 +78,7 @@ def test_recycle_with_a_reason_code(api, org):
     assert response.status_code == 200, response.content
     assert response.json()["transition"]["reason_code"] == "not_now"
     with tenant_scope(org):
-        assert fresh(lead).stage == Stage.RECYCLED
+        assert fresh(lead).stage == LeadStage.RECYCLED
 
 
 @pytest.mark.django_db
@@ -117,7 +118,7 @@ def test_a_reason_is_required_where_a_person_would_need_one(api, org):
     error = error_of(move(api, lead.pk, {"to": "mql", "reason": "   "}), 400, "reason_required")
     assert "reason" in error["message"]
     with tenant_scope(org):
-        assert fresh(lead).stage == Stage.NEW
+        assert fresh(lead).stage == LeadStage.NEW
     assert transitions_of(org) == []
 
 
@@ -172,7 +173,7 @@ def test_another_orgs_lead_is_404_and_untouched(api, other_api, org, other_org):
     error_of(api.get(f"/api/v1/leads/{theirs.pk}/stage-history"), 404, "not_found")
     error_of(move(api, 2**62, {"to": "mql", "reason": "x"}), 404, "not_found")
     with tenant_scope(other_org):
-        assert fresh(theirs).stage == Stage.NEW
+        assert fresh(theirs).stage == LeadStage.NEW
     assert transitions_of(other_org) == []
     # …while their own key moves it.
     assert move(other_api, theirs.pk, {"to": "mql", "reason": "x"}).status_code == 200

@@ -16,10 +16,10 @@ from django.db import connection
 
 from accounts.models import Role
 from leadflow.core.tenancy import tenant_scope
-from leads.models import Lead
+from leads.models import Lead, LeadStage
 from pipeline import services
 from pipeline.errors import NotYourLead, PipelineError, TransitionNotAllowed
-from pipeline.models import Assignment, Stage, StageTransition
+from pipeline.models import Assignment, StageTransition
 from tests.factories import AssignmentFactory, LeadFactory, MembershipFactory
 from tests.pipeline.support import fresh, pipeline_only  # noqa: F401
 
@@ -77,10 +77,10 @@ def test_concurrent_accept_one_wins(org, other_org, sales_rep, admin):
     with tenant_scope(org):
         second_admin = MembershipFactory(organization=org, role=Role.ADMIN)
         second_rep = MembershipFactory(organization=org, role=Role.SALES_REP)
-        lead = LeadFactory(organization=org, stage=Stage.MQL)
+        lead = LeadFactory(organization=org, stage=LeadStage.MQL)
         AssignmentFactory(lead=lead, membership=sales_rep)
     with tenant_scope(other_org):
-        bystander = LeadFactory(organization=other_org, stage=Stage.MQL)
+        bystander = LeadFactory(organization=other_org, stage=LeadStage.MQL)
 
     actors = [second_rep, sales_rep, admin, second_admin]
     outsider, *results = race(
@@ -96,13 +96,13 @@ def test_concurrent_accept_one_wins(org, other_org, sales_rep, admin):
     assert all(type(e) is TransitionNotAllowed for e in losers), losers
     assert all(str(e) == "This lead has already been accepted." for e in losers)
     with tenant_scope(org):
-        assert fresh(lead).stage == Stage.SAL
-        assert moves(lead) == [(Stage.MQL, Stage.SAL)]
+        assert fresh(lead).stage == LeadStage.SAL
+        assert moves(lead) == [(LeadStage.MQL, LeadStage.SAL)]
         [assignment] = Assignment.objects.filter(lead=lead, is_current=True)
         assert assignment.membership_id == sales_rep.pk
         assert assignment.accepted_at == winners[0].occurred_at  # stamped once, by the winner
     with tenant_scope(other_org):
-        assert fresh(bystander).stage == Stage.MQL
+        assert fresh(bystander).stage == LeadStage.MQL
         assert not StageTransition.objects.exists()
 
 
@@ -118,7 +118,7 @@ def test_accept_racing_a_reassignment_leaves_one_consistent_owner(org, sales_rep
         other_rep = MembershipFactory(organization=org, role=Role.SALES_REP)
         leads = []
         for _ in range(ROUNDS):
-            lead = LeadFactory(organization=org, stage=Stage.MQL)
+            lead = LeadFactory(organization=org, stage=LeadStage.MQL)
             AssignmentFactory(lead=lead, membership=sales_rep)
             leads.append(lead)
 
@@ -142,13 +142,13 @@ def test_accept_racing_a_reassignment_leaves_one_consistent_owner(org, sales_rep
             history = moves(lead)
         if isinstance(accepted, StageTransition):
             outcomes.add("accepted first")
-            assert current.stage == Stage.SAL and history == [(Stage.MQL, Stage.SAL)]
+            assert current.stage == LeadStage.SAL and history == [(LeadStage.MQL, LeadStage.SAL)]
             # Handed over after the accept: the new rep holds an accepted lead.
             assert assignment.accepted_at is not None and assignment.accept_due_at is None
         else:
             outcomes.add("reassigned first")
             assert type(accepted) is NotYourLead, accepted
-            assert current.stage == Stage.MQL and history == []
+            assert current.stage == LeadStage.MQL and history == []
             assert assignment.accepted_at is None
     assert outcomes  # at least one round ran; which order won is up to the scheduler
 
@@ -157,24 +157,24 @@ def test_two_transitions_from_the_same_stage_exactly_one_succeeds(org, other_org
     """Won and lost pressed on the same opportunity at once (three times each): the
     lock re-reads the stage, so only the first move is legal; the rest are refused."""
     with tenant_scope(org):
-        lead = LeadFactory(organization=org, stage=Stage.OPPORTUNITY, owner=admin)
+        lead = LeadFactory(organization=org, stage=LeadStage.OPPORTUNITY, owner=admin)
 
     def move(to: str):
         return services.stage_transition(
             lead=own_copy(org, lead.pk), to=to, actor=admin, reason="Race"
         )
 
-    results = race(org, [lambda to=to: move(to) for to in [Stage.WON, Stage.LOST] * 3])
+    results = race(org, [lambda to=to: move(to) for to in [LeadStage.WON, LeadStage.LOST] * 3])
 
     winners = [r for r in results if isinstance(r, StageTransition)]
     assert len(winners) == 1, results
     losers = errors_of(results)
     assert len(losers) == 5 and all(type(e) is TransitionNotAllowed for e in losers), losers
     won = winners[0].to_stage
-    assert all(str(e).startswith(f"A lead cannot move from {Stage(won).label}") for e in losers)
+    assert all(str(e).startswith(f"A lead cannot move from {LeadStage(won).label}") for e in losers)
     with tenant_scope(org):
         assert fresh(lead).stage == won
-        assert moves(lead) == [(Stage.OPPORTUNITY, won)]
+        assert moves(lead) == [(LeadStage.OPPORTUNITY, won)]
     with tenant_scope(other_org):
         assert not StageTransition.objects.exists()
 
@@ -182,7 +182,7 @@ def test_two_transitions_from_the_same_stage_exactly_one_succeeds(org, other_org
 def test_a_losing_racer_never_leaves_partial_rows(org, sales_rep, admin):
     """Reject and accept of one MQL at once: one wins; the loser's transaction wrote nothing."""
     with tenant_scope(org):
-        lead = LeadFactory(organization=org, stage=Stage.MQL)
+        lead = LeadFactory(organization=org, stage=LeadStage.MQL)
         AssignmentFactory(lead=lead, membership=sales_rep)
     results = race(
         org,
@@ -198,14 +198,14 @@ def test_a_losing_racer_never_leaves_partial_rows(org, sales_rep, admin):
     assert isinstance(loser, PipelineError), loser
     with tenant_scope(org):
         current = fresh(lead)
-        assert moves(lead) == [(Stage.MQL, winner.to_stage)]
+        assert moves(lead) == [(LeadStage.MQL, winner.to_stage)]
         assert current.stage == winner.to_stage
-        if winner.to_stage == Stage.SAL:
+        if winner.to_stage == LeadStage.SAL:
             # The rep's reject came second: a SAL lead cannot be rejected.
             assert str(loser) == "Only a lead waiting to be accepted can be rejected."
             assert Assignment.objects.get(lead=lead, is_current=True).accepted_at is not None
         else:
-            assert winner.to_stage == Stage.RECYCLED
+            assert winner.to_stage == LeadStage.RECYCLED
             # Recycled releases the rep; the admin's accept found no one to accept for.
             assert current.owner_id is None
             assert not Assignment.objects.filter(lead=lead, is_current=True).exists()

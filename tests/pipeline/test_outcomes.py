@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from leadflow.core.tenancy import tenant_scope
 from leads.importing.values import outcome_value
-from leads.models import Lead
-from pipeline.models import OpportunityStatus, Stage, StageTransition
+from leads.models import Lead, LeadStage
+from pipeline.models import OpportunityStatus, StageTransition
 from pipeline.services.outcomes import IMPORTED_OUTCOME, outcomes_record
 from tests.factories import LeadFactory, OpportunityFactory, api_key_for
 from tests.leads.test_import_jobs import start, upload
@@ -54,8 +54,8 @@ def test_an_imported_outcome_column_becomes_stage_history(
     with tenant_scope(org):
         stages = dict(Lead.objects.values_list("email", "stage"))
         assert stages == {
-            "ann@northwind.com": Stage.WON, "bob@globex-corp.com": Stage.LOST,
-            "cy@initech.com": Stage.NEW, "dee@umbrella-labs.com": Stage.WON,
+            "ann@northwind.com": LeadStage.WON, "bob@globex-corp.com": LeadStage.LOST,
+            "cy@initech.com": LeadStage.NEW, "dee@umbrella-labs.com": LeadStage.WON,
         }  # fmt: skip
         moves = {t.lead.email: t for t in StageTransition.objects.select_related("lead")}
         assert set(moves) == {"ann@northwind.com", "bob@globex-corp.com", "dee@umbrella-labs.com"}
@@ -80,7 +80,7 @@ def test_an_imported_outcome_column_becomes_stage_history(
 def test_the_api_records_won_with_an_amount_and_lost_with_a_reason(org, other_org):
     api = Client(headers={"Authorization": f"Bearer {api_key_for(org, name='CRM')}"})
     with tenant_scope(org):
-        won = LeadFactory(organization=org, stage=Stage.OPPORTUNITY)
+        won = LeadFactory(organization=org, stage=LeadStage.OPPORTUNITY)
         deal = OpportunityFactory(lead=won, organization=org)
         lost = LeadFactory(organization=org)
     with tenant_scope(other_org):
@@ -105,7 +105,7 @@ def test_the_api_records_won_with_an_amount_and_lost_with_a_reason(org, other_or
         move = StageTransition.objects.get(lead=lost)
         assert (move.to_stage, move.rule, move.reason) == ("lost", "api:CRM", "Chose a competitor")
     with tenant_scope(other_org):
-        assert Lead.objects.get(pk=foreign.pk).stage == Stage.NEW
+        assert Lead.objects.get(pk=foreign.pk).stage == LeadStage.NEW
 
 
 def test_the_lead_list_bulk_action_marks_won_and_lost(
@@ -125,12 +125,12 @@ def test_the_lead_list_bulk_action_marks_won_and_lost(
     admin_client.post(url, {"action": "mark_lost", "lead_ids": [c.pk]})
     with tenant_scope(org):
         assert dict(Lead.objects.values_list("pk", "stage")) == {
-            a.pk: Stage.WON, b.pk: Stage.WON, c.pk: Stage.LOST,
+            a.pk: LeadStage.WON, b.pk: LeadStage.WON, c.pk: LeadStage.LOST,
         }  # fmt: skip
         move = StageTransition.objects.get(lead=c)
         assert move.rule == "bulk" and move.reason.startswith("Marked lost in bulk by ")
     with tenant_scope(other_org):
-        assert Lead.objects.get(pk=foreign.pk).stage == Stage.NEW
+        assert Lead.objects.get(pk=foreign.pk).stage == LeadStage.NEW
     # A marketer may not record outcomes, and the request does nothing else instead.
     with tenant_scope(org):
         d = LeadFactory(organization=org)
@@ -138,5 +138,5 @@ def test_the_lead_list_bulk_action_marks_won_and_lost(
     assert refused.status_code == 302
     with tenant_scope(org):
         d.refresh_from_db()
-        assert d.stage == Stage.NEW and d.quality != "junk"
+        assert d.stage == LeadStage.NEW and d.quality != "junk"
         assert not StageTransition.objects.filter(lead=d).exists()

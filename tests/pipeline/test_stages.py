@@ -6,9 +6,9 @@ import pytest
 
 from leadflow.core import hooks
 from leadflow.core.tenancy import tenant_scope
-from leads.models import Lead
+from leads.models import Lead, LeadStage
 from pipeline.errors import ReasonRequired, TransitionNotAllowed
-from pipeline.models import Stage, StageTransition
+from pipeline.models import StageTransition
 from pipeline.services import stage_transition, stages_transition_many
 from pipeline.stages import allowed_targets, check_move
 from tests.factories import LeadFactory
@@ -79,7 +79,9 @@ def test_a_transition_writes_history_moves_the_stage_and_calls_the_hooks(
     marketer = make_member(org, "marketer")
     with tenant_scope(org):
         lead = LeadFactory(organization=org)
-        t = stage_transition(lead=lead, to=Stage.MQL, actor=marketer, reason="Asked for pricing")
+        t = stage_transition(
+            lead=lead, to=LeadStage.MQL, actor=marketer, reason="Asked for pricing"
+        )
         assert (t.from_stage, t.to_stage, t.actor, t.rule) == ("new", "mql", marketer, "manual")
         assert fresh(lead).stage == "mql" and fresh(lead).stage_changed_at == t.occurred_at
         assert calls == [(org.pk, [lead.pk], "new", "mql")]
@@ -92,7 +94,7 @@ def test_a_refused_move_changes_nothing(org, make_member, calls):
     with tenant_scope(org):
         lead = LeadFactory(organization=org)
         with pytest.raises(TransitionNotAllowed):
-            stage_transition(lead=lead, to=Stage.WON, actor=admin)
+            stage_transition(lead=lead, to=LeadStage.WON, actor=admin)
         assert fresh(lead).stage == "new"
         assert history(lead) == [] and calls == []
 
@@ -101,8 +103,8 @@ def test_moving_back_keeps_both_moves(org, make_member):
     admin = make_member(org, "admin")
     with tenant_scope(org):
         lead = LeadFactory(organization=org, stage="sql", owner=admin)
-        stage_transition(lead=lead, to=Stage.RECYCLED, actor=admin, reason="Budget frozen")
-        stage_transition(lead=lead, to=Stage.MQL, actor=None, rule="score")
+        stage_transition(lead=lead, to=LeadStage.RECYCLED, actor=admin, reason="Budget frozen")
+        stage_transition(lead=lead, to=LeadStage.MQL, actor=None, rule="score")
         assert history(lead) == [("sql", "recycled"), ("recycled", "mql")]
         # Leaving the pipeline releases the rep.
         assert fresh(lead).owner_id is None
@@ -123,7 +125,7 @@ def test_bulk_moves_are_set_based_and_skip_leads_that_cannot_move(
         # select-and-lock, insert transitions, update leads (SAVEPOINT + RELEASE)
         with django_assert_num_queries(5):
             moved = stages_transition_many(
-                organization_id=org.pk, lead_ids=ids, to=Stage.MQL, rule="score"
+                organization_id=org.pk, lead_ids=ids, to=LeadStage.MQL, rule="score"
             )
         assert sorted(moved) == sorted([*movable, recycled])
         assert Lead.objects.filter(stage="mql").count() == n + 1

@@ -16,7 +16,8 @@ from django.test import Client
 
 from leadflow.core import hooks
 from leadflow.core.tenancy import tenant_scope
-from pipeline.models import DeliveryStatus, Stage, WebhookDelivery
+from leads.models import LeadStage
+from pipeline.models import DeliveryStatus, WebhookDelivery
 from pipeline.services import stage_transition, stages_transition_many
 from pipeline.services.webhooks import (
     MAX_ATTEMPTS,
@@ -155,7 +156,7 @@ def test_a_failing_endpoint_never_blocks_the_transition(
         )
     assert response.status_code == 200
     with tenant_scope(org):
-        assert fresh(lead).stage == Stage.MQL
+        assert fresh(lead).stage == LeadStage.MQL
     [pending] = deliveries(org)
     assert (pending.status, pending.attempts, receiver.requests) == ("pending", 0, [])
 

@@ -11,7 +11,8 @@ from leadflow.core.tenancy import tenant_scope
 from leads.models import Channel, Lead
 from pipeline.models import StageTransition
 from reports.models import LeadCohortRollup, RollupState
-from reports.rollups import refresh_all_rollups, rollup_refresh
+from reports.services.rollups import rollup_refresh
+from reports.tasks import refresh_all_rollups
 from reports.views.funnel import funnel_context
 from reports.views.marketing import marketing_context
 from tests import factories as f

@@ -311,7 +311,7 @@ def test_funnel_page_for_a_rep_shows_only_their_team(org, data, client_for):
 def test_funnel_page_query_count_is_flat(
     org, data, admin, client_for, django_assert_num_queries, rollups
 ):
-    from reports.rollups import rollup_refresh
+    from reports.services.rollups import rollup_refresh
 
     url = reverse("reports:funnel", kwargs={"org_slug": org.slug})
     client = client_for(admin)

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leadflow.core.tenancy import tenant_scope
-from leads.models import Activity, Lead
-from pipeline.models import Stage, StageTransition
+from leads.models import Activity, Lead, LeadStage
+from pipeline.models import StageTransition
 from reports.period import parse_report_query
 from reports.selectors.scoring import cohort, scoring_health
 from scoring import engine
@@ -70,7 +70,7 @@ def build_tenant(org, *, leads: int = 30) -> None:
             made.append(lead)
             if i % 3 == 0 or i % 7 == 0:
                 StageTransition.objects.create(
-                    organization=org, lead=lead, from_stage="opportunity", to_stage=Stage.WON
+                    organization=org, lead=lead, from_stage="opportunity", to_stage=LeadStage.WON
                 )
             for k in range(i % 4):
                 ActivityFactory(
@@ -126,7 +126,7 @@ def old_rule_match(rule: ScoringRule, now: dt.datetime) -> Q:
 
 
 def old_health_counts(leads, rules, now) -> dict[int, tuple[int, int]]:
-    won = Exists(StageTransition.objects.filter(lead_id=OuterRef("pk"), to_stage=Stage.WON))
+    won = Exists(StageTransition.objects.filter(lead_id=OuterRef("pk"), to_stage=LeadStage.WON))
     out = {}
     for rule in rules:  # one query per rule
         matched = leads.filter(old_rule_match(rule, now))

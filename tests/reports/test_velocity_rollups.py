@@ -18,8 +18,8 @@ from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from pipeline.models import Assignment, StageTransition
 from reports.models import RollupState, SlaDayRollup, VelocityRollup
-from reports.rollups import rollup_refresh
 from reports.selectors.velocity import speed_table, speed_to_lead, stay_table, time_in_stage
+from reports.services.rollups import rollup_refresh
 from reports.velocity_rollups import (
     LN_GAMMA,
     RELATIVE_ERROR,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from leads.views import forms as views
+from leads.views import capture_forms as views
 
 # Mounted under /o/<org_slug>/forms/. Fields and submissions are addressed by
 # their own id (they name their form), so one id per URL.

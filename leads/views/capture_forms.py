@@ -31,8 +31,8 @@ from leads.models import (
     SubmissionOutcome,
 )
 from leads.services import capture
-from leads.services import forms as builder
-from leads.services.forms import FormConfigError
+from leads.services import capture_forms as builder
+from leads.services.capture_forms import FormConfigError
 
 SUBMISSIONS_PER_PAGE = 50
 OUTCOME_BADGES = {
