@@ -7,7 +7,7 @@ from pathlib import Path
 from unittest import mock
 
 from django.conf import settings
-from reports.rollups import refresh_rollups
+from reports.tasks import refresh_rollups
 
 from pipeline.tasks import sla_check_org
 
