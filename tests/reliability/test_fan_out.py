@@ -7,9 +7,9 @@ from pathlib import Path
 from unittest import mock
 
 from django.conf import settings
-from reports.tasks import refresh_rollups
 
 from pipeline.tasks import sla_check_org
+from reports.tasks import refresh_rollups
 
 
 def test_fan_out_sends_one_call_per_organization_with_the_same_options():
