@@ -146,3 +146,47 @@ def server_env(**extra: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         **extra,
     }
+
+
+def install_floor_urls(urlconf: str, perm) -> None:
+    """A URL module `urlconf` of the real app plus the floor page: an org page that
+    does the middleware's and `perm`'s work, then answers a constant (bench-only;
+    never deployed)."""
+    import types
+
+    from django.http import HttpResponse
+    from django.urls import include, path
+
+    from accounts.decorators import org_view
+
+    @org_view(perm)
+    def floor(request):
+        return HttpResponse("ok", content_type="text/plain")
+
+    module = types.ModuleType(urlconf)
+    module.urlpatterns = [
+        path("o/<slug:org_slug>/bench/floor/", floor),
+        path("", include("leadflow.urls")),
+    ]
+    sys.modules[urlconf] = module
+
+
+def source_static_storages() -> dict:
+    """The settings' STORAGES with static files read from the source tree: pages
+    link them, and a bench never runs collectstatic."""
+    from django.conf import settings
+
+    return {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def server_version() -> str:
+    """PostgreSQL's version, after giving this session's index builds room to sort."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '512MB'")
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0]

@@ -193,17 +193,15 @@ def main() -> int:
     from django.conf import settings
     from django.db import connection
 
+    from bench.common import source_static_storages, throwaway_database
+
     # Production settings, but static files from the source tree (no collectstatic here).
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    settings.STORAGES = source_static_storages()
     from django.test import Client
     from django.urls import reverse
 
     from accounts.models import Membership, Organization, Role, User
     from bench import dashboard_data as data
-    from bench.common import throwaway_database
     from leadflow.core.tenancy import tenant_scope
 
     started = time.perf_counter()

@@ -38,7 +38,6 @@ import re
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
 
 # Run as a script, bench/ would come first on sys.path (where a file named like
@@ -46,34 +45,20 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from bench.common import bench_parser, postgres_url, setup_django  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_parser,
+    install_floor_urls,
+    postgres_url,
+    server_version,
+    setup_django,
+    source_static_storages,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_URLCONF = "bench_lead_list_urls"
 TABLES = ("leads_company", "leads_lead", "leads_activity")
 GOALS = {"list": 1.5, "next": 1.5, "search+": 2.0, "search-": 2.0}  # growth, large vs small
 GOAL_FLOOR = 3.0  # the list at the large size, against the floor
-
-
-def install_floor_urls() -> None:
-    """A URL module of the real app plus the floor page (bench-only; never deployed)."""
-    from django.http import HttpResponse
-    from django.urls import include, path
-
-    from accounts.decorators import org_view
-    from accounts.permissions import Perm
-
-    @org_view(Perm.VIEW_LEADS)
-    def floor(request):
-        """The least an org page does: the middleware's work, then a constant answer."""
-        return HttpResponse("ok", content_type="text/plain")
-
-    module = types.ModuleType(FLOOR_URLCONF)
-    module.urlpatterns = [
-        path("o/<slug:org_slug>/bench/floor/", floor),
-        path("", include("leadflow.urls")),
-    ]
-    sys.modules[FLOOR_URLCONF] = module
 
 
 class Statements:
@@ -249,28 +234,22 @@ def main() -> int:
     if args.leads < 200 or (args.large and args.large <= args.leads):
         parser.error("needs --leads >= 200 and --large above --leads (or 0)")
     setup_django(production=True, hosts="testserver")
-    from django.conf import settings
     from django.db import connection
     from django.test import Client, override_settings
     from django.utils import timezone
 
     from accounts.models import Membership, Organization, Role, User
-    from bench.rescore import execute
     from leadflow.core.tenancy import tenant_scope
 
     started = time.perf_counter()
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    install_floor_urls()
-    storages = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    from accounts.permissions import Perm
+
+    install_floor_urls(FLOOR_URLCONF, Perm.VIEW_LEADS)
+    storages = source_static_storages()
     try:
-        execute("SET maintenance_work_mem = '512MB'")
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            version = cursor.fetchone()[0]
+        version = server_version()
         print(f"PostgreSQL {version}; load {os.getloadavg()[0]:.1f} (1 min average)", flush=True)
         now = timezone.now().replace(microsecond=0)
 

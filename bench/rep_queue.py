@@ -37,7 +37,6 @@ import os
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
 
 # Run as a script, bench/ would come first on sys.path (where a file named like
@@ -45,7 +44,14 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from bench.common import bench_parser, postgres_url, setup_django  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_parser,
+    install_floor_urls,
+    postgres_url,
+    server_version,
+    setup_django,
+    source_static_storages,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_GROWTH = 2.0
@@ -55,27 +61,6 @@ TABLES = (
     "leads_company", "leads_lead", "leads_activity", "pipeline_assignment",
     "pipeline_stagetransition", "pipeline_opportunity", "pipeline_qualification",
 )  # fmt: skip
-
-
-def install_floor_urls() -> None:
-    """A URL module of the real app plus the floor page (bench-only; never deployed)."""
-    from django.http import HttpResponse
-    from django.urls import include, path
-
-    from accounts.decorators import org_view
-    from accounts.permissions import Perm
-
-    @org_view(Perm.WORK_LEADS)
-    def floor(request):
-        """The least an org page does: the middleware's work, then a constant answer."""
-        return HttpResponse("ok", content_type="text/plain")
-
-    module = types.ModuleType(FLOOR_URLCONF)
-    module.urlpatterns = [
-        path("o/<slug:org_slug>/bench/floor/", floor),
-        path("", include("leadflow.urls")),
-    ]
-    sys.modules[FLOOR_URLCONF] = module
 
 
 def load(team, *, leads: int, per_lead: int, now) -> None:
@@ -283,28 +268,21 @@ def main() -> int:
     if args.reps < 2 or args.leads < 100 or (args.large and args.large <= args.leads):
         parser.error("needs --reps >= 2, --leads >= 100 and --large above --leads (or 0)")
     setup_django(production=True, hosts="testserver")
-    from django.conf import settings
     from django.db import connection
     from django.test import Client, override_settings
     from django.utils import timezone
 
     from bench import rep_queue_data as data
-    from bench.rescore import execute
 
     started = time.perf_counter()
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    install_floor_urls()
-    # Templates link static files and the bench never runs collectstatic.
-    storages = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    from accounts.permissions import Perm
+
+    install_floor_urls(FLOOR_URLCONF, Perm.WORK_LEADS)
+    storages = source_static_storages()
     try:
-        execute("SET maintenance_work_mem = '512MB'")
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            version = cursor.fetchone()[0]
+        version = server_version()
         load_1m = os.getloadavg()[0]  # a busy machine makes the ms noisy; say so
         print(f"PostgreSQL {version}; {args.reps} reps in {args.teams} teams; load {load_1m:.1f}")
         now = timezone.now().replace(microsecond=0)
