@@ -215,3 +215,33 @@ class ApiIdempotencyKey(TenantModel):
 
     def __str__(self) -> str:
         return f"Idempotency-Key {self.key} ({self.status_code})"
+
+
+class AuditEvent(TenantModel):
+    """One entry of an organization's audit log: who did what to which record.
+
+    Append-only (nothing updates or deletes a row; an erasure keeps its own entry).
+    ``subject`` is a short label written at the time, so the entry still reads well
+    after the record it names is gone; ``data`` holds the details as JSON."""
+
+    actor = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=60)  # dotted verb the service writes: "lead.merged"
+    subject_type = models.CharField(max_length=60, blank=True)
+    subject_id = models.BigIntegerField(null=True, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [
+            models.Index(fields=["organization", "occurred_at"], name="audit_org_time_idx"),
+            models.Index(
+                fields=["organization", "subject_type", "subject_id"], name="audit_subject_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.subject}"

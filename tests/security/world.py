@@ -16,6 +16,7 @@ from django.apps import apps
 from django.db import models
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import Membership, Organization, Role, User
 from leadflow.core.tenancy import TenantModel
 from tests import factories as f
@@ -234,6 +235,8 @@ def populate(org, members: dict[str, Membership]) -> World:
         organization=org, defaults={"from_name": "Acme", "physical_address": "1 Main St"}
     )
     admin = members[Role.ADMIN]
+    audit_record(organization=org, action="lead.merged", actor=admin, subject=lead,
+                 data={"fields": {"title": "dropped"}})  # fmt: skip
     DigestSubscription.objects.create(organization=org, membership=admin, weekly=True)
     DigestSend.objects.create(organization=org, membership=admin, week_start=dt.date(2026, 1, 5))
     LeadCohortRollup.objects.create(organization=org, day=dt.date(2026, 1, 5), source="form")
