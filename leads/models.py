@@ -265,6 +265,9 @@ class ActivityKind(models.TextChoices):
     EMAIL_OPEN = "email_open", "Email opened"
     EMAIL_CLICK = "email_click", "Email clicked"
     EMAIL_UNSUBSCRIBE = "email_unsubscribe", "Unsubscribed"
+    # One-to-one mail between a rep and the lead (not nurture): sent, and the lead's answer.
+    EMAIL_SENT = "email_sent", "Email sent"
+    EMAIL_REPLIED = "email_replied", "Email replied"
     DEMO_REQUEST = "demo_request", "Demo request"
     TRIAL_SIGNUP = "trial_signup", "Trial sign-up"
     PRODUCT_EVENT = "product_event", "Product event"

@@ -43,13 +43,16 @@ LEAD_FIELDS = (
 # (pipeline's lead touch, or a CRM sync of the same) — they are sales contact
 # itself, and which leads get them is the reps' choice, so even before SAL they
 # would teach the reps' judgement back to the score; imports are the system's.
-# (There is no kind for a rep's own email: nurture's opens and clicks are
-# marketing's, and count up to the moment sales took the lead over.)
+# A rep's own email and the lead's reply to it are the same sales contact.
+# (Nurture's opens and clicks are marketing's, and count up to the moment
+# sales took the lead over.)
 SALES_ACTIVITY_KINDS = (
     ActivityKind.CALL,
     ActivityKind.MEETING,
     ActivityKind.NOTE,
     ActivityKind.IMPORT,
+    ActivityKind.EMAIL_SENT,
+    ActivityKind.EMAIL_REPLIED,
 )
 WINDOWS = (7, 30, 90, None)  # days; None = any age
 MAX_CATEGORIES = 40  # per field, most frequent first
