@@ -114,6 +114,11 @@ class ScoringRule(TenantModel):
         ]
         indexes = [models.Index(fields=["organization", "is_active"])]
 
+    # Set by scoring.selectors for the rule list (not stored).
+    condition: str
+    scoring: str
+    matches: int
+
     def __str__(self) -> str:
         return self.name
 
@@ -130,6 +135,10 @@ class GatingRule(TenantModel):
 
     class Meta:
         ordering = ["pk"]
+
+    # Set by scoring.selectors for the rule list (not stored).
+    condition: str
+    gated: int
 
     def __str__(self) -> str:
         return self.reason

@@ -559,7 +559,9 @@ def rule_changes(before: list[dict], after: list[dict]) -> list[dict]:
         if was == now:
             continue
         change = "added" if a is None else "removed" if b is None else "changed"
-        out.append({"name": (b or a)["name"], "change": change, "before": was, "after": now})
+        named = b if b is not None else a
+        assert named is not None  # the key came from one of the two
+        out.append({"name": named["name"], "change": change, "before": was, "after": now})
     out.sort(key=lambda c: (-abs(c["after"] - c["before"]), c["name"]))
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connections, router
-from django.db.models import IntegerField, Model
+from django.db.models import Field, IntegerField, Model
 from django.db.models.lookups import In
 
 UPDATE_BATCH = 500  # rows per statement: stays under SQLite's 32,766 parameters
@@ -26,7 +26,8 @@ def bulk_update_from_values(objs: Sequence[Model], fields: Sequence[str]) -> int
     qn = connection.ops.quote_name
     meta = model._meta
     pk = meta.pk
-    columns = [meta.get_field(name) for name in fields]
+    assert pk is not None
+    columns: list[Field] = [meta.get_field(name) for name in fields]  # type: ignore[misc]
     is_pg = connection.vendor == "postgresql"
 
     def placeholder(field) -> str:

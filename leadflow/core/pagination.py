@@ -134,7 +134,7 @@ class _Cursor:
 def _field(model: type[Model], attname: str):
     for candidate in model._meta.concrete_fields:
         if candidate.attname == attname:
-            return candidate.target_field if candidate.is_relation else candidate
+            return candidate.target_field if candidate.is_relation else candidate  # type: ignore[attr-defined]
     raise FieldDoesNotExist(attname)
 
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from celery import Task
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
 from django.http import Http404
 from django_scopes import ScopedManager, scope
@@ -29,7 +30,7 @@ class TenantModel(models.Model):
         "accounts.Organization", on_delete=models.CASCADE, db_index=True, related_name="+"
     )
 
-    objects = ScopedManager(organization="organization")
+    objects = ScopedManager(organization="organization")  # type: ignore[django-manager-missing]
 
     class Meta:
         abstract = True
@@ -52,10 +53,10 @@ def tenant_scope(organization: Any):
 
 def get_tenant_object_or_404(model_or_qs: type[M] | models.QuerySet, **lookup: Any) -> M:
     """Fetch one object of the active organization; missing and foreign rows alike are 404."""
-    qs = model_or_qs.objects.all() if isinstance(model_or_qs, type) else model_or_qs
+    qs = model_or_qs._default_manager.all() if isinstance(model_or_qs, type) else model_or_qs
     try:
         return qs.get(**lookup)
-    except (qs.model.DoesNotExist, ValueError, TypeError) as exc:
+    except (ObjectDoesNotExist, ValueError, TypeError) as exc:
         raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.") from exc
 
 

@@ -17,7 +17,7 @@ from nurture.services.enrollments import enroll_for_trigger, enrollments_exit
 from nurture.services.lists import community_list, list_add_leads, refresh_dynamic_lists
 
 # A stage past MQL/SQL implies it: a won deal also "became an SQL".
-EXIT_REASONS_FOR_STAGE = {
+EXIT_REASONS_FOR_STAGE: dict[str, tuple[str, ...]] = {
     LeadStage.MQL: ("mql",),
     LeadStage.SAL: ("mql",),
     LeadStage.SQL: ("mql", "sql"),

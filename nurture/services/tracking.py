@@ -77,11 +77,11 @@ def _record(message: EmailMessage, kind: str, now: datetime, extra: dict) -> Non
     """An email_open / email_click activity (it feeds engagement scoring). The
     external id caps it at one per message, kind and hour, so a reloaded pixel
     can't inflate a score."""
+    step = message.step if message.step_id else None
     properties = {
         "message_id": message.pk,
         "subject": message.subject,
-        **({"sequence_id": message.step.sequence_id} if message.step_id else {}),
-        **({"step": message.step.position} if message.step_id else {}),
+        **({"sequence_id": step.sequence_id, "step": step.position} if step else {}),
         **extra,
     }
     activity_record_batch(

@@ -18,9 +18,12 @@ from pipeline.routing import SELLER_ROLES, clean_conditions
 
 
 def _seller(organization_id: int, membership_id: int | None, what: str) -> None:
-    ok = Membership.objects.filter(
-        pk=membership_id, organization_id=organization_id, is_active=True, role__in=SELLER_ROLES
-    ).exists()
+    ok = (
+        membership_id is not None
+        and Membership.objects.filter(
+            pk=membership_id, organization_id=organization_id, is_active=True, role__in=SELLER_ROLES
+        ).exists()
+    )
     if not ok:
         raise RoutingConfigError(f"{what} must be an active sales rep or admin.")
 

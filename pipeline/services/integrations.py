@@ -23,7 +23,7 @@ def integration_transition(
 ) -> tuple[Lead, StageTransition]:
     """Check the move for an integration actor under the lead's row lock, then make it
     (rule `api:<source>`). Raises LeadInactive, IntegrationMoveRefused or ReasonRequired."""
-    lead = get_tenant_object_or_404(Lead.objects.select_for_update(), pk=lead_id)
+    lead: Lead = get_tenant_object_or_404(Lead.objects.select_for_update(), pk=lead_id)
     if lead.merged_into_id or lead.discarded_at:
         raise LeadInactive(
             "This lead was merged into another or discarded; move the surviving lead instead."

@@ -80,7 +80,7 @@ def outcomes_record(
     for (to, at), pks in by_target.items():
         Lead.objects.filter(pk__in=pks).update(stage=to, stage_changed_at=at, updated_at=now)
         deals = Opportunity.objects.filter(lead_id__in=pks, status=OpportunityStatus.OPEN)
-        fields = {
+        fields: dict[str, object] = {
             "status": OpportunityStatus.WON if to == LeadStage.WON else OpportunityStatus.LOST,
             "closed_at": at,
             "close_reason": reason,
@@ -94,7 +94,9 @@ def outcomes_record(
     return [pk for pk, *_ in moves]
 
 
-def outcomes_after_import(organization_id: int, outcomes: list[tuple[int, str, object]]) -> None:
+def outcomes_after_import(
+    organization_id: int, outcomes: list[tuple[int, str, datetime | None]]
+) -> None:
     """leadflow.core.hooks.import_outcome (leads): an import's outcome column, as history."""
     outcomes_record(organization_id=organization_id, outcomes=outcomes, rule="import")
 

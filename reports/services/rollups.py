@@ -113,6 +113,7 @@ def rollup_refresh(*, organization_id: int, full: bool = False) -> dict[str, int
         full = full or state is None or state.timezone != tz.key
         days = months = velocity_days = None
         if not full:
+            assert state is not None  # else a full build
             since = state.refreshed_at - SAFETY_MARGIN
             changed = Lead.objects.filter(Q(updated_at__gte=since) | Q(created_at__gte=since))
             days = sorted(
@@ -154,4 +155,7 @@ def rollup_refresh(*, organization_id: int, full: bool = False) -> dict[str, int
             organization_id=organization_id,
             defaults={"refreshed_at": now, "timezone": tz.key, "velocity_at": now},
         )
-    return {"days": -1 if full else len(days), "rows": len(new_cohort) + len(new_mql) + velocity}
+    return {
+        "days": -1 if days is None else len(days),
+        "rows": len(new_cohort) + len(new_mql) + velocity,
+    }
