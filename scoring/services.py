@@ -11,7 +11,7 @@ from django.db.models import Max, Min
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Membership
 from leadflow.core.tenancy import enqueue_on_commit
 from leads.models import Lead
 from scoring import engine, starters
@@ -63,7 +63,15 @@ def _snapshot(obj, fields: list[str]) -> dict:
             for k, v in data.items()}  # fmt: skip
 
 
-def _audit(*, organization_id: int, subject: str, action: str, changes: dict, actor, rule=None):
+def _audit(
+    *,
+    organization_id: int,
+    subject: str,
+    action: str,
+    changes: dict,
+    actor: Membership | None,
+    rule=None,
+):
     """Record a configuration change; every audited change also retires the
     cached configuration (engine.config_changed), in the same transaction."""
     engine.config_changed(organization_id=organization_id)
@@ -73,12 +81,12 @@ def _audit(*, organization_id: int, subject: str, action: str, changes: dict, ac
         subject=subject[:200],
         action=action,
         changes=changes,
-        actor=actor,
+        actor=actor.user if actor else None,
     )
 
 
 @transaction.atomic
-def rule_save(*, rule: ScoringRule, actor: User | None) -> ScoringRule:
+def rule_save(*, rule: ScoringRule, actor: Membership | None) -> ScoringRule:
     """Create or update a rule (already validated by its form), audit, rescore."""
     before = {}
     if rule.pk:
@@ -102,7 +110,7 @@ def rule_save(*, rule: ScoringRule, actor: User | None) -> ScoringRule:
 
 
 @transaction.atomic
-def rule_set_active(*, rule: ScoringRule, active: bool, actor: User | None) -> None:
+def rule_set_active(*, rule: ScoringRule, active: bool, actor: Membership | None) -> None:
     if rule.is_active == active:
         return
     rule.is_active = active
@@ -120,7 +128,7 @@ def rule_set_active(*, rule: ScoringRule, active: bool, actor: User | None) -> N
 
 
 @transaction.atomic
-def rule_delete(*, rule: ScoringRule, actor: User | None) -> None:
+def rule_delete(*, rule: ScoringRule, actor: Membership | None) -> None:
     _audit(
         organization_id=rule.organization_id,
         subject=rule.name,
@@ -145,7 +153,7 @@ SETTINGS_FIELDS = [
 
 
 @transaction.atomic
-def settings_save(*, settings: ScoringSettings, actor: User | None) -> ScoringSettings:
+def settings_save(*, settings: ScoringSettings, actor: Membership | None) -> ScoringSettings:
     before = {}
     if settings.pk:
         before = _snapshot(ScoringSettings.objects.get(pk=settings.pk), SETTINGS_FIELDS)
@@ -164,7 +172,7 @@ def settings_save(*, settings: ScoringSettings, actor: User | None) -> ScoringSe
 
 
 @transaction.atomic
-def gate_save(*, gate: GatingRule, actor: User | None) -> GatingRule:
+def gate_save(*, gate: GatingRule, actor: Membership | None) -> GatingRule:
     action = "updated" if gate.pk else "created"
     gate.save()
     _audit(
@@ -179,7 +187,7 @@ def gate_save(*, gate: GatingRule, actor: User | None) -> GatingRule:
 
 
 @transaction.atomic
-def gate_delete(*, gate: GatingRule, actor: User | None) -> None:
+def gate_delete(*, gate: GatingRule, actor: Membership | None) -> None:
     _audit(
         organization_id=gate.organization_id,
         subject=f"Gate: {gate.reason}",
@@ -193,7 +201,7 @@ def gate_delete(*, gate: GatingRule, actor: User | None) -> None:
 
 
 @transaction.atomic
-def group_save(*, group: ScoreGroup, actor: User | None) -> ScoreGroup:
+def group_save(*, group: ScoreGroup, actor: Membership | None) -> ScoreGroup:
     fields = ["name", "cap", "half_life_days"]
     before = _snapshot(ScoreGroup.objects.get(pk=group.pk), fields) if group.pk else {}
     action = "updated" if group.pk else "created"
@@ -212,7 +220,7 @@ def group_save(*, group: ScoreGroup, actor: User | None) -> ScoreGroup:
 
 
 @transaction.atomic
-def group_delete(*, group: ScoreGroup, actor: User | None) -> None:
+def group_delete(*, group: ScoreGroup, actor: Membership | None) -> None:
     """Its rules stay, ungrouped (no cap)."""
     _audit(
         organization_id=group.organization_id,
@@ -249,9 +257,10 @@ def install_starter_rules_for(organization, owner=None, business_type: str = "b2
     from leadflow.core.tenancy import tenant_scope
     from scoring import versions
 
+    actor = Membership.objects.filter(organization=organization, user=owner).first()
     with tenant_scope(organization):
         versions.starter_set_choose(
-            organization_id=organization.pk, business_type=business_type, actor=owner
+            organization_id=organization.pk, business_type=business_type, actor=actor
         )
 
 
@@ -324,7 +333,7 @@ def _clean_field_name(field: str) -> str:
 
 @transaction.atomic
 def post_qualification_mark(
-    *, organization_id: int, fields: list[str], actor: User | None
+    *, organization_id: int, fields: list[str], actor: Membership | None
 ) -> list[str]:
     """Mark fields as filled in by sales: active scoring rules on them are
     switched off (audited) and the forms and learning refuse them from now on.
@@ -332,7 +341,9 @@ def post_qualification_mark(
     marked = []
     for field in dict.fromkeys(_clean_field_name(f) for f in fields):
         _, created = PostQualificationField.objects.get_or_create(
-            organization_id=organization_id, field=field, defaults={"marked_by": actor}
+            organization_id=organization_id,
+            field=field,
+            defaults={"marked_by": actor.user if actor else None},
         )
         if not created:
             continue
@@ -350,7 +361,9 @@ def post_qualification_mark(
 
 
 @transaction.atomic
-def post_qualification_unmark(*, organization_id: int, field: str, actor: User | None) -> None:
+def post_qualification_unmark(
+    *, organization_id: int, field: str, actor: Membership | None
+) -> None:
     deleted, _ = PostQualificationField.objects.filter(field=field).delete()
     if deleted:
         _audit(

@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Membership, User
 from leadflow.core.errors import LeadflowError
 from scoring import learning
 from scoring.engine import config_changed
@@ -45,6 +45,11 @@ class VersionError(LeadflowError):
     """A version that cannot be applied or rolled back in its state."""
 
 
+def _user(actor: Membership | None) -> User | None:
+    """Versions and their audit rows record the person (who outlives a seat)."""
+    return actor.user if actor else None
+
+
 def _next_number() -> int:
     return (RuleSetVersion.objects.aggregate(n=Max("number"))["n"] or 0) + 1
 
@@ -73,7 +78,7 @@ def _describe(rule: dict) -> str:
 # --- learning jobs ------------------------------------------------------------
 
 
-def learning_job_start(*, organization_id: int, actor: User | None) -> LearningJob:
+def learning_job_start(*, organization_id: int, actor: Membership | None) -> LearningJob:
     """Queue learning for the organization; a job already waiting or running absorbs it."""
     from leadflow.core.tenancy import enqueue_on_commit
     from scoring.tasks import run_learning_job
@@ -85,7 +90,7 @@ def learning_job_start(*, organization_id: int, actor: User | None) -> LearningJ
     ).first()
     if waiting:
         return waiting
-    job = LearningJob.objects.create(organization_id=organization_id, requested_by=actor)
+    job = LearningJob.objects.create(organization_id=organization_id, requested_by=_user(actor))
     enqueue_on_commit(run_learning_job, organization_id=organization_id, job_id=job.pk)
     return job
 
@@ -103,8 +108,8 @@ def learning_job_run(*, job_id: int) -> LearningJob | None:
         LearningJob.objects.filter(pk=job.pk).update(step=step[:200], percent=percent)
 
     try:
-        version = version_learn(
-            organization_id=job.organization_id, actor=job.requested_by, progress=progress
+        version = _version_learn(
+            organization_id=job.organization_id, created_by=job.requested_by, progress=progress
         )
     except learning.NotEnoughOutcomes as exc:
         job.status, job.message = RescoreStatus.FAILED, str(exc)
@@ -134,8 +139,18 @@ def learning_job_start_if_due(*, organization_id: int) -> LearningJob | None:
 
 
 @transaction.atomic
-def version_learn(*, organization_id: int, actor: User | None, progress=None) -> RuleSetVersion:
+def version_learn(
+    *, organization_id: int, actor: Membership | None, progress=None
+) -> RuleSetVersion:
     """A draft version learned from the outcomes (raises NotEnoughOutcomes)."""
+    return _version_learn(
+        organization_id=organization_id, created_by=_user(actor), progress=progress
+    )
+
+
+def _version_learn(
+    *, organization_id: int, created_by: User | None, progress=None
+) -> RuleSetVersion:
     now = timezone.now()
     window = ScoringSettings.objects.values_list("conversion_window_days", flat=True).first()
     result = learning.learn(
@@ -152,7 +167,7 @@ def version_learn(*, organization_id: int, actor: User | None, progress=None) ->
         rules=result.rules,
         settings=result.settings,
         metrics=result.metrics,
-        created_by=actor,
+        created_by=created_by,
     )
     _training_leads_store(organization_id, version, result.training_lead_ids)
     return version
@@ -223,7 +238,7 @@ def _replace_live(organization_id: int, version: RuleSetVersion) -> None:
 
 
 @transaction.atomic
-def version_apply(*, version: RuleSetVersion, actor: User | None) -> RuleSetVersion:
+def version_apply(*, version: RuleSetVersion, actor: Membership | None) -> RuleSetVersion:
     """Make `version` the live rule set. The live set is kept first (as the
     version in use, or a snapshot), so rollback is one step."""
     from scoring.services import rescore_job_start
@@ -241,7 +256,7 @@ def version_apply(*, version: RuleSetVersion, actor: User | None) -> RuleSetVers
             title="Rules in use before learning",
             rules=live_rules(),
             settings=live_settings(organization_id),
-            created_by=actor,
+            created_by=_user(actor),
         )
     else:
         # Hand edits since it was applied are kept with it.
@@ -251,24 +266,24 @@ def version_apply(*, version: RuleSetVersion, actor: User | None) -> RuleSetVers
     before = len(current.rules)
     _replace_live(organization_id, version)
     version.status = VersionStatus.APPLIED
-    version.applied_at, version.applied_by, version.previous = timezone.now(), actor, current
+    version.applied_at, version.applied_by, version.previous = timezone.now(), _user(actor), current
     version.save()
     RuleChange.objects.create(
         organization_id=organization_id,
         subject=f"Rule set: version {version.number} ({version.title})"[:200],
         action="applied",
         changes={"rules": [before, len(version.rules)], "replaced_version": current.number},
-        actor=actor,
+        actor=_user(actor),
     )
     rescore_job_start(organization_id=organization_id, reason=f"Version {version.number} applied")
     return version
 
 
 @transaction.atomic
-def version_rollback(*, actor: User | None) -> RuleSetVersion:
+def version_rollback(*, actor: Membership | None) -> RuleSetVersion:
     """Apply the version that was in use before the current one."""
     current = RuleSetVersion.objects.filter(status=VersionStatus.APPLIED).first()
-    if current is None or current.previous_id is None:
+    if current is None or current.previous is None:
         raise VersionError("There is no earlier rule set to go back to.")
     return version_apply(version=current.previous, actor=actor)
 
@@ -283,7 +298,7 @@ def version_discard(*, version: RuleSetVersion) -> None:
 
 @transaction.atomic
 def version_import(
-    *, organization_id: int, text: str, file_name: str, actor: User | None
+    *, organization_id: int, text: str, file_name: str, actor: Membership | None
 ) -> RuleSetVersion:
     """A draft version from a rules CSV or, named .yaml/.yml, a rules YAML file
     (scoring.transfer); raises RuleImportError."""
@@ -299,14 +314,16 @@ def version_import(
         title=f"Imported from {file_name}"[:200],
         rules=rules,
         settings={},
-        created_by=actor,
+        created_by=_user(actor),
     )
 
 
 # --- starter sets ---------------------------------------------------------------------
 
 
-def _starter_version(organization_id: int, business_type: str, actor, **extra) -> RuleSetVersion:
+def _starter_version(
+    organization_id: int, business_type: str, actor: Membership | None, **extra
+) -> RuleSetVersion:
     from scoring import starters
 
     starter = starters.SETS[business_type]
@@ -317,14 +334,14 @@ def _starter_version(organization_id: int, business_type: str, actor, **extra) -
         title=starter.title,
         rules=starters.starter_rules(business_type),
         settings={},
-        created_by=actor,
+        created_by=_user(actor),
         **extra,
     )
 
 
 @transaction.atomic
 def version_from_starter(
-    *, organization_id: int, business_type: str, actor: User | None
+    *, organization_id: int, business_type: str, actor: Membership | None
 ) -> RuleSetVersion:
     """A starter set as a draft, compared and applied like a suggestion."""
     return _starter_version(organization_id, business_type, actor)
@@ -332,7 +349,7 @@ def version_from_starter(
 
 @transaction.atomic
 def starter_set_choose(
-    *, organization_id: int, business_type: str, actor: User | None
+    *, organization_id: int, business_type: str, actor: Membership | None
 ) -> RuleSetVersion | None:
     """Sign-up: the chosen starter set becomes the organization's first rule
     version, in use. Does nothing once the organization has a version."""
@@ -340,7 +357,7 @@ def starter_set_choose(
         return None
     version = _starter_version(
         organization_id, business_type, actor,
-        status=VersionStatus.APPLIED, applied_at=timezone.now(), applied_by=actor,
+        status=VersionStatus.APPLIED, applied_at=timezone.now(), applied_by=_user(actor),
     )  # fmt: skip
     ScoringSettings.objects.get_or_create(organization_id=organization_id)
     rules_install(organization_id, version.rules)

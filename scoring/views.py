@@ -143,7 +143,7 @@ def rule_toggle(request, rule_id: int):
         return HttpResponseBadRequest(
             "Post active=1 to switch the rule on, active=0 to switch it off."
         )
-    services.rule_set_active(rule=rule, active=active == "1", actor=request.user)
+    services.rule_set_active(rule=rule, active=active == "1", actor=request.membership)
     if request.htmx:
         # The row swaps in place; the progress card follows out of band (a rescore is queued).
         context = {
@@ -160,7 +160,7 @@ def rule_toggle(request, rule_id: int):
 def rule_delete(request, rule_id: int):
     rule = _rule(rule_id)
     if request.method == "POST":
-        services.rule_delete(rule=rule, actor=request.user)
+        services.rule_delete(rule=rule, actor=request.membership)
         messages.success(request, f"“{rule.name}” deleted. {RESCORING}")
         return _to_rules(request)
     return render(
@@ -195,7 +195,7 @@ def _rule_page(request, rule: ScoringRule):
         if candidate.pk is None:
             candidate.position = selectors.next_rule_position(kind=candidate.kind)
         try:
-            saved = services.rule_save(rule=candidate, actor=request.user)
+            saved = services.rule_save(rule=candidate, actor=request.membership)
         except LeadflowError as exc:
             form.add_error(None, str(exc))
         else:
@@ -248,7 +248,7 @@ def settings_edit(request):
     settings = _settings(request)
     form = SettingsForm(request.POST or None, instance=settings)
     if request.method == "POST" and form.is_valid():
-        services.settings_save(settings=form.build_settings(), actor=request.user)
+        services.settings_save(settings=form.build_settings(), actor=request.membership)
         messages.success(request, f"Scoring settings saved. {RESCORING}")
         return _to_settings(request)
     context = {
@@ -269,7 +269,7 @@ def post_qualification_add(request):
     if form.is_valid() and form.cleaned_data.get("field_name"):
         field = form.cleaned_data["field_name"]
         services.post_qualification_mark(
-            organization_id=request.organization.pk, fields=[field], actor=request.user
+            organization_id=request.organization.pk, fields=[field], actor=request.membership
         )
         messages.success(
             request,
@@ -287,7 +287,7 @@ def post_qualification_add(request):
 def post_qualification_remove(request, post_qual_id: int):
     marked = get_tenant_object_or_404(PostQualificationField, pk=post_qual_id)
     services.post_qualification_unmark(
-        organization_id=request.organization.pk, field=marked.field, actor=request.user
+        organization_id=request.organization.pk, field=marked.field, actor=request.membership
     )
     messages.success(request, f"“{selectors.field_label(marked.field)}” may score leads again.")
     return _to_settings(request)
@@ -296,7 +296,7 @@ def post_qualification_remove(request, post_qual_id: int):
 def _gate_page(request, gate: GatingRule):
     form = GateForm(request.POST or None, instance=gate)
     if request.method == "POST" and form.is_valid():
-        saved = services.gate_save(gate=form.build_gate(), actor=request.user)
+        saved = services.gate_save(gate=form.build_gate(), actor=request.membership)
         messages.success(request, f"Gating rule “{saved.reason}” saved. {RESCORING}")
         return _to_settings(request)
     context = {"form": form, "gate": gate, "operators_by_field": operators_by_field()}
@@ -317,7 +317,7 @@ def gate_edit(request, gate_id: int):
 def gate_delete(request, gate_id: int):
     gate = _gate(gate_id)
     if request.method == "POST":
-        services.gate_delete(gate=gate, actor=request.user)
+        services.gate_delete(gate=gate, actor=request.membership)
         messages.success(request, f"Gating rule “{gate.reason}” deleted. {RESCORING}")
         return _to_settings(request)
     gate.condition = selectors.describe_gate(gate)
@@ -331,7 +331,7 @@ def _group_page(request, group: ScoreGroup):
     def save(form):
         group = form.save(commit=False)
         group.organization = request.organization
-        services.group_save(group=group, actor=request.user)
+        services.group_save(group=group, actor=request.membership)
         return group
 
     return form_page(
@@ -358,7 +358,7 @@ def group_edit(request, group_id: int):
 @org_view(Perm.MANAGE_SCORING)
 def group_delete(request, group_id: int):
     group = get_tenant_object_or_404(ScoreGroup, pk=group_id)
-    services.group_delete(group=group, actor=request.user)
+    services.group_delete(group=group, actor=request.membership)
     messages.success(request, f"Group “{group.name}” deleted; its rules are now ungrouped.")
     return _to_settings(request)
 
@@ -424,7 +424,9 @@ def learning_overview(request):
 @require_POST
 @org_view(Perm.MANAGE_SCORING)
 def learning_start(request):
-    job = versions.learning_job_start(organization_id=request.organization.pk, actor=request.user)
+    job = versions.learning_job_start(
+        organization_id=request.organization.pk, actor=request.membership
+    )
     if request.htmx:
         return render(request, "scoring/partials/learning_progress.html", _learning_progress(job))
     messages.success(request, "Learning from your outcomes; the suggestion appears below.")
@@ -470,7 +472,7 @@ def version_simulate(request, version_id: int):
 def version_apply(request, version_id: int):
     version = get_tenant_object_or_404(RuleSetVersion, pk=version_id)
     try:
-        versions.version_apply(version=version, actor=request.user)
+        versions.version_apply(version=version, actor=request.membership)
     except LeadflowError as exc:
         messages.error(request, str(exc))
     else:
@@ -486,7 +488,7 @@ def version_apply(request, version_id: int):
 @org_view(Perm.MANAGE_SCORING)
 def version_rollback(request):
     try:
-        version = versions.version_rollback(actor=request.user)
+        version = versions.version_rollback(actor=request.membership)
     except LeadflowError as exc:
         messages.error(request, str(exc))
     else:
@@ -504,7 +506,7 @@ def starter_draft(request):
     version = versions.version_from_starter(
         organization_id=request.organization.pk,
         business_type=form.cleaned_data["business_type"],
-        actor=request.user,
+        actor=request.membership,
     )
     messages.success(request, "Starter rules ready as a draft: compare them before applying.")
     return redirect(
@@ -561,7 +563,7 @@ def rules_import(request):
             organization_id=request.organization.pk,
             text=text,
             file_name=os.path.basename(upload.name or "rules.csv"),
-            actor=request.user,
+            actor=request.membership,
         )
     except UnicodeDecodeError:
         messages.error(request, "The file is not UTF-8 text.")

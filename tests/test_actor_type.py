@@ -14,11 +14,7 @@ import django.apps
 ACCEPTED = {"Membership", "Membership | None"}
 
 # Still take a User (or anything) as `actor`; convert, then delete the entry.
-NOT_YET_MEMBERSHIP = {
-    "nurture.services.dispatch",
-    "scoring.services",
-    "scoring.versions",
-}
+NOT_YET_MEMBERSHIP: set[str] = set()
 
 
 def service_modules() -> list[str]:

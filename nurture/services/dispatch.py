@@ -259,7 +259,7 @@ def organizations_with_due_work(*, now: datetime | None = None) -> list[int]:
 
 
 def template_test_send(
-    *, template: EmailTemplate, to_email: str, lead: Lead | None = None, actor: Any = None
+    *, template: EmailTemplate, to_email: str, lead: Lead | None = None
 ) -> EmailMessage:
     """Send a template to yourself (merge fields from `lead`, or blank): a real
     send through the same path, marked as a test and never tied to a sequence."""

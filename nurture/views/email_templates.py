@@ -228,7 +228,7 @@ def template_test_send(request, template_id: int):
         lead = selectors.live_leads().filter(pk=form.cleaned_data["lead"]).first()
     try:
         dispatch_services.template_test_send(
-            template=template, to_email=form.cleaned_data["to_email"], lead=lead, actor=request.user
+            template=template, to_email=form.cleaned_data["to_email"], lead=lead
         )
     except LeadflowError as exc:
         messages.error(request, str(exc))

@@ -238,13 +238,13 @@ def test_test_send_goes_to_the_given_address_only(
         )
         with django_capture_on_commit_callbacks(execute=True):
             message = services.template_test_send(
-                template=template, to_email="Admin@Acme.example", lead=lead, actor=admin
+                template=template, to_email="Admin@Acme.example", lead=lead
             )
         message.refresh_from_db()
     assert message.is_test and message.status == "sent" and message.enrollment_id is None
     assert [(m.to, m.subject) for m in mail.outbox] == [(["admin@acme.example"], "[Test] Hi Grace")]
     with tenant_scope(org), pytest.raises(services.NurtureError):
-        services.template_test_send(template=template, to_email="not-an-email", actor=admin)
+        services.template_test_send(template=template, to_email="not-an-email")
 
 
 def test_beat_fans_out_one_dispatch_per_organization_with_due_work(

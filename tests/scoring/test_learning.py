@@ -95,7 +95,7 @@ def test_a_post_qualification_field_is_never_learned_from(org, other_org, admin)
     with tenant_scope(org):
         make_leads(org, 400, seed=2)
         services.post_qualification_mark(
-            organization_id=org.pk, fields=["custom.industry_x"], actor=admin.user
+            organization_id=org.pk, fields=["custom.industry_x"], actor=admin
         )
         draft = versions.version_learn(organization_id=org.pk, actor=None)
     assert draft.rules and all(r["field"] != "custom.industry_x" for r in draft.rules)
@@ -132,15 +132,15 @@ def test_apply_is_audited_and_rollback_restores_the_previous_rules(
         starter = sorted(ScoringRule.objects.values_list("name", "points"))
         threshold = ScoringSettings.objects.get().mql_threshold
         make_leads(org, 400, seed=5)
-        draft = versions.version_learn(organization_id=org.pk, actor=admin.user)
+        draft = versions.version_learn(organization_id=org.pk, actor=admin)
         with django_capture_on_commit_callbacks(execute=True):
-            versions.version_apply(version=draft, actor=admin.user)
+            versions.version_apply(version=draft, actor=admin)
         live = sorted(ScoringRule.objects.values_list("name", "points"))
         assert live == sorted((r["name"], r["points"]) for r in draft.rules) != starter
         assert ScoringSettings.objects.get().mql_threshold == draft.settings["mql_threshold"]
         assert RuleChange.objects.filter(action="applied", actor=admin.user).count() == 1
         with django_capture_on_commit_callbacks(execute=True):
-            back = versions.version_rollback(actor=admin.user)
+            back = versions.version_rollback(actor=admin)
         assert back.source == "snapshot" and back.status == VersionStatus.APPLIED
         assert sorted(ScoringRule.objects.values_list("name", "points")) == starter
         assert ScoringSettings.objects.get().mql_threshold == threshold

@@ -27,7 +27,7 @@ TAGS = {"field": "custom", "custom_key": "tags", "operator": "eq", "value": "Rin
 def test_a_rule_on_a_post_qualification_field_is_refused(org, other_org, admin):
     with tenant_scope(org):
         services.post_qualification_mark(
-            organization_id=org.pk, fields=["custom.tags", "title"], actor=admin.user
+            organization_id=org.pk, fields=["custom.tags", "title"], actor=admin
         )
         form = FitRuleForm({**TAGS, "points": "-20"}, instance=ScoringRule(organization=org))
         assert not form.is_valid()
@@ -55,7 +55,7 @@ def test_marking_switches_existing_rules_off_and_the_engine_never_scores_them(
         engine.rescore(organization_id=org.pk)
         assert Lead.objects.get(pk=lead.pk).score == 30
         services.post_qualification_mark(
-            organization_id=org.pk, fields=["custom.tags"], actor=admin.user
+            organization_id=org.pk, fields=["custom.tags"], actor=admin
         )
         rule.refresh_from_db()
         assert not rule.is_active

@@ -368,12 +368,12 @@ def test_version_apply_and_rollback_retire_the_cached_configuration(org, admin):
     configure(org)
     with tenant_scope(org):
         draft = versions.version_from_starter(
-            organization_id=org.pk, business_type="b2b", actor=admin.user
+            organization_id=org.pk, business_type="b2b", actor=admin
         )
         first = ScoringSettings.objects.get().config_version
-        versions.version_apply(version=draft, actor=admin.user)
+        versions.version_apply(version=draft, actor=admin)
         applied = ScoringSettings.objects.get().config_version
-        versions.version_rollback(actor=admin.user)
+        versions.version_rollback(actor=admin)
         rolled_back = ScoringSettings.objects.get().config_version
     assert len({first, applied, rolled_back}) == 3
 

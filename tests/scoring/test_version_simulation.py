@@ -64,7 +64,7 @@ def test_version_simulation_matches_the_applied_scores(
         make_leads(org, 240, seed=3)
         Lead.objects.create(organization=org, email="open@example.org")  # no outcome
         services.post_qualification_mark(
-            organization_id=org.pk, fields=["custom.tags"], actor=admin.user
+            organization_id=org.pk, fields=["custom.tags"], actor=admin
         )
         engine.rescore(organization_id=org.pk)
         version = draft(org, RULES)
@@ -86,7 +86,7 @@ def test_version_simulation_matches_the_applied_scores(
         assert by_name["Education"].rate > sim.base_rate > by_name["Retail"].rate
 
         with django_capture_on_commit_callbacks(execute=True):
-            versions.version_apply(version=version, actor=admin.user)
+            versions.version_apply(version=version, actor=admin)
         assert sim.draft_auc == pytest.approx(stored_auc(), abs=1e-12)
         assert sim.auc_delta == pytest.approx(sim.draft_auc - sim.current_auc)
         assert sim.draft_auc > 0.6
