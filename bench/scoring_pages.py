@@ -131,19 +131,19 @@ def build(args):
     org = Organization.objects.create(name="X Education", slug="xed")
     other = Organization.objects.create(name="Bystander", slug="bystander")
     user = User.objects.create_user(email="admin@xed.example", password="bench-pass-1")
-    Membership.objects.create(organization=org, user=user, role="admin")
+    seat = Membership.objects.create(organization=org, user=user, role="admin")
     other_user = User.objects.create_user(email="admin@by.example", password="bench-pass-1")
     started = time.perf_counter()
     with tenant_scope(org):
         services.post_qualification_mark(
-            organization_id=org.pk, fields=POST_QUALIFICATION, actor=user
+            organization_id=org.pk, fields=POST_QUALIFICATION, actor=seat
         )
     created = import_csv(org, user, data, "x.csv")
     lines = data.decode().splitlines(keepends=True)
     import_csv(other, other_user, "".join(lines[:2001]).encode(), "b.csv")
     with tenant_scope(org):
-        draft = versions.version_learn(organization_id=org.pk, actor=user)
-        versions.version_apply(version=draft, actor=user)
+        draft = versions.version_learn(organization_id=org.pk, actor=seat)
+        versions.version_apply(version=draft, actor=seat)
         learned = ScoringRule.objects.filter(is_active=True).count()
         top_up_rules(org, args.rules)
         engine.rescore(organization_id=org.pk)

@@ -110,7 +110,7 @@ class RollupState(TenantModel):
 class VelocityRollup(TenantModel):
     """Velocity facts of one day (org timezone) as mergeable counts: for `measure`
     "stay:<stage>", "system", "rep" or "total" a histogram of durations in
-    log-spaced buckets (reports.velocity_rollups.bucket: any percentile of the
+    log-spaced buckets (reports.sketch: any percentile of the
     merged buckets is within 1% of the exact one), and with `bucket` NULL plain
     counts ("open:<stage>", "untouched", "band<i>")."""
 

@@ -8,7 +8,7 @@ refresh are recomputed from the facts — stage moves, merges, quality and owner
 changes all bump `Lead.updated_at`, so those days are exactly the stale ones.
 Rows of a day are deleted and re-inserted in one transaction.
 
-The velocity rollups (reports.velocity_rollups) are refreshed in the same
+The velocity rollups (reports.services.velocity_rollups) are refreshed in the same
 transaction.
 """
 
@@ -28,7 +28,7 @@ from pipeline.models import OpportunityStatus, StageTransition
 from reports.models import LeadCohortRollup, MqlMonthRollup, RollupState
 from reports.period import org_timezone
 from reports.selectors.funnel import _rank_case
-from reports.velocity_rollups import stale_days, velocity_rollup_refresh
+from reports.services.velocity_rollups import stale_days, velocity_rollup_refresh
 
 SAFETY_MARGIN = dt.timedelta(minutes=10)
 S = LeadStage

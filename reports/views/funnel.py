@@ -3,7 +3,7 @@ period, win rate, time in each stage, speed to lead and SLA compliance.
 
 The cohort funnel reads the dashboard rollups when they can answer the query (as
 the marketing dashboard does), and so does velocity for org-wide views (day
-histograms merged, percentiles within 1%: reports.velocity_rollups); otherwise it
+histograms merged, percentiles within 1%: reports.selectors.velocity_rollups); otherwise it
 is computed in the database from the period's history. A fixed number of queries
 whatever the data size."""
 
@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from accounts.decorators import org_view
 from accounts.permissions import Perm
-from reports import velocity_rollups
 from reports.charts import Chart, Kpi
 from reports.export import Column, ReportTable
 from reports.period import ReportQuery
-from reports.selectors import rollups
+from reports.selectors import rollups, velocity_rollups
 from reports.selectors.funnel import STEPS, FunnelCounts, cohort_funnel
 from reports.selectors.velocity import speed_table, speed_to_lead, stay_table, time_in_stage
 from reports.views import render_report

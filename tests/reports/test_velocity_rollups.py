@@ -19,15 +19,9 @@ from leads.models import Lead
 from pipeline.models import Assignment, StageTransition
 from reports.models import RollupState, SlaDayRollup, VelocityRollup
 from reports.selectors.velocity import speed_table, speed_to_lead, stay_table, time_in_stage
+from reports.selectors.velocity_rollups import sla_counts, velocity_figures
 from reports.services.rollups import rollup_refresh
-from reports.velocity_rollups import (
-    LN_GAMMA,
-    RELATIVE_ERROR,
-    ZERO_BUCKET,
-    percentile_of,
-    sla_counts,
-    velocity_figures,
-)
+from reports.sketch import LN_GAMMA, RELATIVE_ERROR, ZERO_BUCKET, percentile_of
 from reports.views.funnel import funnel_context
 from tests.reports.test_velocity_sql import START, build_history, query_for
 from tests.reports.velocity_checks import assert_close

@@ -100,7 +100,7 @@ def test_learned_scores_rank_unseen_x_education_leads(
     )
     with tenant_scope(org):
         services.post_qualification_mark(
-            organization_id=org.pk, fields=POST_QUALIFICATION, actor=admin.user
+            organization_id=org.pk, fields=POST_QUALIFICATION, actor=admin
         )
     job = import_with_outcomes(
         org, admin, django_capture_on_commit_callbacks, csv_bytes(header, learn_rows), "a.csv"
@@ -108,13 +108,13 @@ def test_learned_scores_rank_unseen_x_education_leads(
     assert job.created_count == len(learn_rows) == 6465
 
     with tenant_scope(org):
-        draft = versions.version_learn(organization_id=org.pk, actor=admin.user)
+        draft = versions.version_learn(organization_id=org.pk, actor=admin)
         holdout = draft.metrics["holdout"]
         assert holdout["split"] == "stratified"  # one import: no time order to test on
         assert holdout["auc"] >= HONEST_AUC and holdout["low"] < holdout["auc"] < holdout["high"]
         assert not {r["field"] for r in draft.rules} & set(POST_QUALIFICATION)
         with django_capture_on_commit_callbacks(execute=True):
-            versions.version_apply(version=draft, actor=admin.user)
+            versions.version_apply(version=draft, actor=admin)
     later = import_with_outcomes(
         org, admin, django_capture_on_commit_callbacks, csv_bytes(header, later_rows), "b.csv"
     )

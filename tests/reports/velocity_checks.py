@@ -3,7 +3,7 @@ everything else equal, durations (floats) within the rollups' 1% relative error.
 
 import pytest
 
-from reports.velocity_rollups import RELATIVE_ERROR
+from reports.sketch import RELATIVE_ERROR
 
 # The bucket edges are computed in floating point: a hair over 1% at an edge.
 TOLERANCE = RELATIVE_ERROR * (1 + 1e-6)
