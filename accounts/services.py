@@ -147,9 +147,11 @@ def invitation_create(
         invitation.save(
             update_fields=["role", "invited_by", "sent_at", "send_failed_at", "send_error"]
         )
-    from accounts.tasks import send_invitation
-
-    enqueue_on_commit(send_invitation, organization_id=organization.pk, invitation_id=invitation.pk)
+    enqueue_on_commit(
+        "accounts.tasks.send_invitation",
+        organization_id=organization.pk,
+        invitation_id=invitation.pk,
+    )
     return invitation
 
 

@@ -7,7 +7,7 @@ a throwaway database, one organization with 20 realistic rules and a gate
 (bench/rescore_data.py), a bystander organization, then 100,000 leads and
 500,000 activities generated inside PostgreSQL, and times:
 
-- job: `scoring.services.rescore_job_run`, the batched tenant job with progress,
+- job: `scoring.rescoring.rescore_job_run`, the batched tenant job with progress,
   scoring the new leads for the first time (each gets its first history row);
 - engine: `scoring.engine.rescore` of the whole tenant a day later (the nightly
   decay pass), with the time of each of its statements;
@@ -193,7 +193,7 @@ def run_size(org_id: int, label: str, now, *, repeat: int, explain: bool) -> dic
 
     from bench.rescore_data import FLOOR_SQL
     from leads.models import Lead
-    from scoring import engine, services
+    from scoring import engine, rescoring
     from scoring.models import RescoreJob, ScoreHistory
 
     leads = Lead.objects.count()
@@ -207,8 +207,8 @@ def run_size(org_id: int, label: str, now, *, repeat: int, explain: bool) -> dic
     history = ScoreHistory.objects.count()
     job = RescoreJob.objects.create(organization_id=org_id, reason="Bench")
     result["job"], _ = timed(
-        f"job, batched ({services.RESCORE_BATCH:,} leads/batch)",
-        lambda: services.rescore_job_run(job_id=job.pk),
+        f"job, batched ({rescoring.RESCORE_BATCH:,} leads/batch)",
+        lambda: rescoring.rescore_job_run(job_id=job.pk),
     )
     job.refresh_from_db()
     assert job.processed == leads, (job.processed, leads)

@@ -10,11 +10,11 @@ class ScoringConfig(AppConfig):
 
         from leadflow.core import hooks
         from leadflow.core.db import sqlite_unicode_lower
-        from scoring import demo, panels, services
+        from scoring import demo, panels, rescoring, services
 
         connection_created.connect(sqlite_unicode_lower, dispatch_uid="sqlite_unicode_lower")
 
         hooks.organization_created.register("scoring")(services.install_starter_rules_for)
-        hooks.post_ingest.register("scoring")(services.rescore_after_ingest)
+        hooks.post_ingest.register("scoring")(rescoring.rescore_after_ingest)
         hooks.lead_detail_panels.register("scoring")(panels.score_panel)
         hooks.demo_steps.register("scoring", after=("leads",))(demo.seed)

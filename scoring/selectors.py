@@ -35,6 +35,12 @@ from scoring.models import (
     VersionStatus,
 )
 
+# What a rule-set version stores of each rule.
+RULE_FIELDS = (
+    "name", "kind", "field", "operator", "value", "activity_kinds", "min_count",
+    "window_days", "per_occurrence", "max_points", "first_only", "half_life_days", "points",
+)  # fmt: skip
+
 KNOWN_OUTCOMES = (LeadStage.WON, LeadStage.LOST, LeadStage.DISQUALIFIED)
 
 # Activity properties an engagement rule can filter on (free keys are allowed too).
@@ -566,10 +572,20 @@ def rule_changes(before: list[dict], after: list[dict]) -> list[dict]:
     return out
 
 
+def live_rules() -> list[dict]:
+    """The live rules as version data (group by name and cap)."""
+    out = []
+    for rule in ScoringRule.objects.select_related("group").order_by("kind", "position", "pk"):
+        data = {name: getattr(rule, name) for name in RULE_FIELDS}
+        data["is_active"] = rule.is_active
+        if rule.group:
+            data["group"] = {"name": rule.group.name, "cap": rule.group.cap}
+        out.append(data)
+    return out
+
+
 def version_compare(version: RuleSetVersion) -> dict:
     """The draft beside the rules in use, from the figures learning stored."""
-    from scoring.versions import live_rules
-
     metrics = version.metrics or {}
     holdout = metrics.get("holdout") or {}
 

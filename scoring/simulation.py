@@ -232,7 +232,8 @@ def version_config(version, settings, refused: set[str]) -> tuple[engine.Config,
     """The version's rules as unsaved engine rules (ids 1..n, groups by name),
     with its settings over `settings`; the rules left out, by name."""
     from scoring.models import ScoreGroup
-    from scoring.versions import RULE_FIELDS, SETTINGS_FIELDS
+    from scoring.selectors import RULE_FIELDS
+    from scoring.versions import SETTINGS_FIELDS
 
     settings = copy.copy(settings)
     for name in SETTINGS_FIELDS:

@@ -8,7 +8,7 @@ a CSV import names them (custom attributes such as "What is your current
 occupation" → `custom.what_is_your_current_occupation`); a question a form
 does not ask simply matches no lead.
 
-A set is returned in rule-set version form (scoring.versions.RULE_FIELDS,
+A set is returned in rule-set version form (scoring.selectors.RULE_FIELDS,
 group as {"name", "cap"}), so it is compared, applied and rolled back like any
 other version.
 """

@@ -5,7 +5,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 
 from accounts.models import Organization
 from leadflow.core.tenancy import TenantTask, tenant_scope
-from scoring import services
+from scoring import rescoring, versions
 
 
 def _task(name: str, **options):
@@ -34,7 +34,7 @@ def _task(name: str, **options):
     soft_time_limit=3 * 3600 - 60,
 )
 def run_rescore_job(*, organization_id: int, job_id: int) -> None:
-    services.rescore_job_run(job_id=job_id)
+    rescoring.rescore_job_run(job_id=job_id)
 
 
 @_task("scoring.nightly_decay")
@@ -43,7 +43,7 @@ def nightly_decay() -> int:
     count = 0
     for organization_id in Organization.objects.values_list("pk", flat=True):
         with tenant_scope(organization_id):
-            services.rescore_job_start(organization_id=organization_id, reason="Nightly decay")
+            rescoring.rescore_job_start(organization_id=organization_id, reason="Nightly decay")
         count += 1
     return count
 
@@ -58,8 +58,6 @@ def nightly_decay() -> int:
     soft_time_limit=3600 - 60,
 )
 def run_learning_job(*, organization_id: int, job_id: int) -> None:
-    from scoring import versions
-
     versions.learning_job_run(job_id=job_id)
 
 
@@ -68,8 +66,6 @@ def retrain_due() -> int:
     """Fan out: organizations using learned rules get a fresh suggestion when
     the last learning is older than SCORING_RETRAIN_DAYS (drafts only), and
     their admins an email when those rules have drifted (once per episode)."""
-    from scoring import versions
-
     count = 0
     for organization_id in Organization.objects.values_list("pk", flat=True):
         with tenant_scope(organization_id):
@@ -87,7 +83,6 @@ def retrain_due() -> int:
 )
 def send_drift_notice(self, *, organization_id: int, notice_id: int) -> int:
     from leadflow.core.mail import retry_or_record
-    from scoring import versions
 
     try:
         return versions.drift_notice_email(notice_id=notice_id)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, User
 from leadflow.core.errors import LeadflowError
+from leadflow.core.tenancy import enqueue_on_commit
 from scoring import learning
 from scoring.engine import config_changed
 from scoring.models import (
@@ -30,12 +31,9 @@ from scoring.models import (
     TrainingLead,
     VersionStatus,
 )
-from scoring.selectors import describe_rule, post_qualification_fields
+from scoring.rescoring import rescore_job_start
+from scoring.selectors import RULE_FIELDS, describe_rule, live_rules, post_qualification_fields
 
-RULE_FIELDS = (
-    "name", "kind", "field", "operator", "value", "activity_kinds", "min_count",
-    "window_days", "per_occurrence", "max_points", "first_only", "half_life_days", "points",
-)  # fmt: skip
 SETTINGS_FIELDS = ("mql_threshold", "temperature_bands", "grade_bands")
 TRAINING_BATCH = 5000
 STALE_HOURS = 2  # past the learning task's time limit
@@ -54,18 +52,6 @@ def _next_number() -> int:
     return (RuleSetVersion.objects.aggregate(n=Max("number"))["n"] or 0) + 1
 
 
-def live_rules() -> list[dict]:
-    """The live rules as version data (group by name and cap)."""
-    out = []
-    for rule in ScoringRule.objects.select_related("group").order_by("kind", "position", "pk"):
-        data = {name: getattr(rule, name) for name in RULE_FIELDS}
-        data["is_active"] = rule.is_active
-        if rule.group:
-            data["group"] = {"name": rule.group.name, "cap": rule.group.cap}
-        out.append(data)
-    return out
-
-
 def live_settings(organization_id: int) -> dict:
     settings, _ = ScoringSettings.objects.get_or_create(organization_id=organization_id)
     return {name: getattr(settings, name) for name in SETTINGS_FIELDS}
@@ -80,8 +66,6 @@ def _describe(rule: dict) -> str:
 
 def learning_job_start(*, organization_id: int, actor: Membership | None) -> LearningJob:
     """Queue learning for the organization; a job already waiting or running absorbs it."""
-    from leadflow.core.tenancy import enqueue_on_commit
-    from scoring.tasks import run_learning_job
 
     # A job whose worker died long ago no longer blocks a new one.
     waiting = LearningJob.objects.filter(
@@ -91,7 +75,7 @@ def learning_job_start(*, organization_id: int, actor: Membership | None) -> Lea
     if waiting:
         return waiting
     job = LearningJob.objects.create(organization_id=organization_id, requested_by=_user(actor))
-    enqueue_on_commit(run_learning_job, organization_id=organization_id, job_id=job.pk)
+    enqueue_on_commit("scoring.run_learning_job", organization_id=organization_id, job_id=job.pk)
     return job
 
 
@@ -241,7 +225,6 @@ def _replace_live(organization_id: int, version: RuleSetVersion) -> None:
 def version_apply(*, version: RuleSetVersion, actor: Membership | None) -> RuleSetVersion:
     """Make `version` the live rule set. The live set is kept first (as the
     version in use, or a snapshot), so rollback is one step."""
-    from scoring.services import rescore_job_start
 
     version = RuleSetVersion.objects.select_for_update().get(pk=version.pk)
     if version.status == VersionStatus.APPLIED:
@@ -375,9 +358,7 @@ def drift_notice_check(*, organization_id: int) -> DriftNotice | None:
     """Beat: when the rules in use have drifted, open a notice and email the
     admins (once per episode: the open notice is a unique marker); when they no
     longer drift, close the episode. Returns the notice opened, if any."""
-    from leadflow.core.tenancy import enqueue_on_commit
     from scoring.selectors import drift_check
-    from scoring.tasks import send_drift_notice
 
     drift = drift_check()
     open_notices = DriftNotice.objects.filter(resolved_at__isnull=True)
@@ -399,7 +380,9 @@ def drift_notice_check(*, organization_id: int) -> DriftNotice | None:
         return None
     if not created:
         return None
-    enqueue_on_commit(send_drift_notice, organization_id=organization_id, notice_id=notice.pk)
+    enqueue_on_commit(
+        "scoring.send_drift_notice", organization_id=organization_id, notice_id=notice.pk
+    )
     return notice
 
 

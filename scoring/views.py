@@ -21,7 +21,7 @@ from accounts.permissions import Perm
 from leadflow.core.errors import LeadflowError
 from leadflow.core.formpage import form_page
 from leadflow.core.tenancy import get_tenant_object_or_404
-from scoring import selectors, services, versions
+from scoring import rescoring, selectors, services, versions
 from scoring.fields import RuleError
 from scoring.forms import (
     GateForm,
@@ -369,7 +369,7 @@ def group_delete(request, group_id: int):
 @require_POST
 @org_view(Perm.MANAGE_SCORING)
 def rescore_start(request):
-    job = services.rescore_job_start(
+    job = rescoring.rescore_job_start(
         organization_id=request.organization.pk, reason=f"Rescore requested by {request.user}"
     )
     if request.htmx:
@@ -538,7 +538,7 @@ EXPORTS = {
 def rules_export(request, fmt: str = "csv"):
     render_rules, content_type, encoding = EXPORTS[fmt]
     response = HttpResponse(
-        render_rules(versions.live_rules()).encode(encoding), content_type=content_type
+        render_rules(selectors.live_rules()).encode(encoding), content_type=content_type
     )
     stamp = timezone.localdate().isoformat()
     name = f"scoring-rules-{request.organization.slug}-{stamp}.{fmt}"

@@ -26,24 +26,20 @@ PACKAGES = ("leadflow", "accounts", "leads", "scoring", "pipeline", "nurture", "
 # The modules of one cycle -> why it is still allowed. Most are one pattern:
 # a service enqueues its task on commit (CONVENTIONS: writes in services,
 # thin tasks) and imports the task late; the thin task imports the service.
-# Breaking them means enqueueing by task name or through a registry, a change
-# for the per-organization task-base work of issue #14, not for this check.
+# Breaking one means the service enqueues its task by registered name
+# (leadflow.core.tenancy.enqueue_on_commit("app.task", ...)), as accounts and
+# scoring do.
 _ENQUEUE = "service enqueues its task (late import), the task calls the service"
 ALLOWED: dict[frozenset[str], str] = {
     frozenset({"accounts.models", "accounts.permissions"}): (
         "Membership.has_perm asks the permission table (late import), which names the roles"
     ),
-    frozenset({"accounts.services", "accounts.tasks"}): _ENQUEUE,
     frozenset({"leads.services.capture", "leads.tasks.capture"}): _ENQUEUE,
     frozenset({"leads.services.imports", "leads.tasks.imports"}): _ENQUEUE,
     frozenset(
         {"nurture.services", "nurture.services.dispatch", "nurture.services.sends", "nurture.tasks"}
     ): _ENQUEUE + "; the dispatcher hands its new messages to the send side (sends.enqueue_sends)",
     frozenset({"pipeline.services.sla", "pipeline.services.webhooks", "pipeline.tasks"}): _ENQUEUE,
-    frozenset({"scoring.selectors", "scoring.services", "scoring.tasks", "scoring.versions"}): (
-        _ENQUEUE + "; rule-set versions read live rules from selectors, which describe "
-        "versions, and start rescores through services"
-    ),
 }
 
 

@@ -93,12 +93,28 @@ class TenantTask(Task):
         return len(ids)
 
 
-def enqueue_on_commit(task: Task, **kwargs: Any) -> None:
+def _registered_task(name: str) -> Task:
+    """The task registered under `name`. Outside a worker, task modules are
+    imported as code uses them: a miss imports them all (Celery's autodiscovery,
+    once per process) before it counts as unknown (KeyError)."""
+    from celery import current_app
+
+    if name not in current_app.tasks:
+        current_app.loader.import_default_modules()
+    return current_app.tasks[name]
+
+
+def enqueue_on_commit(task: Task | str, **kwargs: Any) -> None:
     """Send a task only once the current transaction commits (never for rolled-back rows).
 
+    `task` is the task or its registered name: a service names the task that
+    calls it back, so the service and the task module don't import each other
+    (an unknown name raises here, in the service's own call, not at commit).
     The rows are committed by then: an unreachable broker is logged, not raised,
     so the request that wrote them is not answered 5xx (which tells an API
     client that nothing was written); the periodic sweeps pick up the work."""
+    if isinstance(task, str):
+        task = _registered_task(task)
 
     def publish() -> None:
         try:

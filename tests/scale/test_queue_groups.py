@@ -18,7 +18,7 @@ from django.utils import timezone
 from leadflow.celery import app as celery_app
 from leadflow.core.tenancy import tenant_scope
 from pipeline.models import Assignment, Notification
-from scoring import services as scoring_services
+from scoring import rescoring as scoring_rescoring
 from scoring.models import RescoreJob, RescoreStatus
 from tests import workers
 from tests.factories import AssignmentFactory, LeadFactory
@@ -63,7 +63,7 @@ def test_a_running_rescore_delays_neither_a_form_submission_nor_an_sla_notice(
         )
     # The rescore job of the other tenant, enqueued (on commit) to the scoring queue.
     with tenant_scope(other_org):
-        job = scoring_services.rescore_job_start(organization_id=other_org.pk, reason="Rules")
+        job = scoring_rescoring.rescore_job_start(organization_id=other_org.pk, reason="Rules")
     holder = psycopg.connect(workers.test_database_url())
     try:
         holder.execute("SELECT 1 FROM scoring_rescorejob WHERE id = %s FOR UPDATE", [job.pk])

@@ -21,7 +21,7 @@ from leadflow.core import hooks
 from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ActivityKind, Company, Lead
 from leads.services.ingest import Touch, lead_ingest_batch
-from scoring import engine, services, tasks
+from scoring import engine, rescoring, services, tasks
 from scoring.models import (
     GatingRule,
     RescoreJob,
@@ -698,7 +698,7 @@ def test_rescore_job_reports_progress_and_is_idempotent(
             touch(org, target)
         engagement(org, 100)
         job = RescoreJob.objects.create(organization=org, reason="Test")
-        monkeypatch.setattr(services, "RESCORE_BATCH", 2)
+        monkeypatch.setattr(rescoring, "RESCORE_BATCH", 2)
         batches = []
         real = engine.rescore
 
@@ -707,7 +707,7 @@ def test_rescore_job_reports_progress_and_is_idempotent(
             return real(**kwargs)
 
         monkeypatch.setattr(engine, "rescore", spy)
-        services.rescore_job_run(job_id=job.pk)
+        rescoring.rescore_job_run(job_id=job.pk)
         job.refresh_from_db()
         first = leads[0].pk
         assert batches == [
@@ -727,7 +727,7 @@ def test_rescore_job_reports_progress_and_is_idempotent(
 
         # A finished job is skipped: nothing is rescored again.
         batches.clear()
-        assert services.rescore_job_run(job_id=job.pk).status == RescoreStatus.DONE
+        assert rescoring.rescore_job_run(job_id=job.pk).status == RescoreStatus.DONE
         assert batches == []
         assert (
             list(Lead.objects.order_by("pk").values_list("score", "mql_eligible", "scored_at"))
@@ -736,7 +736,7 @@ def test_rescore_job_reports_progress_and_is_idempotent(
 
         # Another run gives the same scores and crosses nothing.
         again = RescoreJob.objects.create(organization=org, reason="Again")
-        services.rescore_job_run(job_id=again.pk)
+        rescoring.rescore_job_run(job_id=again.pk)
         again.refresh_from_db()
         assert (again.status, again.processed, again.crossed_up, again.crossed_down) == (
             RescoreStatus.DONE,
@@ -754,7 +754,7 @@ def test_rescore_job_reports_progress_and_is_idempotent(
 def test_rescore_job_of_an_empty_tenant(org, other_org, b_lead, scoring):
     with tenant_scope(org):
         job = RescoreJob.objects.create(organization=org, reason="Empty")
-        services.rescore_job_run(job_id=job.pk)
+        rescoring.rescore_job_run(job_id=job.pk)
         job.refresh_from_db()
         assert (job.status, job.total, job.processed, job.percent) == (
             RescoreStatus.DONE,

@@ -12,7 +12,7 @@ from django.urls import reverse
 from accounts.models import Role
 from leadflow.core.tenancy import tenant_scope
 from leads.models import ActivityKind, Lead
-from scoring import engine, services
+from scoring import engine, rescoring
 from scoring.models import (
     GatingRule,
     RescoreJob,
@@ -576,7 +576,7 @@ def _grow(org, leads: int, rules: int) -> None:
             ScoringRuleFactory(organization=org, group=ScoreGroupFactory(organization=org))
         RuleChange.objects.create(organization=org, subject="x", action="created")
         GatingRuleFactory(organization=org)
-        services.rescore_job_start(organization_id=org.pk, reason="test")
+        rescoring.rescore_job_start(organization_id=org.pk, reason="test")
         engine.rescore(organization_id=org.pk)
 
 
