@@ -128,7 +128,7 @@ def invitation_create(
         organization=organization, user__email__iexact=email, is_active=True
     ).exists():
         raise InvitationError(f"{email} is already a member of {organization.name}.")
-    invitation = (
+    invitation: Invitation | None = (
         Invitation.objects.select_for_update()
         .annotate(email_lower=Lower("email"))
         .filter(email_lower=email, accepted_at__isnull=True, revoked_at__isnull=True)
