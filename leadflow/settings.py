@@ -311,6 +311,10 @@ SCORING_RETRAIN_DAYS = env.int("SCORING_RETRAIN_DAYS", default=30)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Redis redelivers an unacked (acks_late) task after this long: it must be longer
+# than any task's time limit (a 3-hour tenant rescore), or a task still running
+# would be handed to a second worker (tests/reliability/test_visibility.py).
+CELERY_VISIBILITY_TIMEOUT = 4 * 3600
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Redelivery of unacked tasks after a worker dies: longer than any time limit.
@@ -319,7 +323,7 @@ if REDIS_URL:
     # published), so no visitor waits on it. Workers relax socket_timeout
     # (leadflow/celery.py).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": 3600,
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
         "max_retries": 0,
         "socket_connect_timeout": 1,
         "socket_timeout": 1,
