@@ -84,6 +84,7 @@ ROUTES: dict[str, str] = {
     # Long jobs.
     "scoring.run_rescore_job": SCORING,
     "scoring.run_learning_job": SCORING,
+    "scoring.retrain_organization": SCORING,
     "reports.refresh_rollups": REPORTS,
     "leads.tasks.imports.import_job_run": IMPORTS,
     "nurture.refresh_organization_lists": DEFAULT,
