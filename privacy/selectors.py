@@ -152,6 +152,14 @@ def person_counts(person: Person) -> dict[str, int]:
     return counts
 
 
+def person_summary(person: Person) -> list[tuple[str, int, str]]:
+    """(kind, rows, what erasure does to them), the leads first."""
+    merged_away = Lead.objects.filter(pk__in=person.lead_ids, merged_into__isnull=False).count()
+    rows = [("leads", len(person.lead_ids) - merged_away, SCRUB)]
+    rows.append(("merged_away_leads", merged_away, DELETE))
+    return rows + [(kind.name, kind_rows(person, kind).count(), kind.erase) for kind in KINDS]
+
+
 def person_data(person: Person) -> dict[str, list[dict[str, Any]]]:
     """Every row held about the person, kind by kind, as plain values."""
     data: dict[str, list[dict[str, Any]]] = {

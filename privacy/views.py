@@ -19,6 +19,11 @@ from privacy import selectors, services
 from privacy.forms import PersonForm, RetentionForm
 
 PER_PAGE = 50
+ERASURE_EFFECT = {
+    selectors.DELETE: "Deleted",
+    selectors.SCRUB: "Kept for report totals, personal data removed",
+    selectors.KEEP: "Kept (holds no personal data)",
+}
 
 
 def _target(request: HttpRequest) -> tuple[str, Lead | None]:
@@ -55,8 +60,9 @@ def _person_page(request, email: str, lead: Lead | None, *, confirm: bool = Fals
         "person": person,
         "found": person.found,
         "counts": [
-            (name.replace("_", " ").capitalize(), count)
-            for name, count in (selectors.person_counts(person) if person.found else {}).items()
+            (name.replace("_", " ").capitalize(), count, ERASURE_EFFECT[erase])
+            for name, count, erase in (selectors.person_summary(person) if person.found else [])
+            if count
         ],
         "confirm": confirm,
         "person_form": PersonForm(initial={"email": email}),

@@ -190,3 +190,22 @@ def test_unsubscribe_records_a_withdrawal(org, other_org):
         assert AuditEvent.objects.filter(action="consent.withdrawn").count() == 1
     with tenant_scope(other_org):
         assert not ConsentRecord.objects.exists()
+
+
+def test_form_settings_turn_double_opt_in_on_only_with_a_consent_text(org, other_org, admin_client):
+    form = _form(org, name="Settings")
+    url = reverse("leads:form_edit", args=[org.slug, form.pk])
+    data = {
+        "name": "Settings",
+        "activity_kind": "form_submit",
+        "submit_label": "Go",
+        "success_message": "Thanks",
+        "min_fill_seconds": 2,
+        "double_opt_in": "on",
+    }
+    refused = admin_client.post(url, data)
+    assert refused.status_code == 400 and "needs a consent text" in refused.content.decode()
+    assert admin_client.post(url, {**data, "consent_text": TEXT}).status_code == 302
+    with tenant_scope(org):
+        form.refresh_from_db()
+        assert form.double_opt_in and form.consent_text == TEXT
