@@ -74,15 +74,21 @@ def _person_page(request, email: str, lead: Lead | None, *, confirm: bool = Fals
 def person_detail(request: HttpRequest) -> HttpResponse:
     email, lead = _target(request)
     if not email and lead is None:
-        messages.error(request, "Enter the person's email address.")
-        return redirect("privacy:index", org_slug=request.organization.slug)
+        return _no_target(request)
     return _person_page(request, email, lead)
+
+
+def _no_target(request: HttpRequest) -> HttpResponse:
+    messages.error(request, "Enter the person's email address.")
+    return redirect("privacy:index", org_slug=request.organization.slug)
 
 
 @require_POST
 @org_view(Perm.MANAGE_ORGANIZATION)
 def person_export_view(request: HttpRequest) -> HttpResponse:
     email, lead = _target(request)
+    if not email and lead is None:
+        return _no_target(request)
     fmt = "csv" if request.POST.get("format") == "csv" else "json"
     try:
         filename, body = services.person_export(
@@ -106,6 +112,8 @@ def person_export_view(request: HttpRequest) -> HttpResponse:
 @org_view(Perm.MANAGE_ORGANIZATION)
 def person_erase_view(request: HttpRequest) -> HttpResponse:
     email, lead = _target(request)
+    if not email and lead is None:
+        return _no_target(request)
     if request.POST.get("confirm") != "yes":
         return _person_page(request, email, lead, confirm=True)
     try:
