@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "pipeline",
     "nurture",
     "reports",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -284,6 +285,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": crontab(hour=3, minute=15),
         "kwargs": {"full": True},
     },
+}
+# Privacy retention: purge old raw submissions and junk leads where an org set it.
+CELERY_BEAT_SCHEDULE["privacy-retention-purge"] = {
+    "task": "privacy.retention_purge_all",
+    "schedule": crontab(hour=4, minute=10),
 }
 # CSV imports: rows committed per chunk; a queued or running import that shows no
 # sign of life for LEADS_IMPORT_STALE_SECONDS (worker killed, task lost) is resumed

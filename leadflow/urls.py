@@ -14,6 +14,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/pipeline/", include("pipeline.urls")),
     path("o/<slug:org_slug>/nurture/", include("nurture.urls")),
     path("o/<slug:org_slug>/reports/", include("reports.urls")),
+    path("o/<slug:org_slug>/privacy/", include("privacy.urls")),
     path("", include("nurture.urls_public")),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", api.urls),

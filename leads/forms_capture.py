@@ -185,16 +185,23 @@ class CaptureFormSettingsForm(forms.ModelForm):
             "success_message",
             "redirect_url",
             "consent_text",
+            "double_opt_in",
             "min_fill_seconds",
             "is_active",
         ]
-        labels = {"activity_kind": "A submission counts as", "is_active": "Active"}
+        labels = {
+            "activity_kind": "A submission counts as",
+            "is_active": "Active",
+            "double_opt_in": "Double opt-in",
+        }
         widgets = {
             "success_message": forms.Textarea(attrs={"rows": 3}),
             "consent_text": forms.Textarea(attrs={"rows": 2}),
         }
         help_texts = {
             "consent_text": "When set, the form shows an opt-in checkbox with this text.",
+            "double_opt_in": "Ticking the box sends a confirmation email; consent is recorded"
+            " only when its link is confirmed.",
             "is_active": "Inactive forms answer visitors with a friendly “closed” page.",
         }
 
@@ -205,6 +212,14 @@ class CaptureFormSettingsForm(forms.ModelForm):
 
     def clean_redirect_url(self) -> str:
         return self.cleaned_data.get("redirect_url") or ""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("double_opt_in") and not (data.get("consent_text") or "").strip():
+            self.add_error(
+                "double_opt_in", "Double opt-in needs a consent text: the box people tick."
+            )
+        return data
 
     def validate_unique(self) -> None:
         # The organization isn't a form field; the service checks the name per org.

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_scopes import ScopedManager
 
 from leadflow.core.tenancy import TenantModel
 
@@ -340,6 +341,10 @@ class CaptureForm(TenantModel):
     min_fill_seconds = models.PositiveSmallIntegerField(
         default=2, help_text="Faster submissions are treated as bots."
     )
+    double_opt_in = models.BooleanField(
+        default=False,
+        help_text="Ask for confirmation by email: consent counts only once its link is clicked.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -564,3 +569,124 @@ class LeadMerge(TenantModel):
 
     class Meta:
         indexes = [models.Index(fields=["organization", "merged_at"])]
+
+
+# --- Consent and privacy -------------------------------------------------------------
+
+
+class AppendOnlyError(Exception):
+    """An update or delete of a row that is append-only."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Refuses bulk updates and deletes; `erase()` is the one way rows leave
+    (a person's erasure, nothing else)."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} is append-only: rows are never updated.")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} is append-only: rows are never deleted.")
+
+    def erase(self) -> int:
+        """Delete these rows for a right-to-erasure request (privacy services only)."""
+        return self._raw_delete(self.db)
+
+    erase.queryset_only = True
+
+
+class ConsentAction(models.TextChoices):
+    GIVEN = "given", "Consent given"
+    WITHDRAWN = "withdrawn", "Consent withdrawn"
+
+
+class ConsentSource(models.TextChoices):
+    FORM = "form", "Form"
+    IMPORT = "import", "Import"
+    API = "api", "API"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
+    OTHER = "other", "Other"
+
+
+class ConsentRecord(TenantModel):
+    """The consent ledger: one row per consent given or withdrawn, with the text the
+    person saw. Append-only: saving an existing row, deleting one and the queryset's
+    update()/delete() raise AppendOnlyError (erasure uses `erase()`)."""
+
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="consents"
+    )
+    email = models.CharField(max_length=254)
+    action = models.CharField(max_length=10, choices=ConsentAction.choices)
+    text = models.TextField(blank=True, help_text="The consent text exactly as shown.")
+    occurred_at = models.DateTimeField(default=timezone.now)
+    ip_hash = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=12, choices=ConsentSource.choices)
+    detail = models.CharField(max_length=200, blank=True)
+
+    objects = ScopedManager(
+        organization="organization",
+        _manager_class=models.Manager.from_queryset(AppendOnlyQuerySet),
+    )
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [
+            models.Index(fields=["organization", "email"]),
+            models.Index(fields=["organization", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.email}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("ConsentRecord is append-only: rows are never updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("ConsentRecord is append-only: rows are never deleted.")
+
+
+class ConsentConfirmation(TenantModel):
+    """A double opt-in waiting for its link to be clicked: one per submission that
+    ticked consent on a form that asks for confirmation. `sent_at` marks the email
+    sent (a retried task skips), `confirmed_at` the click."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    email = models.CharField(max_length=254)
+    form = models.ForeignKey(
+        CaptureForm, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    submission = models.OneToOneField(
+        "FormSubmission", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    consent_text = models.TextField()
+    requested_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.CharField(max_length=300, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "lead"])]
+
+    def __str__(self) -> str:
+        return f"Opt-in confirmation for {self.email}"
+
+
+class ErasedPerson(TenantModel):
+    """The suppression left by an erasure: a salted SHA-256 of the normalized email
+    (never the address), so the person is neither re-imported nor emailed again."""
+
+    email_hash = models.CharField(max_length=64)
+    erased_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email_hash"], name="erased_person_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Erased person {self.email_hash[:12]}"

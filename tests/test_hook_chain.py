@@ -21,7 +21,7 @@ post_ingest: scoring:scoring.rescoring.rescore_after_ingest -> pipeline:pipeline
 mql_crossing: pipeline:pipeline.services.mql.mql_after_rescore -> nurture:nurture.services.hooks.after_mql_crossing
 stage_changed: pipeline:pipeline.services.webhooks.webhooks_on_stage_changed -> nurture:nurture.services.hooks.after_stage_change
 import_outcome: pipeline:pipeline.services.outcomes.outcomes_after_import
-lead_detail_panels: scoring:scoring.panels.score_panel -> pipeline:pipeline.panels.pipeline_panel
+lead_detail_panels: scoring:scoring.panels.score_panel -> pipeline:pipeline.panels.pipeline_panel -> privacy:privacy.panels.privacy_panel
 home_panels: leads:leads.home.leads_panel
 role_home: pipeline:pipeline.panels.rep_queue_home
 demo_steps: leads:leads.demo.seed -> scoring:scoring.demo.seed -> pipeline:pipeline.demo.seed -> nurture:nurture.demo.seed"""  # noqa: E501

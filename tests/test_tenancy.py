@@ -10,7 +10,7 @@ from django_scopes import ScopeError, scopes_disabled
 from leadflow.core.tenancy import TenantModel
 from tests.urlwalk import org_routes, request, sample_values
 
-TENANT_APPS = ["leads", "scoring", "pipeline", "nurture", "reports"]
+TENANT_APPS = ["leads", "scoring", "pipeline", "nurture", "reports", "privacy"]
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -98,6 +98,7 @@ ALLOWED_BASE_MANAGER = {
     "leads/services/capture.py",
     "leads/services/imports.py",
     "accounts/api_writes.py",  # the periodic purge of expired Idempotency-Key answers
+    "privacy/tasks.py",  # the retention trigger: which organizations set a retention
 }
 
 

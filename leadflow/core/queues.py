@@ -68,6 +68,7 @@ ROUTES: dict[str, str] = {
     "scoring.retrain_due": BEAT,
     "reports.send_weekly_digests": BEAT,
     "reports.refresh_all_rollups": BEAT,
+    "privacy.retention_purge_all": BEAT,
     # Capture: submissions from forms and the API, and the per-org sweep.
     "leads.process_submission": CAPTURE,
     "leads.process_submissions": CAPTURE,
@@ -76,6 +77,7 @@ ROUTES: dict[str, str] = {
     "nurture.send_messages": MAIL,
     "pipeline.send_notification_emails": MAIL,
     "accounts.tasks.send_invitation": MAIL,
+    "leads.send_consent_confirmation": MAIL,
     "reports.send_org_digests": MAIL,
     "scoring.send_drift_notice": MAIL,
     # Webhooks: one slow endpoint holds up only its own deliveries.
@@ -88,6 +90,7 @@ ROUTES: dict[str, str] = {
     "reports.refresh_rollups": REPORTS,
     "leads.tasks.imports.import_job_run": IMPORTS,
     "nurture.refresh_organization_lists": DEFAULT,
+    "privacy.retention_purge": DEFAULT,
 }
 
 # Names renamed in 2026-12, still registered as aliases (see scoring.tasks._task)

@@ -52,6 +52,7 @@ from leads.models import (
     SubmissionOutcome,
 )
 from leads.services.capture_forms import CONSENT_KEY, TOKEN_KEY, hosted_forms
+from leads.services.consent import consent_request
 from leads.services.ingest import ExtraActivity, Touch, lead_ingest_batch, parse_bool
 
 log = logging.getLogger(__name__)
@@ -557,7 +558,11 @@ def _process(submission: FormSubmission) -> None:
     fields = _processing_fields(form) if form else []
     utm = dict(submission.utm or {})
     consent = bool(form and form.consent_text) and parse_bool(submission.payload.get(CONSENT_KEY))
-    row = submission_row(fields=fields, payload=submission.payload, consent=consent)
+    # Double opt-in: the ticked box only asks; consent counts once the email link is clicked.
+    confirm_first = consent and form is not None and form.double_opt_in
+    row = submission_row(
+        fields=fields, payload=submission.payload, consent=consent and not confirm_first
+    )
     row["occurred_at"] = submission.received_at
     campaign = (form.default_campaign if form else None) or campaign_for_utm(utm)
     origin = f"form: {form.name}" if form else "form"
@@ -581,11 +586,17 @@ def _process(submission: FormSubmission) -> None:
             **({"consent_text": form.consent_text} if consent else {}),
         },
         consent_origin=origin,
+        consent_text=form.consent_text if consent else "",
+        consent_ip_hash=submission.ip_hash,
         also=visit if (submission.page_url or utm) else (),
     )
     [result] = lead_ingest_batch(
         organization_id=submission.organization_id, rows=[row], touch=touch
     )
+    if confirm_first and result.lead_id is not None:
+        consent_request(
+            form=form, submission=submission, lead_id=result.lead_id, email=result.email
+        )
     submission.outcome = result.outcome
     submission.outcome_reasons = result.reasons
     submission.lead_id = result.lead_id

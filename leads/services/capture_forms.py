@@ -70,6 +70,7 @@ FORM_ATTRS = (
     "success_message",
     "redirect_url",
     "consent_text",
+    "double_opt_in",
     "is_active",
     "min_fill_seconds",
 )

@@ -16,7 +16,10 @@ lookup and no savepoint; a taken one merges the usual way. Rules enforced here:
   merged key by key, consent is only ever added (an unticked box is not a
   withdrawal) and do-not-email/-call stick;
 - junk and suspect rows still become leads, quarantined with their reasons for
-  the "Needs review" list; only rows with no usable email are refused (invalid).
+  the "Needs review" list; only rows with no usable email are refused (invalid),
+  and rows of an erased person (their email's suppression hash is stored) are
+  refused as invalid with the reason "suppressed";
+- every row that gives email consent appends a "given" row to the consent ledger.
 """
 
 from __future__ import annotations
@@ -37,8 +40,15 @@ from django.utils import timezone
 
 from leadflow.core import hooks
 from leadflow.core.db import bulk_update_from_values
-from leads.models import Activity, Campaign, Company, Lead, Quality
+from leads.models import Activity, Campaign, Company, ConsentAction, Lead, Quality
 from leads.scrub import scrub_lead
+from leads.services.consent import (
+    SUPPRESSED_REASON,
+    ConsentEntry,
+    consent_record_batch,
+    consent_source_of,
+    suppressed_emails,
+)
 
 # Lead fields an incoming row may set (the keys of MAPPABLE_LEAD_FIELDS).
 TEXT_FIELDS = (
@@ -76,6 +86,9 @@ class Touch:
     activity_kind: str | None = None
     activity_properties: Mapping[str, Any] = field(default_factory=dict)
     consent_origin: str = ""
+    # For the consent ledger: the text the person saw and their IP's digest.
+    consent_text: str = ""
+    consent_ip_hash: str = ""
     default_region: str | None = None
     # Further activities of the same touch (e.g. the page view that led to a
     # form submission), recorded with the first in one INSERT, before scoring.
@@ -547,10 +560,37 @@ def _touched(touch: Touch) -> IngestedTouch:
     )
 
 
+def _record_consents(organization_id: int, prepared, leads_by_key, touch: Touch) -> None:
+    given = [row for row in prepared if row.values.get("email_opt_in") and row.email]
+    if not given:
+        return
+    text = touch.consent_text
+    basis = touch.activity_properties.get("consent_basis")
+    if not text and basis:
+        text = f"Consent basis declared at import: {basis}"
+    consent_record_batch(
+        organization_id=organization_id,
+        entries=[
+            ConsentEntry(
+                lead_id=leads_by_key[identity(row)].pk,
+                email=row.email,
+                text=text,
+                occurred_at=row.occurred_at,
+            )
+            for row in given
+        ],
+        action=ConsentAction.GIVEN,
+        source=consent_source_of(touch.consent_origin),
+        ip_hash=touch.consent_ip_hash,
+        detail=touch.consent_origin,
+    )
+
+
 def _finish(organization_id: int, prepared, leads, touch: Touch) -> set[int]:
-    """After the leads are written: their activities, then the post-ingest hooks.
-    Returns the ids of leads the hooks changed."""
+    """After the leads are written: their activities and consents, then the
+    post-ingest hooks. Returns the ids of leads the hooks changed."""
     _record_activities(organization_id, prepared, leads, touch)
+    _record_consents(organization_id, prepared, leads, touch)
     lead_ids = sorted({lead.pk for lead in leads.values()})
     return run_post_ingest_hooks(organization_id, lead_ids, _touched(touch)).changed
 
@@ -599,6 +639,15 @@ def lead_ingest_batch(
             results[index] = item
         else:
             prepared.append(item)
+    suppressed = suppressed_emails(
+        organization_id=organization_id, emails={row.email for row in prepared}
+    )
+    if suppressed:
+        for row in prepared:
+            if row.email in suppressed:
+                reasons = [SUPPRESSED_REASON]
+                results[row.index] = RowResult(row.index, Outcome.INVALID, reasons=reasons)
+        prepared = [row for row in prepared if row.email not in suppressed]
     if prepared:
         leads, created, changed = _write_and_finish(organization_id, prepared, touch, now)
         # The first row of a new identity created the lead; later rows merged into it.

@@ -27,8 +27,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from leadflow.core.tenancy import tenant_scope
-from leads.models import ActivityKind, Lead
+from leads.models import ActivityKind, ConsentSource, Lead
 from leads.services.activities import activity_record_batch
+from leads.services.consent import consent_withdraw
 from nurture import tokens
 from nurture.models import (
     EmailMessage,
@@ -167,6 +168,13 @@ def unsubscribe(*, token: str, reason: str = "") -> EmailMessage:
         )
         already = Unsubscribe.objects.filter(message=message).exists()
         if not already:
+            consent_withdraw(
+                organization_id=org_id,
+                lead_id=message.lead_id,
+                email=message.to_email,
+                source=ConsentSource.UNSUBSCRIBE,
+                detail=f"unsubscribe link of email {message.pk}",
+            )
             Unsubscribe.objects.create(
                 organization_id=org_id,
                 lead_id=message.lead_id,

@@ -153,7 +153,8 @@ def test_public_pages_after_posting_escape_every_stored_field(world, client):
     type(form)._base_manager.filter(pk=form.pk).update(redirect_url="")
     thanks = client.post(f"/f/{form.key}/", {"email": "visitor@prospect.example"})
     done = client.post(f"/e/u/{world.tokens['nurture_public:unsubscribe']}/", {"reason": "other"})
-    for response in (thanks, done):
+    confirmed = client.post(f"/c/{world.tokens['leads:consent_confirm']}/")
+    for response in (thanks, done, confirmed):
         assert response.status_code == 200
         page = response.content.decode()
         assert find_xss(page, where=response.wsgi_request.path) == []

@@ -23,7 +23,7 @@ from tests import factories as f
 from tests.security.xss import POLYGLOT, payload_for
 from tests.urlwalk import SAMPLE_OBJECTS
 
-TENANT_APPS = ("accounts", "leads", "scoring", "pipeline", "nurture", "reports")
+TENANT_APPS = ("accounts", "leads", "scoring", "pipeline", "nurture", "reports", "privacy")
 
 # Text fields a person can never put text into, each with the reason. Everything
 # else (and every field added later) gets a payload.
@@ -36,6 +36,8 @@ NOT_USER_TEXT: dict[str, str] = {
     "reports.RollupState.timezone": "copied from the organization",
     "leads.CaptureForm.key": "the generated public key of the form's URL",
     "leads.FormSubmission.ip_hash": "a hash",
+    "leads.ConsentRecord.ip_hash": "a hash",
+    "leads.ErasedPerson.email_hash": "a hash",
     "leads.ImportJob.encoding": "detected by the importer from a fixed list",
     "leads.ImportJob.delimiter": "detected by the importer from a fixed list",
     "scoring.ScoringRule.field": "a lead field name from a fixed list",
@@ -221,6 +223,7 @@ def populate(org, members: dict[str, Membership]) -> World:
         enrollment=enrollment, sent_at=now, links=["https://example.com/"]
     )
     world.tokens = _tokens(org, world.message, world.values["invitation_id"])
+    _privacy_rows(org, world, lead, form, now)
     world.template = f.EmailTemplateFactory(organization=org)
     f.SequenceStepFactory(sequence=enrollment.sequence, template=world.template)
     ListMembership.objects.create(
@@ -250,6 +253,26 @@ def populate(org, members: dict[str, Membership]) -> World:
     lead_model = type(lead)
     lead_model._base_manager.filter(organization=org).update(owner=rep)
     return world
+
+
+def _privacy_rows(org, world: World, lead, form, now) -> None:
+    from leads.models import ConsentConfirmation, ConsentRecord, ErasedPerson
+    from leads.services.consent import confirmation_token, suppression_hash
+    from privacy.models import PrivacySettings
+
+    ConsentRecord.objects.create(
+        organization=org, lead=lead, email=lead.email, action="given", text="News?",
+        source="form", detail="form: Contact", ip_hash="0" * 64,
+    )  # fmt: skip
+    confirmation = ConsentConfirmation.objects.create(
+        organization=org, lead=lead, email=lead.email, form=form, consent_text="News?",
+        sent_at=now, send_error="",
+    )  # fmt: skip
+    world.tokens["leads:consent_confirm"] = confirmation_token(confirmation)
+    ErasedPerson.objects.create(
+        organization=org, email_hash=suppression_hash(organization_id=org.pk, email="x@y.io")
+    )
+    PrivacySettings.objects.create(organization=org, retention_days=365)
 
 
 def _tokens(org, message, invitation_id: int) -> dict[str, str]:
