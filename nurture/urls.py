@@ -1,6 +1,6 @@
 from django.urls import path
 
-from nurture.views import email_templates, lists, outbox, sequences
+from nurture.views import email_templates, lists, outbox, sender, sequences
 
 app_name = "nurture"
 
@@ -59,6 +59,8 @@ urlpatterns = [
     path(
         "enrollments/<int:enrollment_id>/stop/", sequences.enrollment_stop, name="enrollment_stop"
     ),
+    path("sender/", sender.sender_settings, name="sender_settings"),
+    path("sender/resend/", sender.sender_resend, name="sender_resend"),
     path("outbox/", outbox.outbox, name="outbox"),
     path("outbox/dispatch/", outbox.outbox_dispatch, name="outbox_dispatch"),
     path("outbox/<int:message_id>/", outbox.message_detail, name="message_detail"),
