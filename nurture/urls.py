@@ -32,6 +32,11 @@ urlpatterns = [
         name="template_preview_html",
     ),
     path(
+        "templates/<int:template_id>/delete/",
+        email_templates.template_delete,
+        name="template_delete",
+    ),
+    path(
         "templates/<int:template_id>/test-send/",
         email_templates.template_test_send,
         name="template_test_send",

@@ -85,6 +85,26 @@ def template_save(
     return template
 
 
+def template_delete(*, template: EmailTemplate, actor: Membership | None = None) -> None:
+    """Delete a template no sequence step uses; raises SequenceInvalid naming
+    the sequences that do (their steps would lose their email)."""
+    with transaction.atomic():
+        names = sorted(
+            set(
+                SequenceStep.objects.filter(template=template).values_list(
+                    "sequence__name", flat=True
+                )
+            )
+        )
+        if names:
+            raise SequenceInvalid(
+                f"“{template.name}” is used by the sequence{'s' if len(names) > 1 else ''} "
+                + ", ".join(f"“{name}”" for name in names)
+                + ": change or delete those steps first."
+            )
+        template.delete()
+
+
 # --- sequences ----------------------------------------------------------------------
 
 
