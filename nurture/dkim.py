@@ -16,9 +16,11 @@ from email.utils import parseaddr
 from functools import lru_cache
 
 import dkim
+import dkim.crypto
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from django.conf import settings
 
 KEY_BITS = 2048
@@ -28,6 +30,35 @@ SIGNED_HEADERS = (
     b"from", b"reply-to", b"to", b"subject", b"date", b"message-id", b"mime-version",
     b"content-type", b"list-unsubscribe", b"list-unsubscribe-post",
 )  # fmt: skip
+
+
+# dkimpy canonicalizes, hashes and writes the DKIM-Signature header; its RSA
+# step is pure Python (13 ms per message with a 2048-bit key, more than the
+# rest of a send). The same PKCS#1 v1.5 signature from OpenSSL (cryptography)
+# takes about 1 ms, so dkimpy's sign step is pointed at it (its verify is left
+# as it is; the tests verify our signatures with it).
+_PREHASHED = {"sha256": hashes.SHA256(), "sha1": hashes.SHA1()}
+_pure_rsa_sign = dkim.crypto.RSASSA_PKCS1_v1_5_sign
+
+
+@lru_cache(maxsize=256)
+def _openssl_key(numbers: tuple[int, ...]) -> rsa.RSAPrivateKey:
+    n, e, d, p, q, dmp1, dmq1, iqmp = numbers
+    private = rsa.RSAPrivateNumbers(p, q, d, dmp1, dmq1, iqmp, rsa.RSAPublicNumbers(e, n))
+    return private.private_key(unsafe_skip_rsa_key_validation=True)
+
+
+def _rsa_sign(hash, private_key):
+    algorithm = _PREHASHED.get(hash.name.lower())
+    if algorithm is None:
+        return _pure_rsa_sign(hash, private_key)
+    names = ("modulus", "publicExponent", "privateExponent", "prime1", "prime2")
+    names += ("exponent1", "exponent2", "coefficient")
+    key = _openssl_key(tuple(private_key[name] for name in names))
+    return key.sign(hash.digest(), padding.PKCS1v15(), Prehashed(algorithm))
+
+
+dkim.RSASSA_PKCS1_v1_5_sign = _rsa_sign
 
 
 @dataclass(frozen=True)

@@ -275,3 +275,22 @@ def test_the_sender_page_shows_status_what_is_missing_and_dns_records_never_the_
     response = admin_client.post(path, data)
     assert response.status_code == 302
     assert settings_of(org).physical_address == "1 Main St"
+
+
+def test_the_openssl_rsa_step_signs_exactly_as_dkimpys_own(monkeypatch):
+    """dkimpy's RSA step runs on OpenSSL (nurture.dkim): PKCS#1 v1.5 is
+    deterministic, so the signature must be byte for byte dkimpy's own."""
+    from nurture import dkim as signing_dkim
+    from tests.factories import _test_dkim_key
+
+    key = _test_dkim_key()
+    message = b"From: a@acme.example\r\nTo: b@x.example\r\nSubject: hi\r\n\r\nbody\r\n"
+
+    def sign():
+        return signing_dkim.sign(
+            message, selector="s", domain="acme.example", encrypted_key=key.private_key
+        )
+
+    fast = sign()
+    monkeypatch.setattr(dkimpy, "RSASSA_PKCS1_v1_5_sign", signing_dkim._pure_rsa_sign)
+    assert sign() == fast
