@@ -12,6 +12,7 @@ per message (TCP + EHLO + STARTTLS + AUTH) would cost more than the send itself.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import smtplib
 import socket
@@ -39,6 +40,8 @@ from nurture.channels.base import DeliveryResult, Send, Verdict
 from nurture.models import EmailMessage, EmailTemplate, SequenceStep
 from nurture.rendering import merge_context, render_parts, track_links
 from nurture.services.common import from_address
+
+logger = logging.getLogger(__name__)
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 PIXEL = '<img src="{src}" width="1" height="1" alt="" style="display:block;border:0">'
@@ -195,8 +198,13 @@ def _dkim_sign(message: Any, data: bytes) -> bytes:
     selector, domain, key = signer
     try:
         return dkim.sign(data, selector=selector, domain=domain, encrypted_key=key)
-    except dkim.DkimKeyUnreadable as exc:
-        raise PermanentSendError(str(exc)) from exc
+    except dkim.DkimKeyUnreadable:
+        # The server's secret key changed without a fallback: sent unsigned
+        # rather than not at all (the organization publishes a new key).
+        logger.error(
+            "DKIM key of organization %s unreadable; sent unsigned.", message.organization_id
+        )
+        return data
 
 
 class _Signed(NurtureEmail):

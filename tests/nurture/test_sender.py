@@ -294,3 +294,21 @@ def test_the_openssl_rsa_step_signs_exactly_as_dkimpys_own(monkeypatch):
     fast = sign()
     monkeypatch.setattr(dkimpy, "RSASSA_PKCS1_v1_5_sign", signing_dkim._pure_rsa_sign)
     assert sign() == fast
+
+
+def test_a_dkim_key_the_server_cannot_read_sends_unsigned_rather_than_not_at_all(
+    org, other_org, make_leads, make_sequence, settings, django_capture_on_commit_callbacks
+):
+    from nurture.dkim import generate_key
+
+    current = settings.SECRET_KEY
+    settings.SECRET_KEY = "a secret key this server no longer has, not in its fallbacks"
+    unreadable = generate_key(selector="old", bits=1024)
+    settings.SECRET_KEY = current
+    verified_sender(org, dkim_private_key=unreadable.private_key)
+    enroll_and_dispatch(
+        org, make_sequence(org), make_leads(org, 1), django_capture_on_commit_callbacks
+    )
+    assert "DKIM-Signature" not in mail.outbox[0].message()
+    with tenant_scope(org):
+        assert EmailMessage.objects.get().status == MessageStatus.SENT
