@@ -59,15 +59,28 @@ def database_url_for(url: str, name: str) -> str:
 
 
 def make_tenant(n: int):
+    from django.utils import timezone
+
     from accounts.models import Organization
     from leadflow.core.tenancy import tenant_scope
     from leads.models import Lead
     from nurture import services
     from nurture.models import NurtureSettings
+    from nurture.services.sender import dkim_key_ensure
 
     org = Organization.objects.create(name="Bench Inc", slug=f"bench-{secrets.token_hex(3)}")
     with tenant_scope(org):
-        NurtureSettings.objects.create(organization=org, throttle_per_minute=10 * n)
+        # A ready sender (verified address, postal address) with a production-size
+        # DKIM key: every send is signed, as in production.
+        NurtureSettings.objects.create(
+            organization=org,
+            throttle_per_minute=10 * n,
+            from_name="Bench",
+            from_email="news@bench.example",
+            from_email_verified_at=timezone.now(),
+            physical_address="Bench Inc, 1 Main St",
+        )
+        dkim_key_ensure(organization_id=org.pk)
         template = services.template_save(
             data={
                 "name": "Bench",

@@ -312,6 +312,10 @@ NURTURE_RETRY_FOR_SECONDS = env.int("NURTURE_RETRY_FOR_SECONDS", default=48 * 36
 NURTURE_RETRY_BASE_SECONDS = env.int("NURTURE_RETRY_BASE_SECONDS", default=45)
 NURTURE_RETRY_MAX_SECONDS = env.int("NURTURE_RETRY_MAX_SECONDS", default=3600)
 NURTURE_SMTP_TIMEOUT_SECONDS = env.int("NURTURE_SMTP_TIMEOUT_SECONDS", default=30)
+# Sender identity: the SPF include organizations add for our mail servers, and how
+# long a from-address confirmation link stays valid.
+SENDER_SPF_INCLUDE = env.str("SENDER_SPF_INCLUDE", default="spf.leadflow.localhost")
+SENDER_VERIFY_MAX_AGE_DAYS = env.int("SENDER_VERIFY_MAX_AGE_DAYS", default=7)
 # Days between automatic re-learning for organizations that use learned scoring (0: off).
 SCORING_RETRAIN_DAYS = env.int("SCORING_RETRAIN_DAYS", default=30)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.

@@ -6,6 +6,8 @@ Idempotent: objects are keyed by name; leads already enrolled are not again."""
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from nurture.models import EmailMessage, EmailTemplate, MessageStatus, NurtureSettings, Sequence
 from nurture.services import (
     community_list,
@@ -18,6 +20,7 @@ from nurture.services import (
     step_save,
     template_save,
 )
+from nurture.services.sender import dkim_key_ensure
 
 DEMO_ENROLLMENTS = 12
 DEMO_SENDS = 4
@@ -47,9 +50,14 @@ def seed(org, stdout) -> None:
         organization=org,
         defaults={
             "from_name": "Acme Analytics",
+            "from_email": "news@acme.example",
+            "reply_to": "hello@acme.example",
+            # The demo's address is taken as confirmed (its mail goes to var/mail/).
+            "from_email_verified_at": timezone.now(),
             "physical_address": "Acme Analytics GmbH, Friedrichstraße 1, 10117 Berlin",
         },
     )
+    dkim_key_ensure(organization_id=org.pk)
     community = community_list(organization_id=org.pk)
     templates = []
     for name, subject, body in TEMPLATES:

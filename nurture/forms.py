@@ -364,7 +364,8 @@ class SequenceForm(NoHelperForm):
     timezone = forms.ChoiceField(required=False)
     from_name = forms.CharField(max_length=120, required=False, validators=[validate_single_line])
     from_email = forms.EmailField(
-        required=False, help_text="Leave empty to use the organization's sender."
+        required=False,
+        help_text="Leave empty: sequences send from the organization's verified sender.",
     )
 
     def __init__(self, *args, sequence=None, **kwargs):
@@ -489,3 +490,41 @@ class EnrollForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["nurture_list"].queryset = NurtureList.objects.order_by("name")
         self.fields["nurture_list"].widget.attrs["class"] = "form-select"
+
+
+# --- Sender identity -----------------------------------------------------------------
+
+
+class SenderForm(forms.Form):
+    from_name = forms.CharField(
+        label="From-name",
+        max_length=120,
+        required=False,
+        validators=[validate_single_line],
+        help_text="The name recipients see, e.g. your company. Sequences may show their own.",
+    )
+    from_email = forms.EmailField(
+        label="From-address",
+        required=False,
+        help_text="An address of your own domain. We email it a link: nothing is sent "
+        "from it until that link is clicked. Changing it needs a new confirmation.",
+    )
+    reply_to = forms.EmailField(
+        label="Reply-to", required=False, help_text="Where replies go (empty: the from-address)."
+    )
+    physical_address = forms.CharField(
+        label="Postal address",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Shown in every email's footer; required before marketing email goes out "
+        "(CAN-SPAM).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def to_data(self) -> dict:
+        return dict(self.cleaned_data)

@@ -323,6 +323,17 @@ class NurtureSettings(TenantModel):
     physical_address = models.TextField(
         blank=True, help_text="Postal address shown in every email's footer (CAN-SPAM)."
     )
+    # The from-address is "unverified" until the link emailed to it is clicked;
+    # changing the address clears this (nurture.services.sender).
+    from_email_verified_at = models.DateTimeField(null=True, blank=True)
+    verification_sent_at = models.DateTimeField(null=True, blank=True)
+    verification_error = models.CharField(max_length=300, blank=True)
+    reply_to = models.EmailField(blank=True)
+    # DKIM: the selector and public key are published in DNS; the private key is
+    # stored encrypted with the server's secret key (nurture.dkim) and never shown.
+    dkim_selector = models.CharField(max_length=63, blank=True)
+    dkim_public_key = models.TextField(blank=True)
+    dkim_private_key = models.TextField(blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "nurture settings"

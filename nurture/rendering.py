@@ -47,8 +47,15 @@ MERGE_FIELDS: dict[str, str] = {
 }
 ALLOWED_FILTERS = frozenset({"default", "upper", "lower", "title", "capfirst"})
 ALLOWED_TAGS = frozenset({"if", "elif", "else", "endif"})
-_VAR_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*((?:\|\s*\w+(?::\s*\"[^\"{}%]*\")?\s*)*)$")
-_FILTER_RE = re.compile(r"\|\s*(\w+)")
+_VAR_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(.*)$", re.S)
+# One filter: |name, or |name:"text" / |name:'text' / |name:merge_field.
+_FILTER_RE = re.compile(
+    r"\|\s*(?P<name>\w+)\s*(?::\s*(?P<arg>\"[^\"{}%]*\"|'[^'{}%]*'|[A-Za-z_]\w*))?\s*"
+)
+FILTERS_WITH_ARGUMENT = frozenset({"default"})
+_FILTER_HELP = (
+    'filters: |default:"text" (or |default:another_field), |upper, |lower, |title, |capfirst'
+)
 _IF_WORDS = frozenset({"not", "and", "or"})
 MAX_IF_DEPTH = 20
 
@@ -116,20 +123,41 @@ def sanitize_html(body: str) -> str:
     )
 
 
+def _fields_help() -> str:
+    return "merge fields: " + ", ".join(MERGE_FIELDS)
+
+
 def _check_var(content: str, where: str) -> None:
+    shown = f"{{{{ {content.strip()} }}}}"
     match = _VAR_RE.match(content)
-    if not match:
-        raise TemplateInvalid(f"{where}: {{{{ {content.strip()} }}}} is not a merge field.")
-    name, filters = match.group(1), match.group(2)
+    if not match or "." in match.group(1) or match.group(2).startswith("."):
+        raise TemplateInvalid(
+            f"{where}: {shown} is not a merge field. Write {{{{ field }}}} with one of the "
+            f"{_fields_help()} (no dots or attributes)."
+        )
+    name, rest = match.group(1), match.group(2).rstrip()
     if name not in MERGE_FIELDS:
         raise TemplateInvalid(
-            f"{where}: unknown merge field {{{{ {name} }}}}; use one of: "
-            + ", ".join(MERGE_FIELDS)
-            + "."
+            f"{where}: unknown merge field {{{{ {name} }}}}; use one of the {_fields_help()}."
         )
-    for flt in _FILTER_RE.findall(filters):
+    position = 0
+    while position < len(rest):
+        item = _FILTER_RE.match(rest, position)
+        if item is None or item.end() == position:
+            raise TemplateInvalid(
+                f"{where}: {shown} has a filter that cannot be read; allowed {_FILTER_HELP}."
+            )
+        flt, arg = item.group("name"), item.group("arg")
         if flt not in ALLOWED_FILTERS:
-            raise TemplateInvalid(f"{where}: the filter |{flt} is not allowed.")
+            raise TemplateInvalid(f"{where}: the filter |{flt} is not allowed; {_FILTER_HELP}.")
+        if arg is not None and flt not in FILTERS_WITH_ARGUMENT:
+            raise TemplateInvalid(f"{where}: the filter |{flt} takes no argument (in {shown}).")
+        if arg is not None and arg[0] not in "\"'" and arg not in MERGE_FIELDS:
+            raise TemplateInvalid(
+                f"{where}: in {shown}, |{flt}:{arg} names no merge field; quote a text "
+                f'(|{flt}:"our team") or use one of the {_fields_help()}.'
+            )
+        position = item.end()
 
 
 def _check_block(content: str, where: str) -> None:
@@ -141,7 +169,10 @@ def _check_block(content: str, where: str) -> None:
         )
     for word in words[1:]:
         if word not in _IF_WORDS and word not in MERGE_FIELDS:
-            raise TemplateInvalid(f"{where}: {{% {content.strip()} %}} may only test merge fields.")
+            raise TemplateInvalid(
+                f"{where}: {{% {content.strip()} %}} may only test merge fields (with not, "
+                f"and, or); {word!r} is none of the {_fields_help()}."
+            )
 
 
 def _check(source: str, where: str) -> None:

@@ -8,6 +8,7 @@ for the page plus a fixed number for counts and charts, whatever its size."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from leads.models import Lead
 from leads.search import search_leads, search_terms
+from nurture.dkim import DnsRecord, dns_records
 from nurture.models import (
     LIVE_ENROLLMENT,
     EmailMessage,
@@ -24,9 +26,11 @@ from nurture.models import (
     ListMembership,
     MessageStatus,
     NurtureList,
+    NurtureSettings,
     Sequence,
     SequenceStep,
 )
+from nurture.services.common import HOLD_PREFIX, is_verified, org_settings, sender_problems
 
 GROWTH_WEEKS = 8
 LEAD_SEARCH_LIMIT = 20
@@ -272,3 +276,43 @@ def sequence_report(*, sequence: Sequence) -> list[dict]:
             }
         )
     return report
+
+
+# --- sender identity -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SenderStatus:
+    settings: NurtureSettings
+    problems: list[str]  # why marketing email is on hold (empty: it goes out)
+    waiting: int  # due sequence steps not dispatched because of them
+    held: int  # queued emails held because of them
+    records: list[DnsRecord]
+
+    @property
+    def verified(self) -> bool:
+        return is_verified(self.settings)
+
+
+def sender_status(*, organization_id: int, records: bool = False) -> SenderStatus:
+    """The organization's sender, what keeps its email on hold and how much
+    waits for it; with records, the DNS records to publish."""
+    cfg = org_settings(organization_id)
+    problems = sender_problems(cfg)
+    waiting = held = 0
+    if problems:
+        waiting = Enrollment.objects.filter(
+            status=EnrollmentStatus.ACTIVE,
+            awaiting_send=False,
+            next_send_at__lte=timezone.now(),
+            sequence__is_active=True,
+        ).count()
+        held = EmailMessage.objects.filter(
+            status=MessageStatus.QUEUED, error__startswith=HOLD_PREFIX
+        ).count()
+    dns = []
+    if records and cfg.from_email:
+        dns = dns_records(
+            from_email=cfg.from_email, selector=cfg.dkim_selector, public_key=cfg.dkim_public_key
+        )
+    return SenderStatus(cfg, problems, waiting, held, dns)

@@ -9,9 +9,11 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from accounts.models import Organization
+from leadflow.core.mail import retry_or_record
 from leadflow.core.tenancy import TenantTask, tenant_scope
 from nurture import services
 from nurture.models import ListKind, NurtureList
+from nurture.services import sender
 from nurture.services.sends import messages_send
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "refresh_dynamic_lists_all",
     "refresh_organization_lists",
     "send_messages",
+    "send_sender_verification",
 ]
 
 DISPATCH_PER_TASK = 2000
@@ -84,3 +87,20 @@ def refresh_dynamic_lists_all() -> int:
             if NurtureList.objects.filter(kind=ListKind.DYNAMIC).exists():
                 ids.append(organization_id)
     return refresh_organization_lists.fan_out(ids)
+
+
+@shared_task(base=TenantTask, bind=True, name="nurture.send_sender_verification")
+def send_sender_verification(self, *, organization_id: int) -> bool:
+    """Email the from-address its confirmation link (Sender identity)."""
+
+    try:
+        return sender.sender_verification_send(organization_id=organization_id)
+    except Exception as exc:
+        retry_or_record(
+            self,
+            exc,
+            lambda error: sender.sender_verification_failed(
+                organization_id=organization_id, error=error
+            ),
+        )
+        return False

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from nurture.views import email_templates, lists, outbox, sequences
+from nurture.views import email_templates, lists, outbox, sender, sequences
 
 app_name = "nurture"
 
@@ -32,6 +32,11 @@ urlpatterns = [
         name="template_preview_html",
     ),
     path(
+        "templates/<int:template_id>/delete/",
+        email_templates.template_delete,
+        name="template_delete",
+    ),
+    path(
         "templates/<int:template_id>/test-send/",
         email_templates.template_test_send,
         name="template_test_send",
@@ -59,6 +64,8 @@ urlpatterns = [
     path(
         "enrollments/<int:enrollment_id>/stop/", sequences.enrollment_stop, name="enrollment_stop"
     ),
+    path("sender/", sender.sender_settings, name="sender_settings"),
+    path("sender/resend/", sender.sender_resend, name="sender_resend"),
     path("outbox/", outbox.outbox, name="outbox"),
     path("outbox/dispatch/", outbox.outbox_dispatch, name="outbox_dispatch"),
     path("outbox/<int:message_id>/", outbox.message_detail, name="message_detail"),

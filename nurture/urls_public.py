@@ -8,4 +8,5 @@ urlpatterns = [
     path("e/u/<str:token>/", views_public.unsubscribe, name="unsubscribe"),
     path("e/o/<str:token>.gif", views_public.track_open, name="open"),
     path("e/c/<str:token>/", views_public.track_click, name="click"),
+    path("e/sender/<str:token>/", views_public.sender_verify, name="sender_verify"),
 ]

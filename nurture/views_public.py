@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.decorators import public_view
 from accounts.models import Organization
 from nurture import services
+from nurture.services import sender
 from nurture.tokens import BadToken
 
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -105,3 +106,25 @@ def track_click(request, token: str):
     except services.TrackingError:
         return _problem(request, 404, expired_or_bad=False)
     return HttpResponseRedirect(target)
+
+
+@public_view
+@csrf_exempt  # the signed token is the credential (the clicker may have no session)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def sender_verify(request, token: str):
+    """Confirm on GET (a link scanner's fetch verifies nothing), verify on POST."""
+    try:
+        if request.method == "POST":
+            cfg = sender.sender_verify(token=token)
+        else:
+            cfg = sender.sender_verification_target(token=token)
+    except sender.SenderError as exc:
+        context = {"title": "This link cannot confirm the sender", "message": str(exc)}
+        return render(request, "nurture/public/token_error.html", context, status=400)
+    context = {
+        "address": cfg.from_email,
+        "org_name": _org_name(cfg.organization_id),
+        "done": request.method == "POST",
+    }
+    return render(request, "nurture/public/sender_verify.html", context)

@@ -47,8 +47,16 @@ ALLOWED: dict[frozenset[str], str] = {
     frozenset({"leads.services.consent", "leads.tasks.consent"}): _ENQUEUE,
     frozenset({"leads.services.imports", "leads.tasks.imports"}): _ENQUEUE,
     frozenset(
-        {"nurture.services", "nurture.services.dispatch", "nurture.services.sends", "nurture.tasks"}
-    ): _ENQUEUE + "; the dispatcher hands its new messages to the send side (sends.enqueue_sends)",
+        {
+            "nurture.services",
+            "nurture.services.dispatch",
+            "nurture.services.sender",
+            "nurture.services.sends",
+            "nurture.tasks",
+        }
+    ): _ENQUEUE
+    + "; the dispatcher hands its new messages to the send side (sends.enqueue_sends)"
+    + "; a ready sender releases held messages, the send side makes a missing DKIM key",
     frozenset({"pipeline.services.sla", "pipeline.services.webhooks", "pipeline.tasks"}): _ENQUEUE,
 }
 

@@ -1,3 +1,5 @@
+import functools
+
 import factory
 
 from accounts.models import Invitation, Membership, Organization, Role, User
@@ -284,6 +286,37 @@ class EmailMessageFactory(factory.django.DjangoModelFactory):
     text = "Hello"
     message_id = factory.Sequence(lambda n: f"<factory.{n}@leadflow.test>")
     queued_at = factory.LazyFunction(_tz.now)
+
+
+@functools.cache
+def _test_dkim_key():
+    from nurture.dkim import generate_key
+
+    # 1024 bits (the least dkimpy verifies) keeps the tests fast; production uses 2048.
+    return generate_key(selector="lftest", bits=1024)
+
+
+def verified_sender(org, **fields):
+    """The organization's sender identity, ready to send (verified address,
+    postal address, DKIM key): what every org that emails leads needs."""
+    from nurture.models import NurtureSettings
+
+    key = _test_dkim_key()
+    values = {
+        "from_name": "Acme News",
+        "from_email": "news@acme.example",
+        "from_email_verified_at": _tz.now(),
+        "physical_address": "Acme GmbH, Hauptstraße 1, 10115 Berlin",
+        "dkim_selector": key.selector,
+        "dkim_public_key": key.public_key,
+        "dkim_private_key": key.private_key,
+        **fields,
+    }
+    from leadflow.core.tenancy import tenant_scope
+
+    with tenant_scope(org):
+        cfg, _ = NurtureSettings.objects.update_or_create(organization=org, defaults=values)
+    return cfg
 
 
 # --- pipeline -------------------------------------------------------------------

@@ -75,6 +75,7 @@ ROUTES: dict[str, str] = {
     "leads.sweep_organization_submissions": CAPTURE,
     # Mail: nurture sends, SLA notices, invitations, digests.
     "nurture.send_messages": MAIL,
+    "nurture.send_sender_verification": MAIL,
     "pipeline.send_notification_emails": MAIL,
     "accounts.tasks.send_invitation": MAIL,
     "leads.send_consent_confirmation": MAIL,

@@ -12,6 +12,7 @@ per message (TCP + EHLO + STARTTLS + AUTH) would cost more than the send itself.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import smtplib
 import socket
@@ -34,11 +35,13 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 
 from leadflow.core.mail import is_transient
-from nurture import tokens
+from nurture import dkim, tokens
 from nurture.channels.base import DeliveryResult, Send, Verdict
 from nurture.models import EmailMessage, EmailTemplate, SequenceStep
 from nurture.rendering import merge_context, render_parts, track_links
 from nurture.services.common import from_address
+
+logger = logging.getLogger(__name__)
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 PIXEL = '<img src="{src}" width="1" height="1" alt="" style="display:block;border:0">'
@@ -164,9 +167,81 @@ def build_email(message: Any, *, connection: Any = None) -> EmailMultiAlternativ
             "Auto-Submitted": "auto-generated",
         },
         connection=connection,
+        reply_to=[_reply_to(message)] if _reply_to(message) else None,
     )
     email.attach_alternative(message.html, "text/html")
     return email
+
+
+def _reply_to(message: Any) -> str:
+    """The message's own Reply-To (a rep's email may set one), else the organization's."""
+    cfg = getattr(message, "sender_settings", None)
+    return getattr(message, "reply_to", "") or (cfg.reply_to if cfg is not None else "")
+
+
+def _signer(message: Any) -> tuple[str, str, str] | None:
+    """(selector, domain, encrypted key) when the message is sent from the
+    organization's verified address and it has a DKIM key: every such message is signed."""
+    cfg = getattr(message, "sender_settings", None)
+    if cfg is None or not (cfg.from_email_verified_at and cfg.dkim_private_key):
+        return None
+    sender = parseaddr(message.from_email or "")[1].lower()
+    if not sender or sender != cfg.from_email.lower():
+        return None
+    return cfg.dkim_selector, dkim.domain_of(sender), cfg.dkim_private_key
+
+
+def _dkim_sign(message: Any, data: bytes) -> bytes:
+    signer = _signer(message)
+    if signer is None:
+        return data
+    selector, domain, key = signer
+    try:
+        return dkim.sign(data, selector=selector, domain=domain, encrypted_key=key)
+    except dkim.DkimKeyUnreadable:
+        # The server's secret key changed without a fallback: sent unsigned
+        # rather than not at all (the organization publishes a new key).
+        logger.error(
+            "DKIM key of organization %s unreadable; sent unsigned.", message.organization_id
+        )
+        return data
+
+
+class _Signed(NurtureEmail):
+    """A message whose MIME form was built (and DKIM-signed) before the backend
+    asked for it: building it again would change its boundary and date."""
+
+    def __init__(self, *args: Any, prebuilt: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prebuilt = prebuilt
+
+    def message(self, *args: Any, **kwargs: Any) -> Any:
+        return self.prebuilt
+
+
+_FOLD = re.compile(rb"\r\n[ \t]+")
+
+
+def signed_email(message: Any, *, connection: Any = None) -> EmailMultiAlternatives:
+    """build_email() with the DKIM-Signature header of the exact MIME message
+    the backend will write (for the file/console/memory backends)."""
+    email = build_email(message, connection=connection)
+    if _signer(message) is None:
+        return email
+    mime = email.message()
+    signed = _dkim_sign(message, mime.as_bytes(linesep="\r\n"))
+    header = signed[: len(signed) - len(mime.as_bytes(linesep="\r\n"))]
+    name, _, value = _FOLD.sub(b" ", header.rstrip(b"\r\n")).decode().partition(":")
+    mime[name] = value.strip()
+    # The new header must come first (it signs the headers below it).
+    mime._headers.insert(0, mime._headers.pop())
+    prebuilt = _Signed(
+        subject=email.subject, body=email.body, from_email=email.from_email, to=email.to,
+        headers=email.extra_headers, connection=connection, reply_to=email.reply_to,
+        prebuilt=mime,
+    )  # fmt: skip
+    prebuilt.alternatives = email.alternatives
+    return prebuilt
 
 
 # --- delivery ---------------------------------------------------------------------
@@ -283,10 +358,16 @@ def smtp_bytes(message: Any) -> bytes | None:
     unsubscribe = tokens.unsubscribe_url(
         organization_id=message.organization_id, message_id=message.message_id
     )
+    reply_to = _reply_to(message)
+    if reply_to:
+        if not (reply_to.isascii() and not any(c in reply_to for c in '\r\n<>,"')):
+            return None
+        reply_to = f"Reply-To: {reply_to}\r\n"
     head = (
         f"Subject: {subject}\r\n"
         f"From: {_address(message.from_email or settings.DEFAULT_FROM_EMAIL)}\r\n"
         f"To: {to}\r\n"
+        f"{reply_to}"
         f"Date: {formatdate(localtime=settings.EMAIL_USE_LOCALTIME)}\r\n"
         f"Message-ID: {message.message_id}\r\n"
         f"List-Unsubscribe: <{unsubscribe}>\r\n"
@@ -343,12 +424,13 @@ def _send(message: Any, connection: Any, handed: Callable) -> None:
     if not isinstance(connection, SMTPBackend):
         # File, console and memory backends (development, tests): no server
         # that could accept a message and then lose the answer.
-        if build_email(message, connection=connection).send(fail_silently=False) != 1:
+        if signed_email(message, connection=connection).send(fail_silently=False) != 1:
             raise TransientSendError("The email backend did not accept the message.")
         return
     data = smtp_bytes(message)
     if data is None:
         data = build_email(message).message().as_bytes(linesep="\r\n")
+    data = _dkim_sign(message, data)
     sender = parseaddr(_address(message.from_email or settings.DEFAULT_FROM_EMAIL))[1]
     smtp_transaction(
         connection.connection,

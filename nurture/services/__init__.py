@@ -42,6 +42,7 @@ from nurture.services.sequences import (
     step_delete,
     step_move,
     step_save,
+    template_delete,
     template_save,
 )
 from nurture.services.tracking import track_click, track_open, unsubscribe, unsubscribe_target
@@ -78,6 +79,7 @@ __all__ = [
     "step_delete",
     "step_move",
     "step_save",
+    "template_delete",
     "template_save",
     "template_test_send",
     "track_click",

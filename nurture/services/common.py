@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
+from email.utils import formataddr, parseaddr
 from typing import Any
 
 from django.conf import settings
@@ -70,20 +72,49 @@ def suppressed_emails(emails: Iterable[str]) -> set[str]:
     return set(Suppression.objects.filter(email__in=wanted).values_list("email", flat=True))
 
 
+# A held message's error starts with this (the outbox shows it; release finds it).
+HOLD_PREFIX = "On hold:"
+HOLD_RETRY = timedelta(minutes=10)  # a held message is looked at again this often
+
+
+def is_verified(cfg: NurtureSettings) -> bool:
+    return bool(cfg.from_email and cfg.from_email_verified_at)
+
+
+def sender_problems(cfg: NurtureSettings, *, marketing: bool = True) -> list[str]:
+    """Why this organization may not email leads yet (empty: it may). Rep
+    one-to-one emails need the verified sender; marketing email the postal
+    address too (CAN-SPAM)."""
+    problems = []
+    if not cfg.from_email:
+        problems.append("No from-address is set (Nurture → Sender identity).")
+    elif not cfg.from_email_verified_at:
+        problems.append(
+            f"The from-address {cfg.from_email} is not verified: click the link emailed to "
+            "it, or send a new one from Sender identity."
+        )
+    if marketing and not (cfg.physical_address or "").strip():
+        problems.append(
+            "No postal address: every marketing email must show one (CAN-SPAM); "
+            "add it under Sender identity."
+        )
+    return problems
+
+
+def hold_reason(problems: list[str]) -> str:
+    return f"{HOLD_PREFIX} {' '.join(problems)} It goes out once this is fixed."
+
+
 def from_address(*, sequence=None, nurture_settings: NurtureSettings | None = None) -> str:
-    """Sender: the sequence's, else the organization's nurture settings, else the default."""
-    from email.utils import formataddr
-
+    """The From header: the organization's verified address, with the
+    sequence's from-name or the organization's; until the address is verified,
+    the platform's default address (nothing is sent to leads then: the
+    dispatcher and the send side hold marketing email)."""
+    cfg = nurture_settings or NurtureSettings()
     # Names saved before they were checked may hold a line break: never into a header.
-    for source in (sequence, nurture_settings):
-        if source is not None and source.from_email:
-            return formataddr((header_text(source.from_name), source.from_email))
-    name = header_text(
-        (sequence.from_name if sequence else "")
-        or (nurture_settings.from_name if nurture_settings else "")
-    )
+    name = header_text((sequence.from_name if sequence is not None else "") or cfg.from_name)
+    if is_verified(cfg):
+        return formataddr((name, cfg.from_email))
     if name:
-        from email.utils import parseaddr
-
         return formataddr((name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
     return settings.DEFAULT_FROM_EMAIL

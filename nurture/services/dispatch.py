@@ -17,6 +17,9 @@ enforced here:
 - a per-organization throttle (messages per minute, NurtureSettings) bounds
   how much one tenant can put in the shared send queue per minute, so a tenant
   with 100,000 due emails cannot starve the others;
+- nothing is dispatched while the organization's sender is not ready
+  (a verified from-address and a postal address, nurture.services.sender):
+  the due steps wait and go out once it is;
 - transient SMTP errors are retried for hours (sends.py); the dispatcher's
   pass re-enqueues messages whose retry is due or whose task was lost.
 """
@@ -48,6 +51,7 @@ from nurture.services.common import (
     NurtureError,
     from_address,
     org_settings,
+    sender_problems,
     suppressed_emails,
 )
 from nurture.services.enrollments import sequence_zone, step_due
@@ -209,6 +213,10 @@ def dispatch_due(
     cfg = org_settings(organization_id)
     if requeue:
         requeue_stale(organization_id=organization_id, now=now)
+    if sender_problems(cfg):
+        # Nothing is composed from an unverified sender: the due steps wait (the
+        # outbox and Sender identity say why) and go out once it is fixed.
+        return 0
     budget = max(0, cfg.throttle_per_minute - sent_last_minute(now=now))
     if limit is not None:
         budget = min(budget, limit)

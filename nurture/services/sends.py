@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -58,8 +59,17 @@ from nurture.models import (
     EnrollmentStatus,
     ExitCondition,
     MessageStatus,
+    NurtureSettings,
     Suppression,
     SuppressionReason,
+)
+from nurture.services.common import (
+    HOLD_PREFIX,
+    HOLD_RETRY,
+    hold_reason,
+    is_verified,
+    org_settings,
+    sender_problems,
 )
 from nurture.services.enrollments import enrollments_exit
 
@@ -266,7 +276,53 @@ def _bounce(message: EmailMessage, error: str) -> None:
     _exit_enrollment(message, ExitCondition.BOUNCED)  # a test send has no lead
 
 
-def _send_one(message: EmailMessage, *, unreachable: str | None) -> tuple[str, str | None]:
+def _hold(message: EmailMessage, reason: str, now: datetime) -> None:
+    """The sender is not ready: queued again with the reason, looked at again
+    later, never failed for it (the attempt is not counted)."""
+    EmailMessage.objects.filter(pk=message.pk).update(
+        status=MessageStatus.QUEUED,
+        error=reason[:2000],
+        next_attempt_at=now + HOLD_RETRY,
+        attempts=F("attempts") - 1,
+        handed_at=None,
+    )
+
+
+def _from_verified(message: EmailMessage, cfg: NurtureSettings) -> None:
+    """A message queued before the from-address changed goes out from the
+    verified one (with its own from-name)."""
+    name, address = parseaddr(message.from_email)
+    if address.lower() != cfg.from_email.lower():
+        message.from_email = formataddr((name, cfg.from_email))
+        EmailMessage.objects.filter(pk=message.pk).update(from_email=message.from_email)
+
+
+def held_release(*, organization_id: int) -> int:
+    """The sender is ready: held messages are due now, and enqueued on commit."""
+    now = timezone.now()
+    ids = list(
+        EmailMessage.objects.filter(
+            status=MessageStatus.QUEUED, error__startswith=HOLD_PREFIX
+        ).values_list("pk", flat=True)
+    )
+    if ids:
+        EmailMessage.objects.filter(pk__in=ids).update(next_attempt_at=now, enqueued_at=now)
+        enqueue_sends(organization_id=organization_id, message_ids=ids)
+    return len(ids)
+
+
+def _sender_settings(organization_id: int) -> NurtureSettings:
+    from nurture.services.sender import dkim_key_ensure
+
+    cfg = org_settings(organization_id)
+    if is_verified(cfg) and not cfg.dkim_private_key:
+        cfg = dkim_key_ensure(organization_id=organization_id)
+    return cfg
+
+
+def _send_one(
+    message: EmailMessage, *, unreachable: str | None, cfg: NurtureSettings
+) -> tuple[str, str | None]:
     """Send one claimed message. Returns (outcome, why the server is
     unreachable): once a connection could not be made, the rest of the batch is
     deferred without waiting for more timeouts."""
@@ -279,8 +335,17 @@ def _send_one(message: EmailMessage, *, unreachable: str | None) -> tuple[str, s
         )
         _exit_enrollment(message, ExitCondition.UNSUBSCRIBED)
         return "failed", unreachable
+    if not message.is_test:
+        # A rep's one-to-one email (no enrollment) needs the verified sender;
+        # marketing email the postal address too.
+        problems = sender_problems(cfg, marketing=message.enrollment_id is not None)
+        if problems:
+            _hold(message, hold_reason(problems), now)
+            return "held", unreachable
+        _from_verified(message, cfg)
     if unreachable:
         return _defer(message, unreachable, now), unreachable
+    message.sender_settings = cfg  # the channel signs with its key, adds its Reply-To
     channel = channels.for_message(message)
     try:
         result = channel.deliver(message, on_handed=lambda: _mark_handed(message))
@@ -318,7 +383,8 @@ def messages_send(*, message_ids: list[int]) -> dict[int, str]:
     """Send a batch of queued messages over the worker's open SMTP connection
     (rules: the module docstring). Returns each id's outcome: sent, skipped
     (not queued any more, or taken by another delivery), retry (queued again with its
-    next_attempt_at), failed, bounced or unconfirmed.
+    next_attempt_at), held (the sender is not ready: queued with the reason),
+    failed, bounced or unconfirmed.
 
     The batch's still-queued rows (with leads, enrollments and suppressions) are
     read and claimed in one short transaction; each message is then handed over
@@ -327,8 +393,10 @@ def messages_send(*, message_ids: list[int]) -> dict[int, str]:
     held open during SMTP."""
     outcomes = dict.fromkeys(message_ids, "skipped")
     unreachable = None
-    for message in _claim(message_ids):
-        outcomes[message.pk], unreachable = _send_one(message, unreachable=unreachable)
+    batch = _claim(message_ids)
+    cfg = _sender_settings(batch[0].organization_id) if batch else None
+    for message in batch:
+        outcomes[message.pk], unreachable = _send_one(message, unreachable=unreachable, cfg=cfg)
     return outcomes
 
 

@@ -35,7 +35,7 @@ from nurture.models import (
     Trigger,
 )
 from nurture.rendering import TemplateInvalid, sanitize_html, validate_template
-from nurture.services.common import SequenceInvalid, owner_org_id
+from nurture.services.common import SequenceInvalid, is_verified, org_settings, owner_org_id
 
 MAX_DELAY_DAYS = 365
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -83,6 +83,26 @@ def template_save(
         template.body_html, template.body_text = body_html, body_text
         template.save()
     return template
+
+
+def template_delete(*, template: EmailTemplate, actor: Membership | None = None) -> None:
+    """Delete a template no sequence step uses; raises SequenceInvalid naming
+    the sequences that do (their steps would lose their email)."""
+    with transaction.atomic():
+        names = sorted(
+            set(
+                SequenceStep.objects.filter(template=template).values_list(
+                    "sequence__name", flat=True
+                )
+            )
+        )
+        if names:
+            raise SequenceInvalid(
+                f"“{template.name}” is used by the sequence{'s' if len(names) > 1 else ''} "
+                + ", ".join(f"“{name}”" for name in names)
+                + ": change or delete those steps first."
+            )
+        template.delete()
 
 
 # --- sequences ----------------------------------------------------------------------
@@ -148,6 +168,16 @@ def sequence_save(
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise SequenceInvalid(f"Unknown time zone {zone!r}.") from None
+    from_email = (data.get("from_email") or "").strip()
+    if from_email:
+        cfg = org_settings(org_id)
+        if not (is_verified(cfg) and from_email.lower() == cfg.from_email.lower()):
+            raise SequenceInvalid(
+                "From-address: sequences send from the organization's verified sender"
+                + (f" ({cfg.from_email})" if is_verified(cfg) else "")
+                + "; leave it empty (a from-name of the sequence's own is fine) or set "
+                "and verify the address under Sender identity."
+            )
     with transaction.atomic():
         name = _unique_name(Sequence, data.get("name", ""), sequence, "sequence")
         triggers = _clean_triggers(data.get("entry_triggers"))
@@ -158,7 +188,7 @@ def sequence_save(
         sequence.entry_triggers, sequence.exit_on, sequence.send_window = triggers, exit_on, window
         sequence.timezone = zone
         sequence.from_name = (data.get("from_name") or "").strip()
-        sequence.from_email = (data.get("from_email") or "").strip()
+        sequence.from_email = from_email
         sequence.save()
     return sequence
 

@@ -238,3 +238,16 @@ def template_test_send(request, template_id: int):
             f"Test email queued to {form.cleaned_data['to_email']}. It shows in the outbox.",
         )
     return to(request, "template_edit", template_id=template.pk)
+
+
+@require_POST
+@org_view(Perm.MANAGE_NURTURE)
+def template_delete(request, template_id: int):
+    template = _template(template_id)
+    try:
+        template_services.template_delete(template=template, actor=request.membership)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+        return to(request, "template_edit", template_id=template.pk)
+    messages.success(request, f"Template “{template.name}” deleted.")
+    return to(request, "template_list")

@@ -45,6 +45,7 @@ def outbox(request):
         "status": status,
         "filters": filters,
         "styles": STATUS_STYLES,
+        "sender": selectors.sender_status(organization_id=request.organization.pk),
     }
     return render(request, "nurture/outbox.html", context)
 

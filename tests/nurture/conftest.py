@@ -3,7 +3,22 @@
 import pytest
 
 from leadflow.core.tenancy import tenant_scope
-from tests.factories import EmailTemplateFactory, LeadFactory, SequenceFactory, SequenceStepFactory
+from tests.factories import (
+    EmailTemplateFactory,
+    LeadFactory,
+    SequenceFactory,
+    SequenceStepFactory,
+    verified_sender,
+)
+
+
+@pytest.fixture(autouse=True)
+def sender_ready(request):
+    """The nurture tests' organizations may email leads (a verified sender and
+    a postal address, nurture.services.sender); the tests of that gate undo it."""
+    for name in ("org", "other_org"):
+        if name in request.fixturenames:
+            verified_sender(request.getfixturevalue(name))
 
 
 @pytest.fixture

@@ -16,13 +16,13 @@ from nurture.models import (
     Enrollment,
     EnrollmentStatus,
     MessageStatus,
-    NurtureSettings,
     Suppression,
 )
 from nurture.services.dispatch import has_due_work
 from nurture.services.enrollments import window_start
 from nurture.services.sends import messages_send
 from nurture.tasks import send_messages
+from tests.factories import verified_sender
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +143,7 @@ def test_unsubscribe_between_dispatch_and_send_wins(
 def test_throttle_limits_messages_per_minute_per_organization(
     org, other_org, make_leads, make_sequence, django_capture_on_commit_callbacks
 ):
-    NurtureSettings.objects.create(organization=org, throttle_per_minute=3)
+    verified_sender(org, throttle_per_minute=3)
     enroll(org, make_sequence(org), make_leads(org, 5))
     enroll(other_org, make_sequence(other_org), make_leads(other_org, 4))
     assert dispatch(org, django_capture_on_commit_callbacks) == 3
@@ -293,10 +293,11 @@ def test_a_batch_is_read_in_one_query_then_locked_and_marked_per_message(
         # The batch: read and claimed in one short transaction (savepoint, SELECT,
         # UPDATE, release). Per message: marked sent with its enrollment released
         # in one commit — one statement on PostgreSQL, a transaction of two on
-        # SQLite (over SMTP one more statement commits the hand-off).
+        # SQLite (over SMTP one more statement commits the hand-off). Plus one
+        # read of the organization's sender identity per batch.
         per_message = 1 if connection.vendor == "postgresql" else 4
         for batch in (ids[:2], ids[2:]):
-            with django_assert_num_queries(4 + per_message * len(batch)):
+            with django_assert_num_queries(5 + per_message * len(batch)):
                 outcomes = messages_send(message_ids=batch)
             assert set(outcomes.values()) == {"sent"}
         assert set(messages_send(message_ids=ids).values()) == {"skipped"}

@@ -18,7 +18,8 @@ from leadflow.celery import app as celery_app
 from leadflow.core.tenancy import tenant_scope
 from leads.models import Lead
 from nurture import services
-from nurture.models import EmailMessage, MessageStatus, NurtureSettings
+from nurture.models import EmailMessage, MessageStatus
+from tests.factories import verified_sender
 from tests.workers import celery_worker, require_real_services, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -130,8 +131,8 @@ def test_sigkill_mid_send_then_restart_delivers_every_message_exactly_once(
     handler, env = sink
     total = 1000
     sequence = make_sequence(org)
+    verified_sender(org, throttle_per_minute=10 * total)
     with tenant_scope(org):
-        NurtureSettings.objects.create(organization=org, throttle_per_minute=10 * total)
         services.enrollment_start(sequence=sequence, lead_ids=make_leads(org, total, "p"))
     # One worker thread: the kill lands while that thread is inside an SMTP
     # transaction (at a RCPT), the moment a message is most "in flight".

@@ -235,8 +235,10 @@ def populate(org, members: dict[str, Membership]) -> World:
     Unsubscribe.objects.create(organization=org, lead=lead, email=lead.email, occurred_at=now,
                                message=world.message, reason="Too many")  # fmt: skip
     NurtureSettings.objects.get_or_create(
-        organization=org, defaults={"from_name": "Acme", "physical_address": "1 Main St"}
-    )
+        organization=org,
+        defaults={"from_name": "Acme", "from_email": "news@acme.example",
+                  "physical_address": "1 Main St"},
+    )  # fmt: skip
     admin = members[Role.ADMIN]
     audit_record(organization=org, action="lead.merged", actor=admin, subject=lead,
                  data={"fields": {"title": "dropped"}})  # fmt: skip
@@ -279,6 +281,8 @@ def _tokens(org, message, invitation_id: int) -> dict[str, str]:
     from accounts.models import Invitation
     from accounts.services import invitation_token
     from nurture import tokens
+    from nurture.models import NurtureSettings
+    from nurture.services.sender import verification_token
 
     ids = {"organization_id": org.pk, "message_id": message.message_id}
     return {
@@ -286,6 +290,9 @@ def _tokens(org, message, invitation_id: int) -> dict[str, str]:
         "nurture_public:unsubscribe": tokens.make(tokens.UNSUBSCRIBE, **ids),
         "nurture_public:open": tokens.make(tokens.OPEN, **ids),
         "nurture_public:click": tokens.make(tokens.CLICK, **ids, link=0),
+        "nurture_public:sender_verify": verification_token(
+            NurtureSettings(organization_id=org.pk, from_email="news@acme.example")
+        ),
     }
 
 
