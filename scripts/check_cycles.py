@@ -44,7 +44,6 @@ ALLOWED: dict[frozenset[str], str] = {
         "Membership.has_perm asks the permission table (late import), which names the roles"
     ),
     frozenset({"leads.services.capture", "leads.tasks.capture"}): _ENQUEUE,
-    frozenset({"leads.services.consent", "leads.tasks.consent"}): _ENQUEUE,
     frozenset({"leads.services.imports", "leads.tasks.imports"}): _ENQUEUE,
     frozenset(
         {

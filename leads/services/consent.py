@@ -196,10 +196,8 @@ def consent_request(
         },
     )
     if created:
-        from leads.tasks.consent import send_consent_confirmation
-
         enqueue_on_commit(
-            send_consent_confirmation,
+            "leads.send_consent_confirmation",
             organization_id=submission.organization_id,
             confirmation_id=confirmation.pk,
         )

@@ -12,7 +12,7 @@ from leadflow.celery import app
 from leadflow.core.tenancy import enqueue_on_commit
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("leadflow", "accounts", "leads", "scoring", "pipeline", "nurture", "reports")
+APPS = ("leadflow", "accounts", "leads", "scoring", "pipeline", "nurture", "reports", "privacy")
 NAMED = re.compile(r'enqueue_on_commit\(\s*"([^"]+)"')
 
 
