@@ -306,6 +306,10 @@ NURTURE_RETRY_FOR_SECONDS = env.int("NURTURE_RETRY_FOR_SECONDS", default=48 * 36
 NURTURE_RETRY_BASE_SECONDS = env.int("NURTURE_RETRY_BASE_SECONDS", default=45)
 NURTURE_RETRY_MAX_SECONDS = env.int("NURTURE_RETRY_MAX_SECONDS", default=3600)
 NURTURE_SMTP_TIMEOUT_SECONDS = env.int("NURTURE_SMTP_TIMEOUT_SECONDS", default=30)
+# Replies to a rep's email: the domain of the per-organization reply address
+# (reply-<x>+<thread>@domain), and how old a signed inbound webhook call may be.
+INBOUND_MAIL_DOMAIN = env.str("INBOUND_MAIL_DOMAIN", default="inbound.leadflow.localhost")
+INBOUND_MAIL_MAX_AGE_SECONDS = env.int("INBOUND_MAIL_MAX_AGE_SECONDS", default=300)
 # Days between automatic re-learning for organizations that use learned scoring (0: off).
 SCORING_RETRAIN_DAYS = env.int("SCORING_RETRAIN_DAYS", default=30)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.

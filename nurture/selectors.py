@@ -272,3 +272,30 @@ def sequence_report(*, sequence: Sequence) -> list[dict]:
             }
         )
     return report
+
+
+# --- one-to-one email and replies ---------------------------------------------------------
+
+
+def emailable_leads(*, membership) -> QuerySet[Lead]:
+    """Leads this member may email: live ones; a sales rep only their own
+    (another rep's lead is a 404, as on the pipeline pages)."""
+    from accounts.models import Role
+
+    qs = Lead.objects.filter(merged_into__isnull=True, discarded_at__isnull=True)
+    if membership.role == Role.SALES_REP:
+        qs = qs.filter(owner=membership)
+    return qs.select_related("company", "owner__user")
+
+
+def inbound_replies(*, status: str) -> QuerySet:
+    """Received replies with one status (the unmatched list), newest first."""
+    from nurture.models import InboundMail
+
+    return InboundMail.objects.filter(status=status).order_by("-received_at", "-pk")
+
+
+def inbound_rejections(*, limit: int = 20) -> list:
+    from nurture.models import InboundRejection
+
+    return list(InboundRejection.objects.order_by("-received_at", "-pk")[:limit])

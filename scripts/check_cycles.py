@@ -37,8 +37,16 @@ ALLOWED: dict[frozenset[str], str] = {
     frozenset({"leads.services.capture", "leads.tasks.capture"}): _ENQUEUE,
     frozenset({"leads.services.imports", "leads.tasks.imports"}): _ENQUEUE,
     frozenset(
-        {"nurture.services", "nurture.services.dispatch", "nurture.services.sends", "nurture.tasks"}
-    ): _ENQUEUE + "; the dispatcher hands its new messages to the send side (sends.enqueue_sends)",
+        {
+            "nurture.services",
+            "nurture.services.direct",
+            "nurture.services.dispatch",
+            "nurture.services.sends",
+            "nurture.tasks",
+        }
+    ): _ENQUEUE
+    + "; the dispatcher hands its new messages to the send side (sends.enqueue_sends)"
+    + " and sweeps reps' direct emails (direct.direct_requeue_stale)",
     frozenset({"pipeline.services.sla", "pipeline.services.webhooks", "pipeline.tasks"}): _ENQUEUE,
     frozenset({"scoring.selectors", "scoring.services", "scoring.tasks", "scoring.versions"}): (
         _ENQUEUE + "; rule-set versions read live rules from selectors, which describe "

@@ -74,6 +74,7 @@ ROUTES: dict[str, str] = {
     "leads.sweep_organization_submissions": CAPTURE,
     # Mail: nurture sends, SLA notices, invitations, digests.
     "nurture.send_messages": MAIL,
+    "nurture.send_direct_email": MAIL,
     "pipeline.send_notification_emails": MAIL,
     "accounts.tasks.send_invitation": MAIL,
     "reports.send_org_digests": MAIL,

@@ -50,6 +50,7 @@ from nurture.services.common import (
     org_settings,
     suppressed_emails,
 )
+from nurture.services.direct import direct_has_due, direct_requeue_stale
 from nurture.services.enrollments import sequence_zone, step_due
 from nurture.services.sends import enqueue_sends, has_stale_messages, requeue_stale
 
@@ -209,6 +210,7 @@ def dispatch_due(
     cfg = org_settings(organization_id)
     if requeue:
         requeue_stale(organization_id=organization_id, now=now)
+        direct_requeue_stale(organization_id=organization_id, now=now)
     budget = max(0, cfg.throttle_per_minute - sent_last_minute(now=now))
     if limit is not None:
         budget = min(budget, limit)
@@ -230,8 +232,9 @@ def dispatch_due(
 
 
 def has_due_work(*, now: datetime | None = None) -> bool:
-    """Whether the active organization has due enrollments, or messages due for
-    a retry or left behind by a lost task or a dead worker."""
+    """Whether the active organization has due enrollments, or messages (or
+    reps' direct emails) due for a retry or left behind by a lost task or a
+    dead worker."""
     now = now or timezone.now()
     due = Enrollment.objects.filter(
         status=EnrollmentStatus.ACTIVE,
@@ -239,7 +242,7 @@ def has_due_work(*, now: datetime | None = None) -> bool:
         next_send_at__lte=now,
         sequence__is_active=True,
     )
-    return due.exists() or has_stale_messages(now=now)
+    return due.exists() or has_stale_messages(now=now) or direct_has_due(now=now)
 
 
 def organizations_with_due_work(*, now: datetime | None = None) -> list[int]:
