@@ -48,7 +48,7 @@ from nurture.channels.email import new_message_id
 from nurture.models import DirectEmail, DirectEmailStatus, InboundMailbox, Suppression
 from nurture.rendering import merge_context, render_parts, validate_template
 from nurture.services.common import NurtureError, from_address, org_settings
-from nurture.services.sends import requeue_after, retry_backoff, retry_window
+from nurture.services.sends import due_retry, retry_backoff, retry_window, stuck_sending
 
 logger = logging.getLogger(__name__)
 
@@ -294,15 +294,11 @@ def direct_email_deliver(*, direct_email_id: int) -> str:
 
 
 def _stuck(now: datetime) -> Q:
-    return Q(status=DirectEmailStatus.SENDING, last_attempt_at__lt=now - requeue_after())
+    return stuck_sending(now, sending=DirectEmailStatus.SENDING)
 
 
 def _due(now: datetime) -> Q:
-    return Q(status__in=RETRYABLE, next_attempt_at__lte=now) & (
-        Q(enqueued_at__isnull=True)
-        | Q(enqueued_at__lt=F("next_attempt_at"))
-        | Q(enqueued_at__lt=now - requeue_after())
-    )
+    return due_retry(now, waiting=Q(status__in=RETRYABLE))
 
 
 def direct_has_due(*, now: datetime) -> bool:

@@ -10,6 +10,7 @@ import time
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Role
 from leadflow.core.tenancy import tenant_scope
@@ -28,6 +29,7 @@ from scoring.models import RuleKind, ScoringRule
 from tests.factories import EnrollmentFactory, LeadFactory, SequenceFactory
 
 pytestmark = pytest.mark.django_db
+QUERIES_UNMATCHED_LIST = 6  # session, user, org, membership, count, page
 
 
 @pytest.fixture
@@ -251,3 +253,21 @@ def test_settings_show_the_secret_once_and_rotation_invalidates_the_old_one(
 )
 def test_quoted_text_is_trimmed(text, kept):
     assert reply_text(text) == kept
+
+
+@pytest.mark.parametrize("n", [1, 12])
+def test_unmatched_list_runs_a_constant_number_of_queries(
+    org, other_org, admin, client_for, django_assert_num_queries, n
+):
+    with tenant_scope(org):
+        for i in range(n):
+            InboundMail.objects.create(
+                organization=org, message_id=f"<s{i}@x>", from_email="a@x.example",
+                received_at=timezone.now(), status=InboundStatus.UNMATCHED,
+            )  # fmt: skip
+    client = client_for(admin)
+    url = reverse("nurture:inbound_unmatched", kwargs={"org_slug": org.slug})
+    client.get(url)  # warm the session and the per-process caches
+    with django_assert_num_queries(QUERIES_UNMATCHED_LIST):
+        response = client.get(url)
+    assert response.content.count(b'data-testid="dismiss"') == n

@@ -23,13 +23,6 @@ from tests.workers import celery_worker, require_real_services, wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def server():
-    smtp = ScriptedSMTP()
-    yield smtp
-    smtp.stop()
-
-
 def queue_emails(org, rep, n: int) -> None:
     with tenant_scope(org):
         for i in range(n):
