@@ -5,6 +5,8 @@ reply, signed (nurture.services.inbound says how). Answers JSON: 202 kept
 
 from __future__ import annotations
 
+import logging
+
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -13,6 +15,8 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import public_view
 from leadflow.core.tenancy import tenant_scope
 from nurture.services import inbound as inbound_services
+
+logger = logging.getLogger(__name__)
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -26,6 +30,10 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
 def inbound_mail(request, key: str):
     mailbox = inbound_services.mailbox_for_key(key=key)
     if mailbox is None:
+        # No organization to keep a record for: the log line is the trace.
+        logger.warning(
+            "Inbound mail refused: unknown key (from %s)", request.META.get("REMOTE_ADDR")
+        )
         return _error(404, "not_found", "No inbound mailbox at this address.")
     body, remote_addr = request.body, request.META.get("REMOTE_ADDR", "")
     with tenant_scope(mailbox.organization_id):

@@ -40,7 +40,7 @@ def post_reply(base_url: str, mailbox, payload: dict) -> int:
 
 @pytest.mark.parametrize("width", [1366, 390])
 def test_rep_emails_the_lead_and_the_reply_lands_on_the_timeline(
-    page, shot, org, other_org, make_member, live_server, width
+    page, new_page, shot, org, other_org, make_member, live_server, width
 ):
     rep = make_member(org, Role.SALES_REP, full_name="Ann Rep")
     with tenant_scope(org):
@@ -93,3 +93,25 @@ def test_rep_emails_the_lead_and_the_reply_lands_on_the_timeline(
     with tenant_scope(org):
         enrollment.refresh_from_db()
     assert enrollment.status == EnrollmentStatus.EXITED and enrollment.exit_reason == "replied"
+
+    # A reply to no known thread waits for the admin, who files it under the lead.
+    stray = {
+        "from": "g@lead.example",
+        "to": "info@acme.example",
+        "subject": "Also",
+        "text": "One more question.",
+        "message_id": f"<stray-{width}@lead.example>",
+    }
+    assert post_reply(live_server.url, mailbox, stray) == 202
+    admin = new_page()
+    admin.set_viewport_size({"width": width, "height": 900})
+    login(admin, make_member(org, Role.ADMIN).user.email, PASSWORD)
+    admin.goto(f"/o/{org.slug}/nurture/inbound/")
+    shot(admin, f"repmail-inbound-settings-{width}")
+    admin.click("[data-testid=unmatched-link]")
+    assert "One more question." in admin.inner_text("[data-testid=unmatched-list]")
+    shot(admin, f"repmail-unmatched-{width}")
+    admin.click("[data-testid=attach]")
+    admin.wait_for_selector("text=No unmatched replies.")
+    page.reload()
+    assert page.locator("[data-testid=timeline-email]").count() == 3
