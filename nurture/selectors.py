@@ -299,3 +299,14 @@ def inbound_rejections(*, limit: int = 20) -> list:
     from nurture.models import InboundRejection
 
     return list(InboundRejection.objects.order_by("-received_at", "-pk")[:limit])
+
+
+def lead_direct_emails(*, lead_id: int, limit: int = 20) -> list:
+    """A lead's one-to-one emails, newest first, with their delivery status (one query)."""
+    from nurture.models import DirectEmail
+
+    return list(
+        DirectEmail.objects.filter(lead_id=lead_id)
+        .select_related("sender__user")
+        .order_by("-queued_at", "-pk")[:limit]
+    )

@@ -10,7 +10,8 @@ Rules enforced here:
   template (nurture.rendering); merged lead data is hostile: the HTML part is
   the rendered text escaped as a whole, never marked safe;
 - the ledger row (DirectEmail, unique Message-ID and thread token) and its
-  EMAIL_SENT activity are written in one transaction; the send task is
+  EMAIL_SENT activity are written in one transaction (which also stops the
+  lead's first-touch SLA clock, as a logged call does); the send task is
   enqueued once it commits;
 - delivery claims the row (queued/deferred → sending, one conditional UPDATE),
   so a duplicate or redelivered task finds nothing to send; "handed over" is
@@ -49,6 +50,7 @@ from nurture.models import DirectEmail, DirectEmailStatus, InboundMailbox, Suppr
 from nurture.rendering import merge_context, render_parts, validate_template
 from nurture.services.common import NurtureError, from_address, org_settings
 from nurture.services.sends import due_retry, retry_backoff, retry_window, stuck_sending
+from pipeline.models import Assignment
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +184,10 @@ def direct_email_send(*, lead: Lead, actor: Membership, subject: str, body: str)
             enqueued_at=now,
         )
         _record_sent(email, now)
+        # Writing to the lead is a touch: it stops the first-touch SLA clock, as a call does.
+        Assignment.objects.filter(
+            lead_id=lead.pk, is_current=True, first_touched_at__isnull=True
+        ).update(first_touched_at=now)
         _enqueue(email)
     return email
 

@@ -12,9 +12,18 @@ from leadflow.core.errors import LeadflowError
 from leadflow.core.tenancy import get_tenant_object_or_404
 from nurture import selectors
 from nurture.forms import DirectEmailForm
+from nurture.models import DirectEmailStatus
 from nurture.rendering import MERGE_FIELDS
 from nurture.services import direct as direct_services
 
+STATUS_STYLES = {
+    DirectEmailStatus.QUEUED: "secondary",
+    DirectEmailStatus.SENDING: "info",
+    DirectEmailStatus.DEFERRED: "warning",
+    DirectEmailStatus.UNCONFIRMED: "dark",
+    DirectEmailStatus.SENT: "success",
+    DirectEmailStatus.FAILED: "danger",
+}
 MERGE_HELP = [(key, label) for key, label in MERGE_FIELDS.items() if key != "unsubscribe_url"]
 
 
@@ -51,6 +60,8 @@ def lead_email(request, lead_id: int):
         "form": form,
         "draft": draft,
         "merge_fields": MERGE_HELP,
+        "sent": selectors.lead_direct_emails(lead_id=lead.pk),
+        "styles": STATUS_STYLES,
         "sender": direct_services.direct_sender(
             sender=request.membership, organization=request.organization
         ),

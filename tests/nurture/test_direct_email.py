@@ -22,7 +22,7 @@ from nurture.models import DirectEmail, DirectEmailStatus, NurtureSettings
 from nurture.rendering import TemplateInvalid
 from nurture.services import direct
 from nurture.services.dispatch import dispatch_due
-from tests.factories import LeadFactory
+from tests.factories import AssignmentFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -217,3 +217,22 @@ def test_do_not_email_lead_is_refused(org, rep, lead):
         type(lead).objects.filter(pk=lead.pk).update(do_not_email=True)
         with pytest.raises(direct.DirectEmailError):
             direct.direct_email_send(lead=lead, actor=rep, subject="x", body="y")
+
+
+def test_emailing_the_lead_is_its_first_touch(org, rep, lead):
+    with tenant_scope(org):
+        assignment = AssignmentFactory(lead=lead, membership=rep)
+        assert assignment.first_touched_at is None
+    email = send(rep, lead)
+    with tenant_scope(org):
+        assignment.refresh_from_db()
+    assert assignment.first_touched_at == email.queued_at
+
+
+def test_compose_page_lists_the_leads_emails_with_their_status(org, rep, lead, client_for):
+    with mock.patch.object(EmailChannel, "deliver", side_effect=TransientSendError("421 busy")):
+        send(rep, lead, subject="Deferred one")
+    send(rep, lead, subject="Delivered one")
+    page = client_for(rep).get(compose_url(org, lead.pk)).content.decode()
+    assert page.count('data-testid="sent-status"') == 2
+    assert "Deferred" in page and "421 busy" in page and "Delivered one" in page
