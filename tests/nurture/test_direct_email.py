@@ -27,6 +27,7 @@ from tests.factories import AssignmentFactory, LeadFactory
 pytestmark = pytest.mark.django_db
 
 committed = None
+QUERIES_COMPOSE_PAGE = 7  # session, user, org, membership, lead, sender settings, emails
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
 
@@ -236,3 +237,16 @@ def test_compose_page_lists_the_leads_emails_with_their_status(org, rep, lead, c
     page = client_for(rep).get(compose_url(org, lead.pk)).content.decode()
     assert page.count('data-testid="sent-status"') == 2
     assert "Deferred" in page and "421 busy" in page and "Delivered one" in page
+
+
+@pytest.mark.parametrize("n", [1, 6])
+def test_compose_page_runs_a_constant_number_of_queries(
+    org, rep, lead, client_for, django_assert_num_queries, n
+):
+    for i in range(n):
+        send(rep, lead, subject=f"Note {i}")
+    client = client_for(rep)
+    client.get(compose_url(org, lead.pk))  # warm the session and the per-process caches
+    with django_assert_num_queries(QUERIES_COMPOSE_PAGE):
+        response = client.get(compose_url(org, lead.pk))
+    assert response.content.count(b'data-testid="sent-status"') == n
