@@ -120,7 +120,7 @@ def signature_problem(
     """None when the call is signed with this secret within the allowed age, else why not."""
     if not timestamp or not signature:
         return "missing signature"
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp):
         return "malformed timestamp"
     age = now.timestamp() - int(timestamp)
     if abs(age) > settings.INBOUND_MAIL_MAX_AGE_SECONDS:

@@ -100,7 +100,7 @@ def test_matched_by_in_reply_to_when_the_plus_address_is_gone(client, org, threa
 
 
 @pytest.mark.parametrize(
-    "how", ["bad_signature", "other_secret", "missing", "stale", "future", "tampered"]
+    "how", ["bad_signature", "other_secret", "missing", "stale", "future", "tampered", "digits"]
 )
 def test_bad_missing_or_stale_signature_is_refused_and_logged(client, org, thread, how, caplog):
     mailbox = mailbox_of(org)
@@ -111,6 +111,7 @@ def test_bad_missing_or_stale_signature_is_refused_and_logged(client, org, threa
         "stale": {"timestamp": int(time.time()) - 3600},
         "future": {"timestamp": int(time.time()) + 3600},
         "tampered": {},
+        "digits": {"timestamp": "\u00b2" * 3},  # digits to str.isdigit(), not to int()
     }[how]
     payload = reply(thread)
     if how == "tampered":  # signed for another body
