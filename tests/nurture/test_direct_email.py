@@ -250,3 +250,27 @@ def test_compose_page_runs_a_constant_number_of_queries(
     with django_assert_num_queries(QUERIES_COMPOSE_PAGE):
         response = client.get(compose_url(org, lead.pk))
     assert response.content.count(b'data-testid="sent-status"') == n
+
+
+def test_channel_overrides_on_both_mime_paths_with_no_header_injection(org, rep, lead):
+    """The fast SMTP writer (smtp_bytes) and the email package (build_email)
+    give the same From and Reply-To; a line break in a rep's name never makes
+    a header of its own."""
+    from email import message_from_bytes, policy
+
+    from nurture.channels.email import build_email, smtp_bytes
+
+    email = send(rep, lead)
+    name = "Ann\r\nBcc: victim@x.example (Acme)"
+    fast = message_from_bytes(
+        smtp_bytes(email, from_name=name, reply_to=email.reply_to), policy=policy.default
+    )
+    slow = build_email(email, from_name=name, reply_to=email.reply_to).message()
+    for parsed in (fast, slow):
+        assert parseaddr(str(parsed["From"]))[1] == "sales@acme.example"
+        assert str(parsed["Reply-To"]) == email.reply_to
+        assert parsed["Bcc"] is None
+        assert parsed["Message-ID"] == email.message_id
+    # Without the overrides the row's own sender goes out, with no Reply-To.
+    plain = build_email(email).message()
+    assert plain["From"] == "sales@acme.example" and plain["Reply-To"] is None
