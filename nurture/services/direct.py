@@ -121,7 +121,9 @@ def direct_render(
 def _check_recipient(lead: Lead, actor: Membership) -> None:
     if not actor.has_perm(Perm.WORK_LEADS):
         raise DirectEmailError("Your role cannot email leads.")
-    if actor.role == Role.SALES_REP and lead.owner_id != actor.pk:
+    if actor.organization_id != lead.organization_id or (
+        actor.role == Role.SALES_REP and lead.owner_id != actor.pk
+    ):
         raise NotYourLead("This lead is not assigned to you.")
     if not lead.is_active:
         raise DirectEmailError("This lead was discarded or merged away.")

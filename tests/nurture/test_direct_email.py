@@ -209,6 +209,10 @@ def test_another_reps_lead_and_another_orgs_lead_are_404(
         assert post.status_code == 404
     with tenant_scope(org), pytest.raises(direct.NotYourLead):
         direct.direct_email_send(lead=theirs, actor=rep, subject="x", body="y")
+    # Nor may another organization's admin, whatever scope is active.
+    other_admin = make_member(other_org, Role.ADMIN)
+    with tenant_scope(org), pytest.raises(direct.NotYourLead):
+        direct.direct_email_send(lead=lead, actor=other_admin, subject="x", body="y")
     with tenant_scope(org):
         assert not DirectEmail.objects.exists()
 
