@@ -316,6 +316,10 @@ NURTURE_SMTP_TIMEOUT_SECONDS = env.int("NURTURE_SMTP_TIMEOUT_SECONDS", default=3
 # long a from-address confirmation link stays valid.
 SENDER_SPF_INCLUDE = env.str("SENDER_SPF_INCLUDE", default="spf.leadflow.localhost")
 SENDER_VERIFY_MAX_AGE_DAYS = env.int("SENDER_VERIFY_MAX_AGE_DAYS", default=7)
+# Replies to a rep's email: the domain of the per-organization reply address
+# (reply-<x>+<thread>@domain), and how old a signed inbound webhook call may be.
+INBOUND_MAIL_DOMAIN = env.str("INBOUND_MAIL_DOMAIN", default="inbound.leadflow.localhost")
+INBOUND_MAIL_MAX_AGE_SECONDS = env.int("INBOUND_MAIL_MAX_AGE_SECONDS", default=300)
 # Days between automatic re-learning for organizations that use learned scoring (0: off).
 SCORING_RETRAIN_DAYS = env.int("SCORING_RETRAIN_DAYS", default=30)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.

@@ -528,3 +528,28 @@ class SenderForm(forms.Form):
 
     def to_data(self) -> dict:
         return dict(self.cleaned_data)
+
+
+class DirectEmailForm(forms.Form):
+    """A rep's email to one lead: a subject and a plain-text body, both with merge fields."""
+
+    subject = forms.CharField(max_length=300, widget=forms.TextInput(attrs={"autofocus": True}))
+    body = forms.CharField(
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 10}),
+        help_text="Plain text. Merge fields such as {{ first_name }} are filled in for the lead.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+
+    def clean_subject(self):
+        validate_single_line(self.cleaned_data["subject"])
+        return self.cleaned_data["subject"]
+
+
+class InboundAttachForm(forms.Form):
+    email = forms.CharField(max_length=254, label="Lead's email address")

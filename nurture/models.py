@@ -340,3 +340,130 @@ class NurtureSettings(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["organization"], name="nurture_settings_one_per_org")
         ]
+
+
+# --- One-to-one email: a rep writes to a lead, the lead answers ---------------------------
+
+
+class DirectEmailStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    # A transient failure (SMTP outage, 4xx): queued again at next_attempt_at.
+    DEFERRED = "deferred", "Deferred"
+    # Handed to the server, its answer lost: probably delivered, never resent automatically.
+    UNCONFIRMED = "unconfirmed", "Unconfirmed"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class DirectEmail(TenantModel):
+    """The ledger of a rep's email to a lead: one row per email, written (with
+    its EMAIL_SENT activity) before any delivery; the send task claims it
+    (queued/deferred → sending) so a retry never sends it twice."""
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="+")
+    sender = models.ForeignKey(
+        "accounts.Membership", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_email = models.CharField(max_length=254)
+    from_name = models.CharField(max_length=200)  # the rep, e.g. "Ann Rep (Acme)"
+    from_email = models.CharField(max_length=320)  # the organization's sender address
+    reply_to = models.CharField(max_length=320)  # the thread's inbound plus-address
+    subject_template = models.CharField(max_length=300)  # as the rep wrote it (merge fields)
+    body_template = models.TextField()  # as the rep wrote it (merge fields)
+    subject = models.CharField(max_length=300)  # rendered: what the lead gets
+    text = models.TextField()
+    html = models.TextField()
+    message_id = models.CharField(max_length=200, unique=True)
+    thread_token = models.CharField(max_length=40, unique=True)
+    status = models.CharField(
+        max_length=12, choices=DirectEmailStatus.choices, default=DirectEmailStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    queued_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    handed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "lead", "queued_at"]),
+            models.Index(fields=["organization", "status", "next_attempt_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {self.to_email}"
+
+
+class InboundMailbox(TenantModel):
+    """The organization's inbound address and the webhook its mail provider calls.
+
+    key: the unguessable part of the webhook URL (names the tenant); secret:
+    the HMAC key of the signature (shown to an admin once, on rotation);
+    address_name: the local part of the reply address (reply-<x>+<thread>@domain)."""
+
+    key = models.CharField(max_length=64, unique=True)
+    secret = models.CharField(max_length=128)
+    address_name = models.CharField(max_length=64, unique=True)
+    rotated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization"], name="nurture_one_inbound_mailbox")
+        ]
+
+
+class InboundStatus(models.TextChoices):
+    MATCHED = "matched", "Matched to a thread"
+    UNMATCHED = "unmatched", "Unmatched"
+    ATTACHED = "attached", "Attached to a lead by hand"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class InboundMail(TenantModel):
+    """Every reply the provider posted, kept as received (matched or not): a
+    reply to no known thread waits in the "unmatched" list for an admin."""
+
+    message_id = models.CharField(max_length=300)
+    from_email = models.CharField(max_length=320)
+    to = models.TextField(blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    in_reply_to = models.CharField(max_length=300, blank=True)
+    references = models.TextField(blank=True)
+    received_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=InboundStatus.choices)
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    direct_email = models.ForeignKey(
+        DirectEmail, null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+    handled_by = models.ForeignKey(
+        "accounts.Membership", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            # A provider's retry of the same reply records nothing twice.
+            models.UniqueConstraint(
+                fields=["organization", "message_id"], name="nurture_inbound_once"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "status", "received_at"])]
+
+
+class InboundRejection(TenantModel):
+    """A webhook call refused (bad, missing or stale signature; bad payload), for the admin."""
+
+    reason = models.CharField(max_length=200)
+    remote_addr = models.CharField(max_length=64, blank=True)
+    body_excerpt = models.TextField(blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "received_at"])]

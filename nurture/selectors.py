@@ -316,3 +316,41 @@ def sender_status(*, organization_id: int, records: bool = False) -> SenderStatu
             from_email=cfg.from_email, selector=cfg.dkim_selector, public_key=cfg.dkim_public_key
         )
     return SenderStatus(cfg, problems, waiting, held, dns)
+
+
+# --- one-to-one email and replies ---------------------------------------------------------
+
+
+def emailable_leads(*, membership) -> QuerySet[Lead]:
+    """Leads this member may email: live ones; a sales rep only their own
+    (another rep's lead is a 404, as on the pipeline pages)."""
+    from accounts.models import Role
+
+    qs = Lead.objects.filter(merged_into__isnull=True, discarded_at__isnull=True)
+    if membership.role == Role.SALES_REP:
+        qs = qs.filter(owner=membership)
+    return qs.select_related("company", "owner__user")
+
+
+def inbound_replies(*, status: str) -> QuerySet:
+    """Received replies with one status (the unmatched list), newest first."""
+    from nurture.models import InboundMail
+
+    return InboundMail.objects.filter(status=status).order_by("-received_at", "-pk")
+
+
+def inbound_rejections(*, limit: int = 20) -> list:
+    from nurture.models import InboundRejection
+
+    return list(InboundRejection.objects.order_by("-received_at", "-pk")[:limit])
+
+
+def lead_direct_emails(*, lead_id: int, limit: int = 20) -> list:
+    """A lead's one-to-one emails, newest first, with their delivery status (one query)."""
+    from nurture.models import DirectEmail
+
+    return list(
+        DirectEmail.objects.filter(lead_id=lead_id)
+        .select_related("sender__user")
+        .order_by("-queued_at", "-pk")[:limit]
+    )

@@ -14,6 +14,7 @@ from leadflow.core.tenancy import TenantTask, tenant_scope
 from nurture import services
 from nurture.models import ListKind, NurtureList
 from nurture.services import sender
+from nurture.services.direct import direct_email_deliver
 from nurture.services.sends import messages_send
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "dispatch_organization",
     "refresh_dynamic_lists_all",
     "refresh_organization_lists",
+    "send_direct_email",
     "send_messages",
     "send_sender_verification",
 ]
@@ -67,6 +69,18 @@ def send_messages(*, organization_id: int, message_ids: list[int]) -> dict[str, 
     dispatcher's pass (beat, every 15 s) enqueues it again when that comes,
     so a retry never depends on a task held in the broker for hours."""
     return dict(Counter(messages_send(message_ids=message_ids).values()))
+
+
+@shared_task(
+    base=TenantTask,
+    name="nurture.send_direct_email",
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=8,
+)
+def send_direct_email(*, organization_id: int, direct_email_id: int) -> str:
+    """Deliver a rep's email to a lead (exactly once: the row is claimed). A
+    transient failure defers it; the dispatcher's pass enqueues it again."""
+    return direct_email_deliver(direct_email_id=direct_email_id)
 
 
 @shared_task(base=TenantTask, name="nurture.refresh_organization_lists")

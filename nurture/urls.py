@@ -1,6 +1,6 @@
 from django.urls import path
 
-from nurture.views import email_templates, lists, outbox, sender, sequences
+from nurture.views import direct, email_templates, inbound, lists, outbox, sender, sequences
 
 app_name = "nurture"
 
@@ -71,4 +71,9 @@ urlpatterns = [
     path("outbox/<int:message_id>/", outbox.message_detail, name="message_detail"),
     path("outbox/<int:message_id>/body.html", outbox.message_body, name="message_body"),
     path("outbox/<int:message_id>/resend/", outbox.message_resend, name="message_resend"),
+    path("leads/<int:lead_id>/email/", direct.lead_email, name="lead_email"),
+    path("inbound/", inbound.inbound_settings, name="inbound_settings"),
+    path("inbound/unmatched/", inbound.inbound_unmatched, name="inbound_unmatched"),
+    path("inbound/<int:inbound_id>/attach/", inbound.inbound_attach, name="inbound_attach"),
+    path("inbound/<int:inbound_id>/dismiss/", inbound.inbound_dismiss, name="inbound_dismiss"),
 ]

@@ -48,6 +48,7 @@ ALLOWED: dict[frozenset[str], str] = {
     frozenset(
         {
             "nurture.services",
+            "nurture.services.direct",
             "nurture.services.dispatch",
             "nurture.services.sender",
             "nurture.services.sends",
@@ -55,7 +56,8 @@ ALLOWED: dict[frozenset[str], str] = {
         }
     ): _ENQUEUE
     + "; the dispatcher hands its new messages to the send side (sends.enqueue_sends)"
-    + "; a ready sender releases held messages, the send side makes a missing DKIM key",
+    + "; a ready sender releases held messages, the send side makes a missing DKIM key"
+    + "; the dispatcher sweeps reps' direct emails (direct.direct_requeue_stale)",
     frozenset({"pipeline.services.sla", "pipeline.services.webhooks", "pipeline.tasks"}): _ENQUEUE,
 }
 

@@ -99,6 +99,7 @@ ALLOWED_BASE_MANAGER = {
     "leads/services/imports.py",
     "accounts/api_writes.py",  # the periodic purge of expired Idempotency-Key answers
     "privacy/tasks.py",  # the retention trigger: which organizations set a retention
+    "nurture/services/inbound.py",  # the inbound-mail webhook's unguessable key
 }
 
 

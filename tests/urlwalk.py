@@ -45,6 +45,20 @@ def _scoring_sample(org, model: str, **fields) -> int:
         return model_class.objects.create(organization=org, **fields).pk
 
 
+def _unmatched_reply(org) -> int:
+    from django.utils import timezone
+    from django_scopes import scopes_disabled
+
+    from nurture.models import InboundMail, InboundStatus
+
+    with scopes_disabled():
+        count = InboundMail.objects.filter(organization=org).count()
+        return InboundMail.objects.create(
+            organization=org, message_id=f"<sample{count}@x.example>", from_email="a@x.example",
+            received_at=timezone.now(), status=InboundStatus.UNMATCHED,
+        ).pk  # fmt: skip
+
+
 SAMPLE_OBJECTS: dict[str, Callable] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -82,9 +96,10 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "opportunity_id": lambda org: f.OpportunityFactory(lead__organization=org).pk,
     "webhook_id": lambda org: f.WebhookEndpointFactory(organization=org).pk,
     "delivery_id": lambda org: f.WebhookDeliveryFactory(endpoint__organization=org).pk,
+    "inbound_id": _unmatched_reply,
 }
 
-SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token"}
+SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token", "key": "bogus-inbound-key"}
 
 
 @dataclass

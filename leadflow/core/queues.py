@@ -76,6 +76,7 @@ ROUTES: dict[str, str] = {
     # Mail: nurture sends, SLA notices, invitations, digests.
     "nurture.send_messages": MAIL,
     "nurture.send_sender_verification": MAIL,
+    "nurture.send_direct_email": MAIL,
     "pipeline.send_notification_emails": MAIL,
     "accounts.tasks.send_invitation": MAIL,
     "leads.send_consent_confirmation": MAIL,

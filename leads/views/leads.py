@@ -173,6 +173,7 @@ def lead_detail(request, lead_id: int):
         "merges": lead.merges_kept.select_related("dropped", "merged_by"),
         "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),
         "can_review": request.membership.has_perm(Perm.REVIEW_LEADS),
+        "can_email": request.membership.has_perm(Perm.WORK_LEADS),
     }
     return render(request, "leads/lead_detail.html", context)
 

@@ -53,9 +53,18 @@ class Channel(Protocol):
         """The unsaved ledger row with its final content."""
         ...
 
-    def deliver(self, message: EmailMessage, *, on_handed: Callable[[], None]) -> DeliveryResult:
+    def deliver(
+        self,
+        message: EmailMessage,
+        *,
+        on_handed: Callable[[], None],
+        from_name: str | None = None,
+        reply_to: str | None = None,
+    ) -> DeliveryResult:
         """Deliver one claimed row. on_handed() runs (and commits its marker) right
-        before the receiver can accept the message. A failure raises."""
+        before the receiver can accept the message. A failure raises. from_name
+        and reply_to override the sender's display name and add a Reply-To
+        (a rep's one-to-one email: nurture.services.direct)."""
         ...
 
     def classify(self, exc: Exception) -> Verdict | None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
-from email.utils import formatdate, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
 from typing import Any
 
@@ -34,7 +34,7 @@ from django.db import DatabaseError
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
-from leadflow.core.mail import is_transient
+from leadflow.core.mail import header_text, is_transient
 from nurture import dkim, tokens
 from nurture.channels.base import DeliveryResult, Send, Verdict
 from nurture.models import EmailMessage, EmailTemplate, SequenceStep
@@ -149,17 +149,35 @@ class NurtureEmail(EmailMultiAlternatives):
         return msg
 
 
-def build_email(message: Any, *, connection: Any = None) -> EmailMultiAlternatives:
+def sender_header(message: Any, from_name: str | None = None) -> str:
+    """The From header: the row's sender, under another display name when given
+    (a rep's one-to-one email goes out as the rep from the organization's address)."""
+    sender = message.from_email or settings.DEFAULT_FROM_EMAIL
+    if from_name is None:
+        return sender
+    return formataddr((header_text(from_name), parseaddr(sender)[1]))
+
+
+def build_email(
+    message: Any,
+    *,
+    connection: Any = None,
+    from_name: str | None = None,
+    reply_to: str | None = None,
+) -> EmailMultiAlternatives:
     """The MIME message of a stored EmailMessage row, with RFC 8058 one-click
-    unsubscribe headers and its own Message-ID (stable across retries)."""
+    unsubscribe headers and its own Message-ID (stable across retries);
+    from_name / reply_to override the From display name and the Reply-To."""
+    reply_to = reply_to or _reply_to(message)
     unsubscribe = tokens.unsubscribe_url(
         organization_id=message.organization_id, message_id=message.message_id
     )
     email = NurtureEmail(
         subject=message.subject,
         body=message.text,
-        from_email=message.from_email or settings.DEFAULT_FROM_EMAIL,
+        from_email=sender_header(message, from_name),
         to=[message.to_email],
+        reply_to=[reply_to] if reply_to else None,
         headers={
             "Message-ID": message.message_id,
             "List-Unsubscribe": f"<{unsubscribe}>",
@@ -167,7 +185,6 @@ def build_email(message: Any, *, connection: Any = None) -> EmailMultiAlternativ
             "Auto-Submitted": "auto-generated",
         },
         connection=connection,
-        reply_to=[_reply_to(message)] if _reply_to(message) else None,
     )
     email.attach_alternative(message.html, "text/html")
     return email
@@ -222,10 +239,10 @@ class _Signed(NurtureEmail):
 _FOLD = re.compile(rb"\r\n[ \t]+")
 
 
-def signed_email(message: Any, *, connection: Any = None) -> EmailMultiAlternatives:
+def signed_email(message: Any, *, connection: Any = None, **headers: Any) -> EmailMultiAlternatives:
     """build_email() with the DKIM-Signature header of the exact MIME message
     the backend will write (for the file/console/memory backends)."""
-    email = build_email(message, connection=connection)
+    email = build_email(message, connection=connection, **headers)
     if _signer(message) is None:
         return email
     mime = email.message()
@@ -337,7 +354,9 @@ def _part(body: str, subtype: str) -> bytes | None:
     ).encode() + data
 
 
-def smtp_bytes(message: Any) -> bytes | None:
+def smtp_bytes(
+    message: Any, *, from_name: str | None = None, reply_to: str | None = None
+) -> bytes | None:
     """The same MIME message as build_email(message).message(), written
     directly: the email package's header folding and address parsing cost more
     CPU than everything else in a send. None when the message needs what only
@@ -358,14 +377,14 @@ def smtp_bytes(message: Any) -> bytes | None:
     unsubscribe = tokens.unsubscribe_url(
         organization_id=message.organization_id, message_id=message.message_id
     )
-    reply_to = _reply_to(message)
+    reply_to = reply_to or _reply_to(message)
     if reply_to:
         if not (reply_to.isascii() and not any(c in reply_to for c in '\r\n<>,"')):
             return None
         reply_to = f"Reply-To: {reply_to}\r\n"
     head = (
         f"Subject: {subject}\r\n"
-        f"From: {_address(message.from_email or settings.DEFAULT_FROM_EMAIL)}\r\n"
+        f"From: {_address(sender_header(message, from_name))}\r\n"
         f"To: {to}\r\n"
         f"{reply_to}"
         f"Date: {formatdate(localtime=settings.EMAIL_USE_LOCALTIME)}\r\n"
@@ -420,16 +439,17 @@ def smtp_transaction(
         raise smtplib.SMTPDataError(code, reply)
 
 
-def _send(message: Any, connection: Any, handed: Callable) -> None:
+def _send(message: Any, connection: Any, handed: Callable, headers: dict) -> None:
     if not isinstance(connection, SMTPBackend):
         # File, console and memory backends (development, tests): no server
         # that could accept a message and then lose the answer.
-        if signed_email(message, connection=connection).send(fail_silently=False) != 1:
+        email = signed_email(message, connection=connection, **headers)
+        if email.send(fail_silently=False) != 1:
             raise TransientSendError("The email backend did not accept the message.")
         return
-    data = smtp_bytes(message)
+    data = smtp_bytes(message, **headers)
     if data is None:
-        data = build_email(message).message().as_bytes(linesep="\r\n")
+        data = build_email(message, **headers).message().as_bytes(linesep="\r\n")
     data = _dkim_sign(message, data)
     sender = parseaddr(_address(message.from_email or settings.DEFAULT_FROM_EMAIL))[1]
     smtp_transaction(
@@ -441,9 +461,16 @@ def _send(message: Any, connection: Any, handed: Callable) -> None:
     )
 
 
-def deliver(message: Any, *, on_handed: Callable[[], None] = lambda: None) -> None:
+def deliver(
+    message: Any,
+    *,
+    on_handed: Callable[[], None] = lambda: None,
+    from_name: str | None = None,
+    reply_to: str | None = None,
+) -> None:
     """Send one stored message. on_handed() runs (and must commit its marker)
-    right before the server can accept the message.
+    right before the server can accept the message. from_name / reply_to:
+    see build_email().
 
     Raises TransientSendError (try later), PermanentSendError (never) or
     UnconfirmedSendError (handed over, the answer lost: probably delivered).
@@ -468,7 +495,7 @@ def deliver(message: Any, *, on_handed: Callable[[], None] = lambda: None) -> No
                 f"Could not connect to the mail server: {exc}", unreachable=True
             ) from exc
         try:
-            _send(message, connection, hand)
+            _send(message, connection, hand, {"from_name": from_name, "reply_to": reply_to})
         except smtplib.SMTPServerDisconnected as exc:
             close_connection()
             if handed:
@@ -548,9 +575,16 @@ class EmailChannel:
             step=step,
         )
 
-    def deliver(self, message: EmailMessage, *, on_handed: Callable[[], None]) -> DeliveryResult:
+    def deliver(
+        self,
+        message: EmailMessage,
+        *,
+        on_handed: Callable[[], None],
+        from_name: str | None = None,
+        reply_to: str | None = None,
+    ) -> DeliveryResult:
         try:
-            deliver(message, on_handed=on_handed)
+            deliver(message, on_handed=on_handed, from_name=from_name, reply_to=reply_to)
         except UnconfirmedSendError as exc:
             return DeliveryResult(confirmed=False, detail=str(exc))
         return DeliveryResult()

@@ -54,6 +54,7 @@ from nurture.services.common import (
     sender_problems,
     suppressed_emails,
 )
+from nurture.services.direct import direct_has_due, direct_requeue_stale
 from nurture.services.enrollments import sequence_zone, step_due
 from nurture.services.sends import enqueue_sends, has_stale_messages, requeue_stale
 
@@ -213,6 +214,7 @@ def dispatch_due(
     cfg = org_settings(organization_id)
     if requeue:
         requeue_stale(organization_id=organization_id, now=now)
+        direct_requeue_stale(organization_id=organization_id, now=now)
     if sender_problems(cfg):
         # Nothing is composed from an unverified sender: the due steps wait (the
         # outbox and Sender identity say why) and go out once it is fixed.
@@ -238,8 +240,9 @@ def dispatch_due(
 
 
 def has_due_work(*, now: datetime | None = None) -> bool:
-    """Whether the active organization has due enrollments, or messages due for
-    a retry or left behind by a lost task or a dead worker."""
+    """Whether the active organization has due enrollments, or messages (or
+    reps' direct emails) due for a retry or left behind by a lost task or a
+    dead worker."""
     now = now or timezone.now()
     due = Enrollment.objects.filter(
         status=EnrollmentStatus.ACTIVE,
@@ -247,7 +250,7 @@ def has_due_work(*, now: datetime | None = None) -> bool:
         next_send_at__lte=now,
         sequence__is_active=True,
     )
-    return due.exists() or has_stale_messages(now=now)
+    return due.exists() or has_stale_messages(now=now) or direct_has_due(now=now)
 
 
 def organizations_with_due_work(*, now: datetime | None = None) -> list[int]:

@@ -35,7 +35,9 @@ from nurture.models import (
 from nurture.services.common import EnrollmentError, sendable_leads
 
 # Consent overrides a sequence's settings: these always end an enrollment.
-ALWAYS_EXIT = frozenset({ExitCondition.UNSUBSCRIBED, ExitCondition.BOUNCED})
+# A lead who answers a rep's email is in a conversation with a person: no
+# sequence keeps mailing them, whatever its own exit conditions say.
+ALWAYS_EXIT = frozenset({ExitCondition.UNSUBSCRIBED, ExitCondition.BOUNCED, ExitCondition.REPLIED})
 
 
 # --- send windows ------------------------------------------------------------------

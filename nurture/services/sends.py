@@ -431,23 +431,32 @@ def message_resend(*, message: EmailMessage, actor: Membership | None = None) ->
 # --- the sweep (the dispatcher runs it every 15 s) ---------------------------------------
 
 
-def _due_retry(now: datetime) -> Q:
-    """Queued, due, and not already on the broker (or put there so long ago that
-    its task must have been lost)."""
-    return Q(status=MessageStatus.QUEUED, next_attempt_at__lte=now) & (
-        Q(enqueued_at__isnull=True)
-        | Q(enqueued_at__lt=F("next_attempt_at"))
-        | Q(enqueued_at__lt=now - requeue_after())
+def due_retry(now: datetime, *, waiting: Q) -> Q:
+    """A ledger row waiting to be sent (`waiting`: its statuses), due, and not
+    already on the broker (or put there so long ago that its task must have
+    been lost). Shared with reps' direct emails (nurture.services.direct)."""
+    return (
+        waiting
+        & Q(next_attempt_at__lte=now)
+        & (
+            Q(enqueued_at__isnull=True)
+            | Q(enqueued_at__lt=F("next_attempt_at"))
+            | Q(enqueued_at__lt=now - requeue_after())
+        )
     )
 
 
-def _stuck_sending(now: datetime) -> Q:
+def stuck_sending(now: datetime, *, sending: str = MessageStatus.SENDING) -> Q:
     """Claimed by a worker that died (no live send outlasts the task time limit)."""
-    return Q(status=MessageStatus.SENDING, last_attempt_at__lt=now - requeue_after())
+    return Q(status=sending, last_attempt_at__lt=now - requeue_after())
+
+
+def _due_retry(now: datetime) -> Q:
+    return due_retry(now, waiting=Q(status=MessageStatus.QUEUED))
 
 
 def has_stale_messages(*, now: datetime) -> bool:
-    return EmailMessage.objects.filter(_due_retry(now) | _stuck_sending(now)).exists()
+    return EmailMessage.objects.filter(_due_retry(now) | stuck_sending(now)).exists()
 
 
 def requeue_stale(*, organization_id: int, now: datetime | None = None) -> int:
@@ -457,10 +466,10 @@ def requeue_stale(*, organization_id: int, now: datetime | None = None) -> int:
     server), handed over → unconfirmed. Returns messages enqueued."""
     now = now or timezone.now()
     # Nothing reached the server: queue them again, in one statement.
-    EmailMessage.objects.filter(_stuck_sending(now), handed_at__isnull=True).update(
+    EmailMessage.objects.filter(stuck_sending(now), handed_at__isnull=True).update(
         status=MessageStatus.QUEUED, next_attempt_at=now
     )
-    handed = EmailMessage.objects.filter(_stuck_sending(now), handed_at__isnull=False)
+    handed = EmailMessage.objects.filter(stuck_sending(now), handed_at__isnull=False)
     for message in handed.select_related("enrollment")[:SWEEP_LIMIT]:
         _unconfirmed(message, "The worker stopped after the hand-off.", now)
     ids = list(

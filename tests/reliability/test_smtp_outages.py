@@ -16,17 +16,10 @@ from leadflow.celery import app as celery_app
 from leadflow.core.tenancy import tenant_scope
 from nurture import services
 from nurture.models import Enrollment, EnrollmentStatus, MessageStatus
-from tests.reliability.smtp import OK, ScriptedSMTP, beat_until, ledger, make_leads, rows
+from tests.reliability.smtp import OK, beat_until, ledger, make_leads, rows
 from tests.workers import celery_worker, require_real_services, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def server():
-    smtp = ScriptedSMTP()
-    yield smtp
-    smtp.stop()
 
 
 @pytest.fixture

@@ -70,6 +70,12 @@ NOT_USER_TEXT: dict[str, str] = {
     "nurture.Enrollment.source": "a source the service writes",
     "nurture.Enrollment.exit_reason": "a reason code the service writes",
     "nurture.NurtureList.filter": "a structured filter validated on save",
+    "nurture.DirectEmail.message_id": "generated",
+    "nurture.DirectEmail.thread_token": "generated",
+    "nurture.DirectEmail.html": "composed by the sender: the rep's text escaped whole",
+    "nurture.InboundMailbox.key": "generated",
+    "nurture.InboundMailbox.secret": "generated",
+    "nurture.InboundMailbox.address_name": "generated",
     "reports.LeadCohortRollup.source": "copied from Lead.first_source (a choice)",
     "reports.MqlMonthRollup.source": "copied from Lead.mql_source (a choice)",
 }
@@ -239,6 +245,7 @@ def populate(org, members: dict[str, Membership]) -> World:
         defaults={"from_name": "Acme", "from_email": "news@acme.example",
                   "physical_address": "1 Main St"},
     )  # fmt: skip
+    world.values["key"] = _one_to_one_mail(org, lead, rep, now)  # the inbound webhook's
     admin = members[Role.ADMIN]
     audit_record(organization=org, action="lead.merged", actor=admin, subject=lead,
                  data={"fields": {"title": "dropped"}})  # fmt: skip
@@ -275,6 +282,33 @@ def _privacy_rows(org, world: World, lead, form, now) -> None:
         organization=org, email_hash=suppression_hash(organization_id=org.pk, email="x@y.io")
     )
     PrivacySettings.objects.create(organization=org, retention_days=365)
+
+
+def _one_to_one_mail(org, lead, rep, now) -> str:
+    """A rep's email, the lead's reply on the timeline, an unmatched reply and a refused call."""
+    from leads.models import Activity, ActivityKind
+    from nurture.models import DirectEmail, InboundMail, InboundRejection
+    from nurture.services.direct import mailbox_get
+
+    mailbox = mailbox_get(organization_id=org.pk)
+    sent = DirectEmail.objects.create(
+        organization=org, lead=lead, sender=rep, to_email=lead.email, from_name="Ann (Acme)",
+        from_email="sales@x.example", reply_to="reply-x+t@x.example", subject_template="Hi",
+        body_template="Hi", subject="Hi", text="Hi", html="<p>Hi</p>", message_id=f"<d{org.pk}@x>",
+        thread_token=f"t{org.pk}", queued_at=now,
+    )  # fmt: skip
+    for kind in (ActivityKind.EMAIL_SENT, ActivityKind.EMAIL_REPLIED):
+        Activity.objects.create(
+            organization=org, lead=lead, kind=kind, occurred_at=now,
+            properties={"thread": sent.thread_token, "subject": "Hi", "from": "Ann", "to": "g@x",
+                        "excerpt": "Hello", "message_id": sent.message_id},
+        )  # fmt: skip
+    InboundMail.objects.create(
+        organization=org, message_id=f"<r{org.pk}@x>", from_email="g@x.example", to="a@x.example",
+        subject="Re: Hi", text="Yes", html="<p>Yes</p>", received_at=now, status="unmatched",
+    )  # fmt: skip
+    InboundRejection.objects.create(organization=org, reason="bad signature", received_at=now)
+    return mailbox.key
 
 
 def _tokens(org, message, invitation_id: int) -> dict[str, str]:
