@@ -40,7 +40,7 @@ NAV: list[NavEntry] = [
         "pipeline:board",
         "kanban",
         Perm.VIEW_PIPELINE,
-        owns=("pipeline:opportunity", "pipeline:board_", "pipeline:deal_stage"),
+        owns=("pipeline:opportunity", "pipeline:board_"),
     ),
     NavEntry("Team", "pipeline:team", "people-fill", Perm.VIEW_TEAM),
     NavEntry("Reports", "reports:marketing", "graph-up-arrow", Perm.VIEW_REPORTS),
