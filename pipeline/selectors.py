@@ -37,6 +37,7 @@ from pipeline.models import (
     OPEN_STAGES,
     Assignment,
     DealStage,
+    DealStageKind,
     Notification,
     Opportunity,
     PipelinePolicy,
@@ -102,6 +103,8 @@ def rep_queue(*, membership: Membership) -> QuerySet[Lead]:
                 Coalesce("accept_due", "touch_due"), Coalesce("touch_due", "accept_due")
             ),
             assignment_reason=F("current__reason"),
+            assignment_method=F("current__method"),
+            assignment_rule=F("current__rule__name"),
             accepted_at=F("current__accepted_at"),
             breached_at=F("current__breached_at"),
             team_name=F("current__team__name"),
@@ -239,7 +242,8 @@ def _card_order(deal: Opportunity) -> tuple:
 
 def pipeline_board(*, membership: Membership, stages: list[DealStage]) -> list[BoardColumn]:
     """The organization's stages as columns, with each column's count and totals and
-    probability-weighted totals per currency (never summed across currencies). Reps
+    probability-weighted totals per currency (never summed across currencies; a won
+    column weighs 100 %, a lost one 0 %). Reps
     see their own deals. A deal without a stage of its status's kind (closed in
     bulk, say) counts in that kind's first column. Two queries: the sums, and the
     first BOARD_COLUMN_LIMIT cards of every column in one window query."""
@@ -273,6 +277,10 @@ def pipeline_board(*, membership: Membership, stages: list[DealStage]) -> list[B
         column.weighted[currency] = column.weighted.get(currency, Decimal(0)) + (
             row["weighted"] or 0
         )
+    for column in columns.values():
+        if column.kind != DealStageKind.OPEN:  # closed: the amount won, or nothing
+            won = column.kind == DealStageKind.WON
+            column.weighted = {c: t if won else Decimal(0) for c, t in column.totals.items()}
     rank = Window(
         RowNumber(),
         partition_by=[F("status"), F("stage_id")],

@@ -103,6 +103,9 @@ def _member_rows(org, n, *, nurture_list, **_):
 
 
 def _deal_rows(org, n, *, rep, **_):
+    from pipeline.services import deal_stages_install
+
+    deal_stages_install(organization_id=org.pk)  # as organization_create's hook made them
     for i in range(n):
         f.OpportunityFactory(
             lead=f.LeadFactory(organization=org, stage="opportunity", owner=rep),

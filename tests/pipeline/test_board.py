@@ -125,7 +125,7 @@ def test_columns_count_and_total_per_currency_reps_see_their_own(
     deal(org, sales_rep, amount=1000, stage=stages["Proposal"], probability=40)
     deal(org, sales_rep, amount=500, currency="EUR", stage=stages["Proposal"], probability=40)
     deal(org, sales_rep, amount=2000, stage=stages["Negotiation"], probability=70)
-    deal(org, sales_rep, "won", amount=2500, probability=100)  # no stage: the first won column
+    deal(org, sales_rep, "won", amount=2500, probability=20)  # no stage: the first won column
     deal(org, other, "lost", amount=9999, stage=stages["Lost"], probability=0)
     with tenant_scope(other_org):
         deal(other_org, rep(other_org), amount=77777)
@@ -139,6 +139,7 @@ def test_columns_count_and_total_per_currency_reps_see_their_own(
     assert board["Proposal"]["weighted"] == "weighted 200 EUR · 400 USD"
     assert board["Negotiation"]["weighted"] == "weighted 1,400 USD"
     assert "2,500" in board["Won"]["total"]
+    assert board["Won"]["weighted"] == "weighted 2,500 USD"  # won weighs 100 %
     html = admin_client.get(url("board", org)).content.decode()
     assert columns(html)["Lost"]["count"] == 1 and "9,999" in html and "77,777" not in html
 
