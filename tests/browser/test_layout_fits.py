@@ -315,6 +315,12 @@ def test_the_reps_pages_fit_both_widths_with_actions_in_reach(browser, live_serv
                     page.locator(".why-details[open] .why-text").first.wait_for()
                     assert page.evaluate(OVERFLOW)["scroll"] <= LAPTOP["width"] + 1
                 else:
+                    page.goto(paths["lead"])  # the lead page's actions: thumb-sized, on screen
+                    buttons = page.locator("[data-testid=panel-actions] .btn")
+                    assert buttons.count() >= 2
+                    for box in (buttons.nth(i).bounding_box() for i in range(buttons.count())):
+                        assert box["height"] >= 40 and box["x"] + box["width"] <= PHONE["width"]
+                    page.goto(paths["queue"])
                     for card in page.evaluate(QUEUE_CARDS):
                         box, buttons = card["card"], card["buttons"]
                         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
