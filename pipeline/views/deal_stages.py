@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.db.models import Count
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import org_view
@@ -37,8 +38,14 @@ def _stage_page(request, stage: DealStage, title: str, success: str):
             stage=form.save(commit=False), actor=request.membership
         ),
         saved=lambda obj: (success.format(obj=obj), _to_stages(request)),
-        template="pipeline/deal_stage_form.html",
-        context={"title": title, "obj": stage},
+        template="pipeline/settings_form.html",
+        context={
+            "title": title,
+            "back_url": reverse(
+                "pipeline:deal_stages", kwargs={"org_slug": request.organization.slug}
+            ),
+            "back_label": "Deal stages",
+        },
     )
 
 
