@@ -75,7 +75,7 @@ def board_move(request, opportunity_id: int):
 
 
 def _opportunity(request, opportunity_id: int) -> Opportunity:
-    qs = Opportunity.objects.select_related("lead", "owner__user")
+    qs = Opportunity.objects.select_related("lead", "owner__user", "stage")
     if request.membership.role == Role.SALES_REP:
         qs = qs.filter(owner=request.membership)  # another rep's deal is a 404
     return get_tenant_object_or_404(qs, pk=opportunity_id)

@@ -23,6 +23,7 @@ EXPECTED = {
     "pipeline:team": "Team",
     "pipeline:settings": "Routing & SLA",
     "pipeline:webhook_list": "Routing & SLA",
+    "pipeline:deal_stages": "Routing & SLA",
 }
 
 

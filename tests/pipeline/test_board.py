@@ -189,6 +189,8 @@ def test_move_between_open_stages_takes_the_stage_probability(
     assert state(org, opportunity) == ("open", "Negotiation", "opportunity")
     with tenant_scope(org):
         assert Opportunity.objects.get(pk=opportunity.pk).probability == 70
+    page = rep_client.get(url("opportunity", org, opportunity_id=opportunity.pk)).content.decode()
+    assert 'data-testid="deal-stage">Negotiation<' in page
 
 
 def test_move_to_won_closes_the_deal_and_moves_the_lead(rep_client, org, other_org, sales_rep):
