@@ -291,11 +291,10 @@ def pipeline_board(*, membership: Membership, stages: list[DealStage]) -> list[B
             F("pk").desc(),
         ],
     )
-    cards = (
-        rows.annotate(rank=rank)
-        .filter(rank__lte=BOARD_COLUMN_LIMIT)
-        .select_related("lead", "owner__user")
-    )
+    # The window ranks the deals alone; only the cards shown are joined to their lead
+    # and owner (a join under the window would be made for every deal of the tenant).
+    shown = rows.annotate(rank=rank).filter(rank__lte=BOARD_COLUMN_LIMIT).values("pk")
+    cards = Opportunity.objects.filter(pk__in=Subquery(shown)).select_related("lead", "owner__user")
     for deal in cards:
         column = column_of(deal.status, deal.stage_id)
         if column is not None:
