@@ -49,6 +49,9 @@ def test_rep_drags_deals_between_stages(page, shot, org, sales_rep):
     with tenant_scope(other):
         OpportunityFactory(lead__organization=other, name="Foreign deal")
 
+    # The drag library keeps to the Content-Security-Policy (no inline style or script).
+    violations = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
     login(page, sales_rep.user.email, PASSWORD)
     page.goto(f"/o/{org.slug}/pipeline/board/")
     _card(page, first).wait_for()
@@ -82,6 +85,7 @@ def test_rep_drags_deals_between_stages(page, shot, org, sales_rep):
     assert _column(page, "Proposal").locator("[data-testid=deal-card]").count() == 0
     assert _stage_of(org, first) == ("won", "Won")
     shot(page, "board-drag-and-drop")
+    assert violations == []
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"/o/{org.slug}/pipeline/board/")
