@@ -1,5 +1,9 @@
 """The organization navigation: an entry appears only when the member's role
-holds the permission its page declares."""
+holds the permission its page declares.
+
+Exactly one entry is current on a page (aria-current="page"): the one that owns
+the page's URL name (`owns`), else the entry with the longest URL the page's path
+starts with ("Needs review" at /leads/review/, not "Leads" too)."""
 
 from __future__ import annotations
 
@@ -16,13 +20,28 @@ class NavEntry:
     url_name: str
     icon: str
     permission: Perm
+    # URL names (or prefixes of them ending in "_") of pages outside the entry's
+    # path that belong to it, e.g. one deal's page belongs to "Opportunities".
+    owns: tuple[str, ...] = ()
+
+    def owns_page(self, view_name: str) -> bool:
+        return any(
+            view_name == name or (name.endswith("_") and view_name.startswith(name))
+            for name in self.owns
+        )
 
 
 NAV: list[NavEntry] = [
     NavEntry("Overview", "accounts:org_home", "speedometer2", Perm.VIEW_DASHBOARD),
     NavEntry("My leads", "pipeline:queue", "inbox", Perm.WORK_LEADS),
     NavEntry("Leads", "leads:lead_list", "person-lines-fill", Perm.VIEW_LEADS),
-    NavEntry("Opportunities", "pipeline:board", "kanban", Perm.VIEW_PIPELINE),
+    NavEntry(
+        "Opportunities",
+        "pipeline:board",
+        "kanban",
+        Perm.VIEW_PIPELINE,
+        owns=("pipeline:opportunity", "pipeline:board_"),
+    ),
     NavEntry("Team", "pipeline:team", "people-fill", Perm.VIEW_TEAM),
     NavEntry("Reports", "reports:marketing", "graph-up-arrow", Perm.VIEW_REPORTS),
     NavEntry("Needs review", "leads:review_list", "shield-exclamation", Perm.REVIEW_LEADS),
@@ -45,14 +64,27 @@ def navigation_for(request, membership) -> list[dict]:
     if membership is None:
         return []
     slug = membership.organization.slug
-    current = request.path
-    items = []
-    for entry in NAV:
-        if not membership.has_perm(entry.permission):
-            continue
-        url = reverse(entry.url_name, kwargs={"org_slug": slug})
-        active = (
-            current == url if entry.url_name == "accounts:org_home" else current.startswith(url)
-        )
-        items.append({"label": entry.label, "url": url, "icon": entry.icon, "active": active})
-    return items
+    match = getattr(request, "resolver_match", None)
+    entries = [
+        (entry, reverse(entry.url_name, kwargs={"org_slug": slug}))
+        for entry in NAV
+        if membership.has_perm(entry.permission)
+    ]
+    current = _current(entries, request.path, match.view_name if match else "")
+    return [
+        {"label": entry.label, "url": url, "icon": entry.icon, "active": entry is current}
+        for entry, url in entries
+    ]
+
+
+def _current(entries: list[tuple[NavEntry, str]], path: str, view_name: str) -> NavEntry | None:
+    """The one entry the page belongs to, or None (a page of no section)."""
+    for entry, _url in entries:
+        if view_name and entry.owns_page(view_name):
+            return entry
+    best, best_url = None, ""
+    for entry, url in entries:
+        hit = path == url if entry.url_name == "accounts:org_home" else path.startswith(url)
+        if hit and len(url) > len(best_url):
+            best, best_url = entry, url
+    return best

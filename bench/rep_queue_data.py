@@ -351,6 +351,8 @@ def add_deals(*, team: SalesTeam, leads: tuple[int, int]) -> int:
             "close_reason": f"CASE WHEN l.stage = '{LeadStage.LOST}' THEN 'Went with a competitor'"
             " ELSE '' END",
             "owner_id": "l.owner_id",
+            # No board column chosen: the board shows it in its status's first stage.
+            "stage_id": "NULL",
             "created_at": "l.stage_changed_at",
             "updated_at": "l.stage_changed_at",
         },

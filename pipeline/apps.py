@@ -9,8 +9,11 @@ class PipelineConfig(AppConfig):
         from leadflow.core import hooks
         from leads.bulk import bulk_actions
         from pipeline import demo, panels
-        from pipeline.services import mql, outcomes, webhooks
+        from pipeline.services import deal_stages, mql, outcomes, webhooks
 
+        hooks.organization_created.register("pipeline", after=("scoring",))(
+            deal_stages.install_default_stages_for
+        )
         hooks.mql_crossing.register("pipeline")(mql.mql_after_rescore)
         # Product usage is judged on the rows scoring has just rescored.
         hooks.post_ingest.register("pipeline", after=("scoring",))(mql.pql_after_ingest)

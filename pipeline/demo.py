@@ -34,6 +34,7 @@ def seed(org, stdout) -> None:
     if not reps:
         stdout.write("  pipeline: no sales reps, skipped")
         return
+    services.deal_stages_install(organization_id=org.pk)  # the board's columns
     emea = services.team_save(team=Team(organization=org, name="EMEA", team_lead=admin))
     rest = services.team_save(
         team=Team(organization=org, name="Rest of world", team_lead=admin, is_default=True)
@@ -142,6 +143,9 @@ def _walk(lead: Lead, rep: Membership, i: int, rng: random.Random) -> str:
         probability=rng.choice([20, 40, 60]),
         next_step="Send proposal",
     )
+    if step == 7:  # further along the board
+        stages = services.deal_stages_install(organization_id=lead.organization_id)
+        services.opportunity_move(opportunity=opportunity, stage=stages[1], actor=rep)
     if step in (6, 7):
         return "opportunity"
     won = step == 8

@@ -25,6 +25,7 @@ from pipeline.models import (
     ROUTING_FIELDS,
     Bant,
     BreachAction,
+    DealStage,
     OpportunityStatus,
     Qualification,
     RoutingRule,
@@ -579,3 +580,28 @@ class RoutingRuleForm(forms.ModelForm):
             for row in self.conditions or []
             if row.cleaned_data.get("condition")
         ]
+
+
+class DealStageForm(forms.ModelForm):
+    """A board column: name, probability a deal in it gets, kind (open, or closing as won/lost)."""
+
+    class Meta:
+        model = DealStage
+        fields = ["name", "probability", "kind"]
+        labels = {"probability": "Probability (%)", "kind": "Kind"}
+        help_texts = {
+            "kind": "Dropping a deal into a won or lost stage closes it.",
+            "probability": "A deal moved into this stage gets this probability.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].strip = True
+        self.helper = _helper(("name", "probability", "kind"))
+
+
+class BoardMoveForm(forms.Form):
+    """Drop a deal into a column (a reason for lost and for reopening a lost deal)."""
+
+    stage = forms.IntegerField(min_value=1)
+    reason = forms.CharField(max_length=1000, required=False)

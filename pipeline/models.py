@@ -123,8 +123,47 @@ class OpportunityStatus(models.TextChoices):
     LOST = "lost", "Lost"
 
 
+class DealStageKind(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class DealStage(TenantModel):
+    """A column of the organization's opportunity board: its name, place, the
+    probability a deal in it gets, and its kind (open, or closing the deal as won
+    or lost). Defaults come from pipeline.services.deal_stages."""
+
+    name = models.CharField(max_length=60)
+    position = models.PositiveIntegerField(default=0)
+    probability = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    kind = models.CharField(max_length=8, choices=DealStageKind.choices, default=DealStageKind.OPEN)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="deal_stage_name_unique"),
+            models.CheckConstraint(
+                condition=Q(probability__gte=0, probability__lte=100),
+                name="deal_stage_probability_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=DealStageKind.values), name="deal_stage_kind_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "position"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Opportunity(TenantModel):
-    """The deal a sales-qualified lead became once sales entered an amount."""
+    """The deal a sales-qualified lead became once sales entered an amount.
+
+    `stage` is its board column; a deal whose stage is unset or of another kind
+    than its status (closed in bulk, say) shows in its status's first column."""
 
     lead = models.OneToOneField("leads.Lead", on_delete=models.CASCADE, related_name="opportunity")
     name = models.CharField(max_length=200)
@@ -142,6 +181,9 @@ class Opportunity(TenantModel):
     close_reason = models.TextField(blank=True)
     owner = models.ForeignKey(
         "accounts.Membership", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    stage = models.ForeignKey(
+        DealStage, null=True, blank=True, on_delete=models.PROTECT, related_name="deals"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.template.defaultfilters import capfirst, floatformat
+from django.template.loader import render_to_string
 from django.utils import dateformat
 from django.utils.formats import get_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import TIME_STRINGS, timesince
 from django.utils.timezone import template_localtime
 
-from leadflow.core.rowhtml import IdUrl, escape_value, html, show
+from leadflow.core.rowhtml import _SENTINEL, IdUrl, escape_value, html, show
 from leads.models import LeadStage, ScoreBand
 
 _DASH = mark_safe('<span class="text-secondary">—</span>')
@@ -75,6 +76,7 @@ class QueueUrls:
 
     def __init__(self, org_slug: str) -> None:
         self.org_slug = org_slug
+        self._slot: list[str] | None = None
         self.lead_detail = IdUrl("leads:lead_detail", "lead_id", org_slug=org_slug)
         self._actions: dict[str, IdUrl] = {}
         # A stage's buttons per open form, cut where the row id goes (_actions).
@@ -85,6 +87,18 @@ class QueueUrls:
         self.datetime_format = get_format("DATETIME_FORMAT")
         # timesince's "%(num)d days" strings, translated once per count for this page.
         self.time_strings = {unit: _Plural(text) for unit, text in TIME_STRINGS.items()}
+
+    def row_slot(self, pk: int) -> SafeString:
+        """The per-row slot (pipeline/partials/queue_row_slot.html: other parts' small
+        row actions, e.g. "+ task"), rendered once per page and given each row's id."""
+        if self._slot is None:
+            markup = render_to_string(
+                "pipeline/partials/queue_row_slot.html",
+                {"lead_id": _SENTINEL, "org_slug": self.org_slug},
+            ).strip()
+            self._slot = markup.split(_SENTINEL)
+        # The template's own output (autoescaped) with an int cut into it.
+        return mark_safe(str(int(pk)).join(self._slot))
 
     def _action_url(self, name: str) -> IdUrl:
         if name not in self._actions:
@@ -124,30 +138,48 @@ def _braced(value) -> str:
 
 
 ROW = """<tr>
-      <td>
-        <a class="fw-semibold" href="{lead_url}">{name}</a>
-        <div class="small text-secondary">{title}{title_sep}{company}</div>
-        <div class="small text-secondary">{email}{phone}</div>
+      <td class="queue-lead-cell">
+        <a class="fw-semibold queue-line" href="{lead_url}" title="{email}">{name}</a>
+        <div class="small text-secondary queue-line">{title}{title_sep}{company}</div>
+        <div class="small text-secondary queue-contact">{email}{phone}</div>
       </td>
-      <td>
+      <td class="queue-stage">
         {stage}{deal}
       </td>
       <td class="text-nowrap">{score}</td>
       <td class="small why-routed">
-        {reason}{team}
+        {why}
       </td>
-      <td class="small text-nowrap">
+      <td class="small text-nowrap queue-activity">
         {activity}
       </td>
       <td class="text-nowrap">
         {sla}
       </td>
-      <td class="text-end text-nowrap">
-        {actions}
+      <td class="queue-actions">
+        <div class="queue-buttons">
+        {actions}{slot}
+        </div>
       </td>
     </tr>"""
+# "Why routed": a short badge (the method, or the rule's name); the full reason on
+# hover (title) and on a tap or click (details).
+WHY = (
+    '<details class="why-details"><summary class="badge text-bg-light border why-badge"'
+    ' title="{reason}" data-testid="why-routed">{short}</summary>'
+    '<div class="why-text">{reason}{team}</div></details>'
+)
+SHORT_METHOD = {
+    "rule": "Rule",
+    "round_robin": "Round robin",
+    "least_loaded": "Least loaded",
+    "account_owner": "Account owner",
+    "default_team": "Default team",
+    "manual": "By hand",
+    "sla_reassign": "SLA reassigned",
+}
 DEAL = '\n        <div class="small text-secondary mt-1">{} {}</div>'
-TEAM = '\n        <div class="text-secondary"><i class="bi bi-people"></i> {}</div>'
+TEAM = '<div class="text-secondary"><i class="bi bi-people"></i> {}</div>'
 ACTIVITY = '{}\n          <div class="text-secondary" title="{}">{} ago</div>'
 NO_ACTIVITY = mark_safe('<span class="text-secondary">None yet</span>')
 SLA = (
@@ -268,11 +300,25 @@ def queue_row_cells(row, *, urls: QueueUrls, open_action: str = "") -> SafeStrin
         stage=stage_badge(row.stage, urls.stage_labels.get(row.stage, row.stage)),
         deal=html(DEAL, deal.currency, floatformat(deal.amount, "0g")) if deal else "",
         score=score_badges(row, urls.band_labels),
-        reason=row.assignment_reason or "—",
-        team=html(TEAM, row.team_name) if row.team_name else "",
+        why=_why(row),
         activity=_activity(row, urls),
         sla=_sla(row),
         actions=_actions(row, urls, open_action),
+        slot=urls.row_slot(int(row.pk)),
+    )
+
+
+def _why(row) -> SafeString:
+    method = getattr(row, "assignment_method", None)
+    if not method:
+        return _DASH
+    rule = getattr(row, "assignment_rule", None)
+    short = rule if method == "rule" and rule else SHORT_METHOD.get(method, method)
+    return html(
+        WHY,
+        short=short,
+        reason=row.assignment_reason or short,
+        team=html(TEAM, row.team_name) if row.team_name else "",
     )
 
 

@@ -9,6 +9,7 @@ subqueries, never from a query per row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 from django.db.models import (
@@ -26,17 +27,19 @@ from django.db.models import (
     Sum,
     Value,
     When,
+    Window,
 )
-from django.db.models.functions import Coalesce, Least
+from django.db.models.functions import Coalesce, Least, RowNumber
 
 from accounts.models import Membership, Organization, Role
 from leads.models import Activity, Lead, LeadStage, ScoreBand
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,
+    DealStage,
+    DealStageKind,
     Notification,
     Opportunity,
-    OpportunityStatus,
     PipelinePolicy,
     Qualification,
     StageTransition,
@@ -100,6 +103,8 @@ def rep_queue(*, membership: Membership) -> QuerySet[Lead]:
                 Coalesce("accept_due", "touch_due"), Coalesce("touch_due", "accept_due")
             ),
             assignment_reason=F("current__reason"),
+            assignment_method=F("current__method"),
+            assignment_rule=F("current__rule__name"),
             accepted_at=F("current__accepted_at"),
             breached_at=F("current__breached_at"),
             team_name=F("current__team__name"),
@@ -208,12 +213,15 @@ def assignable_members(*, organization: Organization) -> QuerySet[Membership]:
 
 @dataclass
 class BoardColumn:
-    status: str
-    label: str
+    stage: DealStage
     count: int = 0
     totals: dict[str, Decimal] = field(default_factory=dict)  # currency -> sum of amounts
-    weighted: dict[str, Decimal] = field(default_factory=dict)  # open deals: amount x probability
+    weighted: dict[str, Decimal] = field(default_factory=dict)  # currency -> amount x probability
     items: list[Opportunity] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.stage.kind
 
 
 BOARD_COLUMN_LIMIT = 60  # cards per column; the totals count every deal
@@ -226,36 +234,74 @@ def _board_rows(membership: Membership) -> QuerySet[Opportunity]:
     return qs
 
 
-def pipeline_board(*, membership: Membership) -> list[BoardColumn]:
-    """Opportunities in three columns (open, won, lost) with counts and totals per
-    currency. Reps see their own deals. Four queries: the totals, one per column."""
+def _card_order(deal: Opportunity) -> tuple:
+    """Latest closed first, then open ones closing soonest and largest (the window's order)."""
+    closed = -deal.closed_at.timestamp() if deal.closed_at else 0.0
+    return (closed, deal.expected_close_date or date.max, -deal.amount, -deal.pk)
+
+
+def pipeline_board(*, membership: Membership, stages: list[DealStage]) -> list[BoardColumn]:
+    """The organization's stages as columns, with each column's count and totals and
+    probability-weighted totals per currency (never summed across currencies; a won
+    column weighs 100 %, a lost one 0 %). Reps
+    see their own deals. A deal without a stage of its status's kind (closed in
+    bulk, say) counts in that kind's first column. Two queries: the sums, and the
+    first BOARD_COLUMN_LIMIT cards of every column in one window query."""
+    columns = {stage.pk: BoardColumn(stage) for stage in stages}
+    first_of_kind: dict[str, BoardColumn] = {}
+    for column in columns.values():
+        first_of_kind.setdefault(column.kind, column)
+
+    def column_of(status: str, stage_id: int | None) -> BoardColumn | None:
+        column = columns.get(stage_id) if stage_id is not None else None
+        return column if column and column.kind == status else first_of_kind.get(status)
+
     rows = _board_rows(membership)
     weighted = ExpressionWrapper(
         F("amount") * F("probability") / Value(100),
         output_field=DecimalField(max_digits=16, decimal_places=2),
     )
-    columns = {s: BoardColumn(s, label) for s, label in OpportunityStatus.choices}
     sums = (
         rows.order_by()
-        .values("status", "currency")
+        .values("status", "stage_id", "currency")
         .annotate(n=Count("pk"), total=Sum("amount"), weighted=Sum(weighted))
+        .order_by("currency")
     )
     for row in sums:
-        column = columns[row["status"]]
+        column = column_of(row["status"], row["stage_id"])
+        if column is None:
+            continue
         column.count += row["n"]
-        column.totals[row["currency"]] = row["total"] or Decimal(0)
-        column.weighted[row["currency"]] = row["weighted"] or Decimal(0)
-    order = {
-        OpportunityStatus.OPEN: [F("expected_close_date").asc(nulls_last=True), "-amount"],
-        OpportunityStatus.WON: ["-closed_at", "-pk"],
-        OpportunityStatus.LOST: ["-closed_at", "-pk"],
-    }
-    for status, column in columns.items():
-        column.items = list(
-            rows.filter(status=status)
-            .select_related("lead", "owner__user")
-            .order_by(*order[status])[:BOARD_COLUMN_LIMIT]
+        currency = row["currency"]
+        column.totals[currency] = column.totals.get(currency, Decimal(0)) + (row["total"] or 0)
+        column.weighted[currency] = column.weighted.get(currency, Decimal(0)) + (
+            row["weighted"] or 0
         )
+    for column in columns.values():
+        if column.kind != DealStageKind.OPEN:  # closed: the amount won, or nothing
+            won = column.kind == DealStageKind.WON
+            column.weighted = {c: t if won else Decimal(0) for c, t in column.totals.items()}
+    rank = Window(
+        RowNumber(),
+        partition_by=[F("status"), F("stage_id")],
+        order_by=[
+            F("closed_at").desc(nulls_last=True),
+            F("expected_close_date").asc(nulls_last=True),
+            F("amount").desc(),
+            F("pk").desc(),
+        ],
+    )
+    # The window ranks the deals alone; only the cards shown are joined to their lead
+    # and owner (a join under the window would be made for every deal of the tenant).
+    shown = rows.annotate(rank=rank).filter(rank__lte=BOARD_COLUMN_LIMIT).values("pk")
+    cards = Opportunity.objects.filter(pk__in=Subquery(shown)).select_related("lead", "owner__user")
+    for deal in cards:
+        column = column_of(deal.status, deal.stage_id)
+        if column is not None:
+            column.items.append(deal)
+    for column in columns.values():
+        column.items.sort(key=_card_order)
+        del column.items[BOARD_COLUMN_LIMIT:]
     return list(columns.values())
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from pipeline.views import deals, queue, settings, team, webhooks
+from pipeline.views import deal_stages, deals, queue, settings, team, webhooks
 
 app_name = "pipeline"
 
@@ -23,6 +23,7 @@ urlpatterns = [
     path("team/", team.team, name="team"),
     path("team/seats/<int:team_member_id>/away/", team.team_member_away, name="team_member_away"),
     path("board/", deals.board, name="board"),
+    path("board/deals/<int:opportunity_id>/move/", deals.board_move, name="board_move"),
     path("opportunities/<int:opportunity_id>/", deals.opportunity_edit, name="opportunity"),
     path("settings/", settings.settings, name="settings"),
     path("settings/teams/new/", settings.team_create, name="team_create"),
@@ -44,6 +45,21 @@ urlpatterns = [
     path("settings/rules/new/", settings.rule_create, name="rule_create"),
     path("settings/rules/<int:routing_rule_id>/", settings.rule_edit, name="rule_edit"),
     path("settings/rules/<int:routing_rule_id>/delete/", settings.rule_delete, name="rule_delete"),
+    path("settings/stages/", deal_stages.deal_stages, name="deal_stages"),
+    path("settings/stages/new/", deal_stages.deal_stage_create, name="deal_stage_create"),
+    path(
+        "settings/stages/<int:deal_stage_id>/", deal_stages.deal_stage_edit, name="deal_stage_edit"
+    ),
+    path(
+        "settings/stages/<int:deal_stage_id>/delete/",
+        deal_stages.deal_stage_delete,
+        name="deal_stage_delete",
+    ),
+    path(
+        "settings/stages/<int:deal_stage_id>/reorder/",
+        deal_stages.deal_stage_reorder,
+        name="deal_stage_reorder",
+    ),
     path("settings/webhooks/", webhooks.webhook_list, name="webhook_list"),
     path("settings/webhooks/new/", webhooks.webhook_create, name="webhook_create"),
     path("settings/webhooks/<int:webhook_id>/", webhooks.webhook_detail, name="webhook_detail"),

@@ -103,6 +103,9 @@ def _member_rows(org, n, *, nurture_list, **_):
 
 
 def _deal_rows(org, n, *, rep, **_):
+    from pipeline.services import deal_stages_install
+
+    deal_stages_install(organization_id=org.pk)  # as organization_create's hook made them
     for i in range(n):
         f.OpportunityFactory(
             lead=f.LeadFactory(organization=org, stage="opportunity", owner=rep),
@@ -309,3 +312,22 @@ def test_queue_buttons_built_once_per_stage_carry_each_rows_own_id(slug, open_ac
         opened = re.findall(r'class="btn btn-sm btn-primary"[^>]*data-action="(\w+)"', markup)
         shown = [a.name for a in row.actions[:2] if a.has_form]
         assert opened == ([open_action] if open_action in shown else [])
+
+
+def test_queue_row_slot_is_rendered_once_and_carries_each_rows_id(monkeypatch):
+    """The per-row slot (pipeline/partials/queue_row_slot.html, where other parts add
+    small row actions) is one template rendering per page, with each row's own id."""
+    from pipeline import rows as queue_rows_module
+
+    calls = []
+
+    def render(name, context):
+        calls.append(name)
+        template = '<a href="/o/{org_slug}/tasks/new/?lead={lead_id}">+ task</a>'
+        return template.format(**context)
+
+    monkeypatch.setattr(queue_rows_module, "render_to_string", render)
+    urls = QueueUrls("acme")
+    assert str(urls.row_slot(7)) == '<a href="/o/acme/tasks/new/?lead=7">+ task</a>'
+    assert str(urls.row_slot(1234)) == '<a href="/o/acme/tasks/new/?lead=1234">+ task</a>'
+    assert calls == ["pipeline/partials/queue_row_slot.html"]

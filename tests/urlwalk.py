@@ -6,6 +6,7 @@ introduce in SAMPLE_OBJECTS (parameter name -> factory(org) -> pk).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,10 +23,17 @@ EXEMPT_MODULE_PREFIXES = ("allauth.", "django.views.static")
 EXEMPT_ROUTE_PREFIXES = ("admin/", "api/v1/")
 
 ORG_PREFIX = "o/<slug:org_slug>/"
+_numbers = itertools.count(1)
 
 
 def _sample_membership(org) -> int:
     return MembershipFactory(organization=org, role=Role.MARKETER).pk
+
+
+def _sample_deal_stage(org) -> int:
+    from pipeline.models import DealStage
+
+    return DealStage.objects.create(organization=org, name=f"Stage {next(_numbers)}").pk
 
 
 def _sample_invitation(org) -> int:
@@ -94,6 +102,7 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "team_member_id": lambda org: f.TeamMemberFactory(team__organization=org).pk,
     "routing_rule_id": lambda org: f.RoutingRuleFactory(organization=org).pk,
     "opportunity_id": lambda org: f.OpportunityFactory(lead__organization=org).pk,
+    "deal_stage_id": lambda org: _sample_deal_stage(org),
     "webhook_id": lambda org: f.WebhookEndpointFactory(organization=org).pk,
     "delivery_id": lambda org: f.WebhookDeliveryFactory(endpoint__organization=org).pk,
     "inbound_id": _unmatched_reply,

@@ -12,6 +12,13 @@ from pipeline.services.config import (
     team_member_set_away,
     team_save,
 )
+from pipeline.services.deal_stages import (
+    deal_stage_delete,
+    deal_stage_move,
+    deal_stage_save,
+    deal_stages_install,
+    opportunity_move,
+)
 from pipeline.services.mql import (
     lead_mark_mql_manual,
     leads_mark_mql,
@@ -36,6 +43,10 @@ from pipeline.services.sla import sla_check
 from pipeline.services.transitions import stage_transition, stages_transition_many
 
 __all__ = [
+    "deal_stage_delete",
+    "deal_stage_move",
+    "deal_stage_save",
+    "deal_stages_install",
     "lead_accept",
     "lead_assign",
     "lead_disqualify",
@@ -49,6 +60,7 @@ __all__ = [
     "leads_route",
     "notifications_mark_read",
     "opportunity_close",
+    "opportunity_move",
     "opportunity_open",
     "opportunity_update",
     "policy_get",

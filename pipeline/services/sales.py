@@ -35,6 +35,7 @@ from pipeline.models import (
     Assignment,
     AssignmentMethod,
     Bant,
+    DealStage,
     Opportunity,
     OpportunityStatus,
     Qualification,
@@ -335,6 +336,7 @@ def opportunity_open(
             "closed_at": None,
             "close_reason": "",
             "owner_id": lead.owner_id or actor.pk,
+            "stage_id": _first_stage_id(lead.organization_id, OpportunityStatus.OPEN),
         },
     )
     return opportunity
@@ -343,6 +345,17 @@ def opportunity_open(
 def _deal_name(lead: Lead) -> str:
     who = lead.company_name or lead.full_name or lead.email or f"Lead {lead.pk}"
     return f"{who} deal"[:200]
+
+
+def _first_stage_id(organization_id: int, status: str) -> int | None:
+    """The board column a deal of this status goes to when nothing chose one
+    (pipeline.services.deal_stages moves it on from there)."""
+    return (
+        DealStage.objects.filter(organization_id=organization_id, kind=status)
+        .order_by("position", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def _locked_opportunity(opportunity: Opportunity, actor: Membership) -> Opportunity:
@@ -399,6 +412,7 @@ def opportunity_close(
     current.closed_at = closed_at
     current.close_reason = reason.strip()
     current.probability = 100 if won else 0
+    current.stage_id = _first_stage_id(current.organization_id, current.status)
     current.save()
     return current
 
@@ -413,6 +427,7 @@ def lead_reopen(*, lead: Lead, actor: Membership, reason: str) -> Opportunity:
     opportunity.closed_at = None
     opportunity.close_reason = ""
     opportunity.probability = opportunity.probability or 10
+    opportunity.stage_id = _first_stage_id(opportunity.organization_id, OpportunityStatus.OPEN)
     opportunity.save()
     return opportunity
 

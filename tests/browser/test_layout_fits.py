@@ -11,6 +11,7 @@ from django.apps import apps
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 from django.urls import reverse
+from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from accounts.models import Role
@@ -45,9 +46,11 @@ OVERFLOW = """() => {
       wide.push(`${name} right=${Math.round(right)}`);
     }
   }
-  // A table scrolls inside its own container, whatever its data (this data may be short).
+  // A table scrolls inside its own container, whatever its data (this data may be short);
+  // one laid out as cards (display: block) wraps instead.
   const scrolls = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
-  const bare = [...document.querySelectorAll("main table")].filter((table) => {
+  const tables = [...document.querySelectorAll("main table")];
+  const bare = tables.filter((t) => getComputedStyle(t).display === "table").filter((table) => {
     for (let el = table.parentElement; el && el !== document.body; el = el.parentElement) {
       if (scrolls(el)) return false;
     }
@@ -204,3 +207,128 @@ def test_every_page_fits_phone_and_laptop_width(browser, live_server, client_for
     finally:
         rep_context.close()
         context.close()
+
+
+# The rep's pages at both widths, as the rep and as an admin who also works leads.
+REP_PAGES = ("queue", "lead", "board")
+
+# Each queue row's height in lines of its body text, and where its Accept button is.
+QUEUE_ROWS = """() => {
+  const line = parseFloat(getComputedStyle(document.body).lineHeight);
+  return [...document.querySelectorAll("tbody.queue-lead > tr:first-child")].map((tr) => {
+    const cells = [...tr.children].map((td) => {
+      const style = getComputedStyle(td);
+      const inner = td.getBoundingClientRect().height
+        - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+      return inner / line;
+    });
+    const accept = tr.querySelector("[data-action=accept]");
+    return {lines: Math.max(...cells), accept: accept && accept.getBoundingClientRect().toJSON()};
+  });
+}"""
+
+# Each queue card (phone): its box, and the boxes of its action buttons.
+QUEUE_CARDS = """() => [...document.querySelectorAll("tbody.queue-lead")].map((card) => {
+  const buttons = [...card.querySelectorAll(".queue-buttons > .btn, .queue-buttons > .btn-group")];
+  return {card: card.getBoundingClientRect().toJSON(),
+          buttons: buttons.map((b) => b.getBoundingClientRect().toJSON())};
+})"""
+
+
+def _rep_world():
+    org = f.OrganizationFactory(name=LONG_ORG, slug="landmaschinen-rep")
+    f.OrganizationFactory(name=f"{LONG_ORG} Nord", slug="landmaschinen-rep-nord")
+    admin = f.MembershipFactory(
+        organization=org, role=Role.ADMIN, user=f.UserFactory(full_name=LONG_USER)
+    )
+    rep = f.MembershipFactory(
+        organization=org, role=Role.SALES_REP, user=f.UserFactory(full_name=LONG_USER)
+    )
+    reason = (
+        f"Territory rule “DACH enterprise” matched country DE and company size 1000+;"
+        f" round robin among {LONG_COMPANY} specialists"
+    )
+    rule = f.RoutingRuleFactory(organization=org, name="Territory DACH")
+    leads = {}
+    for member in (rep, admin):
+        for n, stage in enumerate(("mql", "mql", "sal", "sql")):
+            lead = _long_lead(org, f"{member.pk}{n}", stage=stage, phone="+49 30 1234567")
+            f.AssignmentFactory(
+                lead=lead, membership=member, method="rule", rule=rule, reason=reason
+            )
+            f.ActivityFactory(lead=lead)
+            leads.setdefault(member.pk, lead)
+        for n, status in enumerate(("open", "open", "won", "lost")):
+            closed = {} if status == "open" else {"closed_at": timezone.now()}
+            stage = status if status != "open" else "opportunity"
+            lead = _long_lead(org, f"d{member.pk}{n}", stage=stage, owner=member)
+            f.OpportunityFactory(
+                lead=lead, owner=member, status=status, name=f"{LONG_COMPANY} deal {n}", **closed
+            )
+    return org, admin, rep, leads
+
+
+def test_the_reps_pages_fit_both_widths_with_actions_in_reach(browser, live_server, shot):
+    """Queue, lead page and board at 390 and 1366 px as a rep and as an admin: no
+    sideways scroll; at 1366 every queue row is at most two lines with its Accept button
+    on the screen; at 390 the rows are cards whose buttons span the card at its bottom."""
+    from pipeline.services import deal_stages_install
+
+    with scopes_disabled():
+        org, admin, rep, leads = _rep_world()
+        deal_stages_install(organization_id=org.pk)
+    failures = []
+    for member in (rep, admin):
+        context = browser.new_context(base_url=live_server.url, viewport=PHONE)
+        try:
+            page = context.new_page()
+            _sign_in(page, member.user.email)
+            who = "rep" if member is rep else "admin"
+            paths = {
+                "queue": reverse("pipeline:queue", kwargs={"org_slug": org.slug}),
+                "lead": reverse(
+                    "leads:lead_detail",
+                    kwargs={"org_slug": org.slug, "lead_id": leads[member.pk].pk},
+                ),
+                "board": reverse("pipeline:board", kwargs={"org_slug": org.slug}),
+            }
+            failures += _overflows(page, [paths[name] for name in REP_PAGES])
+            for viewport in (LAPTOP, PHONE):
+                page.set_viewport_size(viewport)
+                for name in REP_PAGES:
+                    page.goto(paths[name])
+                    shot(page, f"{who}-{name}-{viewport['width']}")
+                page.goto(paths["queue"])
+                if viewport is LAPTOP:
+                    rows = page.evaluate(QUEUE_ROWS)
+                    assert len(rows) == 4 + 2, rows  # four leads, two open deals' leads
+                    assert max(r["lines"] for r in rows) <= 2.2, rows
+                    accepts = [r["accept"] for r in rows if r["accept"]]
+                    assert len(accepts) == 2
+                    for box in accepts:
+                        assert box["x"] >= 0 and box["x"] + box["width"] <= LAPTOP["width"], box
+                        assert box["width"] > 40, box
+                    badge = page.locator("[data-testid=why-routed]").first
+                    assert badge.inner_text() == "Territory DACH"
+                    assert "DACH enterprise" in badge.get_attribute("title")
+                    badge.click()  # expands to the full reason
+                    page.locator(".why-details[open] .why-text").first.wait_for()
+                    assert page.evaluate(OVERFLOW)["scroll"] <= LAPTOP["width"] + 1
+                else:
+                    page.goto(paths["lead"])  # the lead page's actions: thumb-sized, on screen
+                    buttons = page.locator("[data-testid=panel-actions] .btn")
+                    assert buttons.count() >= 2
+                    for box in (buttons.nth(i).bounding_box() for i in range(buttons.count())):
+                        assert box["height"] >= 40 and box["x"] + box["width"] <= PHONE["width"]
+                    page.goto(paths["queue"])
+                    for card in page.evaluate(QUEUE_CARDS):
+                        box, buttons = card["card"], card["buttons"]
+                        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+                        # The buttons fill the card's last line, each big enough for a thumb.
+                        bottom = box["y"] + box["height"]
+                        assert all(bottom - (b["y"] + b["height"]) < 24 for b in buttons), card
+                        assert sum(b["width"] for b in buttons) > 0.75 * box["width"], card
+                        assert all(b["height"] >= 40 for b in buttons), card
+        finally:
+            context.close()
+    assert failures == [], "\n".join(map(str, failures))

@@ -93,5 +93,5 @@ def test_rep_works_a_routed_lead_to_won(page, shot, org, sales_rep):
 
     page.goto(f"/o/{org.slug}/pipeline/board/")
     page.wait_for_selector("[data-testid=deal-card]")
-    assert "42,000" in page.inner_text("[data-testid=board-won]")
+    assert "42,000" in page.inner_text("[data-testid=board-column][data-kind=won]")
     shot(page, "pipeline-board")
