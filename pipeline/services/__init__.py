@@ -12,6 +12,13 @@ from pipeline.services.config import (
     team_member_set_away,
     team_save,
 )
+from pipeline.services.followups import (
+    follow_ups_remind,
+    followup_complete,
+    followup_create,
+    followup_reopen,
+    followup_update,
+)
 from pipeline.services.mql import (
     lead_mark_mql_manual,
     leads_mark_mql,
@@ -36,6 +43,11 @@ from pipeline.services.sla import sla_check
 from pipeline.services.transitions import stage_transition, stages_transition_many
 
 __all__ = [
+    "follow_ups_remind",
+    "followup_complete",
+    "followup_create",
+    "followup_reopen",
+    "followup_update",
     "lead_accept",
     "lead_assign",
     "lead_disqualify",
