@@ -79,8 +79,9 @@ def rep_queue(*, membership: Membership, now: datetime | None = None) -> QuerySe
     without one after; then leads with an overdue task (pipeline.followups);
     then hot before warm before cold, higher score first; then the longest
     waiting. Each lead is flagged `has_overdue_task` and `is_stalled`, and carries
-    what its queue row shows of its current assignment (why routed, team, SLA deadline, accepted, breached), its
-    latest activity's kind and its opportunity, in one query.
+    what its queue row shows of its current assignment (why routed, team, SLA
+    deadline, accepted, breached), its latest activity's kind and its
+    opportunity, in one query.
 
     Built for the page's cost as well (bench/rep_queue.py): the clocks are
     resolved once as aliases, and what only orders the rows is not selected.
