@@ -130,7 +130,7 @@ ROW = """<tr>
         <div class="small text-secondary">{email}{phone}</div>
       </td>
       <td>
-        {stage}{deal}
+        {stage}{deal}{stalled}
       </td>
       <td class="text-nowrap">{score}</td>
       <td class="small why-routed">
@@ -147,6 +147,16 @@ ROW = """<tr>
       </td>
     </tr>"""
 DEAL = '\n        <div class="small text-secondary mt-1">{} {}</div>'
+# A task is overdue and no next step is planned (pipeline.followups).
+STALLED = mark_safe(
+    '\n        <span class="badge text-bg-warning" data-testid="stalled-badge"'
+    ' title="A task is overdue and no next step is planned">stalled</span>'
+)
+OVERDUE_TASK = mark_safe(
+    '\n        <span class="badge text-bg-danger-subtle text-danger-emphasis"'
+    ' data-testid="overdue-task-badge">task overdue</span>'
+)
+PHONE = ' · <a href="tel:{}">{}</a>'
 TEAM = '\n        <div class="text-secondary"><i class="bi bi-people"></i> {}</div>'
 ACTIVITY = '{}\n          <div class="text-secondary" title="{}">{} ago</div>'
 NO_ACTIVITY = mark_safe('<span class="text-secondary">None yet</span>')
@@ -253,6 +263,12 @@ def _activity(row, urls: QueueUrls) -> SafeString:
     return html(ACTIVITY, kind, at, since)
 
 
+def _task_badge(row) -> SafeString | str:
+    if getattr(row, "is_stalled", False):
+        return STALLED
+    return OVERDUE_TASK if getattr(row, "has_overdue_task", False) else ""
+
+
 def queue_row_cells(row, *, urls: QueueUrls, open_action: str = "") -> SafeString:
     """The row's cells (one <tr>) as the queue page and its htmx answers show them."""
     deal = getattr(row, "opportunity", None) if row.stage == "opportunity" else None
@@ -264,9 +280,10 @@ def queue_row_cells(row, *, urls: QueueUrls, open_action: str = "") -> SafeStrin
         title_sep=" · " if row.title and row.company_name else "",
         company=row.company_name,
         email=row.email,
-        phone=html(" · {}", row.phone) if row.phone else "",
+        phone=html(PHONE, row.phone, row.phone) if row.phone else "",
         stage=stage_badge(row.stage, urls.stage_labels.get(row.stage, row.stage)),
         deal=html(DEAL, deal.currency, floatformat(deal.amount, "0g")) if deal else "",
+        stalled=_task_badge(row),
         score=score_badges(row, urls.band_labels),
         reason=row.assignment_reason or "—",
         team=html(TEAM, row.team_name) if row.team_name else "",
