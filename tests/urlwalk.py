@@ -82,6 +82,7 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "opportunity_id": lambda org: f.OpportunityFactory(lead__organization=org).pk,
     "webhook_id": lambda org: f.WebhookEndpointFactory(organization=org).pk,
     "delivery_id": lambda org: f.WebhookDeliveryFactory(endpoint__organization=org).pk,
+    "follow_up_id": lambda org: f.FollowUpFactory(lead__organization=org).pk,
 }
 
 SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token"}
