@@ -124,19 +124,24 @@ def _invalid(exc: FollowUpInvalid) -> ApiError:
     return ApiError(400, "task_invalid", str(exc), [{"field": field, "message": str(exc)}])
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MICROSECOND = dt.timedelta(microseconds=1)
+
+
 def _cursor(task: FollowUp) -> str:
-    return f"{task.due_at.isoformat()}~{task.pk}"
+    """URL-safe: the due time in microseconds since the epoch, then the id."""
+    return f"{(task.due_at - EPOCH) // MICROSECOND}~{task.pk}"
 
 
 def _after(qs: QuerySet[FollowUp], cursor: str | None) -> QuerySet[FollowUp]:
     if not cursor:
         return qs
     try:
-        due_text, pk_text = cursor.rsplit("~", 1)
-        due, pk = dt.datetime.fromisoformat(due_text), int(pk_text)
-        if timezone.is_naive(due) or not 0 < pk <= MAX_ID:
+        due_text, pk_text = cursor.split("~")
+        due, pk = EPOCH + int(due_text) * MICROSECOND, int(pk_text)
+        if not 0 < pk <= MAX_ID:
             raise ValueError
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave.") from None
     return qs.filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
 
