@@ -18,7 +18,6 @@ from django.http import Http404
 from django.utils import timezone
 from ninja import Field, Query, Schema, Status
 from ninja.decorators import decorate_view
-from pydantic import model_validator
 
 from accounts.api_auth import ApiError, json_body, tenant_router
 from leadflow.core.api_schemas import API_ERRORS, API_WRITE_ERRORS, PlainOut, StrictInput
@@ -42,7 +41,8 @@ tasks_router = tenant_router()
 
 
 class TaskIn(StrictInput):
-    """A task on one lead (`lead_id`) or one opportunity (`opportunity_id`)."""
+    """A task on one lead (`lead_id`) or one opportunity (`opportunity_id`): exactly
+    one of them (else a 400 `task_invalid`)."""
 
     kind: KindValue = Field("call", description="call, email, meeting or todo.")
     title: str = Field(..., min_length=1, max_length=200)
@@ -53,12 +53,6 @@ class TaskIn(StrictInput):
         None, ge=1, le=MAX_ID, description="Membership id (default: the lead's owner)."
     )
     notes: str = Field("", max_length=5000)
-
-    @model_validator(mode="after")
-    def _one_subject(self):
-        if (self.lead_id is None) == (self.opportunity_id is None):
-            raise ValueError("Give exactly one of lead_id and opportunity_id.")
-        return self
 
 
 class TaskPatchIn(StrictInput):
@@ -190,6 +184,10 @@ def task_create(request, payload: TaskIn):
     """A task on a lead or an opportunity of this organization, due in the future,
     e.g. `{"kind": "call", "title": "Follow up on the demo", "due_at":
     "2026-12-07T10:00:00+01:00", "lead_id": 42}`."""
+    if (payload.lead_id is None) == (payload.opportunity_id is None):
+        # A business rule (400 task_invalid), not a schema one: OpenAPI can't say it.
+        message = "Give exactly one of lead_id and opportunity_id."
+        raise ApiError(400, "task_invalid", message, [{"field": "lead_id", "message": message}])
     lead = opportunity = None
     if payload.lead_id:
         lead = get_tenant_object_or_404(Lead, pk=payload.lead_id)

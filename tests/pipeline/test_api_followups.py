@@ -134,9 +134,10 @@ def test_bad_input_is_refused(api, org, other_org, sales_rep):
         body = {"title": "x", "due_at": soon, "lead_id": lead.pk, "assignee_id": assignee}
         error = error_of(send(api, "post", "", body), 400, "task_invalid")
         assert error["details"][0]["field"] == "assignee_id"
-    error_of(send(api, "post", "", {"title": "x", "due_at": soon}), 400, "invalid_request")
+    error_of(send(api, "post", "", {"title": "x", "due_at": soon}), 400, "task_invalid")
     both = {"title": "x", "due_at": soon, "lead_id": lead.pk, "opportunity_id": 1}
-    error_of(send(api, "post", "", both), 400, "invalid_request")
+    error_of(send(api, "post", "", both), 400, "task_invalid")
+    error_of(send(api, "post", "", {"title": "", "due_at": soon}), 400, "invalid_request")
     for subject in ({"lead_id": foreign_lead.pk}, {"opportunity_id": foreign_deal.pk}):
         response = send(api, "post", "", {"title": "x", "due_at": soon, **subject})
         assert response.status_code == 404, response.content
