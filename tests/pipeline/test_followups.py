@@ -469,3 +469,28 @@ def test_task_due_notices_once_per_task_per_tenant(
         assert Notification.objects.filter(kind="task_due", lead_id=foreign.lead_id).count() == 1
     assert len(mailoutbox) == 3  # one email per notice (the notice mail task)
     assert any(due.title in m.subject for m in mailoutbox)
+
+
+def test_task_on_a_deal_from_its_page(client_for, org, other_org, sales_rep):
+    with tenant_scope(org):
+        deal = OpportunityFactory(lead=mql_for(sales_rep), owner=sales_rep)
+        colleague = rep(org)
+        theirs = OpportunityFactory(lead=mql_for(colleague), owner=colleague)
+    with tenant_scope(other_org):
+        foreign = OpportunityFactory(lead__organization=other_org)
+    client = client_for(sales_rep)
+    page = url("opportunity", org, opportunity_id=deal.pk)
+    assert 'data-action="deal-task"' in client.get(page).content.decode()
+    due = (timezone.now() + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    data = {"kind": "meeting", "title": "Contract review", "due_at": due}
+    response = client.post(url("opportunity_follow_up", org, opportunity_id=deal.pk), data)
+    assert response.status_code == 302 and response["Location"] == page
+    past = {**data, "due_at": (timezone.now() - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")}
+    response = client.post(url("opportunity_follow_up", org, opportunity_id=deal.pk), past)
+    assert response.status_code == 400 and "cannot be due in the past" in response.content.decode()
+    for other in (theirs, foreign):
+        path = url("opportunity_follow_up", org, opportunity_id=other.pk)
+        assert client.post(path, data).status_code == 404
+    with tenant_scope(org):
+        made = FollowUp.objects.get()
+    assert (made.opportunity_id, made.lead_id, made.assignee_id) == (deal.pk, None, sales_rep.pk)
