@@ -85,7 +85,12 @@ def _set_done(request, follow_up_id: int, service, message: str):
         raise Http404(str(exc)) from exc
     if request.htmx:
         with timezone.override(_zone(request)):
-            context = {"task": task, "now": timezone.now(), "notice": message}
+            context = {
+                "task": task,
+                "now": timezone.now(),
+                "notice": message,
+                "show_subject": bool(request.POST.get("show_subject")),  # My day links it
+            }
             return render(request, "pipeline/partials/follow_up_item.html", context)
     messages.success(request, message)
     return back_to(request, "pipeline:my_day")

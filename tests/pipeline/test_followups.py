@@ -310,8 +310,11 @@ MY_DAY_QUERIES = 6
 
 def test_complete_and_reopen_through_htmx(rep_client, org, sales_rep, lead):
     made = task(org, lead=lead, assignee=sales_rep, due_at=timezone.now() - HOUR)
-    response = rep_client.post(url("follow_up_complete", org, follow_up_id=made.pk), **HX)
+    response = rep_client.post(
+        url("follow_up_complete", org, follow_up_id=made.pk), {"show_subject": "1"}, **HX
+    )
     assert response.status_code == 200 and "Task done." in response.content.decode()
+    assert "Mara Okafor" in response.content.decode()  # My day keeps the lead's link
     assert 'data-action="reopen-task"' in response.content.decode()
     with tenant_scope(org):
         assert FollowUp.objects.get(pk=made.pk).done_at is not None
