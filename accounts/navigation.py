@@ -34,6 +34,7 @@ class NavEntry:
 NAV: list[NavEntry] = [
     NavEntry("Overview", "accounts:org_home", "speedometer2", Perm.VIEW_DASHBOARD),
     NavEntry("My leads", "pipeline:queue", "inbox", Perm.WORK_LEADS),
+    NavEntry("My day", "pipeline:my_day", "calendar-check", Perm.WORK_LEADS),
     NavEntry("Leads", "leads:lead_list", "person-lines-fill", Perm.VIEW_LEADS),
     NavEntry(
         "Opportunities",

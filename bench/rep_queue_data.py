@@ -34,6 +34,7 @@ from leads.models import Activity, Company, Lead, LeadStage
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,
+    FollowUp,
     Opportunity,
     Qualification,
     StageTransition,
@@ -361,6 +362,32 @@ def add_deals(*, team: SalesTeam, leads: tuple[int, int]) -> int:
     )
 
 
+def add_follow_ups(*, team: SalesTeam, leads: tuple[int, int], now: datetime) -> int:
+    """A task on every owned lead: one in three overdue (the lead is stalled), one in
+    three due tomorrow (its next step), one in three done (the queue's EXISTS skip it)."""
+    return _insert_from(
+        FollowUp,
+        {
+            "organization_id": "l.organization_id",
+            "kind": "'call'",
+            "title": "'Call back about the proposal'",
+            "notes": "''",
+            "due_at": "%(now)s + CASE l.id %% 3 WHEN 0 THEN interval '-1 day'"
+            " ELSE interval '1 day' END",
+            "lead_id": "l.id",
+            "opportunity_id": "NULL",
+            "assignee_id": "l.owner_id",
+            "created_by_id": "l.owner_id",
+            "created_at": "%(now)s - interval '2 days'",
+            "updated_at": "%(now)s - interval '2 days'",
+            "done_at": "CASE WHEN l.id %% 3 = 2 THEN %(now)s - interval '1 day' END",
+            "reminded_at": "NULL",
+        },
+        _leads_in(leads, "l.owner_id IS NOT NULL"),
+        {"org": team.organization.pk, "now": now},
+    )
+
+
 def grow(*, team: SalesTeam, leads: int, activities_per_lead: int, now: datetime) -> dict:
     """Add `leads` leads (companies 1 per 10, activities, pipeline rows) to the team's org.
 
@@ -384,4 +411,5 @@ def grow(*, team: SalesTeam, leads: int, activities_per_lead: int, now: datetime
         "assignments": add_assignments(team=team, leads=batch, now=now),
         "transitions": add_history(team=team, leads=batch),
         "deals": add_deals(team=team, leads=batch),
+        "follow_ups": add_follow_ups(team=team, leads=batch, now=now),
     }

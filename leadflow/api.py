@@ -21,6 +21,7 @@ from leadflow.core.dbfaults import database_fault
 from leadflow.core.errors import LeadflowError
 from leads.api import activities_router, leads_router
 from pipeline.api import pipeline_router
+from pipeline.api_followups import tasks_router
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ api.add_decorator(_render_api_errors, mode="view")  # before the routers: they i
 api.add_router("/leads", leads_router, tags=["leads"])
 api.add_router("/activities", activities_router, tags=["activities"])
 api.add_router("/leads", pipeline_router, tags=["pipeline"])
+api.add_router("/tasks", tasks_router, tags=["tasks"])
 
 # The routers' own plumbing (accounts.api_auth) answers errors through this API.
 register_error_renderer(api.on_exception)

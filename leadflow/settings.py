@@ -254,6 +254,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # A rep's tasks that came due: one "task due" notice each (one job per org).
+    "pipeline-follow-ups-remind": {
+        "task": "pipeline.follow_ups_remind_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # Due nurture steps and due send retries: one dispatch per organization, each
     # within its throttle. Every 15 s, so that a retry waits at most that past
     # its backoff (NURTURE_RETRY_BASE_SECONDS below).

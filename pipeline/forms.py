@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Layout, Row
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import Organization, Role
 from leadflow.core.badinput import UtcDateTimeField
 from leads.models import ActivityKind
 from pipeline.errors import RoutingConfigError
@@ -25,7 +27,9 @@ from pipeline.models import (
     ROUTING_FIELDS,
     Bant,
     BreachAction,
+    CallOutcome,
     DealStage,
+    FollowUpKind,
     OpportunityStatus,
     Qualification,
     RoutingRule,
@@ -35,6 +39,7 @@ from pipeline.models import (
 )
 from pipeline.routing import clean_conditions
 from pipeline.selectors import assignable_members
+from pipeline.services.followups import CLOCK_SKEW as FOLLOW_UP_SKEW
 from pipeline.stages import RejectReason
 from scoring.models import Operator
 
@@ -94,13 +99,40 @@ class RejectForm(forms.Form):
         return data["reason"].strip() or RejectReason.LABELS[data["reason_code"]]
 
 
-class TouchForm(forms.Form):
+class OrgTimeForm(forms.Form):
+    """A form whose typed date-times (datetime-local: no offset) are the
+    organization's local time, `zone` (Organization.timezone)."""
+
+    def __init__(self, *args, zone: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.zone = zone
+
+    def full_clean(self):
+        zone = ZoneInfo(self.zone) if self.zone else timezone.get_current_timezone()
+        with timezone.override(zone):
+            super().full_clean()
+
+
+class TouchForm(OrgTimeForm):
     kind = forms.ChoiceField(label="Type", choices=TOUCH_KINDS, initial=ActivityKind.CALL)
+    outcome = forms.ChoiceField(
+        label="Call outcome",
+        required=False,
+        choices=[("", "—"), *CallOutcome.choices],
+        help_text="For a call: reports count the attempts before the first connect.",
+    )
+    duration_minutes = forms.IntegerField(
+        label="Minutes",
+        required=False,
+        min_value=0,
+        max_value=24 * 60,
+        help_text="How long the call took.",
+    )
     note = forms.CharField(
         label="Note",
         required=False,
         max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Outcome, next step…"}),
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Outcome, what was said…"}),
     )
     occurred_at = UtcDateTimeField(
         label="When",
@@ -108,16 +140,111 @@ class TouchForm(forms.Form):
         help_text="Empty = now.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+    # The next step: a follow-up task created with the touch (optional).
+    next_kind = forms.ChoiceField(
+        label="Next step", choices=FollowUpKind.choices, initial=FollowUpKind.CALL
+    )
+    next_title = forms.CharField(
+        label="Next step title",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Send the pricing deck"}),
+    )
+    next_due = UtcDateTimeField(
+        label="Next step due",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.helper = _helper(("kind", "occurred_at"), ("note",))
+        self.fields["next_kind"].required = False
+        self.helper = _helper(
+            ("kind", "outcome", "duration_minutes", "occurred_at"),
+            ("note",),
+            ("next_kind", "next_title", "next_due"),
+        )
 
     def clean(self):
         data = super().clean()
-        if data.get("kind") == ActivityKind.NOTE and not (data.get("note") or "").strip():
+        kind = data.get("kind")
+        if kind == ActivityKind.NOTE and not (data.get("note") or "").strip():
             self.add_error("note", "A note needs some text.")
+        if kind != ActivityKind.CALL:
+            data["outcome"], data["duration_minutes"] = "", None
+        title, due = (data.get("next_title") or "").strip(), data.get("next_due")
+        if title and not due:
+            self.add_error("next_due", "When is the next step due?")
+        elif due and not title:
+            self.add_error("next_title", "Name the next step.")
+        elif due:
+            _check_future(self, "next_due", due)
         return data
+
+    def touch_fields(self) -> dict[str, Any]:
+        """The lead_touch keyword arguments (the next step only when one is given)."""
+        data = self.cleaned_data
+        minutes = data.get("duration_minutes")
+        fields: dict[str, Any] = {
+            "kind": data["kind"],
+            "note": data["note"].strip(),
+            "occurred_at": data["occurred_at"],
+            "call_outcome": data.get("outcome") or "",
+            "duration_seconds": None if minutes is None else minutes * 60,
+        }
+        if data.get("next_title"):
+            fields["next_step"] = {
+                "kind": data.get("next_kind") or FollowUpKind.CALL,
+                "title": data["next_title"].strip(),
+                "due_at": data["next_due"],
+            }
+        return fields
+
+
+def _check_future(form: forms.Form, name: str, due: dt.datetime) -> None:
+    if due < timezone.now() - FOLLOW_UP_SKEW:
+        form.add_error(name, "A task cannot be due in the past.")
+
+
+class FollowUpForm(OrgTimeForm):
+    """A task on a lead or deal. Admins pick who it is for; a rep's tasks are their own."""
+
+    kind = forms.ChoiceField(label="Type", choices=FollowUpKind.choices, initial=FollowUpKind.CALL)
+    title = forms.CharField(label="What", max_length=200)
+    due_at = UtcDateTimeField(
+        label="Due", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    assignee = forms.ModelChoiceField(label="For", queryset=None, required=False)
+    notes = forms.CharField(
+        label="Notes", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, organization: Organization, membership=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["assignee"]
+        field.queryset = assignable_members(organization=organization)
+        field.label_from_instance = _member_label
+        field.empty_label = "The lead's owner"
+        if membership is not None and membership.role == Role.SALES_REP:
+            del self.fields["assignee"]  # a rep's tasks are their own
+            self.helper = _helper(("kind", "title", "due_at"), ("notes",))
+        else:
+            self.helper = _helper(("kind", "title", "due_at", "assignee"), ("notes",))
+
+    def clean_due_at(self):
+        due = self.cleaned_data["due_at"]
+        _check_future(self, "due_at", due)
+        return due
+
+    def follow_up_fields(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "kind": data["kind"],
+            "title": data["title"],
+            "due_at": data["due_at"],
+            "notes": data.get("notes") or "",
+            "assignee": data.get("assignee"),
+        }
 
 
 class QualificationForm(forms.ModelForm):

@@ -493,6 +493,92 @@ class Notification(TenantModel):
         return self.message
 
 
+# --- Follow-ups (a rep's tasks) and calls --------------------------------------------
+
+
+class FollowUpKind(models.TextChoices):
+    CALL = "call", "Call"
+    EMAIL = "email", "Email"
+    MEETING = "meeting", "Meeting"
+    TODO = "todo", "To-do"
+
+
+class CallOutcome(models.TextChoices):
+    """What a logged call came to (stored on the CALL activity's properties)."""
+
+    CONNECTED = "connected", "Connected"
+    VOICEMAIL = "voicemail", "Left a voicemail"
+    NO_ANSWER = "no_answer", "No answer"
+    WRONG_NUMBER = "wrong_number", "Wrong number"
+
+
+class FollowUp(TenantModel):
+    """A rep's task: a call, email, meeting or to-do due at a time, on one lead or
+    one opportunity (never both, never neither). Open while `done_at` is empty.
+
+    Called FollowUp, not Task, so it is never confused with a Celery task."""
+
+    kind = models.CharField(max_length=8, choices=FollowUpKind.choices, default=FollowUpKind.CALL)
+    title = models.CharField(max_length=200)
+    notes = models.TextField(blank=True)
+    due_at = models.DateTimeField()
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="follow_ups"
+    )
+    opportunity = models.ForeignKey(
+        Opportunity, null=True, blank=True, on_delete=models.CASCADE, related_name="follow_ups"
+    )
+    assignee = models.ForeignKey(
+        "accounts.Membership", on_delete=models.CASCADE, related_name="follow_ups"
+    )
+    created_by = models.ForeignKey(
+        "accounts.Membership", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    # Stamped with the "task due" notice, under the row lock: one notice per due date.
+    reminded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(lead__isnull=False) & Q(opportunity__isnull=True))
+                | (Q(lead__isnull=True) & Q(opportunity__isnull=False)),
+                name="follow_up_one_subject",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=FollowUpKind.values), name="follow_up_kind_valid"
+            ),
+        ]
+        indexes = [
+            # My day and the reminders: a member's open tasks by due time.
+            models.Index(fields=["organization", "assignee", "done_at", "due_at"]),
+            # Stalled / overdue per lead (the queue's EXISTS) and the lead page.
+            models.Index(fields=["organization", "lead", "done_at", "due_at"]),
+            models.Index(fields=["organization", "opportunity", "done_at", "due_at"]),
+            # The reminder sweep: open tasks come due and not yet reminded.
+            models.Index(
+                fields=["organization", "due_at"],
+                condition=Q(done_at__isnull=True, reminded_at__isnull=True),
+                name="follow_up_unreminded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.done_at is None
+
+    @property
+    def subject_lead(self):
+        """The lead the task is about (its own, or its opportunity's)."""
+        return self.lead if self.lead_id else self.opportunity.lead
+
+
 # --- Webhooks (outbound stage-change events for a CRM) ------------------------------
 
 # Event names an endpoint may subscribe to: a stage reached, or every change.

@@ -11,6 +11,8 @@ from django.utils import timezone
 from accounts.models import Role
 from accounts.permissions import Perm
 from leads.models import LeadStage
+from pipeline.followups import lead_follow_ups
+from pipeline.forms import FollowUpForm
 from pipeline.models import OPEN_STAGES, Bant
 from pipeline.policy import policy_get
 from pipeline.selectors import lead_pipeline
@@ -64,6 +66,27 @@ def pipeline_panel(request, lead) -> dict | None:
             for key, label in Bant.choices
         ],
         "actions": _actions(membership, lead),
+        **_tasks(membership, lead),
+    }
+
+
+def _tasks(membership, lead) -> dict:
+    """The tasks card: the lead's tasks and stalled flag, and the form for a new one
+    (posted to the lead's "Task" action) when this member may work the lead."""
+    now = timezone.now()
+    own = membership.role != Role.SALES_REP or lead.owner_id == membership.pk
+    can_add = membership.has_perm(Perm.WORK_LEADS) and own and lead.stage in OPEN_STAGES
+    form = None
+    if can_add:
+        form = FollowUpForm(organization=membership.organization, membership=membership)
+    return {
+        "now": now,
+        "tasks": lead_follow_ups(lead=lead, now=now),
+        "task_form": form,
+        "task_url": reverse(
+            "pipeline:lead_follow_up",
+            kwargs={"org_slug": membership.organization.slug, "lead_id": lead.pk},
+        ),
     }
 
 

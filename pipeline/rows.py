@@ -144,7 +144,7 @@ ROW = """<tr>
         <div class="small text-secondary queue-contact">{email}{phone}</div>
       </td>
       <td class="queue-stage">
-        {stage}{deal}
+        {stage}{deal}{stalled}
       </td>
       <td class="text-nowrap">{score}</td>
       <td class="small why-routed">
@@ -179,6 +179,16 @@ SHORT_METHOD = {
     "sla_reassign": "SLA reassigned",
 }
 DEAL = '\n        <div class="small text-secondary mt-1">{} {}</div>'
+# A task is overdue and no next step is planned (pipeline.followups).
+STALLED = mark_safe(
+    '\n        <span class="badge text-bg-warning" data-testid="stalled-badge"'
+    ' title="A task is overdue and no next step is planned">stalled</span>'
+)
+OVERDUE_TASK = mark_safe(
+    '\n        <span class="badge text-bg-danger-subtle text-danger-emphasis"'
+    ' data-testid="overdue-task-badge">task overdue</span>'
+)
+PHONE = ' · <a href="tel:{}">{}</a>'
 TEAM = '<div class="text-secondary"><i class="bi bi-people"></i> {}</div>'
 ACTIVITY = '{}\n          <div class="text-secondary" title="{}">{} ago</div>'
 NO_ACTIVITY = mark_safe('<span class="text-secondary">None yet</span>')
@@ -285,6 +295,12 @@ def _activity(row, urls: QueueUrls) -> SafeString:
     return html(ACTIVITY, kind, at, since)
 
 
+def _task_badge(row) -> SafeString | str:
+    if getattr(row, "is_stalled", False):
+        return STALLED
+    return OVERDUE_TASK if getattr(row, "has_overdue_task", False) else ""
+
+
 def queue_row_cells(row, *, urls: QueueUrls, open_action: str = "") -> SafeString:
     """The row's cells (one <tr>) as the queue page and its htmx answers show them."""
     deal = getattr(row, "opportunity", None) if row.stage == "opportunity" else None
@@ -296,9 +312,10 @@ def queue_row_cells(row, *, urls: QueueUrls, open_action: str = "") -> SafeStrin
         title_sep=" · " if row.title and row.company_name else "",
         company=row.company_name,
         email=row.email,
-        phone=html(" · {}", row.phone) if row.phone else "",
+        phone=html(PHONE, row.phone, row.phone) if row.phone else "",
         stage=stage_badge(row.stage, urls.stage_labels.get(row.stage, row.stage)),
         deal=html(DEAL, deal.currency, floatformat(deal.amount, "0g")) if deal else "",
+        stalled=_task_badge(row),
         score=score_badges(row, urls.band_labels),
         why=_why(row),
         activity=_activity(row, urls),

@@ -9,7 +9,7 @@ subqueries, never from a query per row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db.models import (
@@ -30,9 +30,11 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Coalesce, Least, RowNumber
+from django.utils import timezone
 
 from accounts.models import Membership, Organization, Role
 from leads.models import Activity, Lead, LeadStage, ScoreBand
+from pipeline.followups import with_task_flags
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,
@@ -72,14 +74,16 @@ def _current() -> FilteredRelation:
     return FilteredRelation("assignments", condition=Q(assignments__is_current=True))
 
 
-def rep_queue(*, membership: Membership) -> QuerySet[Lead]:
+def rep_queue(*, membership: Membership, now: datetime | None = None) -> QuerySet[Lead]:
     """The leads a rep works: assigned to them, in an open stage; most urgent first.
 
     Order: the nearest open SLA deadline (accept or first touch) first, leads
-    without one after; then hot before warm before cold, higher score first;
-    then the longest waiting. Each lead carries what its queue row shows of its
-    current assignment (why routed, team, SLA deadline, accepted, breached), its
-    latest activity's kind and its opportunity, in one query.
+    without one after; then leads with an overdue task (pipeline.followups);
+    then hot before warm before cold, higher score first; then the longest
+    waiting. Each lead is flagged `has_overdue_task` and `is_stalled`, and carries
+    what its queue row shows of its current assignment (why routed, team, SLA
+    deadline, accepted, breached), its latest activity's kind and its
+    opportunity, in one query.
 
     Built for the page's cost as well (bench/rep_queue.py): the clocks are
     resolved once as aliases, and what only orders the rows is not selected.
@@ -87,9 +91,9 @@ def rep_queue(*, membership: Membership) -> QuerySet[Lead]:
     latest_kind = (
         Activity.objects.filter(lead=OuterRef("pk")).order_by("-occurred_at", "-pk").values("kind")
     )[:1]
+    leads = with_task_flags(_open_leads_of(membership), now or timezone.now())
     return (
-        _open_leads_of(membership)
-        .alias(
+        leads.alias(
             current=_current(),
             accept_due=_open_due("accept_due_at", "accepted_at"),
             touch_due=_open_due("first_touch_due_at", "first_touched_at"),
@@ -113,6 +117,7 @@ def rep_queue(*, membership: Membership) -> QuerySet[Lead]:
         .select_related("opportunity")
         .order_by(
             F("sla_due_at").asc(nulls_last=True),
+            F("has_overdue_task").desc(),
             "band_rank",
             "-score",
             F("routed_at").asc(nulls_last=True),

@@ -9,6 +9,7 @@ from django.db import InterfaceError, OperationalError
 from accounts.models import Organization
 from leadflow.core.mail import retry_or_record
 from leadflow.core.tenancy import TenantTask
+from pipeline.services.followups import follow_ups_remind
 from pipeline.services.notifications import (
     NoticeEmailDeferred,
     notification_emails_failed,
@@ -19,6 +20,8 @@ from pipeline.services.webhooks import webhook_deliver
 
 __all__ = [
     "deliver_webhook",
+    "follow_ups_remind_org",
+    "follow_ups_remind_sweep",
     "send_notification_emails",
     "sla_check_org",
     "sla_sweep",
@@ -39,6 +42,23 @@ def sla_check_org(*, organization_id: int) -> dict:
 def sla_sweep() -> int:
     """Beat: one SLA check per organization."""
     return sla_check_org.fan_out(Organization.objects.values_list("pk", flat=True), expires=55)
+
+
+@shared_task(
+    base=TenantTask,
+    name="pipeline.follow_ups_remind_org",
+    autoretry_for=(OperationalError, InterfaceError),
+)
+def follow_ups_remind_org(*, organization_id: int) -> int:
+    return follow_ups_remind(organization_id=organization_id)
+
+
+@shared_task(name="pipeline.follow_ups_remind_sweep", acks_late=True, ignore_result=True)
+def follow_ups_remind_sweep() -> int:
+    """Beat: one "task due" pass per organization."""
+    return follow_ups_remind_org.fan_out(
+        Organization.objects.values_list("pk", flat=True), expires=55
+    )
 
 
 @shared_task(

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from pipeline.views import deal_stages, deals, queue, settings, team, webhooks
+from pipeline.views import deal_stages, deals, followups, queue, settings, team, webhooks
 
 app_name = "pipeline"
 
@@ -20,6 +20,19 @@ urlpatterns = [
     path("", queue.queue, name="queue"),
     path("leads/<int:lead_id>/row/", queue.lead_row, name="lead_row"),
     *_lead_actions,
+    path("my-day/", followups.my_day, name="my_day"),
+    path("tasks/<int:follow_up_id>/", followups.follow_up_edit, name="follow_up_edit"),
+    path(
+        "tasks/<int:follow_up_id>/complete/",
+        followups.follow_up_complete,
+        name="follow_up_complete",
+    ),
+    path("tasks/<int:follow_up_id>/reopen/", followups.follow_up_reopen, name="follow_up_reopen"),
+    path(
+        "opportunities/<int:opportunity_id>/tasks/new/",
+        followups.opportunity_follow_up,
+        name="opportunity_follow_up",
+    ),
     path("team/", team.team, name="team"),
     path("team/seats/<int:team_member_id>/away/", team.team_member_away, name="team_member_away"),
     path("board/", deals.board, name="board"),

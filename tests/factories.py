@@ -1,3 +1,4 @@
+import datetime as dt
 import functools
 
 import factory
@@ -428,3 +429,22 @@ class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
     event_id = factory.Faker("uuid4", cast_to=None)
     event_type = "webhook.test"
     payload = factory.LazyFunction(lambda: {"type": "webhook.test", "data": {}})
+
+
+class FollowUpFactory(factory.django.DjangoModelFactory):
+    """A rep's task due tomorrow, on a lead (pass opportunity=… and lead=None for a deal)."""
+
+    class Meta:
+        model = "pipeline.FollowUp"
+
+    lead = factory.SubFactory(LeadFactory)
+    opportunity = None
+    organization = factory.LazyAttribute(lambda o: (o.lead or o.opportunity).organization)
+    assignee = factory.SubFactory(
+        MembershipFactory,
+        organization=factory.SelfAttribute("..organization"),
+        role=Role.SALES_REP,
+    )
+    kind = "call"
+    title = factory.Sequence(lambda n: f"Follow up {n}")
+    due_at = factory.LazyFunction(lambda: _tz.now() + dt.timedelta(days=1))

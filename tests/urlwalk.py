@@ -106,6 +106,7 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "webhook_id": lambda org: f.WebhookEndpointFactory(organization=org).pk,
     "delivery_id": lambda org: f.WebhookDeliveryFactory(endpoint__organization=org).pk,
     "inbound_id": _unmatched_reply,
+    "follow_up_id": lambda org: f.FollowUpFactory(lead__organization=org).pk,
 }
 
 SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token", "key": "bogus-inbound-key"}

@@ -60,6 +60,8 @@ ROUTES: dict[str, str] = {
     "nurture.refresh_dynamic_lists_all": BEAT,
     "pipeline.sla_sweep": BEAT,
     "pipeline.sla_check_org": BEAT,
+    "pipeline.follow_ups_remind_sweep": BEAT,
+    "pipeline.follow_ups_remind_org": BEAT,
     "leads.sweep_unprocessed_submissions": BEAT,
     "leads.sweep_stale_imports": BEAT,
     "accounts.purge_idempotency_keys": BEAT,

@@ -19,6 +19,13 @@ from pipeline.services.deal_stages import (
     deal_stages_install,
     opportunity_move,
 )
+from pipeline.services.followups import (
+    follow_ups_remind,
+    followup_complete,
+    followup_create,
+    followup_reopen,
+    followup_update,
+)
 from pipeline.services.mql import (
     lead_mark_mql_manual,
     leads_mark_mql,
@@ -47,6 +54,11 @@ __all__ = [
     "deal_stage_move",
     "deal_stage_save",
     "deal_stages_install",
+    "follow_ups_remind",
+    "followup_complete",
+    "followup_create",
+    "followup_reopen",
+    "followup_update",
     "lead_accept",
     "lead_assign",
     "lead_disqualify",

@@ -35,6 +35,7 @@ from pipeline.models import (
     Assignment,
     AssignmentMethod,
     Bant,
+    CallOutcome,
     DealStage,
     Opportunity,
     OpportunityStatus,
@@ -45,6 +46,7 @@ from pipeline.models import (
 )
 from pipeline.policy import policy_get
 from pipeline.routing import SELLER_ROLES, Pick, Rep, lead_arrival, org_timezone, write_assignments
+from pipeline.services.followups import followup_create
 from pipeline.services.transitions import stage_transition
 from pipeline.stages import RejectReason, check_move
 
@@ -133,12 +135,20 @@ def lead_touch(
     kind: str,
     note: str,
     occurred_at: datetime | None = None,
+    call_outcome: str = "",
+    duration_seconds: int | None = None,
+    next_step: dict[str, Any] | None = None,
 ) -> Activity:
-    """Log a call, meeting or note; the first one stops the first-touch SLA clock."""
+    """Log a call, meeting or note; the first one stops the first-touch SLA clock.
+
+    A call carries its outcome (connected, voicemail, no answer, wrong number)
+    and duration; `next_step` ({kind, title, due_at}) creates the follow-up task
+    in the same transaction (both are stored or neither)."""
     now = timezone.now()
     occurred_at = occurred_at or now
     if kind not in TOUCH_KINDS:
         raise TransitionNotAllowed("Log a call, a meeting or a note.")
+    call = _call_properties(kind, call_outcome, duration_seconds)
     note = (note or "").strip()
     if kind == ActivityKind.NOTE and not note:
         raise TransitionNotAllowed("A note needs some text.")
@@ -150,13 +160,36 @@ def lead_touch(
         lead_id=lead.pk,
         kind=kind,
         occurred_at=occurred_at,
-        properties={"note": note[:5000], "logged_by": actor.pk},
+        properties={"note": note[:5000], "logged_by": actor.pk, **call},
     )
+    if next_step:
+        followup_create(actor=actor, lead=lead, now=now, **next_step)
     Lead.objects.filter(pk=lead.pk).update(last_activity_at=occurred_at, updated_at=now)
     Assignment.objects.filter(
         lead_id=lead.pk, is_current=True, first_touched_at__isnull=True
     ).update(first_touched_at=occurred_at)
     return activity
+
+
+MAX_CALL_SECONDS = 24 * 3600
+
+
+def _call_properties(kind: str, outcome: str, duration_seconds: int | None) -> dict[str, Any]:
+    """A call's outcome and duration for the activity's properties (only calls have them)."""
+    if kind != ActivityKind.CALL:
+        if outcome or duration_seconds is not None:
+            raise TransitionNotAllowed("Only a call has an outcome and a duration.")
+        return {}
+    out: dict[str, Any] = {}
+    if outcome:
+        if outcome not in CallOutcome.values:
+            raise TransitionNotAllowed("Pick the call's outcome from the list.")
+        out["outcome"] = outcome
+    if duration_seconds is not None:
+        if not 0 <= int(duration_seconds) <= MAX_CALL_SECONDS:
+            raise TransitionNotAllowed("A call lasts between 0 seconds and a day.")
+        out["duration_seconds"] = int(duration_seconds)
+    return out
 
 
 # --- Qualification (BANT) ------------------------------------------------------------

@@ -29,6 +29,7 @@ from pipeline.errors import NotYourLead
 from pipeline.forms import (
     AssignForm,
     CloseForm,
+    FollowUpForm,
     OpportunityForm,
     QualificationForm,
     ReasonForm,
@@ -154,15 +155,15 @@ _run_recycle = _back_to_nurture(services.lead_recycle, "Recycled — the lead we
 
 
 def _run_touch(request, lead, form) -> str:
-    data = form.cleaned_data
-    activity = services.lead_touch(
-        lead=lead,
-        actor=request.membership,
-        kind=data["kind"],
-        note=data["note"].strip(),
-        occurred_at=data["occurred_at"],
-    )
-    return f"{activity.get_kind_display()} logged."
+    fields = form.touch_fields()
+    activity = services.lead_touch(lead=lead, actor=request.membership, **fields)
+    done = f"{activity.get_kind_display()} logged."
+    return done + (" Next step added to your tasks." if "next_step" in fields else "")
+
+
+def _run_follow_up(request, lead, form) -> str:
+    task = services.followup_create(actor=request.membership, lead=lead, **form.follow_up_fields())
+    return f"Task “{task.title}” added."
 
 
 def _run_qualify(request, lead, form) -> str:
@@ -243,6 +244,20 @@ def _form(cls) -> Callable:
     return lambda request, lead, data: cls(data)
 
 
+def _zoned(cls) -> Callable:
+    """A form whose typed times are the organization's local time."""
+    return lambda request, lead, data: cls(data, zone=request.organization.timezone)
+
+
+def _follow_up_form(request, lead, data):
+    return FollowUpForm(
+        data,
+        organization=request.organization,
+        membership=request.membership,
+        zone=request.organization.timezone,
+    )
+
+
 def _currency_form(cls) -> Callable:
     return lambda request, lead, data: cls(data, default_currency=_default_currency(request))
 
@@ -250,7 +265,8 @@ def _currency_form(cls) -> Callable:
 WORK_ACTIONS: dict[str, Action] = {
     "accept": Action("Accept", "check2-circle", None, _run_accept),
     "reject": Action("Reject", "x-circle", _form(RejectForm), _run_reject, "Reject lead"),
-    "touch": Action("Log touch", "telephone", _form(TouchForm), _run_touch, "Log it"),
+    "touch": Action("Log touch", "telephone", _zoned(TouchForm), _run_touch, "Log it"),
+    "follow_up": Action("Task", "plus-square", _follow_up_form, _run_follow_up, "Add task"),
     "qualify": Action("BANT", "clipboard-check", _qualification_form, _run_qualify),
     "convert": Action(
         "Convert", "cash-coin", _currency_form(OpportunityForm), _run_convert, "Open opportunity"
@@ -276,10 +292,10 @@ ACTIONS = WORK_ACTIONS | HANDOFF_ACTIONS
 
 # What the queue row offers per stage: main buttons, then the "more" menu.
 ROW_ACTIONS: dict[str, tuple[str, ...]] = {
-    LeadStage.MQL: ("accept", "reject", "touch", "disqualify"),
-    LeadStage.SAL: ("touch", "qualify", "recycle", "disqualify"),
-    LeadStage.SQL: ("touch", "convert", "qualify", "recycle", "disqualify"),
-    LeadStage.OPPORTUNITY: ("touch", "close"),
+    LeadStage.MQL: ("accept", "reject", "touch", "follow_up", "disqualify"),
+    LeadStage.SAL: ("touch", "qualify", "follow_up", "recycle", "disqualify"),
+    LeadStage.SQL: ("touch", "convert", "follow_up", "qualify", "recycle", "disqualify"),
+    LeadStage.OPPORTUNITY: ("touch", "close", "follow_up"),
 }
 ROW_BUTTONS: dict[str, tuple[RowAction, ...]] = {
     stage: tuple(

@@ -10,24 +10,39 @@ rows are merged in Python. Credit rules (documented on the page too):
   the lead's owner;
 - won: opportunities closed won in the period, credited to the deal's owner,
   else the lead's owner;
+- calls before first connect: leads whose first connected call fell in the
+  period, credited to the lead's owner; the calls logged before that one;
 - a team's row is the sum of its members' rows (a rep in two teams counts in both).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from django.db.models import Case, CharField, Count, F, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.models import Membership
-from leads.models import Lead, LeadStage
+from leads.models import Activity, ActivityKind, Lead, LeadStage
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,
+    CallOutcome,
     Opportunity,
     OpportunityStatus,
     StageTransition,
@@ -81,6 +96,21 @@ class RepRow:
     capacity: int | None = None  # None: no team seat, no capacity set
     is_away: bool = False
     not_worked: int = 0
+    # Per lead reached in the period: the calls logged before its first connected one.
+    connect_attempts: list[int] = field(default_factory=list)
+
+    @property
+    def connected_leads(self) -> int:
+        return len(self.connect_attempts)
+
+    @property
+    def attempts_avg(self) -> float | None:
+        n = len(self.connect_attempts)
+        return sum(self.connect_attempts) / n if n else None
+
+    @property
+    def attempts_median(self) -> float | None:
+        return float(statistics.median(self.connect_attempts)) if self.connect_attempts else None
 
     @property
     def sla_compliance(self) -> float | None:
@@ -106,6 +136,7 @@ class RepRow:
             "sla_missed", "sla_pending", "open_leads", "not_worked",
         ):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.connect_attempts = self.connect_attempts + other.connect_attempts
         if other.capacity is not None:
             self.capacity = (self.capacity or 0) + other.capacity
 
@@ -298,6 +329,35 @@ def _capacity(query: ReportQuery, rows: list[RepRow]) -> Capacity:
     )
 
 
+def _connect_attempts(query: ReportQuery, rep_ids: list[int]) -> dict[int, list[int]]:
+    """Per owner, for each lead first reached (a call with outcome "connected") in the
+    period: how many calls were logged before that one. One query: the leads come
+    from the period's connected calls, the counts from correlated subqueries."""
+    calls = Activity.objects.filter(kind=ActivityKind.CALL)
+    connected = calls.filter(properties__outcome=CallOutcome.CONNECTED)
+    first_ever = connected.filter(lead=OuterRef("pk")).order_by("occurred_at", "pk")
+    reached = connected.filter(_in_period(query, "occurred_at")).order_by().values("lead_id")
+    before = (
+        calls.filter(lead=OuterRef("pk"), occurred_at__lt=OuterRef("first_connect"))
+        .order_by()
+        .values("lead")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    rows = (
+        Lead.objects.filter(_lead_filters(query, ""), owner_id__in=rep_ids, pk__in=reached)
+        .annotate(first_connect=Subquery(first_ever.values("occurred_at")[:1]))
+        .filter(_in_period(query, "first_connect"))
+        .annotate(attempts=Coalesce(Subquery(before), 0))
+        .order_by()
+        .values_list("owner_id", "attempts")
+    )
+    out: dict[int, list[int]] = defaultdict(list)
+    for owner_id, attempts in rows:
+        out[owner_id].append(attempts)
+    return out
+
+
 def _not_worked(query: ReportQuery, rep_ids: list[int]):
     rows = (
         Assignment.objects.filter(
@@ -317,7 +377,8 @@ def _not_worked(query: ReportQuery, rep_ids: list[int]):
 def sales_dashboard(
     *, organization_id: int, query: ReportQuery, now: dt.datetime
 ) -> SalesDashboard:
-    """Per-rep and per-team activity, SLA, load and the capacity picture (9 queries)."""
+    """Per-rep and per-team activity, SLA, load, calls before a first connect and the
+    capacity picture (10 queries)."""
     reps = visible_reps(organization_id=organization_id, query=query)
     ids = [r.pk for r in reps]
     assignments = _assignment_counts(query, ids, now)
@@ -325,6 +386,7 @@ def sales_dashboard(
     won = _won_counts(query, ids)
     open_ = _open_counts(query, ids)
     seats, team_members = _seats(ids)
+    attempts = _connect_attempts(query, ids)
     rows: list[RepRow] = []
     for rep in reps:
         a = assignments.get(rep.pk, {})
@@ -347,6 +409,7 @@ def sales_dashboard(
                 not_worked=o.get("not_worked", 0),
                 capacity=seat["capacity"] if seat else None,
                 is_away=bool(seat and seat["is_away"]),
+                connect_attempts=attempts.get(rep.pk, []),
             )
         )
     by_id = {r.membership_id: r for r in rows}

@@ -97,6 +97,40 @@ def _load_chart(dash: SalesDashboard) -> Chart:
     )
 
 
+CALL_COLUMNS = [
+    Column("name", "Rep", "text"),
+    Column("connected_leads", "Leads reached"),
+    Column("attempts_avg", "Calls before connect (avg)", "ratio"),
+    Column("attempts_median", "Calls before connect (median)", "ratio"),
+]
+
+
+def _calls_chart(dash: SalesDashboard) -> Chart:
+    reps = [r for r in dash.reps if r.connected_leads]
+    rows = [{c.key: getattr(r, c.key) for c in CALL_COLUMNS} for r in reps]
+    return Chart(
+        slug="call-attempts",
+        title="Call attempts before first connect",
+        subtitle="Per lead first reached by phone in the period: calls logged before it",
+        kind="bar",
+        labels=[r.name for r in reps],
+        datasets=[
+            {"label": "Median", "data": [r.attempts_median for r in reps]},
+            {"label": "Average", "data": [r.attempts_avg for r in reps]},
+        ],
+        value_format="ratio",
+        table=ReportTable(
+            slug="call-attempts",
+            title="Calls before first connect",
+            columns=CALL_COLUMNS,
+            rows=rows,
+            footer={c.key: getattr(dash.totals, c.key) for c in CALL_COLUMNS} if rows else None,
+            note="A call counts when logged with Log touch; its outcome says whether it "
+            "connected. Credited to the lead's owner; 0 means the first call got through.",
+        ),
+    )
+
+
 def _flow_chart(query: ReportQuery, capacity: Capacity) -> Chart:
     buckets: dict = {day: [0, 0] for day in query.buckets()}
     for d in capacity.flow:
@@ -218,7 +252,11 @@ def sales_report(request):
             "dash": dash,
             "capacity": dash.capacity,
             "kpis": _kpis(dash, previous),
-            "charts": [_activity_chart(dash), _flow_chart(query, dash.capacity)],
+            "charts": [
+                _activity_chart(dash),
+                _flow_chart(query, dash.capacity),
+                _calls_chart(dash),
+            ],
             "load_chart": _load_chart(dash),
             "teams": _team_table(dash),
             "not_worked": _not_worked_table(dash, now),

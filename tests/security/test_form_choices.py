@@ -283,3 +283,23 @@ def test_a_form_the_walk_cannot_build_fails_it(org, tenants):
 
     with tenant_scope(org), pytest.raises(pytest.fail.Exception, match="needs `gadget=`"):
         build(NeedsSomethingNew, org, tenants[0])
+
+
+@pytest.mark.django_db
+def test_the_task_assignee_picker_offers_this_orgs_sellers_only(org, tenants):
+    """The walk builds FollowUpForm as an admin sees it (with the assignee picker):
+    its people are this organization's active reps and admins, nobody else's."""
+    from pipeline.forms import FollowUpForm
+
+    mine, foreign_ids = tenants
+    assert FollowUpForm in form_classes()
+    with tenant_scope(org):
+        form = build(FollowUpForm, org, mine)
+        offered = {m.pk for m in form.fields["assignee"].queryset}
+        assert offered_foreign(form, org, foreign_ids)[0] == []
+    sellers = {m.pk for m in mine["members"] if m.role in (Role.ADMIN, Role.SALES_REP)}
+    assert offered == sellers
+    assert not foreign_ids & {str(pk) for pk in offered}
+    with tenant_scope(org):  # a rep's tasks are their own: no picker at all
+        rep = next(m for m in mine["members"] if m.role == Role.SALES_REP)
+        assert "assignee" not in FollowUpForm(organization=org, membership=rep).fields

@@ -57,6 +57,7 @@ NOT_USER_TEXT: dict[str, str] = {
     "pipeline.PipelinePolicy.business_hours": "weekdays and times",
     "pipeline.PipelinePolicy.pql_rules": "structured rules validated on save",
     "pipeline.Notification.kind": "a kind the service writes",
+    "pipeline.FollowUp.kind": "a task kind (choices, a check constraint)",
     "pipeline.WebhookEndpoint.secret": "generated",
     "pipeline.WebhookEndpoint.events": "event names (choices)",
     "pipeline.WebhookDelivery.event_type": "an event name the service writes",
@@ -154,7 +155,13 @@ def populate(org, members: dict[str, Membership]) -> World:
     """At least one row of every model of the tenant apps (call with scopes disabled)."""
     from leads.models import Activity, ActivityKind, FieldType, LeadMerge
     from nurture.models import ListMembership, NurtureSettings, Suppression, Unsubscribe
-    from pipeline.models import Notification, PipelinePolicy, Qualification, StageTransition
+    from pipeline.models import (
+        FollowUp,
+        Notification,
+        PipelinePolicy,
+        Qualification,
+        StageTransition,
+    )
     from reports.models import (
         DigestSend,
         DigestSubscription,
@@ -224,6 +231,8 @@ def populate(org, members: dict[str, Membership]) -> World:
     PipelinePolicy.objects.get_or_create(organization=org)
     Notification.objects.create(organization=org, recipient=rep, lead=lead, kind="assigned",
                                 message="New lead for you")  # fmt: skip
+    FollowUp.objects.create(organization=org, lead=lead, assignee=rep, title="Call back",
+                            notes="Budget?", due_at=now - dt.timedelta(hours=1))  # fmt: skip
     enrollment = f.EnrollmentFactory(sequence__organization=org, lead=lead, source="manual")
     world.message = f.EmailMessageFactory(
         enrollment=enrollment, sent_at=now, links=["https://example.com/"]
