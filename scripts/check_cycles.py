@@ -39,7 +39,8 @@ ALLOWED: dict[frozenset[str], str] = {
     frozenset(
         {"nurture.services", "nurture.services.dispatch", "nurture.services.sends", "nurture.tasks"}
     ): _ENQUEUE + "; the dispatcher hands its new messages to the send side (sends.enqueue_sends)",
-    frozenset({"pipeline.services.sla", "pipeline.services.webhooks", "pipeline.tasks"}): _ENQUEUE,
+    frozenset({"pipeline.notification_tasks", "pipeline.services.notifications"}): _ENQUEUE,
+    frozenset({"pipeline.services.webhooks", "pipeline.tasks"}): _ENQUEUE,
     frozenset({"scoring.selectors", "scoring.services", "scoring.tasks", "scoring.versions"}): (
         _ENQUEUE + "; rule-set versions read live rules from selectors, which describe "
         "versions, and start rescores through services"

@@ -45,6 +45,15 @@ def _scoring_sample(org, model: str, **fields) -> int:
         return model_class.objects.create(organization=org, **fields).pk
 
 
+def _sample_notification(org) -> int:
+    from pipeline.models import Notification
+
+    recipient = MembershipFactory(organization=org, role=Role.SALES_REP)
+    return Notification.objects.create(
+        organization=org, recipient=recipient, kind="assigned", message="Sample"
+    ).pk
+
+
 SAMPLE_OBJECTS: dict[str, Callable] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -82,9 +91,15 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "opportunity_id": lambda org: f.OpportunityFactory(lead__organization=org).pk,
     "webhook_id": lambda org: f.WebhookEndpointFactory(organization=org).pk,
     "delivery_id": lambda org: f.WebhookDeliveryFactory(endpoint__organization=org).pk,
+    "notification_id": _sample_notification,
 }
 
 SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token"}
+
+# Parameters naming a member's own object (their notification): the walk's sample
+# belongs to someone else, so it is a 404 for every role, like another tenant's
+# (the recipient's 200 is proven in tests/pipeline/test_notification_pages.py).
+PERSONAL_PARAMS = frozenset({"notification_id"})
 
 
 @dataclass

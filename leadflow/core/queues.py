@@ -60,6 +60,7 @@ ROUTES: dict[str, str] = {
     "nurture.refresh_dynamic_lists_all": BEAT,
     "pipeline.sla_sweep": BEAT,
     "pipeline.sla_check_org": BEAT,
+    "pipeline.notification_digests": BEAT,
     "leads.sweep_unprocessed_submissions": BEAT,
     "leads.sweep_stale_imports": BEAT,
     "accounts.purge_idempotency_keys": BEAT,
@@ -75,6 +76,7 @@ ROUTES: dict[str, str] = {
     # Mail: nurture sends, SLA notices, invitations, digests.
     "nurture.send_messages": MAIL,
     "pipeline.send_notification_emails": MAIL,
+    "pipeline.notification_digests_org": MAIL,
     "accounts.tasks.send_invitation": MAIL,
     "reports.send_org_digests": MAIL,
     "scoring.send_drift_notice": MAIL,

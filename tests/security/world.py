@@ -146,7 +146,13 @@ def populate(org, members: dict[str, Membership]) -> World:
     """At least one row of every model of the tenant apps (call with scopes disabled)."""
     from leads.models import Activity, ActivityKind, FieldType, LeadMerge
     from nurture.models import ListMembership, NurtureSettings, Suppression, Unsubscribe
-    from pipeline.models import Notification, PipelinePolicy, Qualification, StageTransition
+    from pipeline.models import (
+        Notification,
+        NotificationPreference,
+        PipelinePolicy,
+        Qualification,
+        StageTransition,
+    )
     from reports.models import (
         DigestSend,
         DigestSubscription,
@@ -214,8 +220,13 @@ def populate(org, members: dict[str, Membership]) -> World:
                                    reason="Crossed the threshold")  # fmt: skip
     Qualification.objects.create(organization=org, lead=lead, authority_role="CFO", need="CRM")
     PipelinePolicy.objects.get_or_create(organization=org)
-    Notification.objects.create(organization=org, recipient=rep, lead=lead, kind="assigned",
-                                message="New lead for you")  # fmt: skip
+    # The rep's own notice (its link poisoned too), so the walk as the rep opens it.
+    world.values["notification_id"] = Notification.objects.create(
+        organization=org, recipient=rep, lead=lead, kind="assigned", message="New lead for you",
+        link=f"/o/{org.slug}/leads/{lead.pk}/",
+    ).pk  # fmt: skip
+    NotificationPreference.objects.create(organization=org, membership=rep,
+                                          email={"assigned": "digest"})  # fmt: skip
     enrollment = f.EnrollmentFactory(sequence__organization=org, lead=lead, source="manual")
     world.message = f.EmailMessageFactory(
         enrollment=enrollment, sent_at=now, links=["https://example.com/"]
