@@ -13,6 +13,7 @@ from pipeline.services.notifications import (
     NoticeEmailDeferred,
     notification_digests_send,
     notification_emails_failed,
+    notification_emails_requeue,
     notification_emails_send,
 )
 
@@ -50,6 +51,8 @@ def notification_digests() -> int:
     autoretry_for=(OperationalError, InterfaceError),
 )
 def notification_digests_org(self, *, organization_id: int) -> int:
+    """The organization's digests, and its immediate emails whose task was lost."""
+    notification_emails_requeue()
     try:
         return notification_digests_send()
     except NoticeEmailDeferred as deferred:

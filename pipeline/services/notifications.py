@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -98,6 +98,20 @@ class Notice:
     link: str = ""
     key: str = ""
 
+    @classmethod
+    def about(
+        cls, assignment: Assignment, kind: str, message: str, *, to: int | None = None
+    ) -> Notice:
+        """A notice about an assignment's lead (to its rep unless `to` says whom),
+        keyed by the kind and the assignment: once per event and member."""
+        return cls(
+            recipient_id=to or assignment.membership_id,
+            kind=kind,
+            message=message,
+            lead_id=assignment.lead_id,
+            key=f"{kind}:{assignment.pk}",
+        )
+
 
 # --- Preferences ----------------------------------------------------------------------
 
@@ -107,6 +121,10 @@ def email_preferences(*, membership_id: int) -> dict[str, str]:
     anything stored that is not a mode is ignored)."""
     row = NotificationPreference.objects.filter(membership_id=membership_id).first()
     return _modes(row.email if row else {})
+
+
+def preference_defaults() -> dict[str, str]:
+    return _modes({})
 
 
 def _modes(stored) -> dict[str, str]:
@@ -190,7 +208,7 @@ def notify_many(*, notices: Iterable[Notice], now: datetime | None = None) -> li
             membership_id__in=recipients
         ).values_list("membership_id", "email")
     }
-    defaults = _modes({})
+    defaults = preference_defaults()
     rows = [
         Notification(
             organization_id=org.pk,
@@ -223,11 +241,7 @@ def notify_many(*, notices: Iterable[Notice], now: datetime | None = None) -> li
         )
     immediate = [n.pk for n in created if n.email == EmailDelivery.IMMEDIATE]
     if immediate:
-        from pipeline.notification_tasks import send_notification_emails  # the task calls back
-
-        enqueue_on_commit(
-            send_notification_emails, organization_id=org.pk, notification_ids=immediate
-        )
+        _enqueue_emails(immediate)
     return created
 
 
@@ -266,42 +280,20 @@ def assignment_notices(
         name = names.get(a.lead_id, "a lead")
         before = previous_owner.get(a.lead_id)
         if before is None:
-            notices.append(
-                Notice(
-                    recipient_id=a.membership_id,
-                    kind=K.ASSIGNED,
-                    message=f"New lead assigned to you: {name}. {_reason(a)}",
-                    lead_id=a.lead_id,
-                    key=f"assigned:{a.pk}",
-                )
-            )
+            message = f"New lead assigned to you: {name}. {_reason(a)}"
+            notices.append(Notice.about(a, K.ASSIGNED, message))
             continue
         if before == a.membership_id:
             continue
         sla = a.method == AssignmentMethod.SLA_REASSIGN
-        notices.append(
-            Notice(
-                recipient_id=a.membership_id,
-                kind=K.SLA_REASSIGNED if sla else K.REASSIGNED,
-                message=(
-                    f"{name} was reassigned to you after an SLA breach: act quickly."
-                    if sla
-                    else f"{name} was reassigned to you. {_reason(a)}"
-                ),
-                lead_id=a.lead_id,
-                key=f"reassigned:{a.pk}",
-            )
-        )
-        notices.append(
-            Notice(
-                recipient_id=before,
-                kind=K.REASSIGNED_AWAY,
-                message=f"{name} was reassigned to someone else"
-                + (" after an SLA breach." if sla else "."),
-                lead_id=a.lead_id,
-                key=f"reassigned_away:{a.pk}",
-            )
-        )
+        if sla:
+            to_new = f"{name} was reassigned to you after an SLA breach: act quickly."
+            to_old = f"{name} was reassigned to someone else after an SLA breach."
+        else:
+            to_new = f"{name} was reassigned to you. {_reason(a)}"
+            to_old = f"{name} was reassigned to someone else."
+        notices.append(Notice.about(a, K.SLA_REASSIGNED if sla else K.REASSIGNED, to_new))
+        notices.append(Notice.about(a, K.REASSIGNED_AWAY, to_old, to=before))
     return notify_many(notices=notices, now=now)
 
 
@@ -380,6 +372,37 @@ def notification_emails_failed(*, notification_ids: list[int], error: str) -> in
     yet emailed are marked failed with why (the team page lists them)."""
     return Notification.objects.filter(pk__in=notification_ids, emailed_at__isnull=True).update(
         emailed_at=timezone.now(), email_error=error[:300]
+    )
+
+
+# An immediate email still owed this long after its notice was written lost its task
+# (a broker outage at enqueue, a killed worker): the hourly digest run re-enqueues it.
+LOST_EMAIL_AFTER = timedelta(minutes=15)
+
+
+def notification_emails_requeue(*, now: datetime | None = None) -> int:
+    """Enqueue again the immediate emails of the active organization whose task was
+    lost; the send's claim keeps a task that was only slow from sending twice."""
+    now = now or timezone.now()
+    owed = list(
+        Notification.objects.filter(
+            email=EmailDelivery.IMMEDIATE,
+            emailed_at__isnull=True,
+            created_at__lt=now - LOST_EMAIL_AFTER,
+        ).values_list("pk", flat=True)[:1000]
+    )
+    if owed:
+        _enqueue_emails(owed)
+    return len(owed)
+
+
+def _enqueue_emails(notification_ids: list[int]) -> None:
+    from pipeline.notification_tasks import send_notification_emails  # the task calls back
+
+    enqueue_on_commit(
+        send_notification_emails,
+        organization_id=get_scope()["organization"],
+        notification_ids=notification_ids,
     )
 
 

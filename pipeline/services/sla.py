@@ -129,24 +129,11 @@ def _breach_notices(breached: list[Assignment], now: datetime) -> list[Notice]:
     notices = []
     for a in breached:
         name, what = str(a.lead), _what(a, now)
-        notices.append(
-            Notice(
-                recipient_id=a.membership_id,
-                kind=NotificationKind.SLA_BREACH,
-                message=f"SLA missed: {name} was not {what} in time.",
-                lead_id=a.lead_id,
-                key=f"sla_breach:{a.pk}",
-            )
-        )
-        rep = a.membership.user.display_name
+        missed = f"{name} was not {what} in time."
+        notices.append(Notice.about(a, NotificationKind.SLA_BREACH, f"SLA missed: {missed}"))
+        escalation = f"SLA missed by {a.membership.user.display_name}: {missed}"
         notices += [
-            Notice(
-                recipient_id=team_lead,
-                kind=NotificationKind.ESCALATION,
-                message=f"SLA missed by {rep}: {name} was not {what} in time.",
-                lead_id=a.lead_id,
-                key=f"sla_escalation:{a.pk}",
-            )
+            Notice.about(a, NotificationKind.ESCALATION, escalation, to=team_lead)
             for team_lead in sorted(team_leads[a.pk])
         ]
     return notices
@@ -178,15 +165,8 @@ def _warn_at_risk(now: datetime) -> int:
     for a in due:
         deadline = a.sla_due_at()
         minutes = max(1, round((deadline - now).total_seconds() / 60)) if deadline else 0
-        notices.append(
-            Notice(
-                recipient_id=a.membership_id,
-                kind=NotificationKind.SLA_AT_RISK,
-                message=f"SLA at risk: {a.lead} must be {_next_step(a)} within {minutes} min.",
-                lead_id=a.lead_id,
-                key=f"sla_at_risk:{a.pk}",
-            )
-        )
+        message = f"SLA at risk: {a.lead} must be {_next_step(a)} within {minutes} min."
+        notices.append(Notice.about(a, NotificationKind.SLA_AT_RISK, message))
     notify_many(notices=notices, now=now)
     return len(due)
 

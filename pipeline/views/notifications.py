@@ -88,5 +88,5 @@ def preferences(request):
     if request.method == "POST" and form.is_valid():
         services.email_preferences_save(membership=membership, modes=form.cleaned_data)
         messages.success(request, "Your email preferences are saved.")
-        return redirect(_url(request, "preferences"))
+        return redirect("notifications:preferences", org_slug=request.organization.slug)
     return render(request, "pipeline/notification_preferences.html", {"form": form})

@@ -196,13 +196,17 @@ def test_an_sla_reassignment_tells_both_reps(org, other_org, team):
         assert "after an SLA breach" in moved.message
 
 
+def prefer(members, **modes) -> None:
+    for member in members:
+        email_preferences_save(membership=member, modes=modes)
+
+
 def test_preferences_off_keeps_the_bell_and_sends_no_email(
     org, other_org, team, django_capture_on_commit_callbacks
 ):
     _team, members = team
     with tenant_scope(org):
-        for member in members:
-            email_preferences_save(membership=member, modes={"assigned": "off"})
+        prefer(members, assigned="off")
         with django_capture_on_commit_callbacks(execute=True):
             route_demo_request(org)
         [notice] = Notification.objects.all()
@@ -215,8 +219,7 @@ def test_digest_sends_one_email_listing_each_pending_notice_exactly_once(
 ):
     _team, members = team
     with tenant_scope(org):
-        for member in members:
-            email_preferences_save(membership=member, modes={"assigned": "digest"})
+        prefer(members, assigned="digest")
         with django_capture_on_commit_callbacks(execute=True):
             leads = [route_demo_request(org, first_name=f"Lead{i}")[0] for i in range(4)]
         assert mail.outbox == []  # nothing immediate
@@ -244,7 +247,7 @@ def test_a_digest_that_fails_for_a_moment_is_sent_once_later(
 ):
     _team, members = team
     with tenant_scope(org):
-        email_preferences_save(membership=members[0], modes={"assigned": "digest"})
+        prefer(members[:1], assigned="digest")
         for i in range(2):
             notify(recipient=members[0], kind="assigned", message=f"Lead {i}", key=f"k{i}")
     send = FailingSend(smtplib.SMTPResponseException(421, b"Try later"), times=1)
@@ -275,3 +278,22 @@ def test_preferences_default_and_refuse_unknown_values(org, other_org):
         )
         stored = email_preferences(membership_id=member.pk)
         assert stored["assigned"] == "immediate" and stored["task_due"] == "off"
+
+
+def test_an_immediate_email_whose_task_was_lost_goes_out_with_the_next_digest_run(
+    org, other_org, django_capture_on_commit_callbacks
+):
+    with tenant_scope(org):
+        member = rep(org)
+        # Written, but its task never ran (the broker was down when it was enqueued).
+        lost = notify(recipient=member, kind="assigned", message="Lost one", key="lost")
+        recent = notify(recipient=member, kind="assigned", message="Recent one", key="recent")
+        Notification.objects.filter(pk=lost.pk).update(
+            created_at=timezone.now() - timedelta(minutes=20)
+        )
+        assert mail.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        notification_digests.delay()
+    assert [m.subject for m in mail.outbox] == ["[LeadFlow] Lost one"]
+    with tenant_scope(org):
+        assert Notification.objects.get(pk=recent.pk).emailed_at is None  # its task may run yet
