@@ -335,19 +335,17 @@ def notification_emails_send(*, notification_ids: list[int]) -> int:
     task retries); a permanent one is recorded on the notice (the team page lists
     it) and the other notices still go out."""
     sent = 0
-    notices = Notification.objects.filter(pk__in=notification_ids, emailed_at__isnull=True)
-    notices = notices.exclude(email=EmailDelivery.DIGEST)  # the digest sends those
+    notices = Notification.objects.filter(
+        pk__in=notification_ids,
+        emailed_at__isnull=True,
+        email=EmailDelivery.IMMEDIATE,  # the digest sends the others; "off" never
+    )
     for notice in notices.select_related("recipient__user", "organization").order_by("pk"):
         claimed = Notification.objects.filter(pk=notice.pk, emailed_at__isnull=True).update(
             emailed_at=timezone.now()
         )
         user = notice.recipient.user
-        if (
-            not claimed
-            or notice.email == EmailDelivery.OFF
-            or not notice.recipient.is_active
-            or not user.email
-        ):
+        if not claimed or not notice.recipient.is_active or not user.email:
             continue
         body = (
             f"{notice.message}\n\nOpen it in LeadFlow: {absolute(notice.link)}\n\n"

@@ -9,11 +9,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from accounts.models import Role
 from leadflow.core.tenancy import tenant_scope
 from pipeline.models import Notification, NotificationPreference
 from tests.factories import LeadFactory, MembershipFactory
+from tests.security.xss import POLYGLOT, find_xss
 
 pytestmark = pytest.mark.django_db
 
@@ -177,3 +179,15 @@ def test_the_list_page_shows_my_notices_with_links(org, other_org, rep, rep_clie
     [notice] = notices(rep, 1)
     html = rep_client.get(url(org, "list")).content.decode()
     assert "New lead 0" in html and url(org, "open", notification_id=notice.pk) in html
+
+
+def test_a_hostile_lead_name_in_a_notice_stays_text_in_the_bell_panel_and_list(
+    org, other_org, rep, rep_client
+):
+    [notice] = notices(rep, 1)
+    with tenant_scope(org):
+        Notification.objects.filter(pk=notice.pk).update(message=f"New lead {POLYGLOT}")
+    for name in ("bell", "panel", "list"):
+        html = rep_client.get(url(org, name)).content.decode()
+        assert escape(POLYGLOT) in html, name  # shown, as text
+        assert find_xss(html, where=name) == []
