@@ -17,7 +17,7 @@ from pipeline.services.mql import (
     leads_mark_mql,
     pql_evaluate,
 )
-from pipeline.services.notifications import notifications_mark_read
+from pipeline.services.notifications import notifications_mark_read, notify
 from pipeline.services.sales import (
     lead_accept,
     lead_assign,
@@ -48,6 +48,7 @@ __all__ = [
     "leads_mark_mql",
     "leads_route",
     "notifications_mark_read",
+    "notify",
     "opportunity_close",
     "opportunity_open",
     "opportunity_update",
