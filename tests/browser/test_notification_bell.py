@@ -102,5 +102,12 @@ def test_a_new_assignment_rings_the_bell_within_5_seconds_without_a_reload(
         wait_for_count(page, 0, time.monotonic())
         with tenant_scope(org):
             assert Notification.objects.get(lead=lead).read_at is not None
+
+        # The list and the preferences (from the user menu) fit the screen too.
+        for name in ("", "preferences/"):
+            page.goto(f"/o/{org.slug}/notifications/{name}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+            shot(page, f"notification-{name.rstrip('/') or 'list'}-{viewport['width']}")
+        assert page.is_visible("[data-notification-enable]") is False  # already "granted"
     finally:
         context.close()
