@@ -19,5 +19,5 @@ class NotificationPreferencesForm(forms.Form):
                 label=label,
                 choices=EmailDelivery.choices,
                 initial=initial_modes[key],
-                widget=forms.RadioSelect,
+                widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
             )
