@@ -32,7 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_scopes import get_scope
 
-from accounts.models import Membership, Organization
+from accounts.models import Membership
 from leadflow.core.errors import LeadflowError
 from leadflow.core.mail import describe, header_text, is_transient
 from leadflow.core.tenancy import enqueue_on_commit
@@ -186,13 +186,21 @@ def _pk(value) -> int | None:
 
 
 def notify_many(*, notices: Iterable[Notice], now: datetime | None = None) -> list[Notification]:
-    """notify() for many notices of the active organization in a constant number of
-    queries; returns the notices written (those whose key was new)."""
+    """notify() for many notices in a constant number of queries; returns the
+    notices written (those whose key was new)."""
     wanted = {(n.recipient_id, n.key or object()): n for n in notices if n.recipient_id}
     if not wanted:
         return []
     now = now or timezone.now()
-    org = _active_organization()
+    # Each notice belongs to its recipient's organization (read from the membership,
+    # so a notice can never land in another tenant than its reader's).
+    seats = {
+        pk: (organization_id, slug)
+        for pk, organization_id, slug in Membership.objects.filter(
+            pk__in={n.recipient_id for n in wanted.values()}
+        ).values_list("pk", "organization_id", "organization__slug")
+    }
+    wanted = {k: n for k, n in wanted.items() if n.recipient_id in seats}
     keyed = [n for n in wanted.values() if n.key]
     if keyed:
         done = set(
@@ -201,6 +209,8 @@ def notify_many(*, notices: Iterable[Notice], now: datetime | None = None) -> li
             ).values_list("recipient_id", "key")
         )
         wanted = {k: n for k, n in wanted.items() if (n.recipient_id, n.key) not in done}
+    if not wanted:
+        return []
     recipients = {n.recipient_id for n in wanted.values()}
     prefs = {
         membership_id: _modes(stored)
@@ -211,13 +221,13 @@ def notify_many(*, notices: Iterable[Notice], now: datetime | None = None) -> li
     defaults = preference_defaults()
     rows = [
         Notification(
-            organization_id=org.pk,
+            organization_id=seats[n.recipient_id][0],
             recipient_id=n.recipient_id,
             lead_id=n.lead_id,
             opportunity_id=n.opportunity_id,
             kind=n.kind,
             message=header_text(n.message, 500),
-            link=(n.link or _default_link(org.slug, n))[:300],
+            link=(n.link or _default_link(seats[n.recipient_id][1], n))[:300],
             key=n.key[:120],
             email=prefs.get(n.recipient_id, defaults).get(
                 PREFERENCE_OF_KIND.get(n.kind, ""), EmailDelivery.IMMEDIATE
@@ -239,15 +249,13 @@ def notify_many(*, notices: Iterable[Notice], now: datetime | None = None) -> li
                 created_at=now,
             )
         )
-    immediate = [n.pk for n in created if n.email == EmailDelivery.IMMEDIATE]
-    if immediate:
-        _enqueue_emails(immediate)
+    immediate: dict[int, list[int]] = {}
+    for notice in created:
+        if notice.email == EmailDelivery.IMMEDIATE:
+            immediate.setdefault(notice.organization_id, []).append(notice.pk)
+    for organization_id, ids in immediate.items():
+        _enqueue_emails(organization_id, ids)
     return created
-
-
-def _active_organization() -> Organization:
-    """The organization of the active tenant scope (notices belong to it)."""
-    return Organization.objects.only("pk", "slug").get(pk=get_scope()["organization"])
 
 
 def _default_link(org_slug: str, notice: Notice) -> str:
@@ -390,16 +398,16 @@ def notification_emails_requeue(*, now: datetime | None = None) -> int:
         ).values_list("pk", flat=True)[:1000]
     )
     if owed:
-        _enqueue_emails(owed)
+        _enqueue_emails(get_scope()["organization"], owed)
     return len(owed)
 
 
-def _enqueue_emails(notification_ids: list[int]) -> None:
+def _enqueue_emails(organization_id: int, notification_ids: list[int]) -> None:
     from pipeline.notification_tasks import send_notification_emails  # the task calls back
 
     enqueue_on_commit(
         send_notification_emails,
-        organization_id=get_scope()["organization"],
+        organization_id=organization_id,
         notification_ids=notification_ids,
     )
 

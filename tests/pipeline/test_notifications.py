@@ -297,3 +297,21 @@ def test_an_immediate_email_whose_task_was_lost_goes_out_with_the_next_digest_ru
     assert [m.subject for m in mail.outbox] == ["[LeadFlow] Lost one"]
     with tenant_scope(org):
         assert Notification.objects.get(pk=recent.pk).emailed_at is None  # its task may run yet
+
+
+def test_a_notice_belongs_to_its_recipients_organization_even_with_no_scope_open(
+    org, other_org, django_capture_on_commit_callbacks
+):
+    """A management command or the demo seeds (scopes disabled) route leads too."""
+    from django_scopes import scopes_disabled
+
+    with tenant_scope(other_org):
+        theirs = rep(other_org)
+        lead = LeadFactory(organization=other_org)
+    with scopes_disabled(), django_capture_on_commit_callbacks(execute=True):
+        notice = notify(recipient=theirs, kind="assigned", message="Hello", lead=lead, key="k")
+    assert notice.organization_id == other_org.pk
+    assert notice.link == f"/o/{other_org.slug}/leads/{lead.pk}/"
+    assert [m.to for m in mail.outbox] == [[theirs.user.email]]
+    with tenant_scope(org):
+        assert not Notification.objects.exists()
