@@ -17,6 +17,8 @@ class Perm(StrEnum):
     AUTHENTICATED = "authenticated"  # any signed-in user (org switcher, create org)
 
     VIEW_DASHBOARD = "view_dashboard"
+    # Every member: their own notifications (bell, list, email preferences).
+    RECEIVE_NOTIFICATIONS = "receive_notifications"
     MANAGE_MEMBERS = "manage_members"
     MANAGE_ORGANIZATION = "manage_organization"
     MANAGE_API_KEYS = "manage_api_keys"
@@ -49,6 +51,7 @@ class Perm(StrEnum):
 
 _MARKETING = {
     Perm.VIEW_DASHBOARD,
+    Perm.RECEIVE_NOTIFICATIONS,
     Perm.VIEW_LEADS,
     Perm.EDIT_LEADS,
     Perm.REVIEW_LEADS,
@@ -79,6 +82,7 @@ ORG_PERMISSIONS: dict[str, frozenset[Perm]] = {
     Role.SALES_REP: frozenset(
         {
             Perm.VIEW_DASHBOARD,
+            Perm.RECEIVE_NOTIFICATIONS,
             Perm.VIEW_LEADS,
             Perm.WORK_LEADS,
             Perm.VIEW_PIPELINE,

@@ -260,6 +260,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Notification digests: each member's notices they want in a digest, hourly.
+    "pipeline-notification-digests": {
+        "task": "pipeline.notification_digests",
+        "schedule": crontab(minute=0),
+        "options": {"expires": 3000},
+    },
     # Due nurture steps and due send retries: one dispatch per organization, each
     # within its throttle. Every 15 s, so that a retry waits at most that past
     # its backoff (NURTURE_RETRY_BASE_SECONDS below).

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("leads.urls")),
     path("o/<slug:org_slug>/scoring/", include("scoring.urls")),
     path("o/<slug:org_slug>/pipeline/", include("pipeline.urls")),
+    path("o/<slug:org_slug>/notifications/", include("pipeline.notification_urls")),
     path("o/<slug:org_slug>/nurture/", include("nurture.urls")),
     path("o/<slug:org_slug>/reports/", include("reports.urls")),
     path("o/<slug:org_slug>/privacy/", include("privacy.urls")),

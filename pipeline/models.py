@@ -383,6 +383,10 @@ class Assignment(TenantModel):
     accepted_at = models.DateTimeField(null=True, blank=True)
     breached_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # When the rep is warned that the first deadline is near (80 % of its window),
+    # and when that warning was given (once per assignment).
+    at_risk_at = models.DateTimeField(null=True, blank=True)
+    at_risk_notified_at = models.DateTimeField(null=True, blank=True)
     is_current = models.BooleanField(default=True)
 
     class Meta:
@@ -467,8 +471,29 @@ class PipelinePolicy(TenantModel):
         return f"Pipeline policy of {self.organization_id}"
 
 
+class NotificationKind(models.TextChoices):
+    ASSIGNED = "assigned", "New lead assigned to you"
+    SLA_AT_RISK = "sla_at_risk", "SLA at risk"
+    SLA_BREACH = "sla_breach", "SLA missed"
+    REASSIGNED = "reassigned", "Lead reassigned to you"
+    REASSIGNED_AWAY = "reassigned_away", "Lead reassigned to someone else"
+    SLA_REASSIGNED = "sla_reassigned", "Lead reassigned to you after an SLA breach"
+    ESCALATION = "sla_escalation", "SLA missed by a rep of your team"
+    TASK_DUE = "task_due", "Task due"
+
+
+class EmailDelivery(models.TextChoices):
+    IMMEDIATE = "immediate", "Immediately"
+    DIGEST = "digest", "In a digest"
+    OFF = "off", "Off"
+
+
 class Notification(TenantModel):
-    """An in-app notice for one member (SLA breaches, reassignments)."""
+    """An in-app notice for one member (assignments, SLA warnings and breaches,
+    reassignments, escalations, tasks due), and how its email goes out.
+
+    Written only by pipeline.services.notifications.notify(); `key` makes each
+    event notify a member once however often the code that raises it runs."""
 
     recipient = models.ForeignKey(
         "accounts.Membership", on_delete=models.CASCADE, related_name="notifications"
@@ -476,18 +501,45 @@ class Notification(TenantModel):
     lead = models.ForeignKey(
         "leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    opportunity = models.ForeignKey(
+        Opportunity, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     kind = models.CharField(max_length=40)
     message = models.CharField(max_length=500)
+    # The page that matters, as a path of this site (the email makes it absolute).
+    link = models.CharField(max_length=300, blank=True)
+    key = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
+    # The member's email preference for the kind, fixed when the notice is made.
+    email = models.CharField(
+        max_length=10, choices=EmailDelivery.choices, default=EmailDelivery.IMMEDIATE
+    )
     # Set before the email goes out, so a retried task never sends it twice.
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # Which digest run claimed it (a digest lists exactly the notices it claimed).
+    digest_batch = models.CharField(max_length=32, blank=True)
     # Why the email could not be sent, when it failed for good (the team page lists it).
     email_error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["organization", "recipient", "read_at", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "recipient", "key"],
+                condition=~Q(key=""),
+                name="notification_key_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "recipient", "read_at", "created_at"]),
+            # The digest and the lost-email sweep: notices whose email is still owed.
+            models.Index(
+                fields=["organization", "email", "created_at"],
+                condition=Q(emailed_at__isnull=True),
+                name="notification_email_owed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.message
@@ -577,6 +629,19 @@ class FollowUp(TenantModel):
     def subject_lead(self):
         """The lead the task is about (its own, or its opportunity's)."""
         return self.lead if self.lead_id else self.opportunity.lead
+
+
+class NotificationPreference(TenantModel):
+    """How one member wants each kind of notice emailed (missing kinds: the default)."""
+
+    membership = models.OneToOneField(
+        "accounts.Membership", on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    email = models.JSONField(default=dict, help_text="Preference key → immediate/digest/off.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Notification preferences of {self.membership_id}"
 
 
 # --- Webhooks (outbound stage-change events for a CRM) ------------------------------

@@ -43,7 +43,7 @@ from pipeline.models import (
     TeamMember,
 )
 from pipeline.policy import policy_get
-from pipeline.sla import ARRIVAL_KINDS, due_times
+from pipeline.sla import ARRIVAL_KINDS, at_risk_at, due_times
 from scoring import fields as scoring_fields
 from scoring.fields import RuleError
 
@@ -322,11 +322,12 @@ def write_assignments(
     if not planned:
         return []
     lead_ids = [lead["pk"] for lead, _ in planned]
-    previous = dict(
-        Assignment.objects.filter(lead_id__in=lead_ids, is_current=True).values_list(
-            "lead_id", "first_touched_at"
-        )
-    )
+    current = Assignment.objects.filter(lead_id__in=lead_ids, is_current=True)
+    previous, previous_owner = {}, {}
+    for lead_id, first_touched_at, membership_id in current.values_list(
+        "lead_id", "first_touched_at", "membership_id"
+    ):
+        previous[lead_id], previous_owner[lead_id] = first_touched_at, membership_id
     if previous:
         Assignment.objects.filter(lead_id__in=list(previous), is_current=True).update(
             is_current=False
@@ -352,6 +353,7 @@ def write_assignments(
                 first_touched_at=previous.get(lead["pk"]) if accepted else None,
             )
         )
+        rows[-1].at_risk_at = at_risk_at(now, rows[-1].sla_due_at())
     created = Assignment.objects.bulk_create(rows)
     owners = []
     for lead, pick in planned:
@@ -360,6 +362,11 @@ def write_assignments(
     bulk_update_from_values(owners, ["owner", "assigned_at", "updated_at"])
     if seats:
         bulk_update_from_values(seats, ["rr_pass", "last_assigned_at"])
+    # Late import: pipeline.services (a package whose __init__ imports this module)
+    # holds notify(); it does not import routing back.
+    from pipeline.services.notifications import assignment_notices
+
+    assignment_notices(assignments=created, previous_owner=previous_owner, now=now)
     return created
 
 

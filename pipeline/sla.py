@@ -68,3 +68,14 @@ def due_times(
     )
     accept = add_business_minutes(assigned_at, policy.sla_accept_hours * 60, policy, tz)
     return first, accept
+
+
+# A rep is warned that a deadline is near once this share of its window has passed.
+AT_RISK_SHARE = 0.8
+
+
+def at_risk_at(assigned_at: datetime, due_at: datetime | None) -> datetime | None:
+    """When an assignment's nearest deadline turns "at risk" (80 % of the window)."""
+    if due_at is None:
+        return None
+    return assigned_at + (due_at - assigned_at) * AT_RISK_SHARE

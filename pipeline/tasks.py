@@ -1,5 +1,5 @@
-"""Pipeline background work: the SLA sweep (beat, fanned out per organization)
-and breach emails. Thin: ids in, one service call."""
+"""Pipeline background work: the SLA sweep (beat, fanned out per organization),
+notification emails and their digests. Thin: ids in, one service call."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from accounts.models import Organization
-from leadflow.core.mail import retry_or_record
 from leadflow.core.tenancy import TenantTask
-from pipeline.services.followups import follow_ups_remind
-from pipeline.services.notifications import (
-    NoticeEmailDeferred,
-    notification_emails_failed,
-    notification_emails_send,
+
+# The notification tasks live beside the service that enqueues them; importing
+# them here registers them with the worker (autodiscovery reads pipeline.tasks).
+from pipeline.notification_tasks import (
+    notification_digests,
+    notification_digests_org,
+    send_notification_emails,
 )
+from pipeline.services.followups import follow_ups_remind
 from pipeline.services.sla import sla_check
 from pipeline.services.webhooks import webhook_deliver
 
@@ -22,6 +24,8 @@ __all__ = [
     "deliver_webhook",
     "follow_ups_remind_org",
     "follow_ups_remind_sweep",
+    "notification_digests",
+    "notification_digests_org",
     "send_notification_emails",
     "sla_check_org",
     "sla_sweep",
@@ -59,26 +63,6 @@ def follow_ups_remind_sweep() -> int:
     return follow_ups_remind_org.fan_out(
         Organization.objects.values_list("pk", flat=True), expires=55
     )
-
-
-@shared_task(
-    base=TenantTask,
-    bind=True,
-    name="pipeline.send_notification_emails",
-    autoretry_for=(OperationalError, InterfaceError),
-)
-def send_notification_emails(self, *, organization_id: int, notification_ids: list[int]) -> int:
-    try:
-        return notification_emails_send(notification_ids=notification_ids)
-    except NoticeEmailDeferred as deferred:
-        retry_or_record(
-            self,
-            deferred.__cause__ or deferred,
-            lambda error: notification_emails_failed(
-                notification_ids=notification_ids, error=error
-            ),
-        )
-        return 0
 
 
 # --- Webhooks ----------------------------------------------------------------------

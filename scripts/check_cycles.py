@@ -58,14 +58,6 @@ ALLOWED: dict[frozenset[str], str] = {
     + "; the dispatcher hands its new messages to the send side (sends.enqueue_sends)"
     + "; a ready sender releases held messages, the send side makes a missing DKIM key"
     + "; the dispatcher sweeps reps' direct emails (direct.direct_requeue_stale)",
-    frozenset(
-        {
-            "pipeline.services.followups",
-            "pipeline.services.sla",
-            "pipeline.services.webhooks",
-            "pipeline.tasks",
-        }
-    ): _ENQUEUE + "; task-due notices go out through the SLA sweep's notice writer",
 }
 
 

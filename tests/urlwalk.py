@@ -67,6 +67,15 @@ def _unmatched_reply(org) -> int:
         ).pk  # fmt: skip
 
 
+def _sample_notification(org) -> int:
+    from pipeline.models import Notification
+
+    recipient = MembershipFactory(organization=org, role=Role.SALES_REP)
+    return Notification.objects.create(
+        organization=org, recipient=recipient, kind="assigned", message="Sample"
+    ).pk
+
+
 SAMPLE_OBJECTS: dict[str, Callable] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -107,9 +116,15 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "delivery_id": lambda org: f.WebhookDeliveryFactory(endpoint__organization=org).pk,
     "inbound_id": _unmatched_reply,
     "follow_up_id": lambda org: f.FollowUpFactory(lead__organization=org).pk,
+    "notification_id": _sample_notification,
 }
 
 SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token", "key": "bogus-inbound-key"}
+
+# Parameters naming a member's own object (their notification): the walk's sample
+# belongs to someone else, so it is a 404 for every role, like another tenant's
+# (the recipient's 200 is proven in tests/pipeline/test_notification_pages.py).
+PERSONAL_PARAMS = frozenset({"notification_id"})
 
 
 @dataclass

@@ -31,7 +31,7 @@ from pipeline.services.mql import (
     leads_mark_mql,
     pql_evaluate,
 )
-from pipeline.services.notifications import notifications_mark_read
+from pipeline.services.notifications import notifications_mark_read, notify
 from pipeline.services.sales import (
     lead_accept,
     lead_assign,
@@ -71,6 +71,7 @@ __all__ = [
     "leads_mark_mql",
     "leads_route",
     "notifications_mark_read",
+    "notify",
     "opportunity_close",
     "opportunity_move",
     "opportunity_open",

@@ -22,7 +22,7 @@ from accounts.models import Membership, Role
 from accounts.permissions import Perm
 from leads.models import Lead
 from pipeline.errors import NotYourLead, PipelineError
-from pipeline.models import FollowUp, FollowUpKind, Notification, Opportunity
+from pipeline.models import FollowUp, FollowUpKind, Opportunity
 from pipeline.routing import SELLER_ROLES
 
 CLOCK_SKEW = timedelta(minutes=5)  # a form filled in "now" reaches us a little later
@@ -216,26 +216,23 @@ def followup_reopen(*, follow_up: FollowUp, actor: Membership | None) -> FollowU
 
 
 def task_due_notices(*, organization_id: int, follow_ups: list[FollowUp], now: datetime) -> int:
-    """One "task_due" notice per task, to its assignee, created like the SLA notices
-    (in-app, email through the notice mail task). The one place to route through a
-    shared notify() entry."""
-    from pipeline.services.sla import _notify  # the SLA sweep's notice writer
+    """One "task due" notice per task and due time, to its assignee, through the
+    one notification entry (bell, and email as the member prefers it)."""
+    from pipeline.models import NotificationKind
+    from pipeline.services.notifications import Notice, notify_many
 
-    notices = []
-    for task in follow_ups:
-        subject = task.lead if task.lead_id else task.opportunity.lead  # type: ignore[union-attr]
-        notices.append(
-            Notification(
-                organization_id=organization_id,
-                recipient_id=task.assignee_id,
-                lead_id=subject.pk,
-                kind="task_due",
-                message=f"Task due: {task.title} — {subject}"[:500],
-                created_at=now,
-            )
+    notices = [
+        Notice(
+            recipient_id=task.assignee_id,
+            kind=NotificationKind.TASK_DUE,
+            message=f"Task due: {task.title} — {task.subject_lead}"[:500],
+            lead_id=task.lead_id,
+            opportunity_id=task.opportunity_id,
+            key=f"task_due:{task.pk}:{task.due_at.isoformat()}",
         )
-    _notify(organization_id, notices)
-    return len(notices)
+        for task in follow_ups
+    ]
+    return len(notify_many(notices=notices, now=now))
 
 
 @transaction.atomic

@@ -1,11 +1,14 @@
-"""The SLA sweep: find assignments past their accept / first-touch deadline,
-notify the rep and their team lead (in-app now, email through a task), and
+"""The SLA sweep: warn the rep when a deadline is near (SLA at risk), find
+assignments past their accept / first-touch deadline, notify the rep and
+escalate to their team lead(s) (through notify(): in-app now, email as each
+member prefers), and
 after a second window reassign the lead to the next rep or recycle it, as the
 policy says. Run per organization by pipeline.tasks.sla_check_org; pass `now`
 to test at a given instant.
 
-Idempotent: a breach is stamped once (breached_at) and escalated once
-(escalated_at); a second run in the same minute finds nothing new.
+Idempotent: a warning is stamped once (at_risk_notified_at), a breach once
+(breached_at) and escalated once (escalated_at), and every notice carries a key
+naming its assignment; a second run in the same minute finds nothing new.
 """
 
 from __future__ import annotations
@@ -16,17 +19,18 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from leadflow.core.tenancy import enqueue_on_commit
 from leads.models import LeadStage
 from pipeline.models import (
     OPEN_STAGES,
     Assignment,
     AssignmentMethod,
     BreachAction,
-    Notification,
+    NotificationKind,
+    TeamMember,
 )
 from pipeline.policy import policy_get
 from pipeline.routing import leads_route
+from pipeline.services.notifications import Notice, notify_many
 from pipeline.services.transitions import stages_transition_many
 
 
@@ -52,36 +56,19 @@ def sla_check(*, organization_id: int, now: datetime | None = None) -> dict[str,
     """One sweep of the organization; returns counts of what it did."""
     now = now or timezone.now()
     policy = policy_get(organization_id=organization_id)
-    result = {"breached": 0, "reassigned": 0, "recycled": 0}
+    result = {"at_risk": 0, "breached": 0, "reassigned": 0, "recycled": 0}
 
     breached = list(
         Assignment.objects.select_for_update(of=("self",))
         .filter(_unresolved(now), breached_at__isnull=True)
-        .select_related("lead", "team")
+        .select_related("lead", "team", "membership__user")
         .order_by("pk")
     )
     if breached:
         Assignment.objects.filter(pk__in=[a.pk for a in breached]).update(breached_at=now)
-        notices = []
-        for a in breached:
-            lead_name = str(a.lead)
-            message = f"SLA missed: {lead_name} was not {_what(a, now)} in time."
-            recipients = {a.membership_id}
-            if a.team and a.team.team_lead_id:
-                recipients.add(a.team.team_lead_id)
-            notices += [
-                Notification(
-                    organization_id=organization_id,
-                    recipient_id=r,
-                    lead_id=a.lead_id,
-                    kind="sla_breach",
-                    message=message[:500],
-                    created_at=now,
-                )
-                for r in sorted(recipients)
-            ]
-        _notify(organization_id, notices)
+        notify_many(notices=_breach_notices(breached, now), now=now)
         result["breached"] = len(breached)
+    result["at_risk"] = _warn_at_risk(now)
 
     # Second window: still not done long after the breach → reassign or recycle.
     cutoff = now - timedelta(minutes=policy.second_window_minutes)
@@ -105,20 +92,6 @@ def sla_check(*, organization_id: int, now: datetime | None = None) -> dict[str,
             method=AssignmentMethod.SLA_REASSIGN,
             reason_prefix="SLA missed by the previous rep. ",
         )
-        _notify(
-            organization_id,
-            [
-                Notification(
-                    organization_id=organization_id,
-                    recipient_id=a.membership_id,
-                    lead_id=a.lead_id,
-                    kind="sla_reassigned",
-                    message="A lead was reassigned to you after an SLA breach: act quickly.",
-                    created_at=now,
-                )
-                for a in reassigned
-            ],
-        )
     # Nobody to take it (or the policy says so): back to nurture, never dropped.
     rerouted = {a.lead_id for a in reassigned}
     leftovers = [lead_id for lead_id in lead_ids if lead_id not in rerouted]
@@ -135,14 +108,72 @@ def sla_check(*, organization_id: int, now: datetime | None = None) -> dict[str,
     return result
 
 
-def _notify(organization_id: int, notices: list[Notification]) -> None:
-    if not notices:
-        return
-    created = Notification.objects.bulk_create(notices)
-    from pipeline.tasks import send_notification_emails  # tasks import services: no cycle
+def _team_leads(breached: list[Assignment]) -> dict[int, set[int]]:
+    """Assignment id → the team leads to escalate to: the lead of the team it was
+    routed through, else the leads of every team the rep sits in (a lead assigned by
+    hand has no team). Never the rep themselves."""
+    seats: dict[int, set[int]] = {}
+    for membership_id, team_lead_id in TeamMember.objects.filter(
+        membership_id__in={a.membership_id for a in breached}, team__team_lead__isnull=False
+    ).values_list("membership_id", "team__team_lead_id"):
+        seats.setdefault(membership_id, set()).add(team_lead_id)
+    leads = {}
+    for a in breached:
+        found = {a.team.team_lead_id} if a.team and a.team.team_lead_id else set()
+        leads[a.pk] = (found or seats.get(a.membership_id, set())) - {a.membership_id}
+    return leads
 
-    enqueue_on_commit(
-        send_notification_emails,
-        organization_id=organization_id,
-        notification_ids=[n.pk for n in created],
+
+def _breach_notices(breached: list[Assignment], now: datetime) -> list[Notice]:
+    team_leads = _team_leads(breached)
+    notices = []
+    for a in breached:
+        name, what = str(a.lead), _what(a, now)
+        missed = f"{name} was not {what} in time."
+        notices.append(Notice.about(a, NotificationKind.SLA_BREACH, f"SLA missed: {missed}"))
+        escalation = f"SLA missed by {a.membership.user.display_name}: {missed}"
+        notices += [
+            Notice.about(a, NotificationKind.ESCALATION, escalation, to=team_lead)
+            for team_lead in sorted(team_leads[a.pk])
+        ]
+    return notices
+
+
+def _warn_at_risk(now: datetime) -> int:
+    """Warn each rep once per assignment when its first open deadline is near
+    (Assignment.at_risk_at, set when assigned: 80 % of the window) and not passed."""
+    open_work = Q(accepted_at__isnull=True, accept_due_at__gte=now, lead__stage=LeadStage.MQL) | Q(
+        first_touched_at__isnull=True, first_touch_due_at__gte=now
     )
+    due = list(
+        Assignment.objects.select_for_update(of=("self",))
+        .filter(
+            open_work,
+            is_current=True,
+            lead__stage__in=OPEN_STAGES,
+            at_risk_at__lte=now,
+            at_risk_notified_at__isnull=True,
+            breached_at__isnull=True,
+        )
+        .select_related("lead")
+        .order_by("pk")
+    )
+    if not due:
+        return 0
+    Assignment.objects.filter(pk__in=[a.pk for a in due]).update(at_risk_notified_at=now)
+    notices = []
+    for a in due:
+        deadline = a.sla_due_at()
+        minutes = max(1, round((deadline - now).total_seconds() / 60)) if deadline else 0
+        message = f"SLA at risk: {a.lead} must be {_next_step(a)} within {minutes} min."
+        notices.append(Notice.about(a, NotificationKind.SLA_AT_RISK, message))
+    notify_many(notices=notices, now=now)
+    return len(due)
+
+
+def _next_step(assignment: Assignment) -> str:
+    """What the nearest open deadline asks for."""
+    accept_open = assignment.accepted_at is None and assignment.accept_due_at
+    if accept_open and assignment.accept_due_at == assignment.sla_due_at():
+        return "accepted"
+    return "contacted"

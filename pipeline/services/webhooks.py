@@ -270,11 +270,9 @@ def _json_safe(payload: dict) -> dict:
 
 
 def _enqueue(organization_id: int, delivery_ids: list[int]) -> None:
-    from pipeline.tasks import webhook_dispatch  # tasks import this module
-
     if delivery_ids:
         enqueue_on_commit(
-            webhook_dispatch, organization_id=organization_id, delivery_ids=delivery_ids
+            "pipeline.webhook_dispatch", organization_id=organization_id, delivery_ids=delivery_ids
         )
 
 

@@ -36,7 +36,8 @@ def breach(org, other_org, routed, django_capture_on_commit_callbacks, monkeypat
                 organization_id=org.pk, now=assignment.assigned_at + timedelta(minutes=6)
             )
         with tenant_scope(org):
-            return {n.recipient_id: n for n in Notification.objects.all()}
+            breaches = Notification.objects.filter(kind__in=("sla_breach", "sla_escalation"))
+            return {n.recipient_id: n for n in breaches}
 
     return run
 

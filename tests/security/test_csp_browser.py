@@ -24,7 +24,10 @@ document.addEventListener("securitypolicyviolation", function (e) {
                     " at " + e.sourceFile + ":" + e.lineNumber);
 });
 window.__swaps = 0;
-document.addEventListener("htmx:afterSwap", function () { window.__swaps += 1; });
+// The page's own swaps: not the notification bell's, which polls on every page.
+document.addEventListener("htmx:afterSwap", function (e) {
+  if (!e.detail.target.closest(".notification-bell")) { window.__swaps += 1; }
+});
 """
 
 

@@ -62,6 +62,9 @@ REVIEWED = {
     ("leads/views/capture.py", "_success"): "the capture form's thank-you URL its admin set",
     ("nurture/views_public.py", "track_click"): "a link of the sent email, named by a signed token",
     ("reports/views/digest.py", "digest_toggle"): "safe_next()",
+    ("pipeline/views/notifications.py", "notification_open"): (
+        "safe_next() of the notice's own link (a path of this site) or the list"
+    ),
 }
 
 

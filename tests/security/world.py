@@ -158,6 +158,7 @@ def populate(org, members: dict[str, Membership]) -> World:
     from pipeline.models import (
         FollowUp,
         Notification,
+        NotificationPreference,
         PipelinePolicy,
         Qualification,
         StageTransition,
@@ -229,8 +230,13 @@ def populate(org, members: dict[str, Membership]) -> World:
                                    reason="Crossed the threshold")  # fmt: skip
     Qualification.objects.create(organization=org, lead=lead, authority_role="CFO", need="CRM")
     PipelinePolicy.objects.get_or_create(organization=org)
-    Notification.objects.create(organization=org, recipient=rep, lead=lead, kind="assigned",
-                                message="New lead for you")  # fmt: skip
+    # The rep's own notice (its link poisoned too), so the walk as the rep opens it.
+    world.values["notification_id"] = Notification.objects.create(
+        organization=org, recipient=rep, lead=lead, kind="assigned", message="New lead for you",
+        link=f"/o/{org.slug}/leads/{lead.pk}/",
+    ).pk  # fmt: skip
+    NotificationPreference.objects.create(organization=org, membership=rep,
+                                          email={"assigned": "digest"})  # fmt: skip
     FollowUp.objects.create(organization=org, lead=lead, assignee=rep, title="Call back",
                             notes="Budget?", due_at=now - dt.timedelta(hours=1))  # fmt: skip
     enrollment = f.EnrollmentFactory(sequence__organization=org, lead=lead, source="manual")
