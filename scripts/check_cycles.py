@@ -36,6 +36,7 @@ ALLOWED: dict[frozenset[str], str] = {
     frozenset({"accounts.services", "accounts.tasks"}): _ENQUEUE,
     frozenset({"leads.services.capture", "leads.tasks.capture"}): _ENQUEUE,
     frozenset({"leads.services.imports", "leads.tasks.imports"}): _ENQUEUE,
+    frozenset({"leads.services.exports", "leads.tasks.exports"}): _ENQUEUE,
     frozenset(
         {"nurture.services", "nurture.services.dispatch", "nurture.services.sends", "nurture.tasks"}
     ): _ENQUEUE + "; the dispatcher hands its new messages to the send side (sends.enqueue_sends)",

@@ -86,6 +86,7 @@ ROUTES: dict[str, str] = {
     "scoring.run_learning_job": SCORING,
     "reports.refresh_rollups": REPORTS,
     "leads.tasks.imports.import_job_run": IMPORTS,
+    "leads.export_job_run": IMPORTS,
     "nurture.refresh_organization_lists": DEFAULT,
 }
 
