@@ -182,6 +182,10 @@ def lead_bulk(request):
         leads = selectors.visible_leads(membership=request.membership).filter(
             pk__in=data["lead_ids"]
         )
+    if data["select_all"] and data["action"] == "mark_junk" and not request.POST.get("confirmed"):
+        # Every matching lead, not only the page: say how many and ask first.
+        context = {"count": leads.count(), "post": request.POST, "back": back}
+        return render(request, "leads/lead_bulk_confirm.html", context)
     try:
         if data["action"] == "assign_owner":
             owner = None if data["owner"] == UNASSIGNED else data["owner"]
