@@ -72,7 +72,9 @@ def test_rep_queue_names_the_last_activity(org, other_org, sales_rep, client_for
             organization=org, lead=lead, kind=ActivityKind.EMAIL_OPEN, occurred_at=timezone.now()
         )
         type(lead).objects.filter(pk=lead.pk).update(last_activity_at=timezone.now())
-    html = client_for(sales_rep).get(
-        reverse("pipeline:queue", kwargs={"org_slug": org.slug})
-    ).content.decode()
+    html = (
+        client_for(sales_rep)
+        .get(reverse("pipeline:queue", kwargs={"org_slug": org.slug}))
+        .content.decode()
+    )
     assert "Email opened" in html and "Emailopen" not in html
