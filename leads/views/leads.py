@@ -18,7 +18,7 @@ from leadflow.core.pagination import COUNT_CAP, request_page
 from leadflow.core.redirects import redirect_next
 from leadflow.core.tenancy import get_tenant_object_or_404, tenant_scope
 from leads import exports, selectors
-from leads.attributes import custom_attribute_labels
+from leads.attributes import custom_attribute_labels, labelled_custom
 from leads.bulk import bulk_actions_for
 from leads.filters import UNASSIGNED, BulkActionForm, LeadFilter
 from leads.forms import LeadForm, MergeForm
@@ -216,6 +216,10 @@ def lead_detail(request, lead_id: int):
     context = {
         "lead": lead,
         "timeline": selectors.lead_timeline(lead=lead),
+        # By the label its capture form gives it, not its key.
+        "custom_attributes": labelled_custom(lead.custom, custom_attribute_labels())
+        if lead.custom
+        else [],
         "panels": panels_for(request, lead),
         "merges": lead.merges_kept.select_related("dropped", "merged_by"),
         "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),
