@@ -42,7 +42,7 @@ class ExportError(LeadflowError):
 
 
 def sync_limit() -> int:
-    return getattr(settings, "LEADS_EXPORT_SYNC_ROWS", 5000)
+    return settings.LEADS_EXPORT_SYNC_ROWS
 
 
 def export_queryset(*, membership: Membership, query: str):
