@@ -174,3 +174,26 @@ def test_job_progress_while_running_and_foreign_jobs(admin_client, org, other_or
     assert admin_client.get(url("lead_export_job", org, export_id=foreign.pk)).status_code == 404
     download = admin_client.get(url("lead_export_download", org, export_id=foreign.pk))
     assert download.status_code == 404
+
+
+def test_a_job_run_is_idempotent_and_an_interrupted_one_is_rewritten(org, other_org, admin, leads):
+    from leads.services import exports as services
+
+    with tenant_scope(org):
+        job = ExportJob.objects.create(
+            organization=org, membership=admin, columns=["email", "phone"], query="o=email",
+            status=ExportStatus.RUNNING, processed_rows=1, total_rows=3,
+        )  # fmt: skip
+        assert services.export_job_run(job_id=job.pk) == "done"  # a redelivered run
+        job.refresh_from_db()
+        first = job.file.name
+        assert (job.status, job.processed_rows, job.total_rows) == ("done", 3, 3)
+        assert services.export_job_run(job_id=job.pk) == "done"
+        job.refresh_from_db()
+        assert job.file.name == first  # done work is not redone
+        with job.file.open("rb") as handle:
+            assert handle.read().decode().count("@initech.com") == 3
+        orphan = ExportJob.objects.create(organization=org, membership=None, columns=["email"])
+        assert services.export_job_run(job_id=orphan.pk) == "failed"
+        orphan.refresh_from_db()
+        assert orphan.status == "failed" and "left" in orphan.error_message
