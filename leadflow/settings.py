@@ -307,6 +307,8 @@ CELERY_BEAT_SCHEDULE["privacy-retention-purge"] = {
 # sign of life for LEADS_IMPORT_STALE_SECONDS (worker killed, task lost) is resumed
 # by a sweep every LEADS_IMPORT_SWEEP_SECONDS after its last committed chunk.
 LEADS_IMPORT_CHUNK_ROWS = env.int("LEADS_IMPORT_CHUNK_ROWS", default=1000)
+# A lead CSV export of more rows than this runs as a background job with a download link.
+LEADS_EXPORT_SYNC_ROWS = env.int("LEADS_EXPORT_SYNC_ROWS", default=5000)
 LEADS_IMPORT_STALE_SECONDS = env.int("LEADS_IMPORT_STALE_SECONDS", default=120)
 CELERY_BEAT_SCHEDULE["leads-sweep-stale-imports"] = {
     "task": "leads.sweep_stale_imports",

@@ -1,6 +1,8 @@
 """Bulk actions of the lead list contributed by higher apps (the pipeline's
-"mark won / lost"), registered in their AppConfig.ready(): leads cannot import
-them. Each says which permission it needs and returns the message to show."""
+"mark won / lost", nurture's "add to list"), registered in their
+AppConfig.ready(): leads cannot import them. Each says which permission it
+needs and returns the message to show; one that needs a choice (which list)
+names its form field and the options to offer, and reads it from request.POST."""
 
 from __future__ import annotations
 
@@ -17,6 +19,11 @@ class BulkAction:
     permission: Perm
     # (request, leads queryset) -> message; raises LeadflowError to refuse.
     run: Callable
+    # The select the bulk bar shows for this action: its name, its empty label
+    # and a callable giving the active organization's [(value, label)].
+    field: str = ""
+    field_label: str = ""
+    options: Callable[[], list[tuple[str, str]]] | None = None
 
 
 bulk_actions: list[BulkAction] = []

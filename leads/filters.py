@@ -27,7 +27,12 @@ class LeadFilter(django_filters.FilterSet):
     grade = django_filters.ChoiceFilter(choices=ScoreGrade.choices, empty_label="Any grade")
     band = django_filters.ChoiceFilter(choices=ScoreBand.choices, empty_label="Any band")
     min_score = django_filters.NumberFilter(field_name="score", lookup_expr="gte", label="Score ≥")
-    mql = django_filters.BooleanFilter(field_name="mql_eligible", label="MQL")
+    mql = django_filters.BooleanFilter(
+        field_name="mql_eligible",
+        label="MQL",
+        # Not NullBooleanSelect: its empty choice reads "Unknown"; here it means any.
+        widget=forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),
+    )
     owner = django_filters.ChoiceFilter(method="by_owner", label="Owner", empty_label="Anyone")
     created = django_filters.DateFromToRangeFilter(
         field_name="created_at",

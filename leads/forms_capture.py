@@ -25,7 +25,13 @@ from leads.models import (
 )
 from leads.scrub import normalize_country
 from leads.services.capture import MAX_VALUE_LENGTH
-from leads.services.capture_forms import FIELD_ATTRS, RESERVED_KEYS, field_problems
+from leads.services.capture_forms import (
+    DEFAULT_MIN_FILL_SECONDS,
+    FIELD_ATTRS,
+    RESERVED_KEYS,
+    field_problems,
+    key_from_label,
+)
 
 # A plausible name for the field bots fill and people never see; the first one
 # the admin has not used as a key.
@@ -171,8 +177,11 @@ class CaptureFormSettingsForm(forms.ModelForm):
     min_fill_seconds = forms.IntegerField(
         min_value=0,
         max_value=120,
+        required=False,
+        initial=DEFAULT_MIN_FILL_SECONDS,
         label="Minimum fill time (seconds)",
-        help_text="Faster submissions are treated as bots. 0 turns the check off.",
+        help_text=f"Faster submissions are treated as bots (empty: {DEFAULT_MIN_FILL_SECONDS}). "
+        "0 turns the check off.",
     )
 
     class Meta:
@@ -221,6 +230,10 @@ class CaptureFormSettingsForm(forms.ModelForm):
             )
         return data
 
+    def clean_min_fill_seconds(self) -> int:
+        value = self.cleaned_data.get("min_fill_seconds")
+        return DEFAULT_MIN_FILL_SECONDS if value is None else value
+
     def validate_unique(self) -> None:
         # The organization isn't a form field; the service checks the name per org.
         pass
@@ -243,7 +256,8 @@ class CaptureFormFieldForm(forms.ModelForm):
         fields = list(FIELD_ATTRS)
         labels = {"key": "Key", "field_type": "Type", "default_value": "Value"}
         help_texts = {
-            "key": "The input's name in the form post (e.g. job_title); letters, digits, _ and -.",
+            "key": "The input's name in the form post, made from the label (e.g. job_title); "
+            "change it if you like: lower-case letters, digits, _ and -.",
             "default_value": "Hidden fields only: the value sent (the page's query string "
             "can override it).",
         }
@@ -253,12 +267,29 @@ class CaptureFormFieldForm(forms.ModelForm):
         self.capture_form = capture_form
         if self.instance.pk:
             self.initial["options"] = "\n".join(self.instance.options or [])
+        # Left empty, the key is made from the label (static/js/form-builder.js
+        # fills it in as the label is typed, until the key is edited by hand).
+        self.fields["key"].required = False
+        self.fields["key"].widget.attrs.update(
+            {"data-key-from": "id_label", "data-key-taken": " ".join(self._taken_keys())}
+        )
+        if self.instance.pk:
+            self.fields["key"].widget.attrs["data-key-edited"] = "1"
         # The page writes the <form> tag: it carries the live-preview htmx attributes.
         self.helper = FormHelper()
         self.helper.form_tag = False
 
+    def _taken_keys(self) -> list[str]:
+        fields = CaptureFormField.objects.filter(form=self.capture_form)
+        if self.instance.pk:
+            fields = fields.exclude(pk=self.instance.pk)
+        return sorted(fields.values_list("key", flat=True))
+
     def clean_key(self) -> str:
-        return (self.cleaned_data.get("key") or "").strip().lower()
+        key = (self.cleaned_data.get("key") or "").strip().lower()
+        if not key:
+            key = key_from_label(self.data.get("label") or "", self._taken_keys())
+        return key
 
     def clean_options(self) -> list[str]:
         return (self.cleaned_data.get("options") or "").splitlines()

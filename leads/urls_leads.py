@@ -6,6 +6,13 @@ from leads.views import leads as views
 urlpatterns = [
     path("", views.lead_list, name="lead_list"),
     path("export.csv", views.lead_export, name="lead_export"),
+    path("export/", views.lead_export_page, name="lead_export_page"),
+    path("export/<int:export_id>/", views.lead_export_job, name="lead_export_job"),
+    path(
+        "export/<int:export_id>/download/",
+        views.lead_export_download,
+        name="lead_export_download",
+    ),
     path("bulk/", views.lead_bulk, name="lead_bulk"),
     path("review/", views.review_list, name="review_list"),
     path("duplicates/", views.duplicate_list, name="duplicate_list"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.template.defaultfilters import capfirst, floatformat
+from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
 from django.utils import dateformat
 from django.utils.formats import get_format
@@ -21,6 +21,7 @@ from django.utils.timezone import template_localtime
 
 from leadflow.core.rowhtml import _SENTINEL, IdUrl, escape_value, html, show
 from leads.models import LeadStage, ScoreBand
+from leads.timeline import kind_label
 
 _DASH = mark_safe('<span class="text-secondary">—</span>')
 _PQL = mark_safe(
@@ -285,7 +286,7 @@ def _sla(row) -> SafeString:
 def _activity(row, urls: QueueUrls) -> SafeString:
     if not row.last_activity_at:
         return NO_ACTIVITY
-    kind = capfirst((row.last_activity_kind or "activity").replace("_", ""))
+    kind = kind_label(row.last_activity_kind)
     try:  # the timesince filter
         since = timesince(row.last_activity_at, time_strings=urls.time_strings)
     except (ValueError, TypeError):

@@ -130,7 +130,18 @@ def weekly_kpis(*, organization_id: int, query: ReportQuery, now: dt.datetime) -
         ).aggregate(
             won=Count("pk", filter=Q(status=OpportunityStatus.WON)),
             lost=Count("pk", filter=Q(status=OpportunityStatus.LOST)),
-            revenue=Sum("amount", filter=Q(status=OpportunityStatus.WON)),
+        )
+        # Won revenue per currency: amounts in different currencies never add up.
+        revenue = dict(
+            Opportunity.objects.filter(
+                q.lead_q("lead__"),
+                closed_at__gte=period["gte"],
+                closed_at__lt=period["lt"],
+                status=OpportunityStatus.WON,
+            )
+            .order_by()
+            .values_list("currency")
+            .annotate(amount=Sum("amount"))
         )
         sla = sales_dashboard(
             organization_id=organization_id, query=q, now=now
@@ -139,18 +150,28 @@ def weekly_kpis(*, organization_id: int, query: ReportQuery, now: dt.datetime) -
             "leads": leads,
             **moves,
             **deals,
+            "revenue": {(c or "").upper(): a for c, a in revenue.items()},
             "win_rate": rate(deals["won"], deals["won"] + deals["lost"]),
             "sla": sla,
         }
 
     this, before = numbers(query), numbers(query.previous)
+    # One revenue figure per currency either week won a deal in ("Won revenue"
+    # alone, and zero, when neither did).
+    currencies = sorted({*this["revenue"], *before["revenue"]})
+    for week in (this, before):
+        week.update({f"revenue:{c}": week["revenue"].get(c, 0) for c in currencies})
+        week["revenue:"] = 0
     spec = [
         ("New leads", "leads", "int", "people"),
         ("MQLs", LeadStage.MQL, "int", "fire"),
         ("Accepted by sales (SAL)", LeadStage.SAL, "int", "hand-thumbs-up"),
         ("Sales qualified (SQL)", LeadStage.SQL, "int", "patch-check"),
         ("Deals won", "won", "int", "trophy"),
-        ("Won revenue", "revenue", "money", "cash-stack"),
+        *(
+            [(f"Won revenue ({c})", f"revenue:{c}", "money", "cash-stack") for c in currencies]
+            or [("Won revenue", "revenue:", "money", "cash-stack")]
+        ),
         ("Win rate", "win_rate", "pct", "bullseye"),
         ("SLA compliance", "sla", "pct", "stopwatch"),
     ]

@@ -76,6 +76,14 @@ def _sample_notification(org) -> int:
     ).pk
 
 
+def _leads_sample(org, model: str, **fields) -> int:
+    from django.apps import apps
+    from django_scopes import scopes_disabled
+
+    with scopes_disabled():
+        return apps.get_model("leads", model).objects.create(organization=org, **fields).pk
+
+
 SAMPLE_OBJECTS: dict[str, Callable] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -87,6 +95,7 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "field_id": lambda org: f.CaptureFormFieldFactory(form__organization=org).pk,
     "submission_id": lambda org: f.FormSubmissionFactory(form__organization=org).pk,
     "job_id": lambda org: f.ImportJobFactory(organization=org).pk,
+    "export_id": lambda org: _leads_sample(org, "ExportJob", columns=["email"]),
     "apikey_id": lambda org: (
         __import__("accounts.models")
         .models.ApiKey.objects.create(

@@ -95,6 +95,7 @@ ROUTES: dict[str, str] = {
     "scoring.retrain_organization": SCORING,
     "reports.refresh_rollups": REPORTS,
     "leads.tasks.imports.import_job_run": IMPORTS,
+    "leads.export_job_run": IMPORTS,
     "nurture.refresh_organization_lists": DEFAULT,
     "privacy.retention_purge": DEFAULT,
 }

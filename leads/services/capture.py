@@ -483,10 +483,33 @@ def campaign_for_utm(utm: Mapping[str, str]) -> Campaign | None:
     return best
 
 
+# utm_source values that name their channel when no medium says it (a bare
+# utm_source=google is a search visit, not a direct one).
+_SOURCE_CHANNELS = {
+    **dict.fromkeys(
+        ("google", "bing", "duckduckgo", "yahoo", "ecosia", "baidu", "yandex", "qwant"),
+        Channel.ORGANIC_SEARCH,
+    ),
+    **dict.fromkeys(
+        ("facebook", "instagram", "linkedin", "twitter", "x", "reddit", "youtube", "tiktok"),
+        Channel.SOCIAL,
+    ),
+    **dict.fromkeys(("newsletter", "email", "mailchimp"), Channel.EMAIL),
+}
+
+
 def touch_channel(campaign: Campaign | None, utm: Mapping[str, str]) -> str:
+    """The touch's channel: the campaign's, else the medium's, else — a source
+    given without a medium — the source's (or Other); Direct only without UTM."""
     if campaign is not None:
         return campaign.channel
-    return _MEDIUM_CHANNELS.get(utm.get("utm_medium", "").lower(), Channel.DIRECT)
+    medium = utm.get("utm_medium", "").lower()
+    if medium in _MEDIUM_CHANNELS:
+        return _MEDIUM_CHANNELS[medium]
+    source = utm.get("utm_source", "").lower()
+    if medium or source:
+        return _SOURCE_CHANNELS.get(source, Channel.OTHER)
+    return Channel.DIRECT
 
 
 def submission_process(*, submission_id: int) -> FormSubmission | None:

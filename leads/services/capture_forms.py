@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -41,6 +42,25 @@ RESERVED_KEYS = frozenset({CONSENT_KEY, PAGE_URL_KEY, TOKEN_KEY, "csrfmiddleware
 MAX_OPTIONS = 200
 MAX_OPTION_LENGTH = 200
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\Z")
+
+KEY_MAX_LENGTH = 60  # CaptureFormField.key
+DEFAULT_MIN_FILL_SECONDS = 3  # a person takes longer; most bots post at once
+
+
+def key_from_label(label: str, taken: Iterable[str] = ()) -> str:
+    """A field key derived from its label ("Job title" -> "job_title"), unique
+    among `taken` and never a reserved name ("job_title_2" when taken)."""
+    text = (label or "").replace("ß", "ss")  # the one common letter NFKD keeps
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[: KEY_MAX_LENGTH - 4].strip("_")
+    base = base or "field"
+    used = {*taken, *RESERVED_KEYS}
+    key, n = base, 1
+    while key in used:
+        n += 1
+        key = f"{base}_{n}"
+    return key
+
 
 BOOLEAN_LEAD_FIELDS = frozenset({"email_opt_in", "do_not_email", "do_not_call"})
 # Which field types may fill which lead field (anything may fill a custom attribute).

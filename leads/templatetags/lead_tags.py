@@ -3,7 +3,7 @@
 from django import template
 from django.utils.html import format_html
 
-from leads import rows
+from leads import rows, timeline
 from leads.rows import LeadRowUrls
 
 register = template.Library()
@@ -60,3 +60,9 @@ def import_status(job):
 @register.simple_tag
 def import_progress(job, compact=False):
     return rows.import_progress(job, compact=compact)
+
+
+@register.filter
+def activity_details(activity) -> list[tuple[str, str]]:
+    """An activity's properties as (label, value) pairs (leads.timeline)."""
+    return timeline.activity_details(getattr(activity, "properties", None))

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -99,6 +100,7 @@ def embed_snippets(form: CaptureForm, fields: list[CaptureFormField]) -> dict[st
         "capture_form": form,
         "fields": fields,
         "url": hosted_url(form),
+        "embed_script": settings.SITE_URL.rstrip("/") + static("js/leadflow-embed.js"),
         "honeypot": honeypot_name(fields),
         "hidden_type": FieldType.HIDDEN,
     }

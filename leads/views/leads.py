@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
-from django.http import QueryDict, StreamingHttpResponse
+from django.http import FileResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_view
 from accounts.models import Membership
 from accounts.permissions import Perm
 from accounts.selectors import active_members
-from leadflow.core.csvsafe import neutralize
 from leadflow.core.errors import LeadflowError
 from leadflow.core.pagination import COUNT_CAP, request_page
 from leadflow.core.redirects import redirect_next
 from leadflow.core.tenancy import get_tenant_object_or_404, tenant_scope
-from leads import selectors
+from leads import exports, selectors
+from leads.attributes import custom_attribute_labels, labelled_custom
 from leads.bulk import bulk_actions_for
 from leads.filters import UNASSIGNED, BulkActionForm, LeadFilter
 from leads.forms import LeadForm, MergeForm
-from leads.models import Lead
+from leads.forms_export import LeadExportForm
+from leads.models import ExportJob, ExportStatus, Lead
 from leads.panels import panels_for
+from leads.services import exports as export_services
 from leads.services import leads as lead_services
 
 PAGE_SIZES = (25, 50, 100)
@@ -74,51 +74,94 @@ def lead_list(request):
     return render(request, template, context)
 
 
-EXPORT_COLUMNS = [
-    ("id", "pk"),
-    ("email", "email"),
-    ("external_id", "external_id"),
-    ("first_name", "first_name"),
-    ("last_name", "last_name"),
-    ("title", "title"),
-    ("phone", "phone"),
-    ("company", "company_name"),
-    ("industry", "industry"),
-    ("company_size", "company_size"),
-    ("country", "country"),
-    ("city", "city"),
-    ("first_source", "first_source"),
-    ("latest_source", "latest_source"),
-    ("quality", "quality"),
-    ("email_opt_in", "email_opt_in"),
-    ("do_not_email", "do_not_email"),
-    ("created_at", "created_at"),
-]
+def _csv_response(lines) -> StreamingHttpResponse:
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+    return response
 
 
-class _Echo:
-    def write(self, value):
-        return value
+def _in_scope(organization, lines):
+    # The response streams after the middleware's scope closed: reopen it.
+    with tenant_scope(organization):
+        yield from lines
+
+
+def _export(request, query: str, columns: list[str]):
+    """Stream a small export; queue a large one and show its progress."""
+    membership = request.membership
+    try:
+        if export_services.is_large(membership=membership, query=query):
+            job = export_services.export_job_create(
+                membership=membership, query=query, keys=columns
+            )
+            messages.info(request, "A large export: it is written in the background.")
+            return redirect(
+                "leads:lead_export_job", org_slug=request.organization.slug, export_id=job.pk
+            )
+        lines = export_services.export_stream(membership=membership, query=query, keys=columns)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("leads:lead_export_page", args=[request.organization.slug]))
+    return _csv_response(_in_scope(request.organization, lines))
 
 
 @org_view(Perm.EXPORT_LEADS)
 def lead_export(request):
-    fields = [attr for _, attr in EXPORT_COLUMNS if attr != "pk"]
-    qs = _filtered(request).qs.select_related(None).only(*fields)
-    organization = request.organization
-    writer = csv.writer(_Echo())
+    """GET export.csv?<filters>[&columns=...]: the default columns unless named."""
+    query = request.GET.copy()
+    columns = query.pop("columns", None) or exports.DEFAULT_COLUMNS
+    return _export(request, query.urlencode(), columns)
 
-    def rows():
-        # The response streams after the middleware's scope closed: reopen it.
-        with tenant_scope(organization):
-            yield writer.writerow([name for name, _ in EXPORT_COLUMNS])
-            for lead in qs.iterator(chunk_size=2000):
-                yield writer.writerow([neutralize(getattr(lead, a)) for _, a in EXPORT_COLUMNS])
 
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
-    return response
+@org_view(Perm.EXPORT_LEADS)
+def lead_export_page(request):
+    """Choose the columns of an export of the filtered lead list."""
+    labels = custom_attribute_labels()
+    if request.method == "POST":
+        form = LeadExportForm(request.POST, custom_labels=labels)
+        if form.is_valid():
+            return _export(request, form.cleaned_data["query"], form.cleaned_data["columns"])
+    else:
+        form = LeadExportForm(custom_labels=labels, initial={"query": request.GET.urlencode()})
+    context = {
+        "form": form,
+        "query": form["query"].value() or "",
+        "jobs": export_services.recent_export_jobs(membership=request.membership),
+    }
+    return render(request, "leads/lead_export.html", context, status=400 if form.errors else 200)
+
+
+def _export_job(request, export_id: int) -> ExportJob:
+    return get_tenant_object_or_404(ExportJob.objects.all(), pk=export_id)
+
+
+@require_GET
+@org_view(Perm.EXPORT_LEADS)
+def lead_export_job(request, export_id: int):
+    job = _export_job(request, export_id)
+    template = "leads/lead_export_job.html"
+    return render(request, template + ("#progress" if request.htmx else ""), {"job": job})
+
+
+@require_GET
+@org_view(Perm.EXPORT_LEADS)
+def lead_export_download(request, export_id: int):
+    job = _export_job(request, export_id)
+    if job.status != ExportStatus.DONE or not job.file:
+        messages.info(request, "This export is not ready yet.")
+        return redirect(
+            "leads:lead_export_job", org_slug=request.organization.slug, export_id=job.pk
+        )
+    try:
+        handle = job.file.open("rb")
+    except FileNotFoundError:
+        messages.error(request, "The export file is missing; export again.")
+        return redirect(
+            "leads:lead_export_job", org_slug=request.organization.slug, export_id=job.pk
+        )
+    name = f"leads-{job.created_at:%Y%m%d-%H%M}.csv"
+    return FileResponse(handle, as_attachment=True, filename=name, content_type="text/csv")
 
 
 @require_POST
@@ -139,6 +182,10 @@ def lead_bulk(request):
         leads = selectors.visible_leads(membership=request.membership).filter(
             pk__in=data["lead_ids"]
         )
+    if data["select_all"] and data["action"] == "mark_junk" and not request.POST.get("confirmed"):
+        # Every matching lead, not only the page: say how many and ask first.
+        context = {"count": leads.count(), "post": request.POST, "back": back}
+        return render(request, "leads/lead_bulk_confirm.html", context)
     try:
         if data["action"] == "assign_owner":
             owner = None if data["owner"] == UNASSIGNED else data["owner"]
@@ -169,6 +216,10 @@ def lead_detail(request, lead_id: int):
     context = {
         "lead": lead,
         "timeline": selectors.lead_timeline(lead=lead),
+        # By the label its capture form gives it, not its key.
+        "custom_attributes": labelled_custom(lead.custom, custom_attribute_labels())
+        if lead.custom
+        else [],
         "panels": panels_for(request, lead),
         "merges": lead.merges_kept.select_related("dropped", "merged_by"),
         "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),

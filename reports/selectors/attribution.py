@@ -2,8 +2,9 @@
 
 Definitions (shown on the page):
 - A deal counts when its opportunity was closed won in the period; its revenue is
-  the opportunity amount (in the organization's default currency — deals in
-  other currencies are counted aside, never mixed in).
+  the opportunity amount in the deal's currency. Every currency gets its own
+  report (the organization's default currency first): amounts are never mixed
+  and no deal is left out.
 - Touchpoints: the lead's activities that carry a campaign, up to the deal's
   close, in time order.
 - First touch: the earliest touchpoint. Lead creation: the earliest touchpoint of
@@ -20,8 +21,8 @@ Definitions (shown on the page):
   every model; two touches under U-shaped: 50/50.
 - A won deal without any campaign touch is "Unattributed".
 
-Three queries whatever the number of deals: the deals, their touchpoints, the
-campaigns.
+Three queries whatever the number of deals and currencies: the deals, their
+touchpoints, the campaigns.
 """
 
 from __future__ import annotations
@@ -142,12 +143,13 @@ class Attribution:
     currency: str
     deals: int
     revenue: Decimal
-    other_currency_deals: int
+    other_currency_deals: int  # won deals in the period in the other currencies' reports
     campaigns: list[CampaignCredit]  # best first under the chosen model
     model: str
+    is_default_currency: bool = True  # campaign costs (and so ROI) are in this currency
 
 
-def _deals(query: ReportQuery, currency: str) -> tuple[list[Deal], int]:
+def _deals(query: ReportQuery) -> dict[str, list[Deal]]:
     rows = (
         Opportunity.objects.filter(
             query.lead_q("lead__"),
@@ -167,12 +169,9 @@ def _deals(query: ReportQuery, currency: str) -> tuple[list[Deal], int]:
             "lead__first_campaign_id",
         )
     )
-    deals, other = [], 0
+    deals: dict[str, list[Deal]] = defaultdict(list)
     for r in rows:
-        if r["currency"] != currency:
-            other += 1
-            continue
-        deals.append(
+        deals[(r["currency"] or "").upper()].append(
             Deal(
                 r["pk"],
                 r["lead_id"],
@@ -183,16 +182,26 @@ def _deals(query: ReportQuery, currency: str) -> tuple[list[Deal], int]:
                 r["lead__first_campaign_id"],
             )
         )
-    return deals, other
+    return deals
 
 
 def attribution_report(*, organization_id: int, query: ReportQuery, model: str) -> Attribution:
-    """Won revenue in the period credited to campaigns under every model (3–4 queries)."""
+    """The report in the organization's default currency (see attribution_reports)."""
+    return attribution_reports(organization_id=organization_id, query=query, model=model)[0]
+
+
+def attribution_reports(
+    *, organization_id: int, query: ReportQuery, model: str
+) -> list[Attribution]:
+    """Won revenue in the period credited to campaigns under every model, one
+    report per currency: the default currency's first (even without deals),
+    then every other currency a deal was won in, by code (3–4 queries)."""
     if model not in MODELS:
         raise ValueError(model)
-    currency = policy_get(organization_id=organization_id).default_currency
-    deals, other = _deals(query, currency)
-    by_lead = {d.lead_id: d for d in deals}
+    default = policy_get(organization_id=organization_id).default_currency.upper()
+    by_currency = _deals(query)
+    all_deals = [d for deals in by_currency.values() for d in deals]
+    by_lead = {d.lead_id: d for d in all_deals}
     touches = (
         Activity.objects.filter(
             lead_id__in=list(by_lead),
@@ -205,14 +214,38 @@ def attribution_report(*, organization_id: int, query: ReportQuery, model: str) 
     if by_lead:
         for lead_id, campaign_id, at in touches:
             by_lead[lead_id].touches.append(Touch(campaign_id, at))
-    campaign_ids = {t.campaign_id for d in deals for t in d.touches} | {
-        d.first_campaign_id for d in deals if d.first_campaign_id
+    campaign_ids = {t.campaign_id for d in all_deals for t in d.touches} | {
+        d.first_campaign_id for d in all_deals if d.first_campaign_id
     }
-    credits: dict[int, CampaignCredit] = {
-        c["pk"]: CampaignCredit(c["pk"], c["name"], c["channel"], c["cost"])
-        for c in Campaign.objects.filter(pk__in=campaign_ids).values(
-            "pk", "name", "channel", "cost"
+    campaigns = list(
+        Campaign.objects.filter(pk__in=campaign_ids).values("pk", "name", "channel", "cost")
+    )
+    currencies = [default, *sorted(c for c in by_currency if c != default)]
+    total = len(all_deals)
+    return [
+        _credit(
+            currency,
+            by_currency.get(currency, []),
+            campaigns,
+            model,
+            other_deals=total - len(by_currency.get(currency, [])),
+            is_default=currency == default,
         )
+        for currency in currencies
+    ]
+
+
+def _credit(
+    currency: str,
+    deals: list[Deal],
+    campaigns: list[dict],
+    model: str,
+    *,
+    other_deals: int,
+    is_default: bool,
+) -> Attribution:
+    credits: dict[int, CampaignCredit] = {
+        c["pk"]: CampaignCredit(c["pk"], c["name"], c["channel"], c["cost"]) for c in campaigns
     }
     credits[UNATTRIBUTED] = CampaignCredit(UNATTRIBUTED, "Unattributed", "", Decimal(0))
     for deal in deals:
@@ -235,7 +268,8 @@ def attribution_report(*, organization_id: int, query: ReportQuery, model: str) 
         currency=currency,
         deals=len(deals),
         revenue=sum((d.amount for d in deals), Decimal(0)),
-        other_currency_deals=other,
+        other_currency_deals=other_deals,
         campaigns=rows,
         model=model,
+        is_default_currency=is_default,
     )

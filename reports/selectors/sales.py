@@ -88,7 +88,8 @@ class RepRow:
     accepted: int = 0
     qualified: int = 0
     won: int = 0
-    won_amount: Decimal = Decimal(0)
+    # Won amounts per currency: amounts in different currencies are never added up.
+    won_amounts: dict[str, Decimal] = field(default_factory=dict)
     sla_met: int = 0
     sla_missed: int = 0
     sla_pending: int = 0
@@ -113,6 +114,20 @@ class RepRow:
         return float(statistics.median(self.connect_attempts)) if self.connect_attempts else None
 
     @property
+    def won_amount(self) -> Decimal | None:
+        """The won amount when the deals share one currency (else None: see
+        won_amounts); zero without any won deal."""
+        if len(self.won_amounts) > 1:
+            return None
+        return next(iter(self.won_amounts.values()), Decimal(0))
+
+    @property
+    def won_amount_text(self) -> str:
+        """ "48000.00 EUR; 1000.00 USD": each currency's amount, by currency code."""
+        items = sorted(self.won_amounts.items())
+        return "; ".join(f"{amount:.2f} {currency}" for currency, amount in items)
+
+    @property
     def sla_compliance(self) -> float | None:
         return rate(self.sla_met, self.sla_met + self.sla_missed)
 
@@ -132,11 +147,13 @@ class RepRow:
 
     def add(self, other: RepRow) -> None:
         for name in (
-            "assigned", "accepted", "qualified", "won", "won_amount", "sla_met",
+            "assigned", "accepted", "qualified", "won", "sla_met",
             "sla_missed", "sla_pending", "open_leads", "not_worked",
         ):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.connect_attempts = self.connect_attempts + other.connect_attempts
+        for currency, amount in other.won_amounts.items():
+            self.won_amounts[currency] = self.won_amounts.get(currency, Decimal(0)) + amount
         if other.capacity is not None:
             self.capacity = (self.capacity or 0) + other.capacity
 
@@ -255,10 +272,16 @@ def _won_counts(query: ReportQuery, rep_ids: list[int]) -> dict[int, dict]:
         .annotate(rep=Coalesce("owner_id", "lead__owner_id"))
         .filter(rep__in=rep_ids)
         .order_by()
-        .values("rep")
+        .values("rep", "currency")
         .annotate(n=Count("pk"), amount=Sum("amount"))
     )
-    return {r["rep"]: r for r in rows}
+    won: dict[int, dict] = {}
+    for r in rows:
+        rep = won.setdefault(r["rep"], {"n": 0, "amounts": {}})
+        rep["n"] += r["n"]
+        currency = (r["currency"] or "").upper()
+        rep["amounts"][currency] = rep["amounts"].get(currency, Decimal(0)) + (r["amount"] or 0)
+    return won
 
 
 def _open_counts(query: ReportQuery, rep_ids: list[int]) -> dict[int, dict]:
@@ -404,7 +427,7 @@ def sales_dashboard(
                 sla_pending=a.get("sla_pending", 0),
                 qualified=qualified.get(rep.pk, 0),
                 won=w.get("n", 0),
-                won_amount=w.get("amount") or Decimal(0),
+                won_amounts=dict(w.get("amounts") or {}),
                 open_leads=o.get("n", 0),
                 not_worked=o.get("not_worked", 0),
                 capacity=seat["capacity"] if seat else None,

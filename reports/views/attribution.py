@@ -13,7 +13,7 @@ from reports.selectors.attribution import (
     MODELS,
     UNATTRIBUTED,
     Attribution,
-    attribution_report,
+    attribution_reports,
 )
 from reports.views import render_report
 from reports.views.digest import digest_context
@@ -21,8 +21,13 @@ from reports.views.digest import digest_context
 CHART_LIMIT = 15  # campaigns drawn; the table lists them all
 
 
+def _slug(report: Attribution, base: str) -> str:
+    return base if report.is_default_currency else f"{base}-{report.currency.lower()}"
+
+
 def _table(report: Attribution) -> ReportTable:
     model = report.model
+    costs = report.is_default_currency  # campaign costs are in the default currency
     columns = [
         Column("campaign", "Campaign", "text"),
         Column("channel", "Channel", "text"),
@@ -34,8 +39,11 @@ def _table(report: Attribution) -> ReportTable:
             for k, label in MODELS.items()
             if k != model
         ],
-        Column("cost", "Cost", "money"),
-        Column("roi", f"ROI ({MODELS[model]})", "pct"),
+        *(
+            [Column("cost", "Cost", "money"), Column("roi", f"ROI ({MODELS[model]})", "pct")]
+            if costs
+            else []
+        ),
     ]
     rows = []
     for c in report.campaigns:
@@ -65,12 +73,14 @@ def _table(report: Attribution) -> ReportTable:
     )
     if report.other_currency_deals:
         note += (
-            f" {report.other_currency_deals} won deal(s) in other currencies than "
-            f"{report.currency} are left out."
+            f" Amounts in {report.currency} only: {report.other_currency_deals} won deal(s) in "
+            "other currencies are in their own tables."
         )
+    if not costs:
+        note += " Campaign costs are in the default currency: ROI is in that table."
     return ReportTable(
-        slug="attribution",
-        title="Attributed revenue",
+        slug=_slug(report, "attribution"),
+        title=f"Attributed revenue ({report.currency})",
         columns=columns,
         rows=rows,
         footer=footer if rows else None,
@@ -78,12 +88,13 @@ def _table(report: Attribution) -> ReportTable:
     )
 
 
-def _charts(report: Attribution, table: ReportTable) -> list[Chart]:
+def _charts(report: Attribution) -> list[Chart]:
+    table = _table(report)
     top = report.campaigns[:CHART_LIMIT]
     labels = [c.name for c in top]
     chosen = Chart(
-        slug="attributed-revenue",
-        title=f"Won revenue by campaign — {MODELS[report.model]}",
+        slug=_slug(report, "attributed-revenue"),
+        title=f"Won revenue by campaign in {report.currency} — {MODELS[report.model]}",
         subtitle=f"{report.currency}, deals closed won in the period",
         kind="hbar",
         labels=labels,
@@ -98,8 +109,8 @@ def _charts(report: Attribution, table: ReportTable) -> list[Chart]:
         height=max(180, 34 * len(top) + 60),
     )
     compare = Chart(
-        slug="model-comparison",
-        title="The same revenue under each model",
+        slug=_slug(report, "model-comparison"),
+        title=f"The same revenue under each model ({report.currency})",
         subtitle="Where the models disagree, a campaign opens journeys or closes them",
         kind="bar",
         labels=labels,
@@ -112,10 +123,6 @@ def _charts(report: Attribution, table: ReportTable) -> list[Chart]:
     return [chosen, compare]
 
 
-def _credited(report: Attribution) -> int:
-    return sum(1 for c in report.campaigns if c.campaign_id != UNATTRIBUTED)
-
-
 @org_view(Perm.VIEW_REPORTS)
 def attribution_view(request):
     model = (request.GET.get("model") or "").strip()
@@ -125,39 +132,62 @@ def attribution_view(request):
     model = model if model in MODELS else DEFAULT_MODEL
 
     def build(query: ReportQuery) -> dict:
-        report = attribution_report(
-            organization_id=request.organization.pk, query=query, model=model
-        )
-        table = _table(report)
-        before = (
-            attribution_report(
-                organization_id=request.organization.pk, query=query.previous, model=model
+        organization_id = request.organization.pk
+        reports = attribution_reports(organization_id=organization_id, query=query, model=model)
+        before = {
+            r.currency: r
+            for r in (
+                attribution_reports(
+                    organization_id=organization_id, query=query.previous, model=model
+                )
+                if query.has_previous
+                else []
             )
-            if query.has_previous
-            else None
-        )
+        }
+        deals = sum(r.deals for r in reports)
+        kpis = [
+            Kpi(
+                "Won deals",
+                deals,
+                previous=(sum(r.deals for r in before.values()) if before else None),
+                icon="trophy",
+            ),
+            # One revenue figure per currency: amounts in different currencies never add up.
+            *[
+                Kpi(
+                    f"Won revenue ({r.currency})",
+                    r.revenue,
+                    kind="money",
+                    previous=(before[r.currency].revenue if r.currency in before else None)
+                    if before
+                    else None,
+                    icon="cash-stack",
+                )
+                for r in reports
+                if r.deals or r.is_default_currency
+            ],
+            Kpi(
+                "Campaigns credited",
+                len({c.campaign_id for r in reports for c in r.campaigns} - {UNATTRIBUTED}),
+                previous=len(
+                    {c.campaign_id for r in before.values() for c in r.campaigns} - {UNATTRIBUTED}
+                )
+                if before
+                else None,
+                icon="megaphone",
+            ),
+        ]
+        shown = [r for r in reports if r.deals or (r.is_default_currency and not deals)]
+        charts = [chart for r in shown for chart in _charts(r)]
         return {
-            "report": report,
+            "report": reports[0],
+            "deals": deals,
+            "currencies": [r.currency for r in reports if r.deals],
             "model": model,
             "models": MODELS.items(),
             "notice": notice,
-            "kpis": [
-                Kpi("Won deals", report.deals, previous=before and before.deals, icon="trophy"),
-                Kpi(
-                    f"Won revenue ({report.currency})",
-                    report.revenue,
-                    kind="money",
-                    previous=before and before.revenue,
-                    icon="cash-stack",
-                ),
-                Kpi(
-                    "Campaigns credited",
-                    _credited(report),
-                    previous=before and _credited(before),
-                    icon="megaphone",
-                ),
-            ],
-            "charts": _charts(report, table),
+            "kpis": kpis,
+            "charts": charts,
             **digest_context(request),
         }
 

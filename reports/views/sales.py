@@ -21,7 +21,8 @@ REP_COLUMNS = [
     Column("accept_rate", "Accept rate", "pct"),
     Column("qualified", "Qualified (SQL)"),
     Column("won", "Won"),
-    Column("won_amount", "Won amount", "money"),
+    # Text, one amount per currency: a USD and a EUR win are never added up.
+    Column("won_amount_text", "Won amount", "text"),
     Column("sla_met", "SLA met"),
     Column("sla_missed", "SLA missed"),
     Column("sla_compliance", "SLA compliance", "pct"),

@@ -229,7 +229,10 @@ def test_embed_snippets_carry_key_site_url_and_field_names(admin_client, capture
     settings.SITE_URL = "https://leads.customer-success.test/"
     html = admin_client.get(f"{BASE}{capture_form.pk}/").content.decode()
     action = f"https://leads.customer-success.test/f/{capture_form.key}/"
-    assert f"&lt;iframe src=&quot;{action}&quot;" in html
+    assert f"&lt;iframe data-leadflow-form src=&quot;{action}&quot;" in html
+    # The embed script that sizes the iframe, from the same site.
+    script = "https://leads.customer-success.test/static/js/leadflow-embed.js"
+    assert f"&lt;script src=&quot;{script}&quot; async&gt;" in html
     assert f"&lt;form method=&quot;post&quot; action=&quot;{action}&quot;" in html
     for name in ("email", "first_name", "role", "website"):
         assert f"name=&quot;{name}&quot;" in html

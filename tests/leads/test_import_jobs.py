@@ -432,12 +432,18 @@ def test_formulas_in_the_error_report_are_neutralised(
     org, other_org, admin, django_capture_on_commit_callbacks
 ):
     data = csv_bytes(
-        [["Email", "First Name"], ["", '=HYPERLINK("http://evil.example","x")'], ["", "+1"]]
+        [
+            ["Email", "First Name"],
+            ["", '=HYPERLINK("http://evil.example","x")'],
+            ["", "+1+cmd|' /C calc'!A0"],
+            ["", "+49 30 1234567"],
+        ]
     )
     job = start(upload(org, admin, data), django_capture_on_commit_callbacks)
     rows = report_rows(job)
     assert rows[1][4] == '\'=HYPERLINK("http://evil.example","x")'
-    assert rows[2][4] == "'+1"
+    assert rows[2][4] == "'+1+cmd|' /C calc'!A0"
+    assert rows[3][4] == "+49 30 1234567"  # a number stays a number
 
 
 def test_starting_needs_an_identity_column_and_happens_once(

@@ -145,3 +145,50 @@ def test_query_count_is_constant(org, admin_client, deals, django_assert_num_que
             )
     with django_assert_num_queries(len(first.captured_queries)):
         admin_client.get(url, PERIOD)
+
+
+def _eur_win(org, campaign, amount=48000):
+    with tenant_scope(org):
+        lead = LeadFactory(organization=org, first_campaign=campaign, stage="won")
+        ActivityFactory(
+            organization=org,
+            lead=lead,
+            campaign=campaign,
+            occurred_at=dt.datetime(2025, 3, 4, tzinfo=UTC),
+        )
+        OpportunityFactory(
+            lead=lead,
+            amount=amount,
+            currency="EUR",
+            status=OpportunityStatus.WON,
+            closed_at=dt.datetime(2025, 3, 22, tzinfo=UTC),
+        )
+
+
+def test_a_deal_in_another_currency_gets_its_own_table(org, other_org, admin_client, deals):
+    """A 48,000 EUR win in a USD organization is shown in EUR, never dropped,
+    never added to the USD figures."""
+    webinar, _ = deals
+    _eur_win(org, webinar)
+    _eur_win(other_org, CampaignFactory(organization=other_org), amount=77777)
+    url = reverse("reports:attribution", kwargs={"org_slug": org.slug})
+    page = admin_client.get(url, PERIOD).content.decode()
+    assert "Won revenue (EUR)" in page and "48,000.00" in page
+    assert "Won revenue (USD)" in page and "1,300.00" in page
+    assert "49,300" not in page and "77,777" not in page
+    usd = admin_client.get(url, {**PERIOD, "export": "attribution"}).content.decode()
+    eur = admin_client.get(url, {**PERIOD, "export": "attribution-eur"}).content.decode()
+    assert usd.splitlines()[-1].startswith("Total,,2,,1300.00,")
+    assert "Webinar,Webinar,1,1,48000.00" in eur and "Cost" not in eur.splitlines()[0]
+    assert eur.splitlines()[-1].startswith("Total,,1,,48000.00,")
+
+
+def test_only_other_currencies_still_shows_them(org, other_org, admin_client):
+    """No USD deal at all: the EUR deal is the report, not "win a deal first"."""
+    with tenant_scope(org):
+        campaign = CampaignFactory(organization=org, name="Fair")
+    _eur_win(org, campaign)
+    url = reverse("reports:attribution", kwargs={"org_slug": org.slug})
+    page = admin_client.get(url, PERIOD).content.decode()
+    assert "No deals won in this period" not in page
+    assert "Won revenue (EUR)" in page and "48,000.00" in page

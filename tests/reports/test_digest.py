@@ -96,3 +96,33 @@ def test_beat_fans_out_per_organization(org, other_org, make_member, client_for,
         "reports.send_weekly_digests"
     )
     assert send_weekly_digests() >= 2  # one job per organization, run eagerly
+
+
+def test_weekly_revenue_keeps_each_currency(org, other_org, admin):
+    """A 48,000 EUR and a 1,000 USD win: two figures, never 49,000."""
+    from reports.digest import week_query, weekly_kpis
+    from tests.factories import OpportunityFactory
+
+    with tenant_scope(other_org):
+        OpportunityFactory(
+            lead=LeadFactory(organization=other_org, stage="won"),
+            amount=777,
+            currency="USD",
+            status="won",
+            closed_at=dt.datetime(2025, 3, 5, tzinfo=UTC),
+        )
+    with tenant_scope(org):
+        for amount, currency in ((1000, "USD"), (48000, "EUR")):
+            OpportunityFactory(
+                lead=LeadFactory(organization=org, stage="won"),
+                amount=amount,
+                currency=currency,
+                status="won",
+                closed_at=dt.datetime(2025, 3, 5, tzinfo=UTC),
+            )
+        query = week_query(organization=org, week_start=dt.date(2025, 3, 3))
+        kpis = {
+            k.label: k.value for k in weekly_kpis(organization_id=org.pk, query=query, now=MONDAY_8)
+        }
+    assert kpis["Won revenue (EUR)"] == 48000 and kpis["Won revenue (USD)"] == 1000
+    assert "Won revenue" not in kpis and kpis["Deals won"] == 2

@@ -163,7 +163,7 @@ def test_page_shows_the_bubble_and_exports_csv(org, other_org, admin_client, mak
     lines = csv.content.decode().splitlines()
     assert lines[0].startswith("Rep,Assigned,Accepted")
     name = rep1.user.display_name
-    assert f"{name},3,3,100.00,1,1,1000.00,1,2,33.33" in lines, lines
+    assert f"{name},3,3,100.00,1,1,1000.00 USD,1,2,33.33" in lines, lines
 
 
 def test_a_sales_rep_sees_only_their_team(org, other_org, make_member, client_for):
@@ -228,3 +228,23 @@ def test_query_count_does_not_grow_with_reps(
     _grow(org, 5)
     with django_assert_num_queries(len(small.captured_queries)):
         assert admin_client.get(url, PERIOD).status_code == 200
+
+
+def test_won_amounts_keep_their_currency(org, other_org, admin, make_member):
+    """A EUR win beside a USD one: two amounts, never one sum."""
+    rep1, _rep2, _team, _ = build_org(org, make_member)
+    with tenant_scope(org):
+        OpportunityFactory(
+            lead=LeadFactory(organization=org, stage="won", owner=rep1),
+            owner=rep1,
+            amount=48000,
+            currency="EUR",
+            status=OpportunityStatus.WON,
+            closed_at=at(6),
+        )
+    dash = dashboard(org, admin)
+    r1 = {r.membership_id: r for r in dash.reps}[rep1.pk]
+    assert r1.won == 2 and r1.won_amount is None
+    assert r1.won_amounts == {"USD": Decimal(1000), "EUR": Decimal(48000)}
+    assert r1.won_amount_text == "48000.00 EUR; 1000.00 USD"
+    assert dash.totals.won_amounts == {"USD": Decimal(1000), "EUR": Decimal(48000)}
