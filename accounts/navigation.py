@@ -57,7 +57,7 @@ NAV: list[NavEntry] = [
     NavEntry("API keys", "accounts:apikey_list", "key", Perm.MANAGE_API_KEYS),
     NavEntry("Settings", "accounts:org_settings", "gear", Perm.MANAGE_ORGANIZATION),
     NavEntry("Privacy", "privacy:index", "shield-lock", Perm.MANAGE_ORGANIZATION),
-    NavEntry("Audit log", "privacy:audit", "journal-text", Perm.MANAGE_ORGANIZATION),
+    NavEntry("Audit log", "audit:log", "journal-text", Perm.MANAGE_ORGANIZATION),
 ]
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/nurture/", include("nurture.urls")),
     path("o/<slug:org_slug>/reports/", include("reports.urls")),
     path("o/<slug:org_slug>/privacy/", include("privacy.urls")),
+    path("o/<slug:org_slug>/audit/", include("privacy.urls_audit")),
     path("", include("nurture.urls_public")),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", api.urls),

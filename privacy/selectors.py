@@ -97,6 +97,7 @@ class Person:
 
     emails: set[str]
     lead_ids: list[int]
+    record_ids: set[str] = field(default_factory=set)  # CRM ids (external_id)
 
     @property
     def found(self) -> bool:
@@ -132,8 +133,10 @@ def person_find(*, email: str = "", lead: Lead | None = None) -> Person:
     if lead is not None:
         start.add(lead.pk)
     ids = _closure(start) if start else set()
-    emails |= {e for e in Lead.objects.filter(pk__in=ids).values_list("email", flat=True) if e}
-    return Person(emails=emails, lead_ids=sorted(ids))
+    identities = Lead.objects.filter(pk__in=ids).values_list("email", "external_id")
+    emails |= {e for e, _ in identities if e}
+    record_ids = {x for _, x in identities if x}
+    return Person(emails=emails, lead_ids=sorted(ids), record_ids=record_ids)
 
 
 def kind_rows(person: Person, kind: Kind) -> QuerySet:

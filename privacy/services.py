@@ -22,7 +22,12 @@ from accounts.models import Membership, Organization
 from leadflow.core.csvsafe import neutralize
 from leadflow.core.errors import LeadflowError
 from leads.models import ConsentRecord, FormSubmission, Lead, Quality
-from leads.services.consent import normalize_email, suppression_add, suppression_hash
+from leads.services.consent import (
+    normalize_email,
+    record_key,
+    suppression_add,
+    suppression_hash,
+)
 from privacy.models import PrivacySettings
 from privacy.selectors import (
     DELETE,
@@ -143,16 +148,16 @@ def person_erase(
             )
         # Here a "lead.deleted" webhook event fires for every id in person.lead_ids
         # (pipeline webhooks, added in parallel): one place for every erasure.
-        for address in person.emails:
-            suppression_add(organization_id=organization.pk, email=address)
+        for key in person.emails | {record_key(x) for x in person.record_ids}:
+            suppression_add(organization_id=organization.pk, email=key)
         audit_record(
             organization=organization,
             actor=actor,
             action="lead.erased",
             label=_who(email, person),
-            data={"counts": counts, "suppressed": len(person.emails)},
+            data={"counts": counts, "suppressed": len(person.emails) + len(person.record_ids)},
         )
-    return ErasureResult(counts=counts, suppressed=len(person.emails))
+    return ErasureResult(counts=counts, suppressed=len(person.emails) + len(person.record_ids))
 
 
 def person_export(

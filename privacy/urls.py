@@ -10,5 +10,4 @@ urlpatterns = [
     path("person/export/", views.person_export_view, name="export"),
     path("person/erase/", views.person_erase_view, name="erase"),
     path("consent.csv", views.consent_ledger_csv, name="consent_csv"),
-    path("audit/", views.audit_log_view, name="audit"),
 ]

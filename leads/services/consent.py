@@ -72,6 +72,11 @@ def suppression_hash(*, organization_id: int, email: str) -> str:
     return salted_hmac(SUPPRESSION_SALT, value, algorithm="sha256").hexdigest()
 
 
+def record_key(external_id: str) -> str:
+    """How an email-less record id is suppressed (hashed like an address)."""
+    return f"id:{external_id}"
+
+
 def suppressed_emails(*, organization_id: int, emails: Iterable[str]) -> set[str]:
     """Which of these addresses belong to erased people (one query)."""
     by_hash = {suppression_hash(organization_id=organization_id, email=e): e for e in emails if e}

@@ -47,6 +47,7 @@ from leads.services.consent import (
     ConsentEntry,
     consent_record_batch,
     consent_source_of,
+    record_key,
     suppressed_emails,
 )
 
@@ -639,15 +640,22 @@ def lead_ingest_batch(
             results[index] = item
         else:
             prepared.append(item)
-    suppressed = suppressed_emails(
-        organization_id=organization_id, emails={row.email for row in prepared}
-    )
+    # An erased person: by their email, or (email-less CRM rows) by their record id.
+    keys = {row.email for row in prepared} | {
+        record_key(row.external_id) for row in prepared if row.external_id
+    }
+    suppressed = suppressed_emails(organization_id=organization_id, emails=keys)
     if suppressed:
-        for row in prepared:
-            if row.email in suppressed:
-                reasons = [SUPPRESSED_REASON]
-                results[row.index] = RowResult(row.index, Outcome.INVALID, reasons=reasons)
-        prepared = [row for row in prepared if row.email not in suppressed]
+        gone = [
+            row
+            for row in prepared
+            if row.email in suppressed
+            or (row.external_id and record_key(row.external_id) in suppressed)
+        ]
+        for row in gone:
+            reasons = [SUPPRESSED_REASON]
+            results[row.index] = RowResult(row.index, Outcome.INVALID, reasons=reasons)
+        prepared = [row for row in prepared if row not in gone]
     if prepared:
         leads, created, changed = _write_and_finish(organization_id, prepared, touch, now)
         # The first row of a new identity created the lead; later rows merged into it.

@@ -28,7 +28,7 @@ from tests.urlwalk import org_routes, sample_values
 
 EXAMPLES_PER_ROLE = 3
 FORM_ENCODED = "application/x-www-form-urlencoded"
-OUR_APPS = ("accounts", "leads", "scoring", "pipeline", "nurture", "reports")
+OUR_APPS = ("accounts", "leads", "scoring", "pipeline", "nurture", "reports", "privacy")
 ROUTES = org_routes()
 
 

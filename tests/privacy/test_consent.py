@@ -209,3 +209,22 @@ def test_form_settings_turn_double_opt_in_on_only_with_a_consent_text(org, other
     with tenant_scope(org):
         form.refresh_from_db()
         assert form.double_opt_in and form.consent_text == TEXT
+
+
+def test_admins_export_the_ledger_as_csv(org, other_org, admin_client, make_member, client_for):
+    for organization, email in ((org, "ivy@initech.com"), (other_org, "globex@x.io")):
+        consent.consent_record_batch(
+            organization_id=organization.pk,
+            entries=[consent.ConsentEntry(lead_id=None, email=email, text="=HYPERLINK(1)")],
+            action="given",
+            source="form",
+        )
+    url = reverse("privacy:consent_csv", kwargs={"org_slug": org.slug})
+    response = admin_client.get(url)
+    body = response.content.decode()
+    assert response["Content-Type"].startswith("text/csv")
+    assert "ivy@initech.com" in body and "globex@x.io" not in body
+    assert "'=HYPERLINK(1)" in body  # a formula start is neutralized
+    with tenant_scope(org):
+        assert AuditEvent.objects.filter(action="consent.exported").count() == 1
+    assert client_for(make_member(org, "marketer")).get(url).status_code == 403

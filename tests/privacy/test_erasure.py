@@ -244,3 +244,23 @@ def test_person_lookup_follows_merges_both_ways(org, other_org, person):
         old = Lead.objects.get(email="zoe@home.example")
         assert person_find(lead=old).lead_ids == sorted([person.pk, old.pk])
         assert person_find(email=EMAIL).emails == {EMAIL, "zoe@home.example"}
+
+
+def test_an_erased_email_less_record_is_not_synced_in_again(org, other_org, admin):
+    with tenant_scope(org):
+        crm = f.LeadFactory(organization=org, email="", external_id="CRM-42", first_name="Ann")
+    result = _erase(org, admin, lead=crm)
+    assert result.suppressed == 1
+    with tenant_scope(org):
+        assert not Lead.objects.filter(external_id="CRM-42").exists()
+        again = lead_ingest_batch(
+            organization_id=org.pk,
+            rows=[{"external_id": "CRM-42", "first_name": "Ann"}],
+            touch=Touch(consent_origin="api: CRM"),
+        )
+        assert again[0].outcome == "invalid" and again[0].reasons[0]["code"] == "suppressed"
+    with tenant_scope(other_org):
+        theirs = lead_ingest_batch(
+            organization_id=other_org.pk, rows=[{"external_id": "CRM-42"}], touch=Touch()
+        )
+        assert theirs[0].lead_id
