@@ -311,6 +311,8 @@ SCORING_RETRAIN_DAYS = env.int("SCORING_RETRAIN_DAYS", default=30)
 # Stage-change webhooks: refuse private/loopback targets (SSRF) unless allowed.
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=DEBUG)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Hours during which a merge of two leads can be undone from its snapshot.
+LEAD_MERGE_UNDO_HOURS = env.float("LEAD_MERGE_UNDO_HOURS", default=24.0)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Redelivery of unacked tasks after a worker dies: longer than any time limit.

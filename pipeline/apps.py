@@ -9,7 +9,7 @@ class PipelineConfig(AppConfig):
         from leadflow.core import hooks
         from leads.bulk import bulk_actions
         from pipeline import demo, panels
-        from pipeline.services import mql, outcomes, webhooks
+        from pipeline.services import merges, mql, outcomes, webhooks
 
         hooks.mql_crossing.register("pipeline")(mql.mql_after_rescore)
         # Product usage is judged on the rows scoring has just rescored.
@@ -21,3 +21,9 @@ class PipelineConfig(AppConfig):
             bulk_actions.extend(outcomes.bulk_outcome_actions())
         hooks.import_outcome.register("pipeline")(outcomes.outcomes_after_import)
         hooks.stage_changed.register("pipeline")(webhooks.webhooks_on_stage_changed)
+        hooks.lead_created.register("pipeline")(webhooks.webhooks_on_lead_created)
+        hooks.lead_updated.register("pipeline")(webhooks.webhooks_on_lead_updated)
+        hooks.lead_deleted.register("pipeline")(webhooks.webhooks_on_lead_deleted)
+        # Stage and queue first: the rescore that follows may cross the threshold.
+        hooks.lead_merged.register("pipeline")(merges.pipeline_after_merge)
+        hooks.lead_unmerged.register("pipeline")(merges.pipeline_after_unmerge)

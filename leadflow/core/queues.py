@@ -86,6 +86,8 @@ ROUTES: dict[str, str] = {
     "scoring.run_learning_job": SCORING,
     "reports.refresh_rollups": REPORTS,
     "leads.tasks.imports.import_job_run": IMPORTS,
+    "leads.refresh_duplicates": IMPORTS,
+    "leads.rebuild_duplicates": IMPORTS,
     "nurture.refresh_organization_lists": DEFAULT,
 }
 

@@ -547,12 +547,16 @@ def _touched(touch: Touch) -> IngestedTouch:
     )
 
 
-def _finish(organization_id: int, prepared, leads, touch: Touch) -> set[int]:
-    """After the leads are written: their activities, then the post-ingest hooks.
-    Returns the ids of leads the hooks changed."""
+def _finish(organization_id: int, prepared, leads, touch: Touch, created=()) -> set[int]:
+    """After the leads are written: their activities, then the post-ingest hooks,
+    then lead_created for the new ones. Returns the ids of leads the hooks changed."""
     _record_activities(organization_id, prepared, leads, touch)
     lead_ids = sorted({lead.pk for lead in leads.values()})
-    return run_post_ingest_hooks(organization_id, lead_ids, _touched(touch)).changed
+    changed = run_post_ingest_hooks(organization_id, lead_ids, _touched(touch)).changed
+    new_ids = sorted({leads[key].pk for key in created})
+    if new_ids:
+        hooks.lead_created.call(organization_id, new_ids)
+    return changed
 
 
 def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: Touch, now):
@@ -565,14 +569,20 @@ def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: To
             companies = _companies_by_domain(organization_id, combined.values())
             written = _write_new_one(organization_id, combined, touch, companies)
             if written is not None:
-                return *written, _finish(organization_id, prepared, written[0], touch)
+                return *written, _finish(
+                    organization_id, prepared, written[0], touch=touch, created=written[1]
+                )
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with transaction.atomic():
                 leads, created = _write_batch(
                     organization_id, combined, touch, now, companies=companies
                 )
-                return leads, created, _finish(organization_id, prepared, leads, touch)
+                return (
+                    leads,
+                    created,
+                    _finish(organization_id, prepared, leads, touch=touch, created=created),
+                )
         except IntegrityError:
             # Another writer inserted one of these emails first; the retry
             # finds it and merges. Fresh copies: the failed attempt mutated them.

@@ -1,4 +1,5 @@
 """Celery tasks of the leads app (autodiscovered as `leads.tasks`)."""
 
 from leads.tasks.capture import *  # noqa: F403
+from leads.tasks.duplicates import *  # noqa: F403
 from leads.tasks.imports import *  # noqa: F403
