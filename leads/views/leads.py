@@ -280,15 +280,18 @@ def lead_merge(request, lead_id: int, other_lead_id: int):
                 "plan": lead_services.merge_plan(keep=keep, drop=drop, chosen=chosen),
             }
             return render(request, "leads/lead_merge_confirm.html", context)
+        # Named as they were, so the message tells the two apart.
+        labels = lead_services.lead_label(drop), lead_services.lead_label(keep)
         try:
             lead_services.lead_merge(keep=keep, drop=drop, chosen=chosen, actor=request.membership)
         except LeadflowError as exc:
             messages.error(request, str(exc))
         else:
-            keep.refresh_from_db()
+            email = Lead.objects.values_list("email", flat=True).get(pk=keep.pk)
+            now_uses = f" (its email is now {email})" if email != keep.email else ""
             messages.success(
                 request,
-                f"Merged {lead_services.lead_label(drop)} into {lead_services.lead_label(keep)}."
+                f"Merged {labels[0]} into {labels[1]}{now_uses}."
                 " All history moved; you can undo this from Merges.",
             )
             return redirect(
