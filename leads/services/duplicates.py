@@ -76,10 +76,15 @@ class DuplicateError(LeadflowError):
 # --- Blocking keys ------------------------------------------------------------------
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 def _ascii_words(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    return re.findall(r"[a-z0-9]+", text)
+    text = text or ""
+    if not text.isascii():  # fold accents (most names need no folding)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    return _WORD.findall(text.lower())
 
 
 def phone_key(phone: str, country: str = "") -> str:
