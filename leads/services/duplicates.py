@@ -174,7 +174,7 @@ def pair_score(a: dict[str, Any], b: dict[str, Any], kinds: Iterable[str]) -> tu
     if DuplicateKeyKind.NAME in kinds and name < 100:
         reasons[kinds.index(DuplicateKeyKind.NAME)] = "Similar name at the same company"
     if name >= 85 and DuplicateKeyKind.NAME not in kinds:
-        reasons.append(f"Names {round(name)}% alike")
+        reasons.append("Same name" if name == 100 else f"Names {round(name)}% alike")
     return min(100, round(score)), reasons
 
 
