@@ -172,7 +172,9 @@ def lead_detail(request, lead_id: int):
         "lead": lead,
         "timeline": selectors.lead_timeline(lead=lead),
         "panels": panels_for(request, lead),
-        "merges": lead.merges_kept.select_related("dropped", "merged_by"),
+        "merges": lead.merges_kept.filter(undone_at__isnull=True).select_related(
+            "dropped", "merged_by"
+        ),
         "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),
         "can_review": request.membership.has_perm(Perm.REVIEW_LEADS),
     }

@@ -12,7 +12,14 @@ from leads.models import ActivityKind, Channel, Lead
 from leads.services import leads as lead_services
 from leads.services.ingest import Touch, lead_ingest_batch
 from pipeline.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from pipeline.services.webhooks import WebhookError, webhook_deliver, webhook_endpoint_save
+from pipeline.services.webhooks import (
+    WebhookError,
+    webhook_deliver,
+    webhook_endpoint_save,
+    webhooks_on_lead_created,
+    webhooks_on_lead_deleted,
+    webhooks_on_lead_updated,
+)
 from tests.factories import LeadFactory, WebhookEndpointFactory
 from tests.pipeline.test_webhooks import Receiver, verify
 
@@ -141,3 +148,18 @@ def test_endpoints_subscribe_to_lead_events_by_name(org, other_org, admin):
             webhook_endpoint_save(
                 endpoint=endpoint, url=endpoint.url, events=["lead.exploded"], actor=admin
             )
+
+
+@pytest.mark.django_db
+def test_lead_events_cost_one_query_without_subscribers(org, other_org, django_assert_num_queries):
+    WebhookEndpointFactory(organization=org, events=["all"])  # stage changes only
+    WebhookEndpointFactory(organization=other_org, events=LEAD_EVENTS)
+    leads = LeadFactory.create_batch(3, organization=org)
+    ids = [lead.pk for lead in leads]
+    with tenant_scope(org):
+        with django_assert_num_queries(1):
+            assert webhooks_on_lead_created(org.pk, ids) == []
+        with django_assert_num_queries(1):
+            assert webhooks_on_lead_updated(org.pk, ids[0], {"city": ["", "Rome"]}) == []
+        with django_assert_num_queries(1):
+            assert webhooks_on_lead_deleted(org.pk, [{"id": ids[0]}]) == []
