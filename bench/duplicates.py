@@ -42,6 +42,7 @@ from bench.common import (  # noqa: E402
     postgres_url,
     setup_django,
     source_static_storages,
+    throwaway_database,
 )
 
 FLOOR_URLCONF = "bench_duplicates_urls"
@@ -224,12 +225,15 @@ def run_page(client, organization, label: str, *, repeat: int) -> dict:
     for _ in range(repeat):
         for name, path in urls.items():
             runs[name].append(get(client, path)[0])
-    return {
+    result = {
         "leads": leads,
         "pairs": pairs,
         "rows": len(first.candidates),
         "pages": {n: (min(r), statistics.median(r)) for n, r in runs.items()},
     }
+    for name, (best, median) in result["pages"].items():
+        print(f"  {name:<6} {best * 1000:8.2f} ms (median {median * 1000:7.2f})", flush=True)
+    return result
 
 
 def run_batches(organization, sizes: list[int], label: str) -> list[tuple[int, float]]:
@@ -245,11 +249,12 @@ def run_batches(organization, sizes: list[int], label: str) -> list[tuple[int, f
     for n in sizes:
         twins = list(existing[offset : offset + n])
         offset += n
+        stamp = time.time_ns()  # a tag no earlier batch used
         new = Lead.objects.bulk_create(
             [
                 Lead(
                     organization=organization,
-                    email=email.replace("@", f"+b{n}@", 1),
+                    email=email.replace("@", f"+b{stamp}@", 1),
                     first_name="Nia",
                     last_name=f"Batch{i}",
                 )
@@ -327,10 +332,8 @@ def main() -> int:
     from leadflow.core.tenancy import tenant_scope
 
     started = time.perf_counter()
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     install_floor_urls(FLOOR_URLCONF, Perm.REVIEW_LEADS)
-    try:
+    with throwaway_database(require_postgres=not args.sqlite):
         print(f"{connection.vendor} {connection.Database.__name__}; {load_avg()}", flush=True)
         now = timezone.now().replace(microsecond=0)
         org = Organization.objects.create(name="Bench dupes", slug="bench-dupes")
@@ -363,9 +366,7 @@ def main() -> int:
                     batches[label] = run_batches(org, batch_sizes, label)
         report(sizes, batches)
         print(f"\n  whole bench: {time.perf_counter() - started:.0f} s; {load_avg()}")
-    finally:
         connection.close()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
     return 0
 
 

@@ -290,15 +290,19 @@ def lead_merge(
         changes.update(result or {})
     merge.moved = {**merge.moved, "hooks": changes}
     merge.save(update_fields=["moved"])
+    _audit_merge(actor, "lead.merged", merge, f"{labels[1]} into {labels[0]}")
+    return merge
+
+
+def _audit_merge(actor: Membership, action: str, merge: LeadMerge, label: str) -> None:
     audit_record(
         organization=actor.organization,
-        action="lead.merged",
+        action=action,
         actor=actor,
-        subject=keep,
-        label=f"{labels[1]} into {labels[0]}",
-        data={"merge_id": merge.pk, "kept_id": keep.pk, "dropped_id": drop.pk},
+        subject=merge.kept,
+        label=label,
+        data={"merge_id": merge.pk, "kept_id": merge.kept_id, "dropped_id": merge.dropped_id},
     )
-    return merge
 
 
 def merge_plan(*, keep: Lead, drop: Lead, chosen: Mapping[str, str]) -> dict[str, Any]:
@@ -371,14 +375,8 @@ def lead_merge_undo(*, merge: LeadMerge, actor: Membership) -> LeadMerge:
         lead_a_id=min(keep.pk, drop.pk), lead_b_id=max(keep.pk, drop.pk)
     ).update(status=CandidateStatus.OPEN, decided_at=None, decided_by=None)
     duplicates.duplicates_refresh(organization_id=keep.organization_id, lead_ids=[keep.pk, drop.pk])
-    audit_record(
-        organization=actor.organization,
-        action="lead.merge_undone",
-        actor=actor,
-        subject=keep,
-        label=f"{lead_label(drop)} split from {lead_label(keep)}",
-        data={"merge_id": merge.pk, "kept_id": keep.pk, "dropped_id": drop.pk},
-    )
+    label = f"{lead_label(drop)} split from {lead_label(keep)}"
+    _audit_merge(actor, "lead.merge_undone", merge, label)
     return merge
 
 
