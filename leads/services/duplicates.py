@@ -208,7 +208,11 @@ def _keys_refresh(organization_id: int, lead_ids: list[int]) -> dict[int, dict]:
             for pk, row in rows.items()
             if row["merged_into_id"] is None and row["discarded_at"] is None
             for kind, value in lead_keys(row).items()
-        ]
+        ],
+        # Two refreshes of one lead may run at once (two captures of one person).
+        update_conflicts=True,
+        unique_fields=["organization", "lead", "kind"],
+        update_fields=["value"],
     )
     return rows
 

@@ -43,6 +43,10 @@ def test_merge_with_a_field_choice_then_undo(page, shot, org, other_org, admin):
     page.check("[data-testid=pick-email-b]")  # the corrected address wins
     page.check("[data-testid=pick-title-b]")
     shot(page, "merge-choose")
+    page.set_viewport_size({"width": 390, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, "merge-choose-390")
+    page.set_viewport_size({"width": 1360, "height": 900})
     page.click("text=Review the merge")
     confirm = page.locator("[data-testid=merge-confirm]")
     confirm.wait_for()
