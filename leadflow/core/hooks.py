@@ -167,10 +167,10 @@ lead_created: Hook[[int, list[int]], None] = Hook(
     "leads ingest: (organization_id, lead_ids) of the leads a batch created, inside its"
     " transaction after post_ingest.",
 )
-lead_updated: Hook[[int, int, dict[str, list[Any]]], None] = Hook(
+lead_updated: Hook[[int, dict[int, dict[str, list[Any]]]], None] = Hook(
     "lead_updated",
-    "leads edits: (organization_id, lead_id, {field: [old, new], ...}) inside the edit's"
-    " transaction, only when a field changed.",
+    "leads edits and ingest: (organization_id, {lead_id: {field: [old, new], ...}}) inside"
+    " the write's transaction, for the leads whose fields changed.",
 )
 lead_merged: Hook[[int, int, int], dict[str, Any] | None] = Hook(
     "lead_merged",

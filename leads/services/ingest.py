@@ -397,6 +397,17 @@ def _build_new(organization_id: int, row: _Prepared, company: Company | None, to
     return lead
 
 
+# Fields whose change by a later submission or import is a lead.updated event.
+WATCHED_FIELDS = (
+    "email",
+    "external_id",
+    *TEXT_FIELDS,
+    "company_size",
+    "do_not_email",
+    "do_not_call",
+    "email_opt_in",
+    "custom",
+)
 MERGE_FIELDS = [
     "email",
     "external_id",
@@ -491,6 +502,7 @@ def _write_batch(
     by_email, by_ext = _existing(rows)
     new_leads: list[Lead] = []
     merged: dict[int, Lead] = {}  # by pk: two rows may resolve to one lead
+    before: dict[int, dict[str, Any]] = {}  # the merged leads' values as they were
     leads: dict[str, Lead] = {}
     created: set[str] = set()
     for key, row in rows.items():
@@ -502,6 +514,7 @@ def _write_batch(
             new_leads.append(lead)
             created.add(key)
         else:
+            before.setdefault(lead.pk, {f: getattr(lead, f) for f in WATCHED_FIELDS})
             if row.email and not lead.email:
                 lead.email = row.email  # found by record id; now we know the email
             if row.external_id and not lead.external_id and row.external_id not in by_ext:
@@ -513,7 +526,12 @@ def _write_batch(
         Lead.objects.bulk_create(new_leads)  # IntegrityError on a concurrent insert
     if merged:
         bulk_update_from_values(list(merged.values()), MERGE_FIELDS)
-    return leads, created
+    updated = {}
+    for pk, lead in merged.items():
+        changes = {f: [v, getattr(lead, f)] for f, v in before[pk].items() if v != getattr(lead, f)}
+        if changes:
+            updated[pk] = changes
+    return leads, created, updated
 
 
 def _record_activities(organization_id: int, prepared, leads_by_key, touch: Touch) -> None:
@@ -547,15 +565,20 @@ def _touched(touch: Touch) -> IngestedTouch:
     )
 
 
-def _finish(organization_id: int, prepared, leads, touch: Touch, created=()) -> set[int]:
+def _finish(
+    organization_id: int, prepared, leads, touch: Touch, created=(), updated=None
+) -> set[int]:
     """After the leads are written: their activities, then the post-ingest hooks,
-    then lead_created for the new ones. Returns the ids of leads the hooks changed."""
+    then lead_created for the new ones and lead_updated for existing ones whose
+    fields changed. Returns the ids of leads the hooks changed."""
     _record_activities(organization_id, prepared, leads, touch)
     lead_ids = sorted({lead.pk for lead in leads.values()})
     changed = run_post_ingest_hooks(organization_id, lead_ids, _touched(touch)).changed
     new_ids = sorted({leads[key].pk for key in created})
     if new_ids:
         hooks.lead_created.call(organization_id, new_ids)
+    if updated:
+        hooks.lead_updated.call(organization_id, updated)
     return changed
 
 
@@ -575,14 +598,13 @@ def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: To
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                leads, created = _write_batch(
+                leads, created, updated = _write_batch(
                     organization_id, combined, touch, now, companies=companies
                 )
-                return (
-                    leads,
-                    created,
-                    _finish(organization_id, prepared, leads, touch=touch, created=created),
+                finished = _finish(
+                    organization_id, prepared, leads, touch=touch, created=created, updated=updated
                 )
+                return leads, created, finished
         except IntegrityError:
             # Another writer inserted one of these emails first; the retry
             # finds it and merges. Fresh copies: the failed attempt mutated them.

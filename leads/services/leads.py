@@ -88,7 +88,7 @@ def lead_update(*, lead: Lead, data: Mapping[str, Any], actor: Membership) -> Le
         if old != getattr(lead, name)
     }
     if changed:
-        hooks.lead_updated.call(lead.organization_id, lead.pk, changed)
+        hooks.lead_updated.call(lead.organization_id, {lead.pk: changed})
     if duplicates.key_fields_changed(before, lead):
         duplicates.duplicates_refresh(organization_id=lead.organization_id, lead_ids=[lead.pk])
     return lead

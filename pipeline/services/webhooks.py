@@ -337,20 +337,27 @@ def webhooks_on_lead_created(organization_id: int, lead_ids: list[int]) -> list[
 
 
 def webhooks_on_lead_updated(
-    organization_id: int, lead_id: int, changes: dict[str, list[Any]]
+    organization_id: int, changes: dict[int, dict[str, list[Any]]]
 ) -> list[int]:
-    """leadflow.core.hooks.lead_updated: lead.updated with each changed field's
-    old and new value."""
+    """leadflow.core.hooks.lead_updated: lead.updated per changed lead, with each
+    changed field's old and new value (a constant number of statements)."""
     if not changes or not _subscribed("lead.updated"):
         return []
-    lead = Lead.objects.filter(pk=lead_id).values(*_LEAD_VALUES).first()
-    if lead is None:
-        return []
-    data = {
-        "lead": _lead_data(lead),
-        "changes": {name: {"from": old, "to": new} for name, (old, new) in changes.items()},
-    }
-    return _queue_lead_events(organization_id, "lead.updated", [(lead_id, data)])
+    leads = Lead.objects.filter(pk__in=list(changes)).values(*_LEAD_VALUES)
+    events = [
+        (
+            lead["pk"],
+            {
+                "lead": _lead_data(lead),
+                "changes": {
+                    name: {"from": old, "to": new}
+                    for name, (old, new) in changes[lead["pk"]].items()
+                },
+            },
+        )
+        for lead in leads
+    ]
+    return _queue_lead_events(organization_id, "lead.updated", events)
 
 
 def webhooks_on_lead_merged(organization_id: int, kept_id: int, dropped_id: int) -> list[int]:

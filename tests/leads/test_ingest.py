@@ -177,6 +177,7 @@ def test_query_count_is_constant_per_batch(org, django_assert_num_queries, monke
     # the lead.created webhooks' in tests/pipeline/test_lead_webhooks.py.
     monkeypatch.setattr(hooks.post_ingest, "overridden", [])
     monkeypatch.setattr(hooks.lead_created, "overridden", [])
+    monkeypatch.setattr(hooks.lead_updated, "overridden", [])
 
     def rows(n, tag):
         # Half the rows merge into existing leads, each batch brings new companies.

@@ -160,6 +160,35 @@ def test_lead_events_cost_one_query_without_subscribers(org, other_org, django_a
         with django_assert_num_queries(1):
             assert webhooks_on_lead_created(org.pk, ids) == []
         with django_assert_num_queries(1):
-            assert webhooks_on_lead_updated(org.pk, ids[0], {"city": ["", "Rome"]}) == []
+            assert webhooks_on_lead_updated(org.pk, {ids[0]: {"city": ["", "Rome"]}}) == []
         with django_assert_num_queries(1):
             assert webhooks_on_lead_deleted(org.pk, [{"id": ids[0]}]) == []
+
+
+@pytest.mark.django_db
+def test_an_import_that_changes_leads_sends_lead_updated_per_changed_lead(
+    receiver,
+    endpoints,
+    org,
+    other_org,
+    django_capture_on_commit_callbacks,
+    django_assert_num_queries,
+):
+    LeadFactory(organization=org, email="same@example.com", title="CTO")  # unchanged: no event
+    moved = LeadFactory(organization=org, email="moved@example.com", title="CTO", city="Rome")
+    rows = [
+        {"email": "same@example.com", "title": "CTO"},
+        {"email": "moved@example.com", "title": "CEO", "city": "Milan"},
+    ]
+    with tenant_scope(org), django_capture_on_commit_callbacks(execute=True):
+        lead_ingest_batch(
+            organization_id=org.pk,
+            rows=rows,
+            touch=Touch(source=Channel.PURCHASED_LIST, activity_kind=ActivityKind.NOTE),
+        )
+    [event] = events(receiver)
+    assert event["type"] == "lead.updated" and event["data"]["lead"]["id"] == moved.pk
+    assert event["data"]["changes"] == {
+        "city": {"from": "Rome", "to": "Milan"},
+        "title": {"from": "CTO", "to": "CEO"},
+    }
