@@ -290,6 +290,12 @@ CELERY_BEAT_SCHEDULE: dict = {
 # by a sweep every LEADS_IMPORT_SWEEP_SECONDS after its last committed chunk.
 LEADS_IMPORT_CHUNK_ROWS = env.int("LEADS_IMPORT_CHUNK_ROWS", default=1000)
 LEADS_IMPORT_STALE_SECONDS = env.int("LEADS_IMPORT_STALE_SECONDS", default=120)
+# Leads whose duplicate refresh task was lost get their keys and pairs.
+CELERY_BEAT_SCHEDULE["leads-sweep-duplicates"] = {
+    "task": "leads.sweep_duplicates_all",
+    "schedule": 600.0,
+    "options": {"expires": 590},
+}
 CELERY_BEAT_SCHEDULE["leads-sweep-stale-imports"] = {
     "task": "leads.sweep_stale_imports",
     "schedule": env.float("LEADS_IMPORT_SWEEP_SECONDS", default=60.0),

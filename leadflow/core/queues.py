@@ -64,6 +64,7 @@ ROUTES: dict[str, str] = {
     "leads.sweep_stale_imports": BEAT,
     "accounts.purge_idempotency_keys": BEAT,
     "leads.resume_stalled_imports": BEAT,
+    "leads.sweep_duplicates_all": BEAT,
     "scoring.nightly_decay": BEAT,
     "scoring.retrain_due": BEAT,
     "reports.send_weekly_digests": BEAT,
@@ -88,6 +89,7 @@ ROUTES: dict[str, str] = {
     "leads.tasks.imports.import_job_run": IMPORTS,
     "leads.refresh_duplicates": IMPORTS,
     "leads.rebuild_duplicates": IMPORTS,
+    "leads.sweep_duplicates": IMPORTS,
     "nurture.refresh_organization_lists": DEFAULT,
 }
 

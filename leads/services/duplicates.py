@@ -19,11 +19,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from rapidfuzz import fuzz
 
@@ -308,6 +309,40 @@ def duplicates_rebuild(*, organization_id: int) -> int:
         with transaction.atomic():
             total += _pairs_refresh(organization_id, _lead_values(chunk))
     return total
+
+
+# The sweep: leads created within SWEEP_WINDOW (and not in the last
+# SWEEP_GRACE, whose refresh may still be queued) that have no blocking key
+# lost their refresh task (a broker outage, a killed worker).
+SWEEP_WINDOW = timedelta(days=2)
+SWEEP_GRACE = timedelta(minutes=2)
+SWEEP_BATCH = 5000
+
+
+def leads_missing_keys(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> list[int]:
+    """Live leads with an email created in the sweep window that have no key
+    (one query on the (organization, created_at) index and the key index)."""
+    now = now or timezone.now()
+    has_key = DuplicateKey.objects.filter(lead=OuterRef("pk"))
+    missing = (
+        Lead.objects.filter(
+            created_at__gte=now - SWEEP_WINDOW,
+            created_at__lt=now - SWEEP_GRACE,
+            merged_into__isnull=True,
+            discarded_at__isnull=True,
+        )
+        .exclude(email="")
+        .filter(~Exists(has_key))
+    )
+    return list(missing.order_by("pk").values_list("pk", flat=True)[:limit])
+
+
+def duplicates_sweep(*, organization_id: int) -> int:
+    """Refresh the leads whose refresh task was lost; returns how many."""
+    ids = leads_missing_keys()
+    if ids:
+        duplicates_refresh(organization_id=organization_id, lead_ids=ids)
+    return len(ids)
 
 
 def key_fields_changed(before: dict[str, Any], lead: Lead) -> bool:

@@ -268,3 +268,33 @@ def test_rebuild_button_fills_the_table(
         response = admin_client.post(url("duplicates_rebuild", org))
     assert response.status_code == 302
     assert len(pairs(org)) == 1
+
+
+@pytest.mark.django_db
+def test_the_sweep_refreshes_leads_whose_task_was_lost(org, other_org):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from leads.models import Lead
+    from leads.tasks.duplicates import sweep_duplicates_all
+
+    a = LeadFactory(organization=org, phone="+4930123456")
+    refresh(org, a)
+    lost = LeadFactory(organization=org, phone="030 123456", country="DE")  # no refresh ran
+    fresh = LeadFactory(organization=org, phone="+4930123456")  # its task may still be queued
+    theirs = LeadFactory(organization=other_org, phone="+4930123456")
+    hour_ago = timezone.now() - timedelta(hours=1)
+    with tenant_scope(org):
+        Lead.objects.filter(pk=lost.pk).update(created_at=hour_ago)
+    with tenant_scope(other_org):
+        Lead.objects.filter(pk=theirs.pk).update(created_at=hour_ago)
+    with tenant_scope(org):
+        assert dup.leads_missing_keys() == [lost.pk]
+    assert sweep_duplicates_all() >= 2  # one job per organization
+    assert pairs(org) == {(a.pk, lost.pk): ["Same phone"]}
+    with tenant_scope(org):
+        assert dup.leads_missing_keys() == []
+        assert not DuplicateKey.objects.filter(lead=fresh).exists()
+    with tenant_scope(other_org):
+        assert DuplicateKey.objects.filter(lead=theirs).exists()
