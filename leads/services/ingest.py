@@ -397,17 +397,6 @@ def _build_new(organization_id: int, row: _Prepared, company: Company | None, to
     return lead
 
 
-# Fields whose change by a later submission or import is a lead.updated event.
-WATCHED_FIELDS = (
-    "email",
-    "external_id",
-    *TEXT_FIELDS,
-    "company_size",
-    "do_not_email",
-    "do_not_call",
-    "email_opt_in",
-    "custom",
-)
 MERGE_FIELDS = [
     "email",
     "external_id",
@@ -432,6 +421,9 @@ MERGE_FIELDS = [
     "last_activity_at",
     "updated_at",
 ]
+# Fields whose change by a later submission or import is a lead.updated event
+# (the person's data; not the touch, quality or bookkeeping columns).
+WATCHED_FIELDS = tuple(MERGE_FIELDS[: MERGE_FIELDS.index("custom") + 1])
 
 
 def _merge_into(lead: Lead, row: _Prepared, company: Company | None, touch: Touch, now) -> None:
