@@ -310,6 +310,12 @@ LEADS_IMPORT_CHUNK_ROWS = env.int("LEADS_IMPORT_CHUNK_ROWS", default=1000)
 # A lead CSV export of more rows than this runs as a background job with a download link.
 LEADS_EXPORT_SYNC_ROWS = env.int("LEADS_EXPORT_SYNC_ROWS", default=5000)
 LEADS_IMPORT_STALE_SECONDS = env.int("LEADS_IMPORT_STALE_SECONDS", default=120)
+# Leads whose duplicate refresh task was lost get their keys and pairs.
+CELERY_BEAT_SCHEDULE["leads-sweep-duplicates"] = {
+    "task": "leads.sweep_duplicates_all",
+    "schedule": 600.0,
+    "options": {"expires": 590},
+}
 CELERY_BEAT_SCHEDULE["leads-sweep-stale-imports"] = {
     "task": "leads.sweep_stale_imports",
     "schedule": env.float("LEADS_IMPORT_SWEEP_SECONDS", default=60.0),
@@ -343,6 +349,8 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # than any task's time limit (a 3-hour tenant rescore), or a task still running
 # would be handed to a second worker (tests/reliability/test_visibility.py).
 CELERY_VISIBILITY_TIMEOUT = 4 * 3600
+# Hours during which a merge of two leads can be undone from its snapshot.
+LEAD_MERGE_UNDO_HOURS = env.float("LEAD_MERGE_UNDO_HOURS", default=24.0)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Redelivery of unacked tasks after a worker dies: longer than any time limit.

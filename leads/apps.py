@@ -8,10 +8,13 @@ class LeadsConfig(AppConfig):
     def ready(self) -> None:
         from leadflow.core import hooks
         from leads import demo, home
+        from leads.tasks import duplicates
 
         # The demo's leads come first: later steps score, route and enroll them.
         hooks.demo_steps.register("leads")(demo.seed)
         hooks.home_panels.register("leads")(home.leads_panel)
+        # Last: it only enqueues the batch's duplicate refresh, run once it commits.
+        hooks.post_ingest.register("leads", after=("nurture",))(duplicates.duplicates_after_ingest)
         post_migrate.connect(_search_index, sender=self, dispatch_uid="leads-search-index")
 
 

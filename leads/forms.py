@@ -111,22 +111,49 @@ class CampaignForm(forms.ModelForm):
 
 
 class MergeForm(forms.Form):
-    """One radio per field: keep this lead's value or take the other's."""
+    """Which record survives, and per differing field whose value to keep
+    (email and record id included): "a" is the first lead of the URL, "b" the
+    other. `plan()` turns the answers into the service's keep/drop/chosen."""
 
-    def __init__(self, *args, keep: Lead, drop: Lead, **kwargs):
+    def __init__(self, *args, a: Lead, b: Lead, **kwargs):
         super().__init__(*args, **kwargs)
+        self.a, self.b = a, b
+        survivor = "b" if _stage_rank(b) > _stage_rank(a) else "a"
+        self.fields["survivor"] = forms.ChoiceField(
+            choices=[("a", "a"), ("b", "b")], initial=survivor, widget=forms.RadioSelect
+        )
         self.rows = []
         for name in MERGEABLE_FIELDS:
-            mine, theirs = getattr(keep, name), getattr(drop, name)
-            if name in ("email", "external_id"):
-                continue
-            initial = "dropped" if (mine in (None, "", False) and theirs) else "kept"
+            value_a, value_b = getattr(a, name), getattr(b, name)
+            same = value_a == value_b
+            base = a if survivor == "a" else b
+            other = b if base is a else a
+            empty = getattr(base, name) in (None, "", False)
+            initial = (
+                survivor
+                if (same or not empty or not getattr(other, name))
+                else ("b" if survivor == "a" else "a")
+            )
             self.fields[name] = forms.ChoiceField(
-                choices=[("kept", "kept"), ("dropped", "dropped")],
+                choices=[("a", "a"), ("b", "b")],
                 initial=initial,
-                required=False,  # not sent = keep this lead's value
+                required=False,  # not sent = the surviving record's value
                 widget=forms.RadioSelect,
             )
             label = Lead._meta.get_field(name).verbose_name
-            self.rows.append((name, label, mine, theirs, mine == theirs))
-        self.rows = [(self[name], *rest) for name, *rest in self.rows]
+            self.rows.append((self[name], label, value_a, value_b, same))
+
+    def plan(self) -> tuple[Lead, Lead, dict[str, str]]:
+        survivor = self.cleaned_data["survivor"]
+        keep, drop = (self.a, self.b) if survivor == "a" else (self.b, self.a)
+        chosen = {}
+        for name in MERGEABLE_FIELDS:
+            side = self.cleaned_data.get(name) or survivor
+            chosen[name] = "kept" if side == survivor else "dropped"
+        return keep, drop, chosen
+
+
+def _stage_rank(lead: Lead) -> int:
+    """Survivor by default: the lead further along the funnel (then the older)."""
+    order = ["new", "recycled", "disqualified", "mql", "sal", "sql", "opportunity", "lost", "won"]
+    return order.index(lead.stage) if lead.stage in order else 0

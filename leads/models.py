@@ -566,6 +566,14 @@ class LeadMerge(TenantModel):
     merged_at = models.DateTimeField(auto_now_add=True)
     chosen = models.JSONField(default=dict, help_text="field -> 'kept' or 'dropped'")
     dropped_snapshot = models.JSONField(default=dict)
+    # What undo needs: the kept lead's values before the merge, the ids of the
+    # rows moved from the dropped lead, and what each hook receiver changed.
+    kept_snapshot = models.JSONField(default=dict)
+    moved = models.JSONField(default=dict)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["organization", "merged_at"])]
@@ -729,3 +737,71 @@ class ExportJob(TenantModel):
         if not self.total_rows:
             return 100 if self.status == ExportStatus.DONE else 0
         return min(100, round(100 * self.processed_rows / self.total_rows))
+
+
+# --- Duplicates ---------------------------------------------------------------------
+
+
+class DuplicateKeyKind(models.TextChoices):
+    PHONE = "phone", "Same phone"
+    EMAIL = "email", "Same mailbox"
+    NAME = "name", "Same name at the same company"
+
+
+class DuplicateKey(TenantModel):
+    """A blocking key of a lead: leads sharing a (kind, value) are compared.
+
+    Kept by leads.duplicates for every live lead (one row per lead and kind it
+    has a value for), so candidates are found with one indexed self-join."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=DuplicateKeyKind.choices)
+    value = models.CharField(max_length=254)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "lead", "kind"], name="duplicate_key_one_per_kind"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "kind", "value"])]
+
+
+class CandidateStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DISMISSED = "dismissed", "Not a duplicate"
+    MERGED = "merged", "Merged"
+
+
+class DuplicateCandidate(TenantModel):
+    """Two leads that look like one person: the pair (lower id first), a score
+    from 0 to 100 (rapidfuzz over names, mailbox and company) and the keys they
+    share. Stored, so the review page reads a table instead of comparing."""
+
+    lead_a = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    lead_b = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    reasons = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=10, choices=CandidateStatus.choices, default=CandidateStatus.OPEN
+    )
+    found_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "lead_a", "lead_b"], name="duplicate_pair_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(lead_a__lt=models.F("lead_b")), name="duplicate_pair_ordered"
+            ),
+        ]
+        indexes = [
+            # The review page: open pairs, best first, keyset by (score, id).
+            models.Index(fields=["organization", "status", "-score", "-id"]),
+            models.Index(fields=["organization", "lead_b"]),
+        ]

@@ -6,15 +6,23 @@ filters, whatever the page size (pinned in tests)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce, Lower
-from rapidfuzz import fuzz
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from accounts.models import Membership, Role
 from leadflow.core.pagination import COUNT_CAP, capped_count
-from leads.models import Activity, Campaign, Company, FormSubmission, Lead, Quality
+from leads.models import (
+    Activity,
+    Campaign,
+    CandidateStatus,
+    Company,
+    DuplicateCandidate,
+    FormSubmission,
+    Lead,
+    LeadMerge,
+    Quality,
+)
 
 
 def visible_lead_q(*, membership: Membership, prefix: str = "") -> Q:
@@ -132,78 +140,37 @@ def campaign_first_touch_counts() -> dict[int, int]:
     return {r["first_campaign"]: r["n"] for r in rows}
 
 
+DUPLICATES_PER_PAGE = 50
+
+
 @dataclass(frozen=True)
-class DuplicatePair:
-    a: Lead
-    b: Lead
-    reason: str
+class DuplicatePage:
+    candidates: list[DuplicateCandidate]
+    next_cursor: str  # "" on the last page
 
 
-DUPLICATE_SCAN_LIMIT = 500  # pairs shown per page of the review list
-
-
-def possible_duplicates(*, limit: int = DUPLICATE_SCAN_LIMIT) -> list[DuplicatePair]:
-    """Pairs of live leads that look like one person: same phone, same name at the
-    same company, or a close name match (rapidfuzz >= 90) at the same company.
-    SQL narrows the leads to those candidate groups (one query); only within the
-    small groups are names compared in Python."""
-    live = Lead.objects.filter(merged_into__isnull=True, discarded_at__isnull=True)
-    dup_phones = live.exclude(phone="").values("phone").annotate(n=Count("pk")).filter(n__gt=1)
-    busy_companies = (
-        live.exclude(company=None)
-        .values("company_id")
-        .annotate(n=Count("pk"))
-        .filter(n__gt=1, n__lt=50)  # huge accounts are buying committees, not duplicates
-    )
-    same_name_elsewhere = (
-        live.exclude(last_name="")
-        .annotate(fn=Lower("first_name"), ln=Lower("last_name"), cn=Lower("company_name"))
-        .filter(
-            fn=Lower(OuterRef("first_name")),
-            ln=Lower(OuterRef("last_name")),
-            cn=Lower(OuterRef("company_name")),
+def duplicate_candidates(*, cursor: str = "", per_page: int = DUPLICATES_PER_PAGE) -> DuplicatePage:
+    """Open candidate pairs of live leads, best first, from the stored table:
+    one query per page (keyset on score and id, no count), whatever the tenant's
+    size. `cursor` is the "score.id" of the last row of the previous page."""
+    rows = (
+        DuplicateCandidate.objects.filter(
+            status=CandidateStatus.OPEN,
+            lead_a__merged_into__isnull=True,
+            lead_b__merged_into__isnull=True,
+            lead_a__discarded_at__isnull=True,
+            lead_b__discarded_at__isnull=True,
         )
-        .exclude(pk=OuterRef("pk"))
+        .select_related("lead_a__company", "lead_b__company")
+        .order_by("-score", "-pk")
     )
-    leads = list(
-        live.filter(
-            Q(phone__in=dup_phones.values("phone"))
-            | Q(company_id__in=busy_companies.values("company_id"))
-            | Exists(same_name_elsewhere)
-        )
-        .select_related("company")
-        .order_by("pk")[: limit * 4]
-    )
-    pairs: list[DuplicatePair] = []
-    seen: set[tuple[int, int]] = set()
-
-    def add(a: Lead, b: Lead, reason: str) -> None:
-        a, b = (a, b) if a.pk < b.pk else (b, a)
-        if (a.pk, b.pk) not in seen:
-            seen.add((a.pk, b.pk))
-            pairs.append(DuplicatePair(a, b, reason))
-
-    by_phone: dict[str, list[Lead]] = {}
-    by_company: dict[object, list[Lead]] = {}
-    for lead in leads:
-        if lead.phone:
-            by_phone.setdefault(lead.phone, []).append(lead)
-        company_key = lead.company_id or lead.company_name.strip().lower()
-        if company_key:
-            by_company.setdefault(company_key, []).append(lead)
-    for phone, group in by_phone.items():
-        for a, b in combinations(group, 2):
-            add(a, b, f"Same phone {phone}")
-    for group in by_company.values():
-        for a, b in combinations(group, 2):
-            name_a, name_b = a.full_name.lower(), b.full_name.lower()
-            if not name_a or not name_b:
-                continue
-            if name_a == name_b:
-                add(a, b, "Same name at the same company")
-            elif fuzz.token_sort_ratio(name_a, name_b) >= 90:
-                add(a, b, "Similar name at the same company")
-    return pairs[:limit]
+    score, _, pk = cursor.partition(".")
+    if score.isdigit() and pk.isdigit():
+        rows = rows.filter(Q(score__lt=int(score)) | Q(score=int(score), pk__lt=int(pk)))
+    page = list(rows[: per_page + 1])
+    more = len(page) > per_page
+    page = page[:per_page]
+    return DuplicatePage(page, f"{page[-1].score}.{page[-1].pk}" if more else "")
 
 
 def lead_count_by_quality(*, cap: int = COUNT_CAP) -> dict[str, str]:
@@ -216,3 +183,10 @@ def lead_count_by_quality(*, cap: int = COUNT_CAP) -> dict[str, str]:
         n = capped_count(live.filter(quality=quality), cap)
         counts[quality] = f"{cap:,}+" if n > cap else f"{n:,}"
     return counts
+
+
+def lead_merges(*, limit: int = 100) -> QuerySet[LeadMerge]:
+    """The tenant's merges, newest first, with who merged and who undid."""
+    return LeadMerge.objects.select_related("kept", "dropped", "merged_by", "undone_by").order_by(
+        "-merged_at", "-pk"
+    )[:limit]

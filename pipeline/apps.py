@@ -9,7 +9,7 @@ class PipelineConfig(AppConfig):
         from leadflow.core import hooks
         from leads.bulk import bulk_actions
         from pipeline import demo, panels
-        from pipeline.services import deal_stages, mql, outcomes, webhooks
+        from pipeline.services import deal_stages, merges, mql, outcomes, webhooks
 
         hooks.organization_created.register("pipeline", after=("scoring",))(
             deal_stages.install_default_stages_for
@@ -24,3 +24,9 @@ class PipelineConfig(AppConfig):
             bulk_actions.extend(outcomes.bulk_outcome_actions())
         hooks.import_outcome.register("pipeline")(outcomes.outcomes_after_import)
         hooks.stage_changed.register("pipeline")(webhooks.webhooks_on_stage_changed)
+        hooks.lead_created.register("pipeline")(webhooks.webhooks_on_lead_created)
+        hooks.lead_updated.register("pipeline")(webhooks.webhooks_on_lead_updated)
+        hooks.lead_deleted.register("pipeline")(webhooks.webhooks_on_lead_deleted)
+        # Stage and queue first: the rescore that follows may cross the threshold.
+        hooks.lead_merged.register("pipeline")(merges.pipeline_after_merge)
+        hooks.lead_unmerged.register("pipeline")(merges.pipeline_after_unmerge)

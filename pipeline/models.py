@@ -648,6 +648,8 @@ class NotificationPreference(TenantModel):
 
 # Event names an endpoint may subscribe to: a stage reached, or every change.
 WEBHOOK_ALL_EVENTS = "all"
+# Lead record events, each subscribed to by name ("all" means every stage change).
+WEBHOOK_LEAD_EVENTS = ("lead.created", "lead.updated", "lead.merged", "lead.deleted")
 
 
 class WebhookEndpoint(TenantModel):
@@ -678,6 +680,9 @@ class WebhookEndpoint(TenantModel):
 
     def wants(self, to_stage: str) -> bool:
         return WEBHOOK_ALL_EVENTS in self.events or to_stage in self.events
+
+    def wants_event(self, event_type: str) -> bool:
+        return event_type in self.events
 
 
 class DeliveryStatus(models.TextChoices):

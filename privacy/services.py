@@ -28,6 +28,7 @@ from leads.services.consent import (
     suppression_add,
     suppression_hash,
 )
+from leads.services.leads import leads_deleted
 from privacy.models import PrivacySettings
 from privacy.selectors import (
     DELETE,
@@ -136,6 +137,8 @@ def person_erase(
                 rows.update(**kind.scrub)
         merged_away = [x.pk for x in leads if x.merged_into_id is not None]
         survivors = [x for x in leads if x.merged_into_id is None]
+        # The CRM hears lead.deleted for each of them (read before anything goes).
+        leads_deleted(organization_id=organization.pk, leads=list(leads))
         Lead.objects.filter(pk__in=merged_away).delete()
         now = timezone.now()
         for survivor in survivors:
@@ -146,8 +149,6 @@ def person_erase(
                 reviewed_at=survivor.reviewed_at or now,
                 updated_at=now,  # the rollups recount this lead's day
             )
-        # Here a "lead.deleted" webhook event fires for every id in person.lead_ids
-        # (pipeline webhooks, added in parallel): one place for every erasure.
         for key in person.emails | {record_key(x) for x in person.record_ids}:
             suppression_add(organization_id=organization.pk, email=key)
         audit_record(

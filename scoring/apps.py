@@ -16,5 +16,11 @@ class ScoringConfig(AppConfig):
 
         hooks.organization_created.register("scoring")(services.install_starter_rules_for)
         hooks.post_ingest.register("scoring")(rescoring.rescore_after_ingest)
+        # A merged lead's history changed: its score is recomputed (after the
+        # pipeline kept its stage, so a crossing routes from the right place).
+        hooks.lead_merged.register("scoring", after=("pipeline",))(rescoring.rescore_after_merge)
+        hooks.lead_unmerged.register("scoring", after=("pipeline",))(
+            rescoring.rescore_after_unmerge
+        )
         hooks.lead_detail_panels.register("scoring")(panels.score_panel)
         hooks.demo_steps.register("scoring", after=("leads",))(demo.seed)

@@ -66,3 +66,15 @@ def rescore_after_ingest(organization_id: int, lead_ids: list[int]) -> None:
     (a few leads with the cached configuration, an import chunk set-based)."""
     if lead_ids:
         engine.rescore_leads(organization_id=organization_id, lead_ids=lead_ids)
+
+
+def rescore_after_merge(organization_id: int, kept_id: int, dropped_id: int) -> None:
+    """lead_merged hook: the kept lead now has both leads' history."""
+    engine.rescore_leads(organization_id=organization_id, lead_ids=[kept_id])
+
+
+def rescore_after_unmerge(
+    organization_id: int, kept_id: int, dropped_id: int, changes: dict
+) -> None:
+    """lead_unmerged hook: each lead has its own history back."""
+    engine.rescore_leads(organization_id=organization_id, lead_ids=[kept_id, dropped_id])

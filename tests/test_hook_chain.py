@@ -17,10 +17,15 @@ from leadflow.core.hooks import Hook, HookError
 
 PINNED_CHAIN = """\
 organization_created: scoring:scoring.services.install_starter_rules_for -> pipeline:pipeline.services.deal_stages.install_default_stages_for
-post_ingest: scoring:scoring.rescoring.rescore_after_ingest -> pipeline:pipeline.services.mql.pql_after_ingest -> nurture:nurture.services.hooks.after_ingest
+post_ingest: scoring:scoring.rescoring.rescore_after_ingest -> pipeline:pipeline.services.mql.pql_after_ingest -> nurture:nurture.services.hooks.after_ingest -> leads:leads.tasks.duplicates.duplicates_after_ingest
 mql_crossing: pipeline:pipeline.services.mql.mql_after_rescore -> nurture:nurture.services.hooks.after_mql_crossing
 stage_changed: pipeline:pipeline.services.webhooks.webhooks_on_stage_changed -> nurture:nurture.services.hooks.after_stage_change
 import_outcome: pipeline:pipeline.services.outcomes.outcomes_after_import
+lead_created: pipeline:pipeline.services.webhooks.webhooks_on_lead_created
+lead_updated: pipeline:pipeline.services.webhooks.webhooks_on_lead_updated
+lead_merged: pipeline:pipeline.services.merges.pipeline_after_merge -> scoring:scoring.rescoring.rescore_after_merge
+lead_unmerged: pipeline:pipeline.services.merges.pipeline_after_unmerge -> scoring:scoring.rescoring.rescore_after_unmerge
+lead_deleted: pipeline:pipeline.services.webhooks.webhooks_on_lead_deleted
 lead_detail_panels: scoring:scoring.panels.score_panel -> pipeline:pipeline.panels.pipeline_panel -> privacy:privacy.panels.privacy_panel
 home_panels: leads:leads.home.leads_panel
 role_home: pipeline:pipeline.panels.rep_queue_home

@@ -162,6 +162,32 @@ import_outcome: Hook[[int, list[tuple[int, str, datetime | None]]], None] = Hook
     "leads import: (organization_id, [(lead_id, 'won' | 'lost', closed_at | None), ...])"
     " for rows with an outcome column.",
 )
+lead_created: Hook[[int, list[int]], None] = Hook(
+    "lead_created",
+    "leads ingest: (organization_id, lead_ids) of the leads a batch created, inside its"
+    " transaction after post_ingest.",
+)
+lead_updated: Hook[[int, dict[int, dict[str, list[Any]]]], None] = Hook(
+    "lead_updated",
+    "leads edits and ingest: (organization_id, {lead_id: {field: [old, new], ...}}) inside"
+    " the write's transaction, for the leads whose fields changed.",
+)
+lead_merged: Hook[[int, int, int], dict[str, Any] | None] = Hook(
+    "lead_merged",
+    "leads.services.leads.lead_merge: (organization_id, kept_id, dropped_id) inside the"
+    " merge's transaction after the fields and history moved; a receiver returns what it"
+    " changed (JSON) and gets it back in lead_unmerged.",
+)
+lead_unmerged: Hook[[int, int, int, dict[str, Any]], None] = Hook(
+    "lead_unmerged",
+    "leads.services.leads.lead_merge_undo: (organization_id, kept_id, dropped_id, what the"
+    " receiver returned from lead_merged) after both leads are restored.",
+)
+lead_deleted: Hook[[int, list[dict[str, Any]]], None] = Hook(
+    "lead_deleted",
+    "leads.services.leads.leads_deleted: (organization_id, [lead values, ...]) inside the"
+    " transaction that deletes them, before the rows go.",
+)
 lead_detail_panels: Hook[[HttpRequest, Lead], Panel | None] = Hook(
     "lead_detail_panels",
     "leads lead detail page: (request, lead) -> panel dict or None.",
@@ -186,6 +212,11 @@ HOOKS: list[Hook[..., Any]] = [
     mql_crossing,
     stage_changed,
     import_outcome,
+    lead_created,
+    lead_updated,
+    lead_merged,
+    lead_unmerged,
+    lead_deleted,
     lead_detail_panels,
     home_panels,
     role_home,

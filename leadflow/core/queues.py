@@ -67,6 +67,7 @@ ROUTES: dict[str, str] = {
     "leads.sweep_stale_imports": BEAT,
     "accounts.purge_idempotency_keys": BEAT,
     "leads.resume_stalled_imports": BEAT,
+    "leads.sweep_duplicates_all": BEAT,
     "scoring.nightly_decay": BEAT,
     "scoring.retrain_due": BEAT,
     "reports.send_weekly_digests": BEAT,
@@ -96,6 +97,9 @@ ROUTES: dict[str, str] = {
     "reports.refresh_rollups": REPORTS,
     "leads.tasks.imports.import_job_run": IMPORTS,
     "leads.export_job_run": IMPORTS,
+    "leads.refresh_duplicates": IMPORTS,
+    "leads.rebuild_duplicates": IMPORTS,
+    "leads.sweep_duplicates": IMPORTS,
     "nurture.refresh_organization_lists": DEFAULT,
     "privacy.retention_purge": DEFAULT,
 }

@@ -435,6 +435,9 @@ MERGE_FIELDS = [
     "last_activity_at",
     "updated_at",
 ]
+# Fields whose change by a later submission or import is a lead.updated event
+# (the person's data; not the touch, quality or bookkeeping columns).
+WATCHED_FIELDS = tuple(MERGE_FIELDS[: MERGE_FIELDS.index("custom") + 1])
 
 
 def _merge_into(lead: Lead, row: _Prepared, company: Company | None, touch: Touch, now) -> None:
@@ -505,6 +508,7 @@ def _write_batch(
     by_email, by_ext = _existing(rows)
     new_leads: list[Lead] = []
     merged: dict[int, Lead] = {}  # by pk: two rows may resolve to one lead
+    before: dict[int, dict[str, Any]] = {}  # the merged leads' values as they were
     leads: dict[str, Lead] = {}
     created: set[str] = set()
     for key, row in rows.items():
@@ -516,6 +520,7 @@ def _write_batch(
             new_leads.append(lead)
             created.add(key)
         else:
+            before.setdefault(lead.pk, {f: getattr(lead, f) for f in WATCHED_FIELDS})
             if row.email and not lead.email:
                 lead.email = row.email  # found by record id; now we know the email
             if row.external_id and not lead.external_id and row.external_id not in by_ext:
@@ -527,7 +532,12 @@ def _write_batch(
         Lead.objects.bulk_create(new_leads)  # IntegrityError on a concurrent insert
     if merged:
         bulk_update_from_values(list(merged.values()), MERGE_FIELDS)
-    return leads, created
+    updated = {}
+    for pk, lead in merged.items():
+        changes = {f: [v, getattr(lead, f)] for f, v in before[pk].items() if v != getattr(lead, f)}
+        if changes:
+            updated[pk] = changes
+    return leads, created, updated
 
 
 def _record_activities(organization_id: int, prepared, leads_by_key, touch: Touch) -> None:
@@ -587,13 +597,22 @@ def _record_consents(organization_id: int, prepared, leads_by_key, touch: Touch)
     )
 
 
-def _finish(organization_id: int, prepared, leads, touch: Touch) -> set[int]:
+def _finish(
+    organization_id: int, prepared, leads, touch: Touch, created=(), updated=None
+) -> set[int]:
     """After the leads are written: their activities and consents, then the
-    post-ingest hooks. Returns the ids of leads the hooks changed."""
+    post-ingest hooks, then lead_created for the new ones and lead_updated for
+    existing ones whose fields changed. Returns the ids of leads the hooks changed."""
     _record_activities(organization_id, prepared, leads, touch)
     _record_consents(organization_id, prepared, leads, touch)
     lead_ids = sorted({lead.pk for lead in leads.values()})
-    return run_post_ingest_hooks(organization_id, lead_ids, _touched(touch)).changed
+    changed = run_post_ingest_hooks(organization_id, lead_ids, _touched(touch)).changed
+    new_ids = sorted({leads[key].pk for key in created})
+    if new_ids:
+        hooks.lead_created.call(organization_id, new_ids)
+    if updated:
+        hooks.lead_updated.call(organization_id, updated)
+    return changed
 
 
 def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: Touch, now):
@@ -606,14 +625,19 @@ def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: To
             companies = _companies_by_domain(organization_id, combined.values())
             written = _write_new_one(organization_id, combined, touch, companies)
             if written is not None:
-                return *written, _finish(organization_id, prepared, written[0], touch)
+                return *written, _finish(
+                    organization_id, prepared, written[0], touch=touch, created=written[1]
+                )
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                leads, created = _write_batch(
+                leads, created, updated = _write_batch(
                     organization_id, combined, touch, now, companies=companies
                 )
-                return leads, created, _finish(organization_id, prepared, leads, touch)
+                finished = _finish(
+                    organization_id, prepared, leads, touch=touch, created=created, updated=updated
+                )
+                return leads, created, finished
         except IntegrityError:
             # Another writer inserted one of these emails first; the retry
             # finds it and merges. Fresh copies: the failed attempt mutated them.

@@ -16,17 +16,19 @@ from accounts.selectors import active_members
 from leadflow.core.errors import LeadflowError
 from leadflow.core.pagination import COUNT_CAP, request_page
 from leadflow.core.redirects import redirect_next
-from leadflow.core.tenancy import get_tenant_object_or_404, tenant_scope
+from leadflow.core.tenancy import enqueue_on_commit, get_tenant_object_or_404, tenant_scope
 from leads import exports, selectors
 from leads.attributes import custom_attribute_labels, labelled_custom
 from leads.bulk import bulk_actions_for
 from leads.filters import UNASSIGNED, BulkActionForm, LeadFilter
 from leads.forms import LeadForm, MergeForm
 from leads.forms_export import LeadExportForm
-from leads.models import ExportJob, ExportStatus, Lead
+from leads.models import DuplicateCandidate, ExportJob, ExportStatus, Lead, LeadMerge
 from leads.panels import panels_for
+from leads.services import duplicates
 from leads.services import exports as export_services
 from leads.services import leads as lead_services
+from leads.tasks.duplicates import rebuild_duplicates
 
 PAGE_SIZES = (25, 50, 100)
 LEAD_COUNT_CAP = COUNT_CAP  # "Showing 1–50 of 1,000+": counted no further
@@ -221,7 +223,9 @@ def lead_detail(request, lead_id: int):
         if lead.custom
         else [],
         "panels": panels_for(request, lead),
-        "merges": lead.merges_kept.select_related("dropped", "merged_by"),
+        "merges": lead.merges_kept.filter(undone_at__isnull=True).select_related(
+            "dropped", "merged_by"
+        ),
         "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),
         "can_review": request.membership.has_perm(Perm.REVIEW_LEADS),
         "can_email": request.membership.has_perm(Perm.WORK_LEADS),
@@ -284,26 +288,94 @@ def lead_discard(request, lead_id: int):
 
 @org_view(Perm.REVIEW_LEADS)
 def duplicate_list(request):
-    pairs = selectors.possible_duplicates()
-    return render(request, "leads/duplicate_list.html", {"pairs": pairs})
+    page = selectors.duplicate_candidates(cursor=request.GET.get("after", ""))
+    return render(request, "leads/duplicate_list.html", {"page": page})
+
+
+@require_POST
+@org_view(Perm.REVIEW_LEADS)
+def duplicate_dismiss(request, candidate_id: int):
+    candidate = get_tenant_object_or_404(DuplicateCandidate, pk=candidate_id)
+    duplicates.duplicate_dismiss(candidate=candidate, actor=request.membership)
+    messages.success(request, "Marked as not a duplicate; this pair won't be proposed again.")
+    return redirect_next(
+        request, reverse("leads:duplicate_list", kwargs={"org_slug": request.organization.slug})
+    )
+
+
+@require_POST
+@org_view(Perm.REVIEW_LEADS)
+def duplicates_rebuild(request):
+    enqueue_on_commit(rebuild_duplicates, organization_id=request.organization.pk)
+    messages.success(request, "Looking for duplicates among all leads; the list fills as it goes.")
+    return redirect("leads:duplicate_list", org_slug=request.organization.slug)
 
 
 @org_view(Perm.REVIEW_LEADS)
 def lead_merge(request, lead_id: int, other_lead_id: int):
+    """Pick the surviving record and each field, review what will happen, merge."""
     live = Lead.objects.filter(merged_into__isnull=True, discarded_at__isnull=True)
-    keep = get_tenant_object_or_404(live.select_related("company", "owner__user"), pk=lead_id)
-    drop = get_tenant_object_or_404(live.select_related("company", "owner__user"), pk=other_lead_id)
-    form = MergeForm(request.POST or None, keep=keep, drop=drop)
+    live = live.select_related("company", "owner__user")
+    a = get_tenant_object_or_404(live, pk=lead_id)
+    b = get_tenant_object_or_404(live, pk=other_lead_id)
+    if a.pk == b.pk:
+        messages.error(request, "Pick two different leads.")
+        return redirect("leads:duplicate_list", org_slug=request.organization.slug)
+    form = MergeForm(request.POST or None, a=a, b=b)
     if request.method == "POST" and form.is_valid():
+        keep, drop, chosen = form.plan()
+        if request.POST.get("confirm") != "1":
+            context = {
+                "form": form,
+                "a": a,
+                "b": b,
+                "keep": keep,
+                "drop": drop,
+                "plan": lead_services.merge_plan(keep=keep, drop=drop, chosen=chosen),
+            }
+            return render(request, "leads/lead_merge_confirm.html", context)
+        # Named as they were, so the message tells the two apart.
+        labels = lead_services.lead_label(drop), lead_services.lead_label(keep)
         try:
-            lead_services.lead_merge(
-                keep=keep, drop=drop, chosen=form.cleaned_data, actor=request.membership
-            )
+            lead_services.lead_merge(keep=keep, drop=drop, chosen=chosen, actor=request.membership)
         except LeadflowError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Merged {drop} into {keep}. All history moved.")
+            email = Lead.objects.values_list("email", flat=True).get(pk=keep.pk)
+            now_uses = f" (its email is now {email})" if email != keep.email else ""
+            messages.success(
+                request,
+                f"Merged {labels[0]} into {labels[1]}{now_uses}."
+                " All history moved; you can undo this from Merges.",
+            )
             return redirect(
                 "leads:lead_detail", org_slug=request.organization.slug, lead_id=keep.pk
             )
-    return render(request, "leads/lead_merge.html", {"form": form, "keep": keep, "drop": drop})
+    return render(request, "leads/lead_merge.html", {"form": form, "a": a, "b": b})
+
+
+@org_view(Perm.REVIEW_LEADS)
+def merge_list(request):
+    merges = [
+        (merge, lead_services.merge_undo_deadline(merge)) for merge in selectors.lead_merges()
+    ]
+    return render(request, "leads/merge_list.html", {"merges": merges, "now": timezone.now()})
+
+
+@require_POST
+@org_view(Perm.REVIEW_LEADS)
+def lead_merge_undo(request, merge_id: int):
+    merge = get_tenant_object_or_404(
+        LeadMerge.objects.select_related("kept", "dropped"), pk=merge_id
+    )
+    try:
+        lead_services.lead_merge_undo(merge=merge, actor=request.membership)
+    except LeadflowError as exc:
+        messages.error(request, str(exc))
+    else:
+        merge.dropped.refresh_from_db()
+        messages.success(
+            request,
+            f"Merge undone: {lead_services.lead_label(merge.dropped)} is its own lead again.",
+        )
+    return redirect("leads:merge_list", org_slug=request.organization.slug)

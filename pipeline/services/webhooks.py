@@ -47,6 +47,7 @@ from leads.models import Lead, LeadStage
 from pipeline.errors import PipelineError
 from pipeline.models import (
     WEBHOOK_ALL_EVENTS,
+    WEBHOOK_LEAD_EVENTS,
     DeliveryStatus,
     StageTransition,
     WebhookDelivery,
@@ -125,10 +126,14 @@ def _clean_events(events: list[str]) -> list[str]:
     events = list(dict.fromkeys(events or []))
     if not events:
         raise WebhookError("Choose at least one stage to send, or all stage changes.")
-    unknown = sorted(set(events) - set(LeadStage.values) - {WEBHOOK_ALL_EVENTS})
+    unknown = sorted(
+        set(events) - set(LeadStage.values) - {WEBHOOK_ALL_EVENTS, *WEBHOOK_LEAD_EVENTS}
+    )
     if unknown:
         raise WebhookError(f"Unknown event(s): {', '.join(unknown)}.")
-    return [WEBHOOK_ALL_EVENTS] if WEBHOOK_ALL_EVENTS in events else events
+    if WEBHOOK_ALL_EVENTS in events:
+        return [WEBHOOK_ALL_EVENTS, *(e for e in events if e in WEBHOOK_LEAD_EVENTS)]
+    return events
 
 
 def _new_secret() -> str:
@@ -265,6 +270,128 @@ def webhooks_on_stage_changed(
     return ids
 
 
+_LEAD_VALUES = (
+    "pk",
+    "email",
+    "external_id",
+    "first_name",
+    "last_name",
+    "stage",
+    "owner__user__email",
+)
+
+
+def _queue_lead_events(
+    organization_id: int, event_type: str, events: list[tuple[int | None, dict]]
+) -> list[int]:
+    """One delivery per subscribed endpoint × event (lead id or None, data),
+    signed, retried and logged like the stage events; sent after commit."""
+    endpoints = [
+        e for e in WebhookEndpoint.objects.filter(is_active=True) if e.wants_event(event_type)
+    ]
+    if not endpoints or not events:
+        return []
+    now = timezone.now()
+    rows = []
+    for lead_id, data in events:
+        event_id = uuid.uuid4()
+        payload = _json_safe(
+            {
+                "id": str(event_id),
+                "type": event_type,
+                "created_at": now.isoformat(),
+                "organization_id": organization_id,
+                "data": data,
+            }
+        )
+        rows += [
+            WebhookDelivery(
+                organization_id=organization_id,
+                endpoint=endpoint,
+                event_id=event_id,
+                event_type=event_type,
+                lead_id=lead_id,
+                payload=payload,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for endpoint in endpoints
+        ]
+    ids = [d.pk for d in WebhookDelivery.objects.bulk_create(rows)]
+    _enqueue(organization_id, ids)
+    return ids
+
+
+def _subscribed(event_type: str) -> bool:
+    return any(e.wants_event(event_type) for e in WebhookEndpoint.objects.filter(is_active=True))
+
+
+def webhooks_on_lead_created(organization_id: int, lead_ids: list[int]) -> list[int]:
+    """leadflow.core.hooks.lead_created: a lead.created event per new lead."""
+    if not lead_ids or not _subscribed("lead.created"):
+        return []
+    leads = Lead.objects.filter(pk__in=lead_ids).values(*_LEAD_VALUES)
+    return _queue_lead_events(
+        organization_id, "lead.created", [(r["pk"], {"lead": _lead_data(r)}) for r in leads]
+    )
+
+
+def webhooks_on_lead_updated(
+    organization_id: int, changes: dict[int, dict[str, list[Any]]]
+) -> list[int]:
+    """leadflow.core.hooks.lead_updated: lead.updated per changed lead, with each
+    changed field's old and new value (a constant number of statements)."""
+    if not changes or not _subscribed("lead.updated"):
+        return []
+    leads = Lead.objects.filter(pk__in=list(changes)).values(*_LEAD_VALUES)
+    events = [
+        (
+            lead["pk"],
+            {
+                "lead": _lead_data(lead),
+                "changes": {
+                    name: {"from": old, "to": new}
+                    for name, (old, new) in changes[lead["pk"]].items()
+                },
+            },
+        )
+        for lead in leads
+    ]
+    return _queue_lead_events(organization_id, "lead.updated", events)
+
+
+def webhooks_on_lead_merged(organization_id: int, kept_id: int, dropped_id: int) -> list[int]:
+    """lead.merged: the surviving lead, and the id and identities of the merged one."""
+    if not _subscribed("lead.merged"):
+        return []
+    rows = {
+        r["pk"]: r for r in Lead.objects.filter(pk__in=[kept_id, dropped_id]).values(*_LEAD_VALUES)
+    }
+    data = {"lead": _lead_data(rows[kept_id]), "merged_lead": _lead_data(rows[dropped_id])}
+    return _queue_lead_events(organization_id, "lead.merged", [(kept_id, data)])
+
+
+def webhooks_on_lead_deleted(organization_id: int, leads: list[dict[str, Any]]) -> list[int]:
+    """leadflow.core.hooks.lead_deleted: lead.deleted with the id and identities
+    (the row is going, so the delivery keeps no link to it)."""
+    if not leads or not _subscribed("lead.deleted"):
+        return []
+    events = [
+        (
+            None,
+            {
+                "lead": {
+                    "id": lead["id"],
+                    "external_id": lead.get("external_id"),
+                    "stage": lead.get("stage", ""),
+                }
+            },
+        )
+        for lead in leads
+    ]
+    return _queue_lead_events(organization_id, "lead.deleted", events)
+
+
 def _json_safe(payload: dict) -> dict:
     return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
 
@@ -393,7 +520,7 @@ def webhook_deliver(*, delivery_id: int) -> Attempt:
     if not claimed:
         return Attempt(status=DeliveryStatus.PENDING, skipped=True)
     attempts = delivery.attempts + 1
-    if not endpoint.is_active and delivery.event_type == EVENT_STAGE_CHANGED:
+    if not endpoint.is_active and delivery.event_type != EVENT_PING:
         return _record(delivery, attempts, None, "The endpoint was switched off.", final=True)
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     timestamp = int(time.time())

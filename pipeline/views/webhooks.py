@@ -38,9 +38,16 @@ from pipeline.services.webhooks import (
 LOG_PAGE_SIZE = 50
 _REVEAL_KEY = "pipeline_webhook_secret"
 
-EVENT_CHOICES = [(WEBHOOK_ALL_EVENTS, "Every stage change")] + [
-    (value, f"Reached {label}") for value, label in LeadStage.choices
-]
+EVENT_CHOICES = (
+    [(WEBHOOK_ALL_EVENTS, "Every stage change")]
+    + [(value, f"Reached {label}") for value, label in LeadStage.choices]
+    + [
+        ("lead.created", "Lead created"),
+        ("lead.updated", "Lead updated (the changed fields)"),
+        ("lead.merged", "Leads merged"),
+        ("lead.deleted", "Lead deleted"),
+    ]
+)
 
 
 class WebhookEndpointForm(forms.Form):
@@ -55,7 +62,8 @@ class WebhookEndpointForm(forms.Form):
         choices=EVENT_CHOICES,
         widget=forms.CheckboxSelectMultiple,
         initial=[WEBHOOK_ALL_EVENTS],
-        help_text="Send every change, or only when a lead reaches the chosen stages.",
+        help_text="Send every stage change, or only when a lead reaches the chosen stages;"
+        " and the lead record events you tick.",
     )
     is_active = forms.BooleanField(label="Active", required=False, initial=True)
 

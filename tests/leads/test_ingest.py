@@ -173,8 +173,11 @@ def test_company_linked_by_business_domain_not_free_mail(org, other_org):
 def test_query_count_is_constant_per_batch(org, django_assert_num_queries, monkeypatch):
     from leadflow.core import hooks
 
-    # The engine's own statements only; scoring's hook is pinned in tests/scoring.
+    # The engine's own statements only; scoring's hook is pinned in tests/scoring,
+    # the lead.created webhooks' in tests/pipeline/test_lead_webhooks.py.
     monkeypatch.setattr(hooks.post_ingest, "overridden", [])
+    monkeypatch.setattr(hooks.lead_created, "overridden", [])
+    monkeypatch.setattr(hooks.lead_updated, "overridden", [])
 
     def rows(n, tag):
         # Half the rows merge into existing leads, each batch brings new companies.

@@ -4,11 +4,8 @@ import pytest
 from django.urls import reverse
 
 from leadflow.core.tenancy import tenant_scope
-from leads.models import Activity, ActivityKind, Channel, FormSubmission, LeadMerge, Quality
-from leads.selectors import possible_duplicates
-from leads.services.ingest import Touch, lead_ingest_batch
+from leads.models import Channel, FormSubmission, Quality
 from tests.factories import (
-    ActivityFactory,
     CampaignFactory,
     CompanyFactory,
     FormSubmissionFactory,
@@ -76,81 +73,6 @@ def test_sales_rep_cannot_review(client_for, org, sales_rep, flagged):
     client = client_for(sales_rep)
     assert client.get(url("review_list", org)).status_code == 403
     assert client.post(url("lead_discard", org, lead_id=flagged[0].pk)).status_code == 403
-
-
-@pytest.mark.django_db
-def test_possible_duplicates(org, other_org):
-    company = CompanyFactory(organization=org)
-    a = LeadFactory(organization=org, phone="+4930123456", first_name="X")
-    b = LeadFactory(organization=org, phone="+4930123456", first_name="Y")
-    c = LeadFactory(organization=org, company=company, first_name="Jon", last_name="Smith")
-    d = LeadFactory(organization=org, company=company, first_name="John", last_name="Smith")
-    LeadFactory(organization=org, company=company, first_name="Maria", last_name="Garcia")
-    e = LeadFactory(organization=org, company_name="Hooli", first_name="Ann", last_name="Lee")
-    f = LeadFactory(organization=org, company_name="hooli", first_name="ann", last_name="lee")
-    LeadFactory(organization=other_org, phone="+4930123456")  # another tenant: never paired
-    with tenant_scope(org):
-        pairs = {(p.a.pk, p.b.pk): p.reason for p in possible_duplicates()}
-    assert pairs == {
-        (a.pk, b.pk): "Same phone +4930123456",
-        (c.pk, d.pk): "Similar name at the same company",
-        (e.pk, f.pk): "Same name at the same company",
-    }
-
-
-@pytest.mark.django_db
-def test_duplicates_page_query_count_is_bounded(admin_client, org, django_assert_max_num_queries):
-    for i in range(30):
-        LeadFactory(organization=org, phone=f"+49301234{i % 10:02d}")
-    with django_assert_max_num_queries(8):
-        response = admin_client.get(url("duplicate_list", org))
-    assert len(response.context["pairs"]) == 10 * 3  # 10 phones × C(3,2)
-
-
-@pytest.mark.django_db
-def test_manual_merge_moves_history_and_keeps_dropped(admin_client, admin, org):
-    keep = LeadFactory(
-        organization=org, email="ann@initech.com", title="", city="Berlin", custom={"a": 1}
-    )
-    drop = LeadFactory(
-        organization=org,
-        email="ann.lee@gmail.com",
-        title="VP Sales",
-        city="Munich",
-        custom={"b": 2},
-        do_not_call=True,
-    )
-    ActivityFactory.create_batch(2, lead=keep)
-    ActivityFactory.create_batch(3, lead=drop)
-    FormSubmissionFactory(form__organization=org, lead=drop)
-    page = admin_client.get(url("lead_merge", org, lead_id=keep.pk, other_lead_id=drop.pk))
-    assert "VP Sales" in page.content.decode() and "Munich" in page.content.decode()
-    response = admin_client.post(
-        url("lead_merge", org, lead_id=keep.pk, other_lead_id=drop.pk),
-        {"title": "dropped", "city": "kept", "first_name": "kept"},
-    )
-    assert response.status_code == 302
-    with tenant_scope(org):
-        keep.refresh_from_db()
-        drop.refresh_from_db()
-        assert Activity.objects.filter(lead=keep).count() == 5
-        assert FormSubmission.objects.filter(lead=keep).count() == 1
-        merge = LeadMerge.objects.get()
-    assert (keep.title, keep.city, keep.do_not_call) == ("VP Sales", "Berlin", True)
-    assert keep.custom == {"a": 1, "b": 2}
-    assert drop.merged_into == keep and drop.email == "ann.lee@gmail.com"
-    assert merge.merged_by == admin.user and merge.dropped_snapshot["title"] == "VP Sales"
-    # New data for the dropped address goes to the kept lead.
-    with tenant_scope(org):
-        [result] = lead_ingest_batch(
-            organization_id=org.pk,
-            rows=[{"email": "Ann.Lee@gmail.com", "first_name": "Annie"}],
-            touch=Touch(source=Channel.EMAIL, activity_kind=ActivityKind.EMAIL_CLICK),
-        )
-    assert result.lead_id == keep.pk and result.outcome == "merged"
-    # The dropped lead can't be merged again.
-    again = admin_client.post(url("lead_merge", org, lead_id=keep.pk, other_lead_id=drop.pk))
-    assert again.status_code == 404
 
 
 @pytest.mark.django_db

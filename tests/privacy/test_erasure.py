@@ -116,6 +116,22 @@ def test_erasure_deletes_the_person_and_suppresses_them(org, other_org, admin, p
         assert not ErasedPerson.objects.exists()
 
 
+def test_erasure_tells_the_crm_lead_deleted_without_the_address(org, admin, person):
+    from pipeline.models import WebhookDelivery
+    from tests.factories import WebhookEndpointFactory
+
+    WebhookEndpointFactory(organization=org, events=["lead.deleted"])
+    with tenant_scope(org):
+        ids = sorted(
+            [person.pk, *Lead.objects.filter(merged_into=person).values_list("pk", flat=True)]
+        )
+    _erase(org, admin, email=EMAIL)
+    with tenant_scope(org):
+        payloads = [d.payload for d in WebhookDelivery.objects.filter(event_type="lead.deleted")]
+    assert sorted(p["data"]["lead"]["id"] for p in payloads) == ids and len(ids) == 2
+    assert "zoe" not in json.dumps(payloads).lower()
+
+
 def test_erasure_of_unknown_person_is_a_clear_audited_answer(org, other_org, admin, person):
     with pytest.raises(services.PersonUnknown, match="hold no data"):
         _erase(org, admin, email="nobody@initech.com")

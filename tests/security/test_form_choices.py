@@ -130,8 +130,8 @@ def arguments(org, data) -> dict[str, typing.Callable]:
         "membership": lambda: data["admin"],
         "request": lambda: _request(org, data["admin"]),
         "members": lambda: list(Membership.objects.filter(organization=org).select_related("user")),
-        "keep": lambda: data["leads"][0],
-        "drop": lambda: data["leads"][1],
+        "a": lambda: data["leads"][0],  # MergeForm: the two leads of the URL
+        "b": lambda: data["leads"][1],
         "capture_form": lambda: data["capture_form"],
         "fields": lambda: list(data["capture_form"].fields.all()),
         "header": lambda: ["email", "Owner"],

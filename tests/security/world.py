@@ -40,6 +40,7 @@ NOT_USER_TEXT: dict[str, str] = {
     "leads.ErasedPerson.email_hash": "a hash",
     "leads.ImportJob.encoding": "detected by the importer from a fixed list",
     "leads.ImportJob.delimiter": "detected by the importer from a fixed list",
+    "leads.LeadMerge.moved": "ids of moved rows and what hooks changed, written by the service",
     "scoring.ScoringRule.field": "a lead field name from a fixed list",
     "scoring.GatingRule.field": "a lead field name from a fixed list",
     "scoring.ScoringRule.activity_kinds": "activity kinds (choices)",
@@ -153,7 +154,14 @@ class World:
 
 def populate(org, members: dict[str, Membership]) -> World:
     """At least one row of every model of the tenant apps (call with scopes disabled)."""
-    from leads.models import Activity, ActivityKind, FieldType, LeadMerge
+    from leads.models import (
+        Activity,
+        ActivityKind,
+        DuplicateCandidate,
+        DuplicateKey,
+        FieldType,
+        LeadMerge,
+    )
     from nurture.models import ListMembership, NurtureSettings, Suppression, Unsubscribe
     from pipeline.models import (
         FollowUp,
@@ -216,7 +224,13 @@ def populate(org, members: dict[str, Membership]) -> World:
     LeadMerge.objects.create(
         organization=org, kept=lead, dropped=dropped, chosen={"title": "dropped"},
         dropped_snapshot={"email": dropped.email, "title": "CTO"},
+        kept_snapshot={"email": lead.email, "title": "VP"},
     )  # fmt: skip
+    twin = f.LeadFactory(organization=org, first_name="Twin", company_name="Initech")
+    DuplicateKey.objects.create(organization=org, lead=lead, kind="phone", value=lead.phone)
+    DuplicateCandidate.objects.create(
+        organization=org, lead_a=lead, lead_b=twin, score=95, reasons=["Same phone"]
+    )
     ScoringSettings.objects.get_or_create(organization=org)
     RuleChange.objects.create(organization=org, subject="VP rule", action="created",
                               changes={"points": [0, 10], "name": ["", "VP rule"]})  # fmt: skip
