@@ -16,14 +16,25 @@ from leads.models import (
     Activity,
     ConsentConfirmation,
     ConsentRecord,
+    DuplicateCandidate,
+    DuplicateKey,
     FormSubmission,
     Lead,
     LeadMerge,
 )
 from leads.services.consent import normalize_email
-from nurture.models import EmailMessage, Enrollment, ListMembership, Suppression, Unsubscribe
+from nurture.models import (
+    DirectEmail,
+    EmailMessage,
+    Enrollment,
+    InboundMail,
+    ListMembership,
+    Suppression,
+    Unsubscribe,
+)
 from pipeline.models import (
     Assignment,
+    FollowUp,
     Notification,
     Opportunity,
     Qualification,
@@ -87,6 +98,11 @@ KINDS: list[Kind] = [
     Kind("merges", LeadMerge, lead_fields=("kept", "dropped")),
     Kind("score_history", ScoreHistory, erase=KEEP),
     Kind("training_leads", TrainingLead, erase=KEEP),
+    Kind("one_to_one_emails", DirectEmail, email_field="to_email"),
+    Kind("replies", InboundMail, email_field="from_email"),
+    Kind("tasks", FollowUp),
+    Kind("duplicate_keys", DuplicateKey),
+    Kind("duplicate_pairs", DuplicateCandidate, lead_fields=("lead_a", "lead_b")),
 ]
 
 

@@ -62,7 +62,4 @@ def sweep_duplicates_all() -> int:
     was lost still gets its keys and pairs."""
     from accounts.models import Organization
 
-    ids = list(Organization.objects.values_list("pk", flat=True))
-    for organization_id in ids:
-        sweep_duplicates.apply_async(kwargs={"organization_id": organization_id})
-    return len(ids)
+    return sweep_duplicates.fan_out(Organization.objects.values_list("pk", flat=True), expires=590)

@@ -226,7 +226,7 @@ def task_due_notices(*, organization_id: int, follow_ups: list[FollowUp], now: d
             recipient_id=task.assignee_id,
             kind=NotificationKind.TASK_DUE,
             message=f"Task due: {task.title} — {task.subject_lead}"[:500],
-            lead_id=task.lead_id,
+            lead_id=task.subject_lead.pk,
             opportunity_id=task.opportunity_id,
             key=f"task_due:{task.pk}:{task.due_at.isoformat()}",
         )

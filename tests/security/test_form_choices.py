@@ -120,6 +120,12 @@ def _request(org, membership):
     return request
 
 
+def _custom_labels() -> dict[str, str]:
+    from leads.attributes import custom_attribute_labels
+
+    return custom_attribute_labels()
+
+
 def arguments(org, data) -> dict[str, typing.Callable]:
     """Keyword arguments a form may need, by parameter name (built lazily, in scope)."""
     from pipeline.policy import policy_get
@@ -135,6 +141,7 @@ def arguments(org, data) -> dict[str, typing.Callable]:
         "capture_form": lambda: data["capture_form"],
         "fields": lambda: list(data["capture_form"].fields.all()),
         "header": lambda: ["email", "Owner"],
+        "custom_labels": lambda: _custom_labels(),
         "mapping": lambda: {},
         "policy": lambda: policy_get(organization_id=org.pk),
         "nurture_list": lambda: data["nurture_list"],
