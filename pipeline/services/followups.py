@@ -46,9 +46,11 @@ def _check_actor(actor: Membership | None) -> None:
 
 def _subject_owner_ids(lead: Lead | None, opportunity: Opportunity | None) -> set[int]:
     if lead is not None:
-        return {lead.owner_id} - {None}
-    assert opportunity is not None
-    return {opportunity.owner_id, opportunity.lead.owner_id} - {None}
+        owners = [lead.owner_id]
+    else:
+        assert opportunity is not None  # callers pass a lead or an opportunity
+        owners = [opportunity.owner_id, opportunity.lead.owner_id]
+    return {owner for owner in owners if owner is not None}
 
 
 def _check_subject(actor: Membership | None, lead, opportunity) -> None:
@@ -89,11 +91,13 @@ def _assignee(
     actor: Membership | None, requested: Membership | int | None, default_id: int | None, org_id
 ) -> int:
     """The member the task goes to: asked for, else the default. Reps keep their own."""
-    wanted = getattr(requested, "pk", requested)
+    wanted = requested.pk if isinstance(requested, Membership) else requested
     if wanted is None:
         wanted = default_id or (actor.pk if actor else None)
         if wanted is None:
-            raise FollowUpInvalid("Say who the task is for: the lead has no owner.", "assignee")
+            raise FollowUpInvalid(
+                "Say who the task is for: the lead has no owner.", field="assignee"
+            )
     if actor is not None and actor.role == Role.SALES_REP and wanted != actor.pk:
         raise FollowUpInvalid("You can give tasks only to yourself.", field="assignee")
     ok = Membership.objects.filter(

@@ -91,6 +91,21 @@ def test_create_defaults_to_the_lead_owner_and_refuses_the_past(org, admin, sale
             )
 
 
+def test_an_integration_task_on_an_unowned_lead_names_the_missing_assignee(org, other_org):
+    """The API (actor None) gives no assignee and the lead has no owner: a
+    FollowUpInvalid on the assignee field, not a TypeError."""
+    with tenant_scope(other_org):
+        LeadFactory(organization=other_org, owner=None)
+    with tenant_scope(org):
+        unowned = LeadFactory(organization=org, owner=None)
+        with pytest.raises(FollowUpInvalid, match="Say who the task is for") as raised:
+            services.followup_create(
+                actor=None, kind="call", title="x", due_at=timezone.now() + HOUR, lead=unowned
+            )
+        assert raised.value.field == "assignee"
+        assert not FollowUp.objects.exists()
+
+
 def test_a_rep_works_only_their_own_leads_and_keeps_their_tasks(org, other_org, sales_rep, lead):
     now = timezone.now()
     with tenant_scope(org):
