@@ -6,6 +6,7 @@ filters, whatever the page size (pinned in tests)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -55,7 +56,7 @@ def lead_detail(*, membership: Membership) -> QuerySet[Lead]:
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    at: object
+    at: datetime
     kind: str
     label: str
     activity: Activity | None = None
@@ -124,10 +125,10 @@ def campaign_list_with_cost_per_lead() -> list[Campaign]:
     campaigns = list(campaign_list())
     first_touch = campaign_first_touch_counts()
     for campaign in campaigns:
-        campaign.first_touch_leads = first_touch.get(campaign.pk, 0)
-        campaign.cpl = (
-            campaign.cost / campaign.first_touch_leads if campaign.first_touch_leads else None
-        )
+        leads = first_touch.get(campaign.pk, 0)
+        # Display-only attributes the campaign list reads; not model fields.
+        campaign.first_touch_leads = leads  # type: ignore[attr-defined]
+        campaign.cpl = campaign.cost / leads if leads else None  # type: ignore[attr-defined]
     return campaigns
 
 

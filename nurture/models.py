@@ -215,6 +215,10 @@ class MessageStatus(models.TextChoices):
 class EmailMessage(TenantModel):
     """The send log: one row per email, written before the SMTP call."""
 
+    # Not a column: the organization's sender settings, set by the sender right
+    # before a channel delivers the row (DKIM key, Reply-To; read with getattr).
+    sender_settings: NurtureSettings
+
     enrollment = models.ForeignKey(
         Enrollment, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
     )
@@ -360,6 +364,10 @@ class DirectEmail(TenantModel):
     """The ledger of a rep's email to a lead: one row per email, written (with
     its EMAIL_SENT activity) before any delivery; the send task claims it
     (queued/deferred → sending) so a retry never sends it twice."""
+
+    # Not a column: the organization's sender settings, set by the sender right
+    # before a channel delivers the row (DKIM key, Reply-To; read with getattr).
+    sender_settings: NurtureSettings
 
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="+")
     sender = models.ForeignKey(

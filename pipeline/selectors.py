@@ -273,13 +273,13 @@ def pipeline_board(*, membership: Membership, stages: list[DealStage]) -> list[B
         .order_by("currency")
     )
     for row in sums:
-        column = column_of(row["status"], row["stage_id"])
-        if column is None:
+        target = column_of(row["status"], row["stage_id"])
+        if target is None:
             continue
-        column.count += row["n"]
+        target.count += row["n"]
         currency = row["currency"]
-        column.totals[currency] = column.totals.get(currency, Decimal(0)) + (row["total"] or 0)
-        column.weighted[currency] = column.weighted.get(currency, Decimal(0)) + (
+        target.totals[currency] = target.totals.get(currency, Decimal(0)) + (row["total"] or 0)
+        target.weighted[currency] = target.weighted.get(currency, Decimal(0)) + (
             row["weighted"] or 0
         )
     for column in columns.values():
@@ -301,9 +301,9 @@ def pipeline_board(*, membership: Membership, stages: list[DealStage]) -> list[B
     shown = rows.annotate(rank=rank).filter(rank__lte=BOARD_COLUMN_LIMIT).values("pk")
     cards = Opportunity.objects.filter(pk__in=Subquery(shown)).select_related("lead", "owner__user")
     for deal in cards:
-        column = column_of(deal.status, deal.stage_id)
-        if column is not None:
-            column.items.append(deal)
+        target = column_of(deal.status, deal.stage_id)
+        if target is not None:
+            target.items.append(deal)
     for column in columns.values():
         column.items.sort(key=_card_order)
         del column.items[BOARD_COLUMN_LIMIT:]

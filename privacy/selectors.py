@@ -5,13 +5,15 @@ lead is missing here."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.audit import audit_events
 from accounts.models import AuditEvent, Organization
+from leadflow.core.tenancy import TenantModel
 from leads.models import (
     Activity,
     ConsentConfirmation,
@@ -55,7 +57,7 @@ DELETE, SCRUB, KEEP = "delete", "scrub", "keep"
 @dataclass(frozen=True)
 class Kind:
     name: str
-    model: type[Model]
+    model: type[TenantModel]  # each kind is tenant data: the scoped manager `objects`
     lead_fields: tuple[str, ...] = ("lead",)
     email_field: str = ""
     erase: str = DELETE
@@ -179,9 +181,9 @@ def person_summary(person: Person) -> list[tuple[str, int, str]]:
     return rows + [(kind.name, kind_rows(person, kind).count(), kind.erase) for kind in KINDS]
 
 
-def person_data(person: Person) -> dict[str, list[dict[str, Any]]]:
+def person_data(person: Person) -> dict[str, list[Mapping[str, Any]]]:
     """Every row held about the person, kind by kind, as plain values."""
-    data: dict[str, list[dict[str, Any]]] = {
+    data: dict[str, list[Mapping[str, Any]]] = {
         "leads": list(Lead.objects.filter(pk__in=person.lead_ids).order_by("pk").values())
     }
     for kind in KINDS:

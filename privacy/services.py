@@ -9,6 +9,7 @@ import io
 import json
 import secrets
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -132,7 +133,8 @@ def person_erase(
         for kind in KINDS:
             rows = kind_rows(person, kind)
             if kind.erase == DELETE:
-                rows.erase() if kind.model is ConsentRecord else rows.delete()
+                # erase(): ConsentRecord's append-only queryset, behind its scoped manager
+                rows.erase() if kind.model is ConsentRecord else rows.delete()  # type: ignore[attr-defined]
             elif kind.erase == SCRUB:
                 rows.update(**kind.scrub)
         merged_away = [x.pk for x in leads if x.merged_into_id is not None]
@@ -199,7 +201,7 @@ def _cell(value: Any) -> str:
     return neutralize(value)
 
 
-def rows_csv(rows: list[dict[str, Any]]) -> str:
+def rows_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     out = io.StringIO()
     header: list[str] = []
     for row in rows:
@@ -211,7 +213,7 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def _zip_of_csvs(data: dict[str, list[dict[str, Any]]]) -> bytes:
+def _zip_of_csvs(data: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, rows in data.items():

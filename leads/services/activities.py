@@ -225,7 +225,10 @@ def lead_upsert(
             )
     if result.outcome == Outcome.INVALID:
         raise LeadRejected(result.reasons)
-    lead = result.lead or Lead.objects.select_related("company").get(pk=result.lead_id)
+    lead = result.lead
+    if lead is None:
+        assert result.lead_id is not None  # only an INVALID row names no lead
+        lead = Lead.objects.select_related("company").get(pk=result.lead_id)
     return LeadUpsertResult(
         outcome=result.outcome,
         # RowResult says "junk" for new and merged junk alike; the row's age tells.
@@ -282,6 +285,13 @@ class _Item:
     def ok(self) -> bool:
         return self.result.status != "error"
 
+    @property
+    def matched_lead_id(self) -> int:
+        """The lead of an item that was not rejected (_write matched or created it)."""
+        lead_id = self.result.lead_id
+        assert lead_id is not None  # every item still ok or "created" has its lead
+        return lead_id
+
 
 _KINDS = frozenset(ActivityKind.values)
 
@@ -323,9 +333,10 @@ def _parse_item(index: int, raw: Mapping[str, Any], now: datetime) -> _Item:
 
 
 def _resolve_campaigns(items: list[_Item]) -> None:
-    campaigns = campaigns_by_ref(i.campaign_ref for i in items if i.campaign_ref not in (None, ""))
+    refs = [i.campaign_ref for i in items]
+    campaigns = campaigns_by_ref(ref for ref in refs if ref is not None and ref != "")
     for item in items:
-        if item.campaign_ref in (None, ""):
+        if item.campaign_ref is None or item.campaign_ref == "":
             continue
         item.campaign = campaigns.get(_campaign_key(item.campaign_ref))
         if item.campaign is None:
@@ -383,7 +394,7 @@ def _create_missing(items: list[_Item], touch: Touch, organization_id: int) -> i
         # They were missing a moment ago in this transaction: new, junk or not
         # (only a concurrent writer could have merged one in between).
         if row_result.outcome != Outcome.MERGED:
-            created.add(row_result.lead_id)
+            created.add(item.matched_lead_id)
     return len(created)
 
 
@@ -436,7 +447,7 @@ def _write(
         [
             Activity(
                 organization_id=organization_id,
-                lead_id=item.result.lead_id,
+                lead_id=item.matched_lead_id,
                 kind=item.kind,
                 occurred_at=item.occurred_at,
                 campaign_id=item.campaign.pk if item.campaign else None,
@@ -496,7 +507,7 @@ def activity_record_batch(
                 )
                 # Leads that got a new activity (duplicates touched nothing).
                 lead_ids = sorted(
-                    {i.result.lead_id for i in parsed if i.result.status == "created"}
+                    {i.matched_lead_id for i in parsed if i.result.status == "created"}
                 )
                 if lead_ids:
                     _bump_last_activity(lead_ids)

@@ -144,7 +144,9 @@ def capture_form_for_key(*, key: str) -> CaptureForm | None:
     that reads past the scope (the base manager, on a unique column); callers
     open `tenant_scope(form.organization_id)` for everything that follows.
     """
-    if not key or len(key) > CaptureForm._meta.get_field("key").max_length:
+    limit = CaptureForm._meta.get_field("key").max_length
+    assert limit is not None  # the key column is a CharField with a max_length
+    if not key or len(key) > limit:
         return None
     return CaptureForm._base_manager.filter(key=key).first()
 
@@ -589,6 +591,7 @@ def _process(submission: FormSubmission) -> None:
     row["occurred_at"] = submission.received_at
     campaign = (form.default_campaign if form else None) or campaign_for_utm(utm)
     origin = f"form: {form.name}" if form else "form"
+    consent_text = form.consent_text if form is not None and consent else ""
     context = {
         "form": form.name if form else "",
         "form_id": form.pk if form else None,
@@ -606,17 +609,17 @@ def _process(submission: FormSubmission) -> None:
         activity_kind=form.activity_kind if form else ActivityKind.FORM_SUBMIT,
         activity_properties={
             **context,
-            **({"consent_text": form.consent_text} if consent else {}),
+            **({"consent_text": consent_text} if consent else {}),
         },
         consent_origin=origin,
-        consent_text=form.consent_text if consent else "",
+        consent_text=consent_text,
         consent_ip_hash=submission.ip_hash,
         also=visit if (submission.page_url or utm) else (),
     )
     [result] = lead_ingest_batch(
         organization_id=submission.organization_id, rows=[row], touch=touch
     )
-    if confirm_first and result.lead_id is not None:
+    if confirm_first and form is not None and result.lead_id is not None:
         consent_request(
             form=form, submission=submission, lead_id=result.lead_id, email=result.email
         )

@@ -170,9 +170,10 @@ def clean_options(options: Iterable[Any]) -> list[str]:
 
 def field_problems(
     *, form: CaptureForm, values: Mapping[str, Any], instance: CaptureFormField | None = None
-) -> dict[str, str]:
-    """What is wrong with these field values on this form (attribute -> message)."""
-    problems: dict[str, str] = {}
+) -> dict[str | None, str]:
+    """What is wrong with these field values on this form (attribute -> message;
+    typed as FormConfigError's mapping, whose None is the form as a whole)."""
+    problems: dict[str | None, str] = {}
     key = str(values.get("key") or "")
     field_type = values.get("field_type") or FieldType.TEXT
     maps_to = values.get("maps_to") or CUSTOM

@@ -25,7 +25,7 @@ lookup and no savepoint; a taken one merges the usual way. Rules enforced here:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model, Q
+from django.db.models import Field, Model, Q
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
@@ -63,7 +63,7 @@ TEXT_FIELDS = (
     "city",
 )
 BOOL_FIELDS = ("email_opt_in", "do_not_email", "do_not_call")
-_SEVERITY_ORDER = {Quality.OK: 0, Quality.SUSPECT: 1, Quality.JUNK: 2}
+_SEVERITY_ORDER: dict[str, int] = {Quality.OK: 0, Quality.SUSPECT: 1, Quality.JUNK: 2}
 _TRUE = {"1", "true", "yes", "y", "on", "x", "opt-in", "opted in", "subscribed"}
 _INT_RE = re.compile(r"\d[\d,.\s]*")
 
@@ -184,6 +184,12 @@ def parse_int(value: Any) -> int | None:
     return number if number < 2**31 else None
 
 
+def _max_length(name: str) -> int | None:
+    field = Lead._meta.get_field(name)
+    assert isinstance(field, Field)  # TEXT_FIELDS are the lead's own columns, no relations
+    return field.max_length
+
+
 def _worst(qualities: Iterable[str]) -> str:
     return max(qualities, key=lambda q: _SEVERITY_ORDER[q], default=Quality.OK)
 
@@ -221,7 +227,7 @@ def _prepare(index: int, row: Mapping[str, Any], touch: Touch, now: datetime):
     for name in TEXT_FIELDS:
         value = result.cleaned.get(name)
         if value:
-            values[name] = str(value)[: Lead._meta.get_field(name).max_length]
+            values[name] = str(value)[: _max_length(name)]
     size = parse_int(row.get("company_size"))
     if size is not None:
         values["company_size"] = size
@@ -302,7 +308,7 @@ def _companies_by_domain(organization_id: int, rows: Iterable[_Prepared]) -> dic
         wanted = {d: r for d, r in wanted.items() if d not in found}
     else:
         found = {}
-    found.update({c.domain: c for c in Company.objects.filter(domain__in=list(wanted))})
+    found.update(_by_domain(Company.objects.filter(domain__in=list(wanted))))
     missing = [d for d in wanted if d not in found]
     if missing:
         Company.objects.bulk_create(
@@ -318,7 +324,7 @@ def _companies_by_domain(organization_id: int, rows: Iterable[_Prepared]) -> dic
             ],
             ignore_conflicts=True,  # a concurrent writer may have created it
         )
-        found.update({c.domain: c for c in Company.objects.filter(domain__in=missing)})
+        found.update(_by_domain(Company.objects.filter(domain__in=missing)))
     return found
 
 
@@ -351,7 +357,12 @@ def _companies_upsert(organization_id: int, wanted: dict[str, _Prepared]) -> dic
     )
     params += [organization_id, organization_id, now]
     # The organization is filtered by hand: this is the scope's own filter.
-    return {c.domain: c for c in Company.objects.raw(sql, params)}
+    return _by_domain(Company.objects.raw(sql, params))
+
+
+def _by_domain(companies: Iterable[Company]) -> dict[str, Company]:
+    # Every caller selects by domain, so none is None; the check tells mypy.
+    return {c.domain: c for c in companies if c.domain is not None}
 
 
 def insert_unless_taken(obj: Model) -> bool:
@@ -648,7 +659,7 @@ def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: To
 
 
 def lead_ingest_batch(
-    *, organization_id: int, rows: list[Mapping[str, Any]], touch: Touch
+    *, organization_id: int, rows: Sequence[Mapping[str, Any]], touch: Touch
 ) -> list[RowResult]:
     """Scrub, dedupe/merge and record a touch for each row; one transaction.
 
@@ -658,8 +669,8 @@ def lead_ingest_batch(
     now = timezone.now()
     results: list[RowResult | None] = [None] * len(rows)
     prepared: list[_Prepared] = []
-    for index, row in enumerate(rows):
-        item = _prepare(index, row, touch, now)
+    for index, raw in enumerate(rows):
+        item = _prepare(index, raw, touch, now)
         if isinstance(item, RowResult):
             results[index] = item
         else:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
 from django.utils import timezone
 
 from accounts.audit import audit_record
@@ -305,6 +305,14 @@ def _audit_merge(actor: Membership, action: str, merge: LeadMerge, label: str) -
     )
 
 
+def _verbose_name(name: str) -> Any:
+    field = Lead._meta.get_field(name)
+    # A chosen name is a field the merge form offers (MERGEABLE_FIELDS), never a
+    # reverse relation; a generic relation has no label either.
+    assert isinstance(field, Field)
+    return field.verbose_name
+
+
 def merge_plan(*, keep: Lead, drop: Lead, chosen: Mapping[str, str]) -> dict[str, Any]:
     """What lead_merge will do, for the confirmation step (two counts)."""
     rank = ["new", "recycled", "disqualified", "mql", "sal", "sql", "opportunity", "lost", "won"]
@@ -322,7 +330,7 @@ def merge_plan(*, keep: Lead, drop: Lead, chosen: Mapping[str, str]) -> dict[str
         "activities": Activity.objects.filter(lead=drop).count(),
         "submissions": FormSubmission.objects.filter(lead=drop).count(),
         "changed": [
-            Lead._meta.get_field(name).verbose_name
+            _verbose_name(name)
             for name, side in chosen.items()
             if side == "dropped" and getattr(keep, name) != getattr(drop, name)
         ],

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from accounts.models import Organization
     from leads.models import Lead
-    from nurture.models import EmailMessage, Enrollment, NurtureSettings, SequenceStep
+    from nurture.models import (
+        DirectEmail,
+        EmailMessage,
+        Enrollment,
+        NurtureSettings,
+        SequenceStep,
+    )
 
 Failure = Literal["transient", "permanent"]
 
@@ -55,7 +61,7 @@ class Channel(Protocol):
 
     def deliver(
         self,
-        message: EmailMessage,
+        message: EmailMessage | DirectEmail,
         *,
         on_handed: Callable[[], None],
         from_name: str | None = None,
@@ -64,7 +70,7 @@ class Channel(Protocol):
         """Deliver one claimed row. on_handed() runs (and commits its marker) right
         before the receiver can accept the message. A failure raises. from_name
         and reply_to override the sender's display name and add a Reply-To
-        (a rep's one-to-one email: nurture.services.direct)."""
+        (a rep's one-to-one email, a DirectEmail row: nurture.services.direct)."""
         ...
 
     def classify(self, exc: Exception) -> Verdict | None:

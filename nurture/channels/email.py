@@ -37,7 +37,7 @@ from django.utils.html import escape
 from leadflow.core.mail import header_text, is_transient
 from nurture import dkim, tokens
 from nurture.channels.base import DeliveryResult, Send, Verdict
-from nurture.models import EmailMessage, EmailTemplate, SequenceStep
+from nurture.models import DirectEmail, EmailMessage, EmailTemplate, SequenceStep
 from nurture.rendering import merge_context, render_parts, track_links
 from nurture.services.common import from_address
 
@@ -577,7 +577,7 @@ class EmailChannel:
 
     def deliver(
         self,
-        message: EmailMessage,
+        message: EmailMessage | DirectEmail,
         *,
         on_handed: Callable[[], None],
         from_name: str | None = None,

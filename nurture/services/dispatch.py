@@ -279,6 +279,7 @@ def template_test_send(
     check = normalize_email(to_email or "")
     if not check.valid:
         raise NurtureError(f"{to_email!r} is not a valid email address: {check.error}")
+    assert check.email is not None  # a valid check carries its normalised address
     organization = Organization.objects.get(pk=template.organization_id)
     cfg = org_settings(template.organization_id)
     message = new_message(

@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
+from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -141,13 +142,24 @@ WHERE e.id = sent.enrollment_id AND e.organization_id = %s AND e.awaiting_send
 """
 
 
+class _Claim(TypedDict):
+    suppressed: bool  # Exists(): the recipient is on the suppression list
+
+
+if TYPE_CHECKING:  # django-stubs' annotated-model type; a dev dependency only
+    from django_stubs_ext import WithAnnotations
+
+    # A claimed row with its suppressed annotation.
+    ClaimedMessage = WithAnnotations[EmailMessage, _Claim]
+
+
 def _execute(sql: str, params: list) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
 
-def _claim(message_ids: list[int]) -> list[EmailMessage]:
+def _claim(message_ids: list[int]) -> list[ClaimedMessage]:
     """Queued → sending for the batch's rows that are still queued, counting
     the attempt; one short transaction. PostgreSQL: rows another delivery holds
     are skipped, not waited for; SQLite's IMMEDIATE transactions serialize."""
@@ -321,7 +333,7 @@ def _sender_settings(organization_id: int) -> NurtureSettings:
 
 
 def _send_one(
-    message: EmailMessage, *, unreachable: str | None, cfg: NurtureSettings
+    message: ClaimedMessage, *, unreachable: str | None, cfg: NurtureSettings
 ) -> tuple[str, str | None]:
     """Send one claimed message. Returns (outcome, why the server is
     unreachable): once a connection could not be made, the rest of the batch is
@@ -394,7 +406,9 @@ def messages_send(*, message_ids: list[int]) -> dict[int, str]:
     outcomes = dict.fromkeys(message_ids, "skipped")
     unreachable = None
     batch = _claim(message_ids)
-    cfg = _sender_settings(batch[0].organization_id) if batch else None
+    if not batch:
+        return outcomes
+    cfg = _sender_settings(batch[0].organization_id)
     for message in batch:
         outcomes[message.pk], unreachable = _send_one(message, unreachable=unreachable, cfg=cfg)
     return outcomes

@@ -15,7 +15,7 @@ from pipeline.services import webhooks
 
 S = LeadStage
 # How far along the funnel a stage is; a merge keeps the further one.
-STAGE_RANK = {
+STAGE_RANK: dict[str, int] = {  # LeadStage members are str
     S.NEW: 0,
     S.RECYCLED: 0,
     S.DISQUALIFIED: 0,

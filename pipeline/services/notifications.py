@@ -169,7 +169,7 @@ def notify(
     the opportunity's page). With a `key`, a second call for the same member and
     key writes nothing and returns None."""
     notice = Notice(
-        recipient_id=_pk(recipient),
+        recipient_id=recipient if isinstance(recipient, int) else recipient.pk,
         kind=kind,
         message=message,
         lead_id=_pk(lead),

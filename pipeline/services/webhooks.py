@@ -30,6 +30,7 @@ import socket
 import ssl
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -227,7 +228,7 @@ def webhooks_on_stage_changed(
     leads = Lead.objects.filter(pk__in=lead_ids).values(
         "pk", "email", "external_id", "first_name", "last_name", "stage", "owner__user__email"
     )
-    latest: dict[int, dict] = {}
+    latest: dict[int, Mapping[str, Any]] = {}
     moves = (
         StageTransition.objects.filter(lead_id__in=lead_ids, to_stage=to_stage)
         .order_by("lead_id", "-occurred_at", "-pk")
@@ -282,7 +283,7 @@ _LEAD_VALUES = (
 
 
 def _queue_lead_events(
-    organization_id: int, event_type: str, events: list[tuple[int | None, dict]]
+    organization_id: int, event_type: str, events: Sequence[tuple[int | None, Mapping[str, Any]]]
 ) -> list[int]:
     """One delivery per subscribed endpoint × event (lead id or None, data),
     signed, retried and logged like the stage events; sent after commit."""
@@ -461,7 +462,7 @@ def _vetted_address(host: str, port: int) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise OSError(f"Could not resolve {host}: {exc.strerror or exc}") from exc
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]  # IPv4/IPv6: the host part is a str
     if not _allow_private() and any(
         _blocked_ip(ipaddress.ip_address(a.split("%")[0])) for a in addresses
     ):
@@ -473,15 +474,19 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tup
     parts = urlsplit(url)
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
-    address = _vetted_address(parts.hostname, port)
+    host = parts.hostname
+    assert host is not None  # endpoint URLs are stored through webhook_url_clean: a host
+    address = _vetted_address(host, port)
+    conn: http.client.HTTPConnection
     if https:
         conn = http.client.HTTPSConnection(
-            parts.hostname, port, timeout=timeout, context=ssl.create_default_context()
+            host, port, timeout=timeout, context=ssl.create_default_context()
         )
     else:
-        conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     # Connect to the address we vetted (TLS still checks the host name's certificate).
-    conn._create_connection = lambda _addr, t, src: socket.create_connection(
+    # _create_connection is CPython's connect hook, not in typeshed.
+    conn._create_connection = lambda _addr, t, src: socket.create_connection(  # type: ignore[attr-defined]
         (address, port), t, src
     )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -55,7 +55,7 @@ def stale_days(tz, changed, since: dt.datetime) -> list[dt.date]:
     # Two statements, not one OR: "lead IN (…) OR breached" cannot be a semi-join,
     # and PostgreSQL re-ran the changed leads' subquery for every assignment.
     assigned = Assignment.objects.annotate(d=TruncDate("assigned_at", tzinfo=tz))
-    days = set()
+    days: set[dt.date] = set()
     for qs in (stays, assigned.filter(lead__in=leads), assigned.filter(breached_at__gte=since)):
         days.update(qs.order_by().values_list("d", flat=True).distinct())
     return sorted(days)
