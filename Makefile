@@ -16,7 +16,7 @@ help:
 	@echo "make run        migrate, seed demo data, start web (127.0.0.1:8000) + Celery worker/beat"
 	@echo "make test       full test suite against throwaway PostgreSQL + Redis (PYTEST_ARGS=...)"
 	@echo "make test-fast  tests on SQLite, without integration and browser tests"
-	@echo "make lint       ruff, djlint, import contracts (lint-imports), file cycles, makemigrations --check"
+	@echo "make lint       ruff, mypy, djlint, import contracts (lint-imports), file cycles, makemigrations --check"
 	@echo "make bench      run bench/*.py against throwaway PostgreSQL + Redis"
 	@echo "make clean      empty var/"
 
@@ -46,6 +46,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/mypy
 	$(BIN)/djlint templates --lint
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/check_cycles.py
