@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import F
 
@@ -171,12 +173,14 @@ def _deals(query: ReportQuery) -> dict[str, list[Deal]]:
     )
     deals: dict[str, list[Deal]] = defaultdict(list)
     for r in rows:
+        closed_at = r["closed_at"]
+        assert closed_at is not None  # the filter's closed_at range excludes NULL
         deals[(r["currency"] or "").upper()].append(
             Deal(
                 r["pk"],
                 r["lead_id"],
                 r["amount"],
-                r["closed_at"],
+                closed_at,
                 r["created_at"],
                 r["lead__created_at"],
                 r["lead__first_campaign_id"],
@@ -238,7 +242,7 @@ def attribution_reports(
 def _credit(
     currency: str,
     deals: list[Deal],
-    campaigns: list[dict],
+    campaigns: Sequence[Mapping[str, Any]],
     model: str,
     *,
     other_deals: int,

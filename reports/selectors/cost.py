@@ -11,7 +11,9 @@ each is "—" when its denominator is zero.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Q, Sum
 
@@ -34,7 +36,7 @@ def _row(label: str, cost, leads: int, won: int, revenue) -> dict:
     }
 
 
-def running_campaigns(query: ReportQuery) -> list[dict]:
+def running_campaigns(query: ReportQuery) -> list[Mapping[str, Any]]:
     """Campaigns whose dates overlap the period (undated ones always), by name (one query)."""
     campaigns = Campaign.objects.filter(
         Q(starts_on__isnull=True) | Q(starts_on__lte=query.end),
@@ -70,9 +72,11 @@ def campaign_economics(query: ReportQuery) -> dict:
     return economics_rows(campaigns, stats)
 
 
-def economics_rows(campaigns: list[dict], stats: dict) -> dict:
+def economics_rows(campaigns: Sequence[Mapping[str, Any]], stats: dict) -> dict:
     """Campaign, channel and total rows from {campaign id: {leads, won, revenue}}."""
-    rows, by_channel = [], defaultdict(lambda: [Decimal(0), 0, 0, Decimal(0)])
+    rows = []
+    # channel -> [cost, leads, won, revenue]: _row's arguments after the name
+    by_channel: defaultdict[str, list[Any]] = defaultdict(lambda: [Decimal(0), 0, 0, Decimal(0)])
     for c in campaigns:
         s = stats.get(c["pk"], {})
         leads, won = s.get("leads") or 0, s.get("won") or 0

@@ -162,6 +162,7 @@ def cohort_funnel(query: ReportQuery, *, group: str | None = None) -> dict:
     for row in leads.values(*keys).annotate(n=Count("pk")):
         key = row.get("g")
         if group == "bucket":
+            assert key is not None  # truncated created_at, a NOT NULL column
             key = key.astimezone(query.tz).date()
         out[key].add(
             n=row["n"],

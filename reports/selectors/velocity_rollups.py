@@ -76,22 +76,22 @@ def velocity_figures(query: ReportQuery) -> tuple[dict, dict]:
     for rows in ranked.values():
         rows.sort()
 
-    def measure(name: str, key: str, percents) -> dict:
+    def figures(name: str, key: str, percents) -> dict:
         total = totals.get(key, 0)
-        out = {f"{name}_n": total}
+        out: dict[str, float | None] = {f"{name}_n": total}
         out.update({f"{name}_p{p}": percentile_of(ranked[key], total, p) for p in percents})
         return out
 
     stays = {
         s.value: {
-            **measure("stay", f"stay:{s.value}", (50, 90)),
+            **figures("stay", f"stay:{s.value}", (50, 90)),
             "open": totals.get(f"open:{s.value}", 0),
         }
         for s in STAY_STAGES
     }
     speed: dict = {}
     for name, percents in SPEED_MEASURES.items():
-        speed.update(measure(name, name, percents))
+        speed.update(figures(name, name, percents))
     speed["untouched"] = totals.get("untouched", 0)
     speed.update({f"band{i}": totals.get(f"band{i}", 0) for i in range(len(BANDS))})
     return stays, speed
