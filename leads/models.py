@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_scopes import ScopedManager
 
+from leadflow.core.orgfacts import org_fact_forget
 from leadflow.core.tenancy import TenantModel
 
 
@@ -698,6 +699,11 @@ class ErasedPerson(TenantModel):
 
     def __str__(self) -> str:
         return f"Erased person {self.email_hash[:12]}"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        # Ingest skips its suppression query while the organization has no erasures.
+        org_fact_forget("erasures", self.organization_id)
 
 
 class ExportStatus(models.TextChoices):

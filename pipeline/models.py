@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from leadflow.core.orgfacts import org_fact_forget
 from leadflow.core.tenancy import TenantModel
 from leads.models import LeadStage
 
@@ -683,6 +684,15 @@ class WebhookEndpoint(TenantModel):
 
     def wants_event(self, event_type: str) -> bool:
         return event_type in self.events
+
+    # The single-lead path caches which lead events anyone wants (orgfacts).
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        org_fact_forget("lead_events", self.organization_id)
+
+    def delete(self, *args, **kwargs):
+        org_fact_forget("lead_events", self.organization_id)
+        return super().delete(*args, **kwargs)
 
 
 class DeliveryStatus(models.TextChoices):

@@ -32,6 +32,7 @@ from accounts.audit import audit_record
 from accounts.models import Organization
 from leadflow.core.errors import LeadflowError
 from leadflow.core.mail import ERROR_MAX_LENGTH, header_text
+from leadflow.core.orgfacts import org_fact
 from leadflow.core.tenancy import enqueue_on_commit, tenant_scope
 from leads.models import (
     CaptureForm,
@@ -80,7 +81,9 @@ def record_key(external_id: str) -> str:
 def suppressed_emails(*, organization_id: int, emails: Iterable[str]) -> set[str]:
     """Which of these addresses belong to erased people (one query)."""
     by_hash = {suppression_hash(organization_id=organization_id, email=e): e for e in emails if e}
-    if not by_hash:
+    if not by_hash or not org_fact(
+        "erasures", organization_id, lambda: ErasedPerson.objects.exists()
+    ):
         return set()
     found = ErasedPerson.objects.filter(email_hash__in=list(by_hash)).values_list(
         "email_hash", flat=True

@@ -43,6 +43,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Membership
+from leadflow.core.orgfacts import org_fact
 from leadflow.core.tenancy import enqueue_on_commit
 from leads.models import Lead, LeadStage
 from pipeline.errors import PipelineError
@@ -323,13 +324,20 @@ def _queue_lead_events(
     return ids
 
 
-def _subscribed(event_type: str) -> bool:
-    return any(e.wants_event(event_type) for e in WebhookEndpoint.objects.filter(is_active=True))
+def _lead_events_wanted() -> list[str]:
+    endpoints = list(WebhookEndpoint.objects.filter(is_active=True))
+    return [t for t in WEBHOOK_LEAD_EVENTS if any(e.wants_event(t) for e in endpoints)]
+
+
+def _subscribed(organization_id: int, event_type: str) -> bool:
+    """Whether an active endpoint wants this lead event (cached per organization:
+    the single-lead path asks on every capture)."""
+    return event_type in org_fact("lead_events", organization_id, _lead_events_wanted)
 
 
 def webhooks_on_lead_created(organization_id: int, lead_ids: list[int]) -> list[int]:
     """leadflow.core.hooks.lead_created: a lead.created event per new lead."""
-    if not lead_ids or not _subscribed("lead.created"):
+    if not lead_ids or not _subscribed(organization_id, "lead.created"):
         return []
     leads = Lead.objects.filter(pk__in=lead_ids).values(*_LEAD_VALUES)
     return _queue_lead_events(
@@ -342,7 +350,7 @@ def webhooks_on_lead_updated(
 ) -> list[int]:
     """leadflow.core.hooks.lead_updated: lead.updated per changed lead, with each
     changed field's old and new value (a constant number of statements)."""
-    if not changes or not _subscribed("lead.updated"):
+    if not changes or not _subscribed(organization_id, "lead.updated"):
         return []
     leads = Lead.objects.filter(pk__in=list(changes)).values(*_LEAD_VALUES)
     events = [
@@ -363,7 +371,7 @@ def webhooks_on_lead_updated(
 
 def webhooks_on_lead_merged(organization_id: int, kept_id: int, dropped_id: int) -> list[int]:
     """lead.merged: the surviving lead, and the id and identities of the merged one."""
-    if not _subscribed("lead.merged"):
+    if not _subscribed(organization_id, "lead.merged"):
         return []
     rows = {
         r["pk"]: r for r in Lead.objects.filter(pk__in=[kept_id, dropped_id]).values(*_LEAD_VALUES)
@@ -375,7 +383,7 @@ def webhooks_on_lead_merged(organization_id: int, kept_id: int, dropped_id: int)
 def webhooks_on_lead_deleted(organization_id: int, leads: list[dict[str, Any]]) -> list[int]:
     """leadflow.core.hooks.lead_deleted: lead.deleted with the id and identities
     (the row is going, so the delivery keeps no link to it)."""
-    if not leads or not _subscribed("lead.deleted"):
+    if not leads or not _subscribed(organization_id, "lead.deleted"):
         return []
     events = [
         (

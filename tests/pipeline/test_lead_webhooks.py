@@ -158,10 +158,12 @@ def test_lead_events_cost_one_query_without_subscribers(org, other_org, django_a
     with tenant_scope(org):
         with django_assert_num_queries(1):
             assert webhooks_on_lead_created(org.pk, ids) == []
-        with django_assert_num_queries(1):
+        with django_assert_num_queries(0):
             assert webhooks_on_lead_updated(org.pk, {ids[0]: {"city": ["", "Rome"]}}) == []
-        with django_assert_num_queries(1):
+        with django_assert_num_queries(0):
             assert webhooks_on_lead_deleted(org.pk, [{"id": ids[0]}]) == []
+        WebhookEndpointFactory(organization=org, events=["lead.deleted"])
+        assert len(webhooks_on_lead_deleted(org.pk, [{"id": ids[0]}])) == 1
 
 
 @pytest.mark.django_db
