@@ -10,6 +10,7 @@ from django.utils import timezone
 from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, ActivityKind
 from leads.timeline import activity_details, kind_label
+from pipeline.services.sales import lead_touch
 from tests.factories import LeadFactory
 from tests.pipeline.support import mql_for
 
@@ -78,3 +79,26 @@ def test_rep_queue_names_the_last_activity(org, other_org, sales_rep, client_for
         .content.decode()
     )
     assert "Email opened" in html and "Emailopen" not in html
+
+
+def test_a_logged_call_reads_without_raw_ids_or_choice_values(org, other_org, sales_rep):
+    """The rep's logged call showed "Logged by: 2" and "Duration seconds: 720"."""
+    with tenant_scope(org):
+        lead = mql_for(sales_rep, first_name="Ann")
+        call = lead_touch(
+            lead=lead, actor=sales_rep, kind=ActivityKind.CALL, note="Asked for pricing",
+            call_outcome="no_answer", duration_seconds=725,
+        )  # fmt: skip
+    with tenant_scope(other_org):
+        LeadFactory(organization=other_org)
+    assert activity_details(call.properties) == [
+        ("Note", "Asked for pricing"),
+        ("Duration", "12 min 5 s"),
+        ("Outcome", "No answer"),
+    ]
+
+
+def test_any_numeric_reference_stays_hidden():
+    details = activity_details({"reviewed_by": 7, "deal_id": 3, "seats": 4, "by": "phone"})
+    assert details == [("Seats", "4"), ("By", "phone")]
+    assert activity_details({"duration_seconds": 59})[0] == ("Duration", "59 s")
