@@ -78,6 +78,25 @@ def _fits(page, width: int) -> None:
     assert scroll <= width, f"{page.url} scrolls sideways at {width} px: {scroll}"
 
 
+# One-word labels and figures the layout broke mid-word ("TOTA L", "Wh at*").
+BROKEN_WORDS = """sel => [...document.querySelectorAll(sel)].filter(el => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+  return el.textContent.trim().split(/\\s+/).length === 1 && tops.size > 1;
+}).map(el => el.textContent.trim())"""
+LEAD_PAGE_WORDS = (
+    "[data-testid=score-panel] .kpi-label, [data-testid=score-panel] .kpi-value,"
+    " [data-testid=score-panel] .fw-semibold, [data-testid=tasks-panel] label"
+)
+
+
+def _lead_page_fits(page) -> None:
+    assert page.evaluate(BROKEN_WORDS, LEAD_PAGE_WORDS) == []
+    title = page.locator("[data-testid=lead-task-form] input[name=title]").bounding_box()
+    assert title and title["width"] >= 150, f"the task title field is {title} wide"
+
+
 def _step(page, shot, width: int, name: str) -> None:
     _fits(page, width)
     shot(page, f"workday-{width}-{name}")
@@ -157,6 +176,7 @@ def test_rep_workday_from_demo_request_to_reply(
         rep_page.click("[data-testid=notification-bell]")
         rep_page.locator("[data-testid=notification-item]").first.click()
         rep_page.wait_for_url(re.compile(rf"/leads/{lead.pk}/$"))
+        _lead_page_fits(rep_page)
         _step(rep_page, shot, width, "6-lead-page")
 
         # Accept.
