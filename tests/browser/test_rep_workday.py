@@ -208,6 +208,8 @@ def test_rep_workday_from_demo_request_to_reply(
         rep_page.fill("#id_body", "Hi {{ first_name }},\nthe deck is attached.\nRita")
         rep_page.click("[data-testid=email-preview]")
         assert rep_page.inner_text("[data-testid=draft-subject]") == "Your demo, Mara"
+        frame = rep_page.frame_locator("[data-testid=draft-frame]")
+        assert "Hi Mara," in frame.locator("body").inner_text()
         _step(rep_page, shot, width, "9-compose")
         rep_page.click("[data-testid=email-send]")
         rep_page.wait_for_url(re.compile(rf"/leads/{lead.pk}/$"))
