@@ -140,7 +140,7 @@ def test_rep_workday_from_demo_request_to_reply(
 
         # A visitor asks for a demo on the hosted form (a real POST).
         visitor.goto(f"/f/{form.key}/")
-        visitor.fill("input[name=email]", f"Mara.Okafor.{width}@Northwind.example")
+        visitor.fill("input[name=email]", f"Mara.Okafor.{width}@NorthwindTraders.com")
         visitor.fill("input[name=first_name]", "mara")
         visitor.fill("input[name=last_name]", "okafor")
         visitor.check("input[name=consent]")
@@ -153,7 +153,7 @@ def test_rep_workday_from_demo_request_to_reply(
         assert wait_for_count(rep_page, 1, submitted) < 5
         assert rep_page.evaluate("window.__sameDocument") is True
         with tenant_scope(org):
-            lead = Lead.objects.get(email=f"mara.okafor.{width}@northwind.example")
+            lead = Lead.objects.get(email=f"mara.okafor.{width}@northwindtraders.com")
             assert lead.stage == "mql" and lead.email_opt_in
             assert Assignment.objects.get(lead=lead, is_current=True).membership_id == rep.pk
             counts = enrollment_start(sequence=sequence, lead_ids=[lead.pk])
@@ -179,9 +179,15 @@ def test_rep_workday_from_demo_request_to_reply(
         _lead_page_fits(rep_page)
         _step(rep_page, shot, width, "6-lead-page")
 
-        # Accept.
-        with rep_page.expect_navigation():
-            rep_page.click("[data-testid=panel-actions] [data-action=accept]")
+        # Accept: on the lead page; at phone width from the queue card (htmx).
+        if width < 768:
+            rep_page.goto(f"/o/{org.slug}/pipeline/")
+            rep_page.click(f"#lead-row-{lead.pk} [data-action=accept]")
+            rep_page.wait_for_selector(f"#lead-row-{lead.pk} [data-testid=row-notice]")
+            _step(rep_page, shot, width, "6b-accepted-in-queue")
+        else:
+            with rep_page.expect_navigation():
+                rep_page.click("[data-testid=panel-actions] [data-action=accept]")
         rep_page.goto(f"/o/{org.slug}/leads/{lead.pk}/")
         assert "accepted" in rep_page.inner_text("[data-testid=panel-assignment]")
 
@@ -219,11 +225,11 @@ def test_rep_workday_from_demo_request_to_reply(
 
         # The lead replies; the reply shows on the timeline and stops the nurture.
         reply = {
-            "from": f"Mara <mara.okafor.{width}@northwind.example>",
+            "from": f"Mara <mara.okafor.{width}@northwindtraders.com>",
             "to": sent.reply_to,
             "subject": "Re: Your demo, Mara",
             "text": "Thanks, Thursday suits us.\n\nOn Mon, Rita Rep wrote:\n> Hi Mara,",
-            "message_id": f"<workday-{width}@northwind.example>",
+            "message_id": f"<workday-{width}@northwindtraders.com>",
             "in_reply_to": sent.message_id,
         }
         assert post_reply(live_server.url, mailbox, reply) == 202
