@@ -102,3 +102,18 @@ def test_any_numeric_reference_stays_hidden():
     details = activity_details({"reviewed_by": 7, "deal_id": 3, "seats": 4, "by": "phone"})
     assert details == [("Seats", "4"), ("By", "phone")]
     assert activity_details({"duration_seconds": 59})[0] == ("Duration", "59 s")
+
+
+def test_lead_page_subheading_has_no_stray_separator(admin_client, org, other_org):
+    """A lead with no title or company read "· junk" under its name."""
+    with tenant_scope(org):
+        bare = LeadFactory(organization=org, title="", company_name="", quality="junk")
+        named = LeadFactory(organization=org, title="CTO", company_name="Initech")
+    with tenant_scope(other_org):
+        LeadFactory(organization=other_org)
+    for lead, expected in ((bare, ""), (named, "CTO at Initech ·")):
+        html = admin_client.get(
+            reverse("leads:lead_detail", kwargs={"org_slug": org.slug, "lead_id": lead.pk})
+        ).content.decode()
+        sub = re.search(r'<div class="text-secondary small">(.*?)<', html, re.S).group(1)
+        assert " ".join(sub.split()) == expected
