@@ -25,6 +25,7 @@ PROPERTY_LABELS: dict[str, str] = {
     "event": "Event",
     "value": "Value",
     "duration": "Duration",
+    "duration_seconds": "Duration",
     "outcome": "Outcome",
     "channel": "Via",
     "consent_text": "Consent text",
@@ -68,17 +69,43 @@ def _text(value: Any) -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
+def _slug(value: Any) -> str:
+    """A stored choice value ("no_answer") as words ("No answer")."""
+    return str(value).replace("_", " ").capitalize()
+
+
+def _seconds(value: Any) -> str:
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        return _text(value)
+    minutes, rest = divmod(seconds, 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes} min" + (f" {rest} s" if rest else "")
+
+
+# How some values read (the rest as text).
+FORMATS = {"duration_seconds": _seconds, "outcome": _slug}
+
+
+def _is_reference(key: str, value: Any) -> bool:
+    """A row's id (form_id, logged_by…): it means nothing on the page."""
+    is_number = isinstance(value, int) and not isinstance(value, bool)
+    return key in HIDDEN or (is_number and key.endswith(("_id", "_by")))
+
+
 def activity_details(properties: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """The properties worth showing, as (label, value): known keys by label in
     a fixed order, then any others by a readable form of their key."""
     properties = properties or {}
     shown = [
-        (label, _text(properties[key]))
+        (label, FORMATS.get(key, _text)(properties[key]))
         for key, label in PROPERTY_LABELS.items()
         if properties.get(key) not in (None, "", [], {})
     ]
     for key, value in properties.items():
-        if key in PROPERTY_LABELS or key in HIDDEN or value in (None, "", [], {}):
+        if key in PROPERTY_LABELS or _is_reference(key, value) or value in (None, "", [], {}):
             continue
         shown.append((str(key).replace("_", " ").capitalize(), _text(value)))
     return shown
