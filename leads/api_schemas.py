@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import annotated_types
 from ninja import Field, Schema
 from pydantic import (
     AfterValidator,
@@ -108,7 +109,7 @@ class LeadIn(StrictInput):
     company_name: str | None = None
     industry: str | None = None
     company_size: Annotated[
-        Annotated[JsonInt, Field(ge=0, le=INT32_MAX)] | str | None,
+        Annotated[StrictInt, annotated_types.Interval(ge=0, le=INT32_MAX)] | str | None,
         BeforeValidator(_int32_if_int),
     ] = Field(None, description="Employees, e.g. 120 or '51-200'.")
     country: str | None = Field(None, description="Name or ISO code, e.g. 'Germany' or 'DE'.")
