@@ -76,6 +76,13 @@ def _sample_notification(org) -> int:
     ).pk
 
 
+def _sample_leads_pair(org, model: str, **fields) -> int:
+    """A duplicate candidate or a merge: a row about two leads (lower id first)."""
+    a, b = f.LeadFactory.create_batch(2, organization=org)
+    one, other = ("lead_a", "lead_b") if model == "DuplicateCandidate" else ("kept", "dropped")
+    return _leads_sample(org, model, **{one: a, other: b}, **fields)
+
+
 def _leads_sample(org, model: str, **fields) -> int:
     from django.apps import apps
     from django_scopes import scopes_disabled
@@ -129,17 +136,6 @@ SAMPLE_OBJECTS: dict[str, Callable] = {
     "candidate_id": lambda org: _sample_leads_pair(org, "DuplicateCandidate", score=90),
     "merge_id": lambda org: _sample_leads_pair(org, "LeadMerge", kept_snapshot={"city": ""}),
 }
-
-
-def _sample_leads_pair(org, model: str, **fields) -> int:
-    """A duplicate candidate or a merge: a row about two leads (lower id first)."""
-    from django.apps import apps
-
-    a, b = f.LeadFactory.create_batch(2, organization=org)
-    one, other = ("lead_a", "lead_b") if model == "DuplicateCandidate" else ("kept", "dropped")
-    row = apps.get_model("leads", model)(organization=org, **{one: a, other: b}, **fields)
-    row.save()
-    return row.pk
 
 
 SAMPLE_STRINGS: dict[str, str] = {"token": "bogus-token", "key": "bogus-inbound-key"}
