@@ -139,7 +139,9 @@ def explain(statements: Statements, label: str) -> None:
                 print("      " + line)
 
 
-def run_size(client, organization, label: str, *, repeat: int, explain_plans: bool) -> dict:
+def run_size(
+    client, organization, label: str, *, repeat: int, explain_plans: bool, profile: int = 0
+) -> dict:
     from leadflow.core.tenancy import tenant_scope
     from leads.models import Lead
 
@@ -178,7 +180,25 @@ def run_size(client, organization, label: str, *, repeat: int, explain_plans: bo
                 print(f"      {seconds * 1000:7.2f} ms  {' '.join(statement.split())[:100]}")
         if explain_plans and name not in ("floor", "detail"):
             explain(statements, name)
+    if profile:
+        profile_pages(client, urls, profile)
     return result
+
+
+def profile_pages(client, urls: dict[str, str], count: int) -> None:
+    """cProfile `count` requests of the list and of the floor: where the time
+    outside SQL goes."""
+    import pstats
+
+    from bench.common import profiled
+
+    for name in ("list", "floor"):
+        seconds, _, stats = profiled(
+            lambda path=urls[name]: [get(client, path) for _ in range(count)]
+        )
+        print(f"    profile of {count} x {name}: {seconds * 1000 / count:.2f} ms each")
+        stats.sort_stats(pstats.SortKey.TIME).print_stats(25)
+        stats.sort_stats(pstats.SortKey.CUMULATIVE).print_stats(60)
 
 
 def report(small: dict, large: dict | None) -> None:
@@ -228,6 +248,9 @@ def main() -> int:
     parser.add_argument(
         "--explain", action="store_true", help="EXPLAIN ANALYZE each page's slowest statements"
     )
+    parser.add_argument(
+        "--profile", type=int, default=0, help="cProfile this many list and floor requests"
+    )
     args = parser.parse_args()
     if not postgres_url("lead_list.py"):
         return 2
@@ -269,14 +292,21 @@ def main() -> int:
         with override_settings(ROOT_URLCONF=FLOOR_URLCONF, STORAGES=storages):
             with tenant_scope(org):
                 load(org, leads=args.leads, per_lead=args.activities_per_lead, now=now)
-            small = run_size(client, org, "small", repeat=args.repeat, explain_plans=False)
+            small = run_size(
+                client, org, "small", repeat=args.repeat, explain_plans=False, profile=args.profile
+            )
             large = None
             if args.large:
                 with tenant_scope(org):
                     more = args.large - args.leads
                     load(org, leads=more, per_lead=args.activities_per_lead, now=now)
                 large = run_size(
-                    client, org, "large", repeat=args.repeat, explain_plans=args.explain
+                    client,
+                    org,
+                    "large",
+                    repeat=args.repeat,
+                    explain_plans=args.explain,
+                    profile=args.profile,
                 )
         report(small, large)
         seconds = time.perf_counter() - started
