@@ -330,3 +330,31 @@ def test_queue_row_slot_is_rendered_once_and_carries_each_rows_id(monkeypatch):
     assert str(urls.row_slot(7)) == '<a href="/o/acme/tasks/new/?lead=7">+ task</a>'
     assert str(urls.row_slot(1234)) == '<a href="/o/acme/tasks/new/?lead=1234">+ task</a>'
     assert calls == ["pipeline/partials/queue_row_slot.html"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_compiled_date_formats_print_what_the_date_filter_prints(zone):
+    """leadflow.core.rowhtml.DateFormat against Django's own formatting: every month,
+    every hour (midnight, noon, a.m., p.m.), on and off the hour, in several zones;
+    and a format it does not compile, which Django formats."""
+    from django.template.base import render_value_in_context
+    from django.template.defaultfilters import date as date_filter
+
+    from leadflow.core.rowhtml import DateFormat
+
+    values = [
+        dt.datetime(2026, month, 1 + month * 2, hour, minute, 7, tzinfo=dt.UTC)
+        for month in range(1, 13)
+        for hour in range(24)
+        for minute in (0, 5, 30)
+    ]
+    with timezone.override(zone):
+        shown = DateFormat("DATETIME_FORMAT", named=True)
+        short = DateFormat("M j, Y")
+        other = DateFormat("D, d M Y H:i")
+        assert shown.parts is not None and short.parts is not None and other.parts is None
+        for value in values:
+            local = timezone.template_localtime(value)
+            assert shown(value) == render_value_in_context(value, Context(autoescape=True))
+            assert short(value) == date_filter(local, "M j, Y")
+            assert other(value) == date_filter(local, "D, d M Y H:i")

@@ -46,10 +46,12 @@ def _members(request) -> list[Membership]:
     return list(active_members(organization=request.organization))
 
 
-def _filtered(request, data=None, members=None):
+def _filtered(request, data=None, members=None, queryset=None):
+    if queryset is None:
+        queryset = selectors.lead_list(membership=request.membership)
     return LeadFilter(
         request.GET if data is None else data,
-        queryset=selectors.lead_list(membership=request.membership).order_by("-created_at"),
+        queryset=queryset.order_by("-created_at"),
         members=_members(request) if members is None else members,
     )
 
@@ -57,7 +59,8 @@ def _filtered(request, data=None, members=None):
 @org_view(Perm.VIEW_LEADS)
 def lead_list(request):
     members = _members(request)
-    lead_filter = _filtered(request, members=members)
+    rows = selectors.lead_list_rows(membership=request.membership)
+    lead_filter = _filtered(request, members=members, queryset=rows)
     # Keyset pages and a capped count: no COUNT or OFFSET over the whole tenant.
     page = request_page(request, lead_filter.qs, per_page=_page_size(request), cap=LEAD_COUNT_CAP)
     context = {
