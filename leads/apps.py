@@ -7,7 +7,7 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         from leadflow.core import hooks
-        from leads import demo, home
+        from leads import controls, demo, home
         from leads.tasks import duplicates
 
         # The demo's leads come first: later steps score, route and enroll them.
@@ -15,6 +15,7 @@ class LeadsConfig(AppConfig):
         hooks.home_panels.register("leads")(home.leads_panel)
         # Last: it only enqueues the batch's duplicate refresh, run once it commits.
         hooks.post_ingest.register("leads", after=("nurture",))(duplicates.duplicates_after_ingest)
+        controls.connect()  # the lead list's kept filter form and bulk bar
         post_migrate.connect(_search_index, sender=self, dispatch_uid="leads-search-index")
 
 

@@ -24,9 +24,24 @@ class BulkAction:
     field: str = ""
     field_label: str = ""
     options: Callable[[], list[tuple[str, str]]] | None = None
+    # The model its options list: the lead list's kept controls are forgotten
+    # when one changes (leads.controls).
+    options_model: type | None = None
 
 
 bulk_actions: list[BulkAction] = []
+
+
+def register(*actions: BulkAction) -> None:
+    """Add bulk actions to the lead list (once each, from an AppConfig.ready())."""
+    from leads import controls
+
+    for action in actions:
+        if any(a.key == action.key for a in bulk_actions):
+            continue
+        bulk_actions.append(action)
+        if action.options_model is not None:
+            controls.watch(action.options_model)
 
 
 def bulk_actions_for(membership) -> list[BulkAction]:

@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 from accounts.templatetags.ui import progress_bar
 from leadflow.core.rowhtml import DateFormat, IdUrl, html, show
 from leads.models import Channel
+from leads.selectors import ListLabels
 
 QUALITY_CLASSES = {"ok": "success", "suspect": "warning", "junk": "danger"}
 DASH = "—"
@@ -30,7 +31,8 @@ class LeadRowUrls:
     """What the lead list's rows share: links reversed once per page (IdUrl), the
     source labels translated once, the date formats compiled once."""
 
-    def __init__(self, org_slug: str) -> None:
+    def __init__(self, org_slug: str, labels: ListLabels) -> None:
+        self.owners, self.campaigns = labels.owners, labels.campaigns
         self.lead = IdUrl("leads:lead_detail", "lead_id", org_slug=org_slug)
         self.company = IdUrl("leads:company_detail", "company_id", org_slug=org_slug)
         self.sources = {value: str(label) for value, label in Channel.choices}
@@ -92,8 +94,7 @@ def lead_row(lead, *, urls: LeadRowUrls, can_edit: bool) -> SafeString:
         company_cell = f'<a href="{urls.company(lead.company_id)}">{escape(str(company))}</a>'
     else:
         company_cell = escape(lead.company_name or DASH)
-    campaign = lead.first_campaign
-    owner = lead.owner
+    campaign = urls.campaigns.get(lead.first_campaign_id)
     quality = lead.quality
     created = lead.created_at
     return SafeString(
@@ -107,11 +108,11 @@ def lead_row(lead, *, urls: LeadRowUrls, can_edit: bool) -> SafeString:
             country=escape(lead.country or DASH),
             source=escape(urls.sources.get(lead.first_source, lead.first_source) or DASH),
             campaign=(
-                f'<div class="text-secondary">{escape(_short(campaign.name, 30))}</div>'
+                f'<div class="text-secondary">{escape(_short(campaign, 30))}</div>'
                 if campaign
                 else ""
             ),
-            owner=escape((owner.user.display_name if owner else "") or DASH),
+            owner=escape(urls.owners.get(lead.owner_id) or DASH),
             score=_score(lead),
             quality=QUALITY.format(QUALITY_CLASSES.get(quality, "secondary"), escape(quality)),
             created_title=escape(urls.created_title(created)),

@@ -12,6 +12,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from accounts.models import Membership, Role
+from leadflow.core.orgfacts import org_fact
 from leadflow.core.pagination import COUNT_CAP, capped_count
 from leads.models import (
     Activity,
@@ -46,24 +47,55 @@ def lead_list(*, membership: Membership) -> QuerySet[Lead]:
     )
 
 
-# What a row of the lead list shows and the list sorts by (leads.rows.lead_row).
+# What a row of the lead list shows and the list sorts by (leads.rows.lead_row);
+# its owner's and campaign's names come from list_labels, not from joins.
 LIST_ROW_FIELDS = (
     "id", "organization_id", "email", "external_id", "first_name", "last_name", "title",
     "company_id", "company__name", "company__domain", "company_name", "country",
-    "first_source", "first_campaign_id", "first_campaign__name", "owner_id",
-    "owner__user__full_name", "owner__user__email", "score", "grade", "band",
+    "first_source", "first_campaign_id", "owner_id", "score", "grade", "band",
     "mql_eligible", "scored_at", "quality", "created_at", "last_activity_at",
 )  # fmt: skip
+LABELS_FACT = "lead_list_labels"
+
+
+@dataclass(frozen=True)
+class ListLabels:
+    """The names a lead list's rows show for ids: owners (every seat, left ones
+    too) and campaigns."""
+
+    owners: dict[int, str]
+    campaigns: dict[int, str]
+
+    def cover(self, leads) -> bool:
+        return all(
+            (lead.owner_id is None or lead.owner_id in self.owners)
+            and (lead.first_campaign_id is None or lead.first_campaign_id in self.campaigns)
+            for lead in leads
+        )
+
+
+def _load_labels(organization_id: int) -> ListLabels:
+    seats = Membership.objects.filter(organization_id=organization_id).select_related("user")
+    return ListLabels(
+        owners={m.pk: m.user.display_name for m in seats.only("user__full_name", "user__email")},
+        campaigns=dict(
+            Campaign.objects.filter(organization_id=organization_id).values_list("pk", "name")
+        ),
+    )
+
+
+def list_labels(*, organization_id: int, leads=()) -> ListLabels:
+    """The labels, kept per organization (leads.controls forgets them when a seat,
+    a person's name or a campaign changes); read afresh when `leads` name an id
+    they lack (one created since they were kept)."""
+    labels = org_fact(LABELS_FACT, organization_id, lambda: _load_labels(organization_id))
+    return labels if labels.cover(leads) else _load_labels(organization_id)
 
 
 def lead_list_rows(*, membership: Membership) -> QuerySet[Lead]:
     """The lead list page's rows: only the columns it shows, not the wide ones
     (custom attributes, consent, raw scoring detail) that cost time per row."""
-    return (
-        visible_leads(membership=membership)
-        .select_related("company", "owner__user", "first_campaign")
-        .only(*LIST_ROW_FIELDS)
-    )
+    return visible_leads(membership=membership).select_related("company").only(*LIST_ROW_FIELDS)
 
 
 def lead_detail(*, membership: Membership) -> QuerySet[Lead]:

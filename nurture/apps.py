@@ -18,8 +18,7 @@ class NurtureConfig(AppConfig):
         hooks.stage_changed.register("nurture", after=("pipeline",))(subscribers.after_stage_change)
         hooks.demo_steps.register("nurture", after=("leads", "scoring", "pipeline"))(demo.seed)
         # The lead list's "Add to list" bulk action (leads can't import nurture).
-        from leads.bulk import bulk_actions
+        from leads.bulk import register
         from nurture import bulk
 
-        if not any(a.key == bulk.ADD_TO_LIST.key for a in bulk_actions):
-            bulk_actions.append(bulk.ADD_TO_LIST)
+        register(bulk.ADD_TO_LIST)

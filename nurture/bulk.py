@@ -39,4 +39,5 @@ ADD_TO_LIST = BulkAction(
     field=FIELD,
     field_label="List —",
     options=static_list_choices,
+    options_model=NurtureList,
 )

@@ -7,7 +7,7 @@ class PipelineConfig(AppConfig):
     def ready(self) -> None:
         # One-way wiring on the hook registry (leadflow.core.hooks).
         from leadflow.core import hooks
-        from leads.bulk import bulk_actions
+        from leads.bulk import register
         from pipeline import demo, panels
         from pipeline.services import deal_stages, merges, mql, outcomes, webhooks
 
@@ -20,8 +20,7 @@ class PipelineConfig(AppConfig):
         hooks.lead_detail_panels.register("pipeline", after=("scoring",))(panels.pipeline_panel)
         hooks.role_home.register("pipeline")(panels.rep_queue_home)
         hooks.demo_steps.register("pipeline", after=("leads", "scoring"))(demo.seed)
-        if not any(a.key == "mark_won" for a in bulk_actions):
-            bulk_actions.extend(outcomes.bulk_outcome_actions())
+        register(*outcomes.bulk_outcome_actions())
         hooks.import_outcome.register("pipeline")(outcomes.outcomes_after_import)
         hooks.stage_changed.register("pipeline")(webhooks.webhooks_on_stage_changed)
         hooks.lead_created.register("pipeline")(webhooks.webhooks_on_lead_created)

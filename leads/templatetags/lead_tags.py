@@ -1,12 +1,53 @@
 """Small presentation helpers for lead pages."""
 
+import logging
+
 from django import template
+from django.core.cache import cache
 from django.utils.html import format_html
 
 from leads import rows, timeline
 from leads.rows import LeadRowUrls
 
 register = template.Library()
+log = logging.getLogger(__name__)
+FRAGMENT_SECONDS = 300
+
+
+class FragmentCacheNode(template.Node):
+    def __init__(self, nodelist, key):
+        self.nodelist, self.key = nodelist, key
+
+    def render(self, context):
+        key = self.key.resolve(context)
+        if not key:
+            return self.nodelist.render(context)
+        try:
+            found = cache.get(key)
+        except Exception:  # an outage costs the rendering, never the page
+            log.warning("Cache unavailable; fragment %s rendered", key)
+            return self.nodelist.render(context)
+        if found is not None:
+            return found
+        rendered = self.nodelist.render(context)
+        try:
+            cache.set(key, rendered, FRAGMENT_SECONDS)
+        except Exception:
+            log.warning("Cache unavailable; fragment %s not kept", key)
+        return rendered
+
+
+@register.tag
+def fragment_cache(parser, token):
+    """{% fragment_cache key %}…{% endfragment_cache %}: the block's markup kept in the
+    shared cache under `key` (a view-made key naming everything the markup depends
+    on, e.g. leads.controls.controls_key); an empty key or a cache outage renders it."""
+    bits = token.split_contents()
+    if len(bits) != 2:
+        raise template.TemplateSyntaxError("fragment_cache takes one argument: the key")
+    nodelist = parser.parse(("endfragment_cache",))
+    parser.delete_first_token()
+    return FragmentCacheNode(nodelist, parser.compile_filter(bits[1]))
 
 
 @register.simple_tag(takes_context=True)
@@ -41,7 +82,9 @@ def lead_row(context, lead):
     """One row of the lead list (leads/rows.py); its URLs are reversed once per page."""
     urls = context.render_context.get(LeadRowUrls)
     if urls is None:
-        urls = context.render_context[LeadRowUrls] = LeadRowUrls(context["current_org"].slug)
+        urls = context.render_context[LeadRowUrls] = LeadRowUrls(
+            context["current_org"].slug, context["row_labels"]
+        )
     return rows.lead_row(lead, urls=urls, can_edit=context["can_edit"])
 
 

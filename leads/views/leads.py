@@ -7,6 +7,7 @@ from django.http import FileResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_view
@@ -20,6 +21,7 @@ from leadflow.core.tenancy import enqueue_on_commit, get_tenant_object_or_404, t
 from leads import exports, selectors
 from leads.attributes import custom_attribute_labels, labelled_custom
 from leads.bulk import bulk_actions_for
+from leads.controls import PAGING_PARAMS, controls_keys
 from leads.filters import UNASSIGNED, BulkActionForm, LeadFilter
 from leads.forms import LeadForm, MergeForm
 from leads.forms_export import LeadExportForm
@@ -56,24 +58,37 @@ def _filtered(request, data=None, members=None, queryset=None):
     )
 
 
+def _filters_given(request) -> bool:
+    return any(key not in PAGING_PARAMS for key in request.GET)
+
+
 @org_view(Perm.VIEW_LEADS)
 def lead_list(request):
-    members = _members(request)
-    rows = selectors.lead_list_rows(membership=request.membership)
-    lead_filter = _filtered(request, members=members, queryset=rows)
+    membership = request.membership
+    rows = selectors.lead_list_rows(membership=membership)
+    # Built only when used: to filter, or to render controls the cache does not hold.
+    members = SimpleLazyObject(lambda: _members(request))
+    lead_filter = SimpleLazyObject(lambda: _filtered(request, members=members, queryset=rows))
+    queryset = lead_filter.qs if _filters_given(request) else rows.order_by("-created_at")
     # Keyset pages and a capped count: no COUNT or OFFSET over the whole tenant.
-    page = request_page(request, lead_filter.qs, per_page=_page_size(request), cap=LEAD_COUNT_CAP)
+    page = request_page(request, queryset, per_page=_page_size(request), cap=LEAD_COUNT_CAP)
+    can_edit = membership.has_perm(Perm.EDIT_LEADS)
+    bulk = bulk_actions_for(membership)
     context = {
         "filter": lead_filter,
         "page": page,
         "query": page.base_query,
         "sort": request.GET.get("o", ""),
         "page_sizes": PAGE_SIZES,
-        "bulk_form": BulkActionForm(organization=request.organization),
-        "bulk_actions": bulk_actions_for(request.membership),
+        "bulk_form": SimpleLazyObject(lambda: BulkActionForm(organization=request.organization)),
+        "bulk_actions": bulk,
         "members": members,
-        "can_edit": request.membership.has_perm(Perm.EDIT_LEADS),
-        "can_export": request.membership.has_perm(Perm.EXPORT_LEADS),
+        "can_edit": can_edit,
+        "can_export": membership.has_perm(Perm.EXPORT_LEADS),
+        "row_labels": selectors.list_labels(
+            organization_id=request.organization.pk, leads=page.object_list
+        ),
+        **controls_keys(request, can_edit=can_edit, bulk_keys=[a.key for a in bulk]),
     }
     template = "leads/lead_list.html#results" if request.htmx else "leads/lead_list.html"
     return render(request, template, context)
