@@ -60,7 +60,8 @@ class LeadFilter(django_filters.FilterSet):
     def __init__(self, *args, members, **kwargs):
         super().__init__(*args, **kwargs)
         self.filters["campaign"].queryset = Campaign.objects.order_by("name")
-        self.filters["owner"].extra["choices"] = [(UNASSIGNED, "Unassigned")] + [
+        # A callable: the members are listed only when an owner is chosen or shown.
+        self.filters["owner"].extra["choices"] = lambda: [(UNASSIGNED, "Unassigned")] + [
             (str(m.pk), m.user.display_name) for m in members
         ]
 
