@@ -61,9 +61,9 @@ class LeadFilter(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         self.filters["campaign"].queryset = Campaign.objects.order_by("name")
         # A callable: the members are listed only when an owner is chosen or shown.
-        self.filters["owner"].extra["choices"] = lambda: [(UNASSIGNED, "Unassigned")] + [
-            (str(m.pk), m.user.display_name) for m in members
-        ]
+        self.filters["owner"].extra["choices"] = lambda: (
+            [(UNASSIGNED, "Unassigned")] + [(str(m.pk), m.user.display_name) for m in members]
+        )
 
     @property
     def form(self):
