@@ -83,15 +83,18 @@ def _score(lead) -> str:
 
 
 def lead_row(lead, *, urls: LeadRowUrls, can_edit: bool) -> SafeString:
-    """One <tr> of the lead list (with its select box for those who may edit).
+    """One <tr> of the lead list (with its select box for those who may edit), from
+    a row of leads.selectors.lead_list_rows (its columns by name, no model).
 
     The hottest markup of the page: one format string, every value passed through
     `escape` (lead data is hostile input, never marked safe)."""
     pk = lead.pk
-    name = lead.full_name or lead.email or lead.external_id
-    company = lead.company
-    if company:
-        company_cell = f'<a href="{urls.company(lead.company_id)}">{escape(str(company))}</a>'
+    full_name = f"{lead.first_name} {lead.last_name}".strip()  # Lead.full_name
+    name = full_name or lead.email or lead.external_id
+    label = full_name or lead.email or f"#{lead.external_id}"  # str(Lead)
+    if lead.company_id:  # str(Company)
+        company = lead.company__name or lead.company__domain or f"Company {lead.company_id}"
+        company_cell = f'<a href="{urls.company(lead.company_id)}">{escape(company)}</a>'
     else:
         company_cell = escape(lead.company_name or DASH)
     campaign = urls.campaigns.get(lead.first_campaign_id)
@@ -99,7 +102,7 @@ def lead_row(lead, *, urls: LeadRowUrls, can_edit: bool) -> SafeString:
     created = lead.created_at
     return SafeString(
         ROW.format(
-            check=CHECK.format(pk, escape(str(lead))) if can_edit else "",
+            check=CHECK.format(pk, escape(label)) if can_edit else "",
             lead_url=urls.lead(pk),
             name=escape(name),
             email=escape(lead.email or "no email"),

@@ -244,7 +244,7 @@ def test_python_built_rows_escape_hostile_lead_data(org, other_org, sales_rep):
         cells = str(queue_row_cells(row, urls=urls))
         admin = f.MembershipFactory(organization=org)
         listed = lead_row(
-            lead_selectors.lead_list(membership=admin).get(pk=lead.pk),
+            lead_selectors.lead_list_rows(membership=admin).get(pk=lead.pk),
             urls=LeadRowUrls(org.slug, lead_selectors.list_labels(organization_id=org.pk)),
             can_edit=True,
         )

@@ -5,6 +5,7 @@ import logging
 from django import template
 from django.core.cache import cache
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from leads import rows, timeline
 from leads.rows import LeadRowUrls
@@ -78,14 +79,12 @@ def quality_badge(quality: str):
 
 
 @register.simple_tag(takes_context=True)
-def lead_row(context, lead):
-    """One row of the lead list (leads/rows.py); its URLs are reversed once per page."""
-    urls = context.render_context.get(LeadRowUrls)
-    if urls is None:
-        urls = context.render_context[LeadRowUrls] = LeadRowUrls(
-            context["current_org"].slug, context["row_labels"]
-        )
-    return rows.lead_row(lead, urls=urls, can_edit=context["can_edit"])
+def lead_rows(context, leads):
+    """The lead list's rows (leads/rows.py): one tag for the page, its URLs reversed once."""
+    urls = LeadRowUrls(context["current_org"].slug, context["row_labels"])
+    can_edit = context["can_edit"]
+    built = (rows.lead_row(lead, urls=urls, can_edit=can_edit) for lead in leads)
+    return SafeString("\n".join(built))
 
 
 @register.simple_tag(takes_context=True)
