@@ -6,9 +6,10 @@ to COUNT_CAP rows ("Showing 1–50 of 1,000+"), so a page view never counts the
 whole tenant. Below the cap the count is exact. The cap is 1,000, not 10,000:
 counting the matches of a search visits each matching row in the table, and at
 1,000,000 leads 10,000 scattered matches took 60 ms (bench/lead_list.py), more
-than the rest of the page's SQL together. Two queries per page at most:
-the rows (one more than the page, to know whether a next page exists) and the
-capped count, skipped when the first page already holds every row.
+than the rest of the page's SQL together. One query per page: the rows (one
+more than the page, to know whether a next page exists), each carrying the
+capped count as a scalar subquery PostgreSQL runs once (an InitPlan): no second
+round trip, no second statement to build.
 
 The ordering is the queryset's (plain field names, `-` for descending), with the
 primary key appended as a tie-breaker. NULLs sort as the largest value on every
@@ -28,9 +29,11 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import F, Model, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 COUNT_CAP = 1_000
 CURSOR_PARAM = "cursor"
+TOTAL = "keyset_capped_total"  # the annotation each row of a page carries
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,21 @@ def capped_count(queryset: QuerySet, cap: int = COUNT_CAP) -> int:
     return queryset.order_by().values("pk")[: cap + 1].count()  # no annotations
 
 
+def capped_total(queryset: QuerySet, cap: int = COUNT_CAP) -> RawSQL:
+    """`capped_count` as an expression: a scalar subquery for the page's own query."""
+    sql, params = queryset.order_by().values("pk")[: cap + 1].query.sql_with_params()
+    return RawSQL(f"SELECT COUNT(*) FROM ({sql}) AS capped", params)
+
+
+def _with_total(queryset: QuerySet, cap: int) -> QuerySet:
+    """The queryset with its capped total on every row (instances, dicts and named
+    tuples of values()/values_list(); not flat ones, which have no room for it)."""
+    counted = queryset.annotate(**{TOTAL: capped_total(queryset, cap)})
+    if queryset._fields:  # type: ignore[attr-defined]  # values(): the rows name it too
+        counted._fields = (*queryset._fields, TOTAL)  # type: ignore[attr-defined]
+    return counted
+
+
 def keyset_page(
     queryset: QuerySet,
     *,
@@ -227,13 +245,14 @@ def keyset_page(
     """The page of `queryset` (ordered by field names) that `cursor` points at."""
     keys = _keys(queryset)
     decoded = _Cursor.decode(cursor, queryset.model, keys) if cursor else None
-    ordered = queryset.order_by(*(k.order_by() for k in keys))
+    counted = _with_total(queryset, cap)
+    ordered = counted.order_by(*(k.order_by() for k in keys))
     if decoded is None:
         rows = list(ordered[: per_page + 1])
         start, has_previous, has_next = 1, False, len(rows) > per_page
         rows = rows[:per_page]
     elif decoded.backwards:
-        backwards = queryset.filter(_beyond(keys, decoded.values, reverse=True)).order_by(
+        backwards = counted.filter(_beyond(keys, decoded.values, reverse=True)).order_by(
             *(k.order_by(reverse=True) for k in keys)
         )
         rows = list(backwards[: per_page + 1])
@@ -247,8 +266,8 @@ def keyset_page(
     if not rows and decoded is not None:  # a cursor past the end: show the first page
         return keyset_page(queryset, per_page=per_page, base_query=base_query, cap=cap)
     if has_next:
-        counted = capped_count(queryset, cap)
-        count, capped = min(counted, cap), counted > cap
+        total = rows[0][TOTAL] if isinstance(rows[0], dict) else getattr(rows[0], TOTAL)
+        count, capped = min(total, cap), total > cap
     else:  # the last page: the rows before it and its own are all there is
         count, capped = start - 1 + len(rows), False
 

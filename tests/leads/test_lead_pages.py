@@ -94,7 +94,7 @@ def test_sorting_and_bad_params_never_500(admin_client, org, leads):
 def test_list_query_count_is_constant(admin_client, org, other_org, django_assert_num_queries):
     campaign = CampaignFactory(organization=org)
     LeadFactory.create_batch(3, organization=org, first_campaign=campaign)
-    # One page: no count query. Kept: the controls and the rows' labels (leads.controls).
+    # One page; its rows carry their capped count. Kept: controls and labels (leads.controls).
     admin_client.get(url("lead_list", org))
     # session, user, membership, the organization switcher's seats, the rows
     with django_assert_num_queries(5) as first:
