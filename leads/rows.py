@@ -40,22 +40,27 @@ class LeadRowUrls:
         self.created = DateFormat("M j, Y")
 
 
+# Below md the rows are cards (static/css/app.css, .lead-table): each cell names
+# itself (data-label) and an empty one is not shown there (EMPTY).
 ROW = """<tr>
                       {check}
-                      <td>
+                      <td class="lead-name">
                         <a class="fw-semibold" href="{lead_url}">{name}</a>
                         <div class="small text-secondary">{email}{title}</div>
                       </td>
-                      <td>{company}</td>
-                      <td>{country}</td>
-                      <td class="small">{source}{campaign}</td>
-                      <td class="small">{owner}</td>
-                      <td class="text-nowrap">
+                      <td data-label="Company"{company_empty}>{company}</td>
+                      <td data-label="Country"{country_empty}>{country}</td>
+                      <td class="small{source_empty}" data-label="Source">{source}{campaign}</td>
+                      <td class="small{owner_empty}" data-label="Owner">{owner}</td>
+                      <td class="text-nowrap" data-label="Score">
                         {score}
                       </td>
-                      <td>{quality}</td>
-                      <td class="small text-secondary" title="{created_title}">{created}</td>
+                      <td data-label="Quality">{quality}</td>
+                      <td class="small text-secondary" data-label="Created"
+                          title="{created_title}">{created}</td>
                     </tr>"""
+EMPTY = " d-none d-md-table-cell"
+EMPTY_ATTR = f' class="{EMPTY.strip()}"'
 CHECK = (
     '<td><input class="form-check-input lead-check" type="checkbox" name="lead_ids" value="{}"'
     ' aria-label="Select {}"></td>'
@@ -98,6 +103,8 @@ def lead_row(lead, *, urls: LeadRowUrls, can_edit: bool) -> SafeString:
     else:
         company_cell = escape(lead.company_name or DASH)
     campaign = urls.campaigns.get(lead.first_campaign_id)
+    source = urls.sources.get(lead.first_source, lead.first_source)
+    owner = urls.owners.get(lead.owner_id)
     quality = lead.quality
     created = lead.created_at
     return SafeString(
@@ -108,14 +115,18 @@ def lead_row(lead, *, urls: LeadRowUrls, can_edit: bool) -> SafeString:
             email=escape(lead.email or "no email"),
             title=f" · {escape(_short(lead.title, 40))}" if lead.title else "",
             company=company_cell,
+            company_empty="" if lead.company_id or lead.company_name else EMPTY_ATTR,
             country=escape(lead.country or DASH),
-            source=escape(urls.sources.get(lead.first_source, lead.first_source) or DASH),
+            country_empty="" if lead.country else EMPTY_ATTR,
+            source=escape(source or DASH),
+            source_empty="" if source or campaign else EMPTY,
             campaign=(
                 f'<div class="text-secondary">{escape(_short(campaign, 30))}</div>'
                 if campaign
                 else ""
             ),
-            owner=escape(urls.owners.get(lead.owner_id) or DASH),
+            owner=escape(owner or DASH),
+            owner_empty="" if owner else EMPTY,
             score=_score(lead),
             quality=QUALITY.format(QUALITY_CLASSES.get(quality, "secondary"), escape(quality)),
             created_title=escape(urls.created_title(created)),

@@ -57,6 +57,11 @@ def test_lead_list_filters_at_laptop_and_phone(page, shot, org, other_org, admin
     assert toggle.is_visible() and not page.locator("#lead-filters").is_visible()
     first_row = page.locator("[data-testid=lead-table] tbody tr").first
     assert first_row.bounding_box()["y"] < PHONE["height"]  # in view without scrolling
+    # Rows are cards on a phone: the table does not scroll sideways inside its box.
+    box = page.locator("[data-testid=lead-table]").locator("xpath=..")
+    assert box.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+    assert first_row.evaluate("e => getComputedStyle(e).display") == "flex"
+    assert first_row.locator("td[data-label=Country]").count() == 1  # named on the card
     shot(page, "lead-list-390")
     toggle.click()
     page.locator("#lead-filters.collapse.show").wait_for(state="visible")  # opened, not opening
