@@ -4,7 +4,7 @@ the organizations they can switch to, and the navigation their role may use."""
 from django.utils.functional import SimpleLazyObject
 
 from accounts.navigation import navigation_for
-from accounts.selectors import user_memberships
+from accounts.switcher import switcher_entries
 
 
 def tenancy(request):
@@ -15,6 +15,6 @@ def tenancy(request):
     return {
         "current_org": getattr(request, "organization", None),
         "current_membership": membership,
-        "switchable_memberships": SimpleLazyObject(lambda: list(user_memberships(user=user))),
+        "switchable_memberships": SimpleLazyObject(lambda: switcher_entries(user=user)),
         "nav_items": navigation_for(request, membership),
     }

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.urls import reverse
-
+from accounts.layout import org_url
 from accounts.permissions import Perm
 
 
@@ -67,7 +66,7 @@ def navigation_for(request, membership) -> list[dict]:
     slug = membership.organization.slug
     match = getattr(request, "resolver_match", None)
     entries = [
-        (entry, reverse(entry.url_name, kwargs={"org_slug": slug}))
+        (entry, org_url(entry.url_name, slug))
         for entry in NAV
         if membership.has_perm(entry.permission)
     ]
