@@ -88,6 +88,12 @@ class QueueUrls:
         self.datetime_format = get_format("DATETIME_FORMAT")
         # timesince's "%(num)d days" strings, translated once per count for this page.
         self.time_strings = {unit: _Plural(text) for unit, text in TIME_STRINGS.items()}
+        self.kind_labels: dict[str | None, str] = {}  # activity kinds' names, translated once
+
+    def kind_label(self, kind: str | None) -> str:
+        if kind not in self.kind_labels:
+            self.kind_labels[kind] = kind_label(kind)
+        return self.kind_labels[kind]
 
     def row_slot(self, pk: int) -> SafeString:
         """The per-row slot (pipeline/partials/queue_row_slot.html: other parts' small
@@ -286,7 +292,7 @@ def _sla(row) -> SafeString:
 def _activity(row, urls: QueueUrls) -> SafeString:
     if not row.last_activity_at:
         return NO_ACTIVITY
-    kind = kind_label(row.last_activity_kind)
+    kind = urls.kind_label(row.last_activity_kind)
     try:  # the timesince filter
         since = timesince(row.last_activity_at, time_strings=urls.time_strings)
     except (ValueError, TypeError):
