@@ -7,12 +7,15 @@ override STORAGES, STATIC_URL and ROOT_URLCONF)."""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from typing import TypeVar
 
 from django.core.signals import setting_changed
 from django.urls import get_script_prefix, get_urlconf, reverse
+
+from leadflow.core.rowhtml import IdUrl
 
 T = TypeVar("T")
 _MEMO: dict[tuple, object] = {}
@@ -41,6 +44,21 @@ def org_url(name: str, slug: str) -> str:
     if parts is None or not _SLUG.fullmatch(slug):
         return reverse(name, kwargs={"org_slug": slug})
     return slug.join(parts)
+
+
+def org_id_url(viewname: str, id_kwarg: str, slug: str) -> IdUrl:
+    """`IdUrl(viewname, id_kwarg, org_slug=slug)`, the pattern reversed once per process."""
+    template = memo(
+        ("org_id_url", viewname, id_kwarg),
+        lambda: IdUrl(viewname, id_kwarg, org_slug=_SENTINEL),
+    )
+    parts = template.parts
+    if parts is None or "".join(parts).count(_SENTINEL) != 1 or not _SLUG.fullmatch(slug):
+        return IdUrl(viewname, id_kwarg, org_slug=slug)
+    url = copy.copy(template)
+    url.kwargs = {"org_slug": slug}
+    url.parts = [part.replace(_SENTINEL, slug) for part in parts]
+    return url
 
 
 def forget(**kwargs) -> None:

@@ -6,7 +6,8 @@ from django.template import Context, Template
 from django.test import override_settings
 from django.urls import clear_script_prefix, reverse, set_script_prefix
 
-from accounts.layout import org_url
+from accounts.layout import org_id_url, org_url
+from leadflow.core.rowhtml import IdUrl
 
 TAGS = (
     "{% load layout %}{% asset 'css/app.css' %}|{% fixed_url 'accounts:home' %}"
@@ -55,3 +56,12 @@ def test_a_slug_the_pattern_would_not_take_is_reversed_as_given():
     with pytest.raises(Exception, match="Reverse"):
         org_url("notifications:list", 'x"><script>')
     assert reverse("notifications:list", kwargs={"org_slug": "acme"}) == "/o/acme/notifications/"
+
+
+@pytest.mark.parametrize("slug", ["acme", "globex-2"])
+def test_row_links_reversed_once_equal_a_fresh_reverse(slug):
+    for name in ("leads:lead_detail", "pipeline:lead_accept", "pipeline:lead_touch"):
+        ours, fresh = org_id_url(name, "lead_id", slug), IdUrl(name, "lead_id", org_slug=slug)
+        for pk in (1, 42, 9081726354):
+            assert ours(pk) == fresh(pk) == reverse(name, kwargs={"org_slug": slug, "lead_id": pk})
+    assert org_id_url("leads:lead_detail", "lead_id", slug).parts is not None
