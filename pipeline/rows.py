@@ -21,7 +21,7 @@ from accounts.layout import org_id_url
 from leadflow.core.rowhtml import _SENTINEL, IdUrl, escape_value, html, show
 from leads.models import LeadStage, ScoreBand
 from leads.timeline import kind_label
-from pipeline.rowtime import DateTimeFormat, TimeSince
+from pipeline.rowtime import page_times
 
 _DASH = mark_safe('<span class="text-secondary">—</span>')
 _PQL = mark_safe(
@@ -85,8 +85,7 @@ class QueueUrls:
         self.stage_labels = {value: str(label) for value, label in LeadStage.choices}
         self.band_labels = {value: str(label) for value, label in ScoreBand.choices}
         # `{{ datetime }}` and `|timesince`, their words translated once for this page.
-        self.datetime_format = DateTimeFormat(get_format("DATETIME_FORMAT"))
-        self.time_since = TimeSince()
+        self.datetime_format, self.time_since = page_times(get_format("DATETIME_FORMAT"))
         self.kind_labels: dict[str | None, str] = {}  # activity kinds' names, translated once
 
     def kind_label(self, kind: str | None) -> str:

@@ -24,10 +24,20 @@ from django.utils.dates import MONTHS_AP
 from django.utils.html import avoid_wrapping
 from django.utils.timesince import TIME_STRINGS, timesince
 from django.utils.timezone import is_aware
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 FAST_SPECIFIERS = frozenset("NjYP")
 UNITS = (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60))
+_PRINTERS: dict[tuple[str | None, str], tuple[DateTimeFormat, TimeSince]] = {}
+
+
+def page_times(fmt) -> tuple[DateTimeFormat, TimeSince]:
+    """The two printers for a page in the active language, made once per process
+    and language (translations do not change while it runs)."""
+    key = (get_language(), str(fmt))
+    if key not in _PRINTERS:
+        _PRINTERS[key] = (DateTimeFormat(fmt), TimeSince())
+    return _PRINTERS[key]
 
 
 class DateTimeFormat:

@@ -8,7 +8,7 @@ import pytest
 from django.utils import dateformat, translation
 from django.utils.timesince import timesince
 
-from pipeline.rowtime import DateTimeFormat, TimeSince
+from pipeline.rowtime import DateTimeFormat, TimeSince, page_times
 
 FORMATS = ["N j, Y, P", r"j N Y \a\t P", "Y-m-d H:i", "D, j M Y", "P", r"\N\j N"]
 NOW = dt.datetime(2026, 3, 1, 9, 30, 15, 250000, tzinfo=dt.UTC)
@@ -46,3 +46,15 @@ def test_time_since_says_what_timesince_says(language):
         ours = TimeSince(clock=NOW.astimezone)
         for value in values:
             assert ours(value) == timesince(value, NOW), (value, NOW - value)
+
+
+def test_each_language_has_its_own_printers():
+    with translation.override("de"):
+        german, _since = page_times("N j, Y, P")
+        assert german(NOW.replace(hour=12, minute=0)) == dateformat.format(
+            NOW.replace(hour=12, minute=0), "N j, Y, P"
+        )
+    with translation.override("en"):
+        english, _since = page_times("N j, Y, P")
+        assert english(NOW.replace(hour=12, minute=0)) == "March 1, 2026, noon"
+    assert english is not german and page_times("N j, Y, P")[0] is page_times("N j, Y, P")[0]
