@@ -45,7 +45,7 @@ class SwitcherEntry:
 
 
 def _key(user_id: int) -> str:
-    return f"switcher:{user_id}"
+    return f"switcher:v1:{user_id}"  # a new version when the entries' shape changes
 
 
 def _load(user: User) -> list[tuple[int, str, str, str]]:
