@@ -33,6 +33,10 @@ def memo(key: tuple, compute: Callable[[], T]) -> T:
         return value
 
 
+def _is_slug(value) -> bool:
+    return isinstance(value, str) and _SLUG.fullmatch(value) is not None
+
+
 def _cut(name: str) -> list[str] | None:
     url = reverse(name, kwargs={"org_slug": _SENTINEL})
     return url.split(_SENTINEL) if url.count(_SENTINEL) == 1 else None
@@ -41,7 +45,7 @@ def _cut(name: str) -> list[str] | None:
 def org_url(name: str, slug: str) -> str:
     """`reverse(name, kwargs={"org_slug": slug})`, the pattern reversed once per process."""
     parts = memo(("org_url", name), lambda: _cut(name))
-    if parts is None or not _SLUG.fullmatch(slug):
+    if parts is None or not _is_slug(slug):
         return reverse(name, kwargs={"org_slug": slug})
     return slug.join(parts)
 
@@ -53,7 +57,7 @@ def org_id_url(viewname: str, id_kwarg: str, slug: str) -> IdUrl:
         lambda: IdUrl(viewname, id_kwarg, org_slug=_SENTINEL),
     )
     parts = template.parts
-    if parts is None or "".join(parts).count(_SENTINEL) != 1 or not _SLUG.fullmatch(slug):
+    if parts is None or "".join(parts).count(_SENTINEL) != 1 or not _is_slug(slug):
         return IdUrl(viewname, id_kwarg, org_slug=slug)
     url = copy.copy(template)
     url.kwargs = {"org_slug": slug}

@@ -65,3 +65,11 @@ def test_row_links_reversed_once_equal_a_fresh_reverse(slug):
         for pk in (1, 42, 9081726354):
             assert ours(pk) == fresh(pk) == reverse(name, kwargs={"org_slug": slug, "lead_id": pk})
     assert org_id_url("leads:lead_detail", "lead_id", slug).parts is not None
+
+
+def test_no_organization_fails_as_url_fails():
+    # {% url %} with a missing slug raises NoReverseMatch; so does the tag.
+    with pytest.raises(Exception, match="Reverse"):
+        Template("{% load layout %}{% org_url 'notifications:list' current_org.slug %}").render(
+            Context({"current_org": None})
+        )
