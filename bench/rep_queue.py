@@ -25,7 +25,8 @@ as CPU time of this process, which a loaded machine disturbs less), growth large
 page <= 2x), the page's query count (must be equal at both sizes), each statement's
 time, the lead list's time (as the admin, 50 rows) in SQL and outside it, with
 --explain the EXPLAIN ANALYZE of the queue's main query, and with --profile a
-cProfile of both pages (their functions by own time). Loading
+cProfile of both pages (their functions by own time, then the project's own by
+cumulative time). Loading
 drops the lead/activity/company secondary indexes and rebuilds them after
 (bench/rescore.py's bulk_load), then VACUUM ANALYZE. No timed assertions: the
 figures are for people to read.
