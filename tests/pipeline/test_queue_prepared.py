@@ -111,3 +111,20 @@ def test_a_value_the_statement_does_not_take_stops_the_compilation(org, sales_re
     )
     with tenant_scope(org), pytest.raises(ValueError, match="now"):
         ignores_now.run(membership=sales_rep, now=timezone.now(), limit=10)
+
+
+def test_the_page_shows_its_page_of_the_queue(org, other_org, sales_rep, client_for):
+    from pipeline.views.queue import QUEUE_PAGE_SIZE
+    from tests.pipeline.support import mql_for
+    from tests.pipeline.test_pages import row_ids, url
+
+    with tenant_scope(other_org):
+        mql_for(rep(other_org))
+    with tenant_scope(org):
+        for score in range(QUEUE_PAGE_SIZE + 2):
+            mql_for(sales_rep, score=score, band="warm", scored_at=timezone.now())
+        order = [lead.pk for lead in selectors.rep_queue(membership=sales_rep)]
+    client = client_for(sales_rep)
+    pages = [row_ids(client.get(url("queue", org) + f"?page={n}").content.decode()) for n in (1, 2)]
+    assert pages == [order[:QUEUE_PAGE_SIZE], order[QUEUE_PAGE_SIZE:]]
+    assert row_ids(client.get(url("queue", org) + "?page=9").content.decode()) == pages[1]
