@@ -7,11 +7,14 @@ starts with ("Needs review" at /leads/review/, not "Leads" too)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 
+from accounts.layout import org_url
 from accounts.permissions import Perm
+from leadflow.core.rowhtml import html
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def navigation_for(request, membership) -> list[dict]:
     slug = membership.organization.slug
     match = getattr(request, "resolver_match", None)
     entries = [
-        (entry, reverse(entry.url_name, kwargs={"org_slug": slug}))
+        (entry, org_url(entry.url_name, slug))
         for entry in NAV
         if membership.has_perm(entry.permission)
     ]
@@ -89,3 +92,48 @@ def _current(entries: list[tuple[NavEntry, str]], path: str, view_name: str) -> 
         if hit and len(url) > len(best_url):
             best, best_url = entry, url
     return best
+
+
+# One entry of partials/sidebar.html's list, as its former {% for %} loop wrote it.
+NAV_ITEM = """
+        <li class="nav-item">
+          <a class="nav-link {active}"
+             href="{url}"
+             {current}>
+            <i class="bi bi-{icon} me-2" aria-hidden="true"></i>{label}
+          </a>
+        </li>
+      """
+CURRENT = mark_safe('aria-current="page"')
+
+
+def navigation_html(items: list[dict]) -> SafeString:
+    """The sidebar's entries built in Python: on every page, a loop of a dozen
+    entries through the template engine cost more than the rest of the sidebar."""
+    return SafeString(
+        "".join(
+            html(
+                NAV_ITEM,
+                active="active" if item["active"] else "",
+                url=item["url"],
+                current=CURRENT if item["active"] else "",
+                icon=item["icon"],
+                label=item["label"],
+            )
+            for item in items
+        )
+    )
+
+
+class LazyHtml:
+    """Markup made when a template prints it (a page without a sidebar never does)."""
+
+    def __init__(self, make: Callable[[], SafeString]) -> None:
+        self._make, self._made = make, None
+
+    def __html__(self) -> SafeString:
+        if self._made is None:
+            self._made = self._make()
+        return self._made
+
+    __str__ = __html__

@@ -25,7 +25,8 @@ as CPU time of this process, which a loaded machine disturbs less), growth large
 page <= 2x), the page's query count (must be equal at both sizes), each statement's
 time, the lead list's time (as the admin, 50 rows) in SQL and outside it, with
 --explain the EXPLAIN ANALYZE of the queue's main query, and with --profile a
-cProfile of both pages (their functions by own time). Loading
+cProfile of both pages (their functions by own time, then the project's own by
+cumulative time). Loading
 drops the lead/activity/company secondary indexes and rebuilds them after
 (bench/rescore.py's bulk_load), then VACUUM ANALYZE. No timed assertions: the
 figures are for people to read.
@@ -180,6 +181,15 @@ def profile_page(client, path: str, *, label: str, top: int = 18) -> None:
     print(f"\n    cProfile of 20 GETs of {label} ({seconds * 1000:.0f} ms profiled), by own time:")
     stats.sort_stats("tottime")
     rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    _print_profile_rows(rows)
+    # By cumulative time, the project's own functions: which part of the page costs.
+    print("    ... and the project's functions by cumulative time:")
+    ours = [item for item in stats.stats.items() if item[0][0].startswith(str(ROOT) + "/")]
+    ours = [item for item in ours if "/.venv/" not in item[0][0]]
+    _print_profile_rows(sorted(ours, key=lambda item: item[1][3], reverse=True)[: top * 2])
+
+
+def _print_profile_rows(rows) -> None:
     for (filename, line, function), (_cc, calls, tottime, cumtime, _callers) in rows:
         where = f"{Path(filename).name}:{line}({function})"
         print(

@@ -247,6 +247,10 @@ def add_assignments(*, team: SalesTeam, leads: tuple[int, int], now: datetime) -
             "accepted_at": f"CASE WHEN NOT {mql} THEN l.assigned_at + interval '30 minutes' END",
             "breached_at": f"CASE WHEN {mql} AND l.assigned_at < %(now)s - interval '4 hours'"
             " THEN l.assigned_at + interval '4 hours' END",
+            # 80 % of the nearest window (first touch, 1 hour); warned once it passed.
+            "at_risk_at": "l.assigned_at + interval '48 minutes'",
+            "at_risk_notified_at": "CASE WHEN l.assigned_at + interval '48 minutes' < %(now)s"
+            " THEN l.assigned_at + interval '48 minutes' END",
             "is_current": "TRUE",
         },
         _leads_in(leads, "l.owner_id IS NOT NULL"),
@@ -268,6 +272,8 @@ def add_assignments(*, team: SalesTeam, leads: tuple[int, int], now: datetime) -
             "first_touched_at": "NULL",
             "accepted_at": "NULL",
             "breached_at": "NULL",
+            "at_risk_at": "NULL",
+            "at_risk_notified_at": "NULL",
             "is_current": "FALSE",
         },
         _leads_in(

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
-from django.utils import dateformat
 from django.utils.formats import get_format
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import TIME_STRINGS, timesince
 from django.utils.timezone import template_localtime
 
+from accounts.layout import org_id_url
 from leadflow.core.rowhtml import _SENTINEL, IdUrl, escape_value, html, show
 from leads.models import LeadStage, ScoreBand
 from leads.timeline import kind_label
+from pipeline.rowtime import page_times
 
 _DASH = mark_safe('<span class="text-secondary">—</span>')
 _PQL = mark_safe(
@@ -78,16 +78,20 @@ class QueueUrls:
     def __init__(self, org_slug: str) -> None:
         self.org_slug = org_slug
         self._slot: list[str] | None = None
-        self.lead_detail = IdUrl("leads:lead_detail", "lead_id", org_slug=org_slug)
+        self.lead_detail = org_id_url("leads:lead_detail", "lead_id", org_slug)
         self._actions: dict[str, IdUrl] = {}
         # A stage's buttons per open form, cut where the row id goes (_actions).
         self.action_markup: dict[tuple, list[str] | None] = {}
         self.stage_labels = {value: str(label) for value, label in LeadStage.choices}
         self.band_labels = {value: str(label) for value, label in ScoreBand.choices}
-        # What `{{ datetime }}` formats with, looked up once (the page's language).
-        self.datetime_format = get_format("DATETIME_FORMAT")
-        # timesince's "%(num)d days" strings, translated once per count for this page.
-        self.time_strings = {unit: _Plural(text) for unit, text in TIME_STRINGS.items()}
+        # `{{ datetime }}` and `|timesince`, their words translated once for this page.
+        self.datetime_format, self.time_since = page_times(get_format("DATETIME_FORMAT"))
+        self.kind_labels: dict[str | None, str] = {}  # activity kinds' names, translated once
+
+    def kind_label(self, kind: str | None) -> str:
+        if kind not in self.kind_labels:
+            self.kind_labels[kind] = kind_label(kind)
+        return self.kind_labels[kind]
 
     def row_slot(self, pk: int) -> SafeString:
         """The per-row slot (pipeline/partials/queue_row_slot.html: other parts' small
@@ -103,7 +107,7 @@ class QueueUrls:
 
     def _action_url(self, name: str) -> IdUrl:
         if name not in self._actions:
-            self._actions[name] = IdUrl(f"pipeline:lead_{name}", "lead_id", org_slug=self.org_slug)
+            self._actions[name] = org_id_url(f"pipeline:lead_{name}", "lead_id", self.org_slug)
         return self._actions[name]
 
     def action(self, name: str, lead_id: int) -> str:
@@ -119,19 +123,6 @@ class QueueUrls:
         braces doubled: format() fills in the rest)."""
         fixed = {k: _braced(getattr(action, k)) for k in ("name", "label", "icon")}
         return template.format(url="{url}", pk="{pk}", css=_braced(css), **fixed)
-
-
-class _Plural:
-    """A lazy plural string whose translations are kept per count."""
-
-    def __init__(self, text) -> None:
-        self.text, self.done = text, {}
-
-    def __mod__(self, values: dict) -> str:
-        key = values["num"]
-        if key not in self.done:
-            self.done[key] = self.text % values
-        return self.done[key]
 
 
 def _braced(value) -> str:
@@ -286,13 +277,13 @@ def _sla(row) -> SafeString:
 def _activity(row, urls: QueueUrls) -> SafeString:
     if not row.last_activity_at:
         return NO_ACTIVITY
-    kind = kind_label(row.last_activity_kind)
+    kind = urls.kind_label(row.last_activity_kind)
     try:  # the timesince filter
-        since = timesince(row.last_activity_at, time_strings=urls.time_strings)
+        since = urls.time_since(row.last_activity_at)
     except (ValueError, TypeError):
         since = ""
     # `{{ last_activity_at }}`: local time in the page's DATETIME_FORMAT (escaped by html).
-    at = dateformat.format(template_localtime(row.last_activity_at), urls.datetime_format)
+    at = urls.datetime_format(template_localtime(row.last_activity_at))
     return html(ACTIVITY, kind, at, since)
 
 

@@ -33,6 +33,7 @@ from django.db.models.functions import Coalesce, Least, RowNumber
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, Role
+from leadflow.core.prepared import STAND_IN_TIME, PreparedQuery
 from leads.models import Activity, Lead, LeadStage, ScoreBand
 from pipeline.followups import with_task_flags
 from pipeline.models import (
@@ -126,6 +127,46 @@ def rep_queue(*, membership: Membership, now: datetime | None = None) -> QuerySe
     )
 
 
+# What the queue's row shows of a lead (pipeline/rows.py; the annotations above come
+# along): not the JSON columns, the company or the BANT notes.
+QUEUE_ROW_FIELDS = (
+    "first_name", "last_name", "email", "external_id", "title", "company_name", "phone",
+    "stage", "score", "grade", "band", "scored_at", "is_pql", "last_activity_at",
+    "opportunity__currency", "opportunity__amount",
+)  # fmt: skip
+
+_QUEUE_PAGE = PreparedQuery(
+    lambda membership, now: rep_queue(membership=membership, now=now).only(*QUEUE_ROW_FIELDS),
+    {"membership": PreparedQuery.instance(Membership), "now": STAND_IN_TIME},
+)
+
+
+def rep_queue_page(*, membership: Membership, now: datetime, offset: int, limit: int) -> list[Lead]:
+    """A page of `rep_queue` with the columns its rows show. The same statement on
+    every call: built and compiled once per process (leadflow.core.prepared), which
+    the ORM otherwise spends longer on than the database takes to run it."""
+    return _QUEUE_PAGE.run(membership=membership, now=now, offset=offset, limit=limit)
+
+
+def _queue_counts(membership: Membership, now: datetime) -> QuerySet:
+    clocks = (("accept_due_at", "accepted_at"), ("first_touch_due_at", "first_touched_at"))
+    overdue = Q(current__breached_at__isnull=False)
+    for due, done in clocks:
+        overdue |= Q(**{f"current__{done}__isnull": True, f"current__{due}__lt": now})
+    return (
+        _open_leads_of(membership)
+        .alias(current=_current())
+        .order_by()
+        .values_list("stage")
+        .annotate(n=Count("pk"), late=Count("pk", filter=overdue))
+    )
+
+
+_QUEUE_COUNTS = PreparedQuery(
+    _queue_counts, {"membership": PreparedQuery.instance(Membership), "now": STAND_IN_TIME}
+)
+
+
 def rep_queue_counts(*, membership: Membership, now) -> dict[str, int]:
     """Header figures of the queue: open leads by stage and how many are overdue (one query).
 
@@ -135,17 +176,7 @@ def rep_queue_counts(*, membership: Membership, now) -> dict[str, int]:
     first touch, its step not done) is past due, or its assignment was marked
     breached -- `sla_due_at < now` of `rep_queue`, spelled per clock.
     """
-    clocks = (("accept_due_at", "accepted_at"), ("first_touch_due_at", "first_touched_at"))
-    overdue = Q(current__breached_at__isnull=False)
-    for due, done in clocks:
-        overdue |= Q(**{f"current__{done}__isnull": True, f"current__{due}__lt": now})
-    rows = (
-        _open_leads_of(membership)
-        .alias(current=_current())
-        .order_by()
-        .values_list("stage")
-        .annotate(n=Count("pk"), late=Count("pk", filter=overdue))
-    )
+    rows = _QUEUE_COUNTS.run(membership=membership, now=now)
     by_stage = {stage: (n, late) for stage, n, late in rows}
     return {
         "total": sum(n for n, _late in by_stage.values()),

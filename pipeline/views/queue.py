@@ -67,7 +67,7 @@ def action_links(lead, org_slug: str, names, urls: QueueUrls | None = None) -> l
 
 def row_columns(queue):
     """The queue with only the columns a row shows (pipeline/rows.py)."""
-    return queue.only(*ROW_FIELDS)
+    return queue.only(*selectors.QUEUE_ROW_FIELDS)
 
 
 def decorate_rows(rows, now, urls: QueueUrls) -> list:
@@ -79,27 +79,23 @@ def decorate_rows(rows, now, urls: QueueUrls) -> list:
     return rows
 
 
-# What pipeline/rows.py shows of a lead (the selector's annotations come along):
-# not the JSON columns, the company or the BANT notes.
-ROW_FIELDS = (
-    "first_name", "last_name", "email", "external_id", "title", "company_name", "phone",
-    "stage", "score", "grade", "band", "scored_at", "is_pql", "last_activity_at",
-    "opportunity__currency", "opportunity__amount",
-)  # fmt: skip
-
-
 @org_view(Perm.WORK_LEADS)
 def queue(request):
     now = timezone.now()
     membership = request.membership
     counts = selectors.rep_queue_counts(membership=membership, now=now)
-    paginator = Paginator(row_columns(selectors.rep_queue(membership=membership)), QUEUE_PAGE_SIZE)
-    paginator.count = counts["total"]  # the header's count of the same leads: no COUNT query
-    page = paginator.get_page(request.GET.get("page"))
+    # The header's count of the same leads gives the pages: no COUNT query.
+    page = Paginator(range(counts["total"]), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = selectors.rep_queue_page(
+        membership=membership,
+        now=now,
+        offset=(page.number - 1) * QUEUE_PAGE_SIZE,
+        limit=QUEUE_PAGE_SIZE,
+    )
     urls = QueueUrls(request.organization.slug)
     context = {
         "page": page,
-        "rows": decorate_rows(page.object_list, now, urls),
+        "rows": decorate_rows(rows, now, urls),
         "queue_urls": urls,
         "counts": counts,
         "stages": [(s, LeadStage(s).label) for s in selectors.OPEN_STAGES],

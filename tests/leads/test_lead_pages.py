@@ -96,8 +96,8 @@ def test_list_query_count_is_constant(admin_client, org, other_org, django_asser
     LeadFactory.create_batch(3, organization=org, first_campaign=campaign)
     # One page; its rows carry their capped count. Kept: controls and labels (leads.controls).
     admin_client.get(url("lead_list", org))
-    # session, user, membership, the organization switcher's seats, the rows
-    with django_assert_num_queries(5) as first:
+    # session, user, membership, the rows
+    with django_assert_num_queries(4) as first:
         admin_client.get(url("lead_list", org))
     LeadFactory.create_batch(40, organization=org, first_campaign=campaign)
     with django_assert_num_queries(len(first.captured_queries)):

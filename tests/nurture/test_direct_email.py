@@ -27,7 +27,7 @@ from tests.factories import AssignmentFactory, LeadFactory, verified_sender
 pytestmark = pytest.mark.django_db
 
 committed = None
-QUERIES_COMPOSE_PAGE = 7  # session, user, org, membership, lead, sender settings, emails
+QUERIES_COMPOSE_PAGE = 6  # session, user, membership with its org, lead, sender settings, emails
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
 

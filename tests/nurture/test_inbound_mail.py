@@ -29,7 +29,7 @@ from scoring.models import RuleKind, ScoringRule
 from tests.factories import EnrollmentFactory, LeadFactory, SequenceFactory
 
 pytestmark = pytest.mark.django_db
-QUERIES_UNMATCHED_LIST = 6  # session, user, org, membership, count, page
+QUERIES_UNMATCHED_LIST = 5  # session, user, membership with its org, count, page
 
 
 @pytest.fixture

@@ -163,7 +163,7 @@ def test_board_query_count_is_pinned_at_two_sizes(
     assert load(20) == 25
 
 
-BOARD_QUERIES = 7  # middleware (4) + the stages + the sums + the cards (one window query)
+BOARD_QUERIES = 6  # middleware (3) + the stages + the sums + the cards (one window query)
 
 
 # --- Moving a deal ----------------------------------------------------------------------

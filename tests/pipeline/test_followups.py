@@ -319,8 +319,8 @@ def test_my_day_query_count_is_pinned(rep_client, org, sales_rep, django_assert_
     assert load(7) == 18
 
 
-# middleware (4) + open tasks, done today
-MY_DAY_QUERIES = 6
+# middleware (3) + open tasks, done today
+MY_DAY_QUERIES = 5
 
 
 def test_complete_and_reopen_through_htmx(rep_client, org, sales_rep, lead):

@@ -95,9 +95,9 @@ def test_queue_query_count_is_pinned(rep_client, org, sales_rep, django_assert_n
     assert load(9) == 11
 
 
-# session + user + membership + org (middleware), page, header counts (which the
-# paginator takes its count from)
-QUEUE_QUERIES = 6
+# session + user + membership with its org (middleware), page, header counts (which
+# the paginator takes its count from)
+QUEUE_QUERIES = 5
 
 
 # --- Quick actions (htmx) -------------------------------------------------------------
@@ -315,8 +315,8 @@ def test_team_query_count_is_pinned(admin_client, org, django_assert_num_queries
     assert load(5) == (7, 7)
 
 
-# middleware (4) + seats, unassigned page, unassigned count, members, failed notice emails
-TEAM_QUERIES = 9
+# middleware (3) + seats, unassigned page, unassigned count, members, failed notice emails
+TEAM_QUERIES = 8
 
 
 def test_away_toggle_swaps_the_seat_row(admin_client, org):

@@ -126,7 +126,7 @@ def test_page_switches_models_and_exports(org, admin_client, deals):
 def test_query_count_is_constant(org, admin_client, deals, django_assert_num_queries):
     url = reverse("reports:attribution", kwargs={"org_slug": org.slug})
     admin_client.get(url, PERIOD)
-    with django_assert_num_queries(14) as first:
+    with django_assert_num_queries(13) as first:
         admin_client.get(url, PERIOD)
     with tenant_scope(org):
         for _ in range(4):

@@ -121,7 +121,7 @@ def test_dashboard_query_count_is_flat(org, data, admin, client_for, django_asse
     with tenant_scope(org):
         rollup_refresh(organization_id=org.pk)
     client.get(url, MARCH)
-    with django_assert_num_queries(17) as small:
+    with django_assert_num_queries(16) as small:
         response = client.get(url, MARCH)
     assert response.context["as_of"] is not None
     campaign = f.CampaignFactory(organization=org, channel=Channel.EVENT)

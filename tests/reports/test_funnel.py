@@ -322,8 +322,8 @@ def test_funnel_page_query_count_is_flat(
     # Live, on PostgreSQL each of the two velocity statements runs with JIT off
     # (SAVEPOINT, set_config, RELEASE inside the test's transaction); from the
     # rollups, velocity is two merges (histograms, SLA counts) instead of three.
-    live = 12 + (6 if connection.vendor == "postgresql" else 0)
-    with django_assert_num_queries(11 if rollups else live) as small:
+    live = 11 + (6 if connection.vendor == "postgresql" else 0)
+    with django_assert_num_queries(10 if rollups else live) as small:
         response = client.get(url, MARCH)
     assert (response.context["as_of"] is not None) is rollups
     with tenant_scope(org):

@@ -132,7 +132,7 @@ def test_query_count_does_not_grow_with_data(
 ):
     client = client_for(admin)
     client.get(url(org), MARCH)  # warm the session and caches
-    with django_assert_num_queries(17) as small:
+    with django_assert_num_queries(16) as small:
         client.get(url(org), MARCH)
     _grow(org, 25)
     with django_assert_num_queries(len(small.captured_queries)):

@@ -212,16 +212,16 @@ READS = r'(?:FROM|JOIN) "{}"'
 @pytest.mark.parametrize(
     ("page", "queries", "names"),
     [
-        # session, user, membership, org + config (3), segments, scores, rules,
+        # session, user, membership with its org + config (3), segments, scores, rules,
         # holdout version, each twice (this period and the previous) …
         (
             "reports:scoring",
-            21,
+            20,
             (READS.format("pipeline_stagetransition"), READS.format("leads_activity")),
         ),
-        # … and the rule list: session, user, membership, org + settings, rules, match
+        # … and the rule list: session, user, membership with its org + settings, rules, match
         # counts, groups, distribution, latest job, changes (no change: no group names).
-        ("scoring:rule_list", 11, ('"score_breakdown"',)),
+        ("scoring:rule_list", 10, ('"score_breakdown"',)),
     ],
 )
 def test_pages_read_each_lead_once_whatever_the_number_of_rules(

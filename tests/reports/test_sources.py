@@ -73,7 +73,7 @@ def test_other_tenant_and_query_count(
 ):
     client = client_for(other_admin)
     client.get(url(other_org), MARCH)
-    with django_assert_num_queries(13) as small:
+    with django_assert_num_queries(12) as small:
         response = client.get(url(other_org), MARCH)
     assert [r["label"] for r in response.context["source_chart"].table.rows] == ["Webinar"]
     with tenant_scope(other_org):

@@ -587,10 +587,10 @@ def test_the_rules_page_runs_a_fixed_number_of_queries(
     admin_client.get(url("rule_list", org))  # settings row created on first visit
     # session, user, membership, org + settings, rules, match counts, groups,
     # distribution, latest job, changes, group names.
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         small = admin_client.get(url("rule_list", org))
     _grow(org, leads=40, rules=6)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         large = admin_client.get(url("rule_list", org))
     assert small.context["distribution"].total == 3
     assert large.context["distribution"].total == 43
