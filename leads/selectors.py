@@ -13,7 +13,8 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import Membership, Role
 from leadflow.core.orgfacts import org_fact
-from leadflow.core.pagination import COUNT_CAP, capped_count
+from leadflow.core.pagination import COUNT_CAP, capped_count, first_page_query
+from leadflow.core.prepared import STAND_IN_ID, PreparedQuery
 from leads.models import (
     Activity,
     Campaign,
@@ -97,6 +98,33 @@ def lead_list_rows(*, membership: Membership) -> QuerySet:
     columns (custom attributes, consent, scoring detail) and no model instances,
     which cost the page more than its SQL."""
     return visible_leads(membership=membership).values_list(*LIST_ROW_FIELDS, named=True)
+
+
+def lead_list_newest(*, membership: Membership) -> QuerySet:
+    """The lead list as it opens: its rows, newest first."""
+    return lead_list_rows(membership=membership).order_by("-created_at")
+
+
+def _first_page(membership: Membership) -> QuerySet:
+    return first_page_query(lead_list_newest(membership=membership), COUNT_CAP)
+
+
+# The list's first page without filters, the page most opened, as a statement
+# compiled once per process (leadflow.core.prepared): building and compiling it
+# costs the ORM about what PostgreSQL takes to run it. One per visibility rule of
+# visible_lead_q: a sales rep's own leads (the rep is the call's value), or all.
+_OWN_FIRST_PAGE = PreparedQuery(
+    _first_page, {"membership": Membership(pk=STAND_IN_ID, role=Role.SALES_REP)}
+)
+_ALL_FIRST_PAGE = PreparedQuery(lambda: _first_page(Membership(role=Role.ADMIN)), {})
+
+
+def lead_list_first_rows(*, membership: Membership, limit: int) -> list:
+    """The first `limit` rows of `first_page_query(lead_list_newest(...), COUNT_CAP)`
+    (what keyset_page would read) for this member, from the compiled statement."""
+    if membership.role == Role.SALES_REP:
+        return _OWN_FIRST_PAGE.run(membership=membership, limit=limit)
+    return _ALL_FIRST_PAGE.run(limit=limit)
 
 
 def lead_detail(*, membership: Membership) -> QuerySet[Lead]:

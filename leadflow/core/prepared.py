@@ -14,8 +14,8 @@ every call; only a few values change: whose queue, the time, the tenant. So:
 - `run(limit=, offset=, **values)` puts each call's values where the stand-ins
   were, adds LIMIT/OFFSET, executes the SQL, and turns the rows into model
   instances as the ORM's own ModelIterable does (the same converters,
-  `from_db`, related objects, annotations), or into the tuples of a
-  `values_list()` query.
+  `from_db`, related objects, annotations), or into the tuples (named ones
+  too) of a `values_list()` query.
 
 The tenant wall holds: the organization is the active django-scopes scope's,
 read at each run; with no single organization in scope (scopes disabled, a list
@@ -37,9 +37,11 @@ from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import (  # type: ignore[attr-defined]  # ModelIterable's helper
     ModelIterable,
+    NamedValuesListIterable,
     ValuesListIterable,
     get_related_populators,
 )
+from django.db.models.utils import create_namedtuple_class
 from django_scopes import get_scope, scope
 
 # No row has a negative id; no timestamp of ours is from 1901.
@@ -70,9 +72,12 @@ class _Compiled:
         if missing or inlined:
             raise ValueError(f"stand-ins not passed as parameters: {sorted(missing)} {inlined}")
         self.instances = queryset._iterable_class is ModelIterable
+        self.named = None
         if not self.instances:
-            if queryset._iterable_class is not ValuesListIterable:
-                raise ValueError("model instances or values_list() tuples only")
+            if queryset._iterable_class is NamedValuesListIterable:
+                self.named = create_namedtuple_class(*queryset._fields)  # type: ignore[attr-defined]
+            elif queryset._iterable_class is not ValuesListIterable:
+                raise ValueError("model instances or values_list() tuples (named or not) only")
             return
         klass_info = compiler.klass_info
         self.model = klass_info["model"]
@@ -94,7 +99,10 @@ class _Compiled:
             fetched = cursor.fetchall()
         compiler, db = self.compiler, connection.alias
         if not self.instances:
-            return list(compiler.results_iter([fetched], tuple_expected=True))
+            rows = compiler.results_iter([fetched], tuple_expected=True)
+            if self.named is not None:
+                return [tuple.__new__(self.named, row) for row in rows]
+            return list(rows)
         populators = get_related_populators(self.klass_info, compiler.select, db)
         objects = []
         for row in compiler.results_iter([fetched]):

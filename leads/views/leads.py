@@ -33,7 +33,9 @@ from leads.services import leads as lead_services
 from leads.tasks.duplicates import rebuild_duplicates
 
 PAGE_SIZES = (25, 50, 100)
-LEAD_COUNT_CAP = COUNT_CAP  # "Showing 1–50 of 1,000+": counted no further
+# "Showing 1–50 of 1,000+": counted no further (the first page's compiled
+# statement, leads.selectors.lead_list_first_rows, counts to this cap).
+LEAD_COUNT_CAP = COUNT_CAP
 
 
 def _page_size(request) -> int:
@@ -69,9 +71,22 @@ def lead_list(request):
     # Built only when used: to filter, or to render controls the cache does not hold.
     members = SimpleLazyObject(lambda: _members(request))
     lead_filter = SimpleLazyObject(lambda: _filtered(request, members=members, queryset=rows))
-    queryset = lead_filter.qs if _filters_given(request) else rows.order_by("-created_at")
+    if _filters_given(request):
+        queryset, first_rows = lead_filter.qs, None
+    else:  # the list as it opens: its first page from a statement compiled once
+        queryset = selectors.lead_list_newest(membership=membership)
+
+        def first_rows(limit: int) -> list:
+            return selectors.lead_list_first_rows(membership=membership, limit=limit)
+
     # Keyset pages and a capped count: no COUNT or OFFSET over the whole tenant.
-    page = request_page(request, queryset, per_page=_page_size(request), cap=LEAD_COUNT_CAP)
+    page = request_page(
+        request,
+        queryset,
+        per_page=_page_size(request),
+        cap=LEAD_COUNT_CAP,
+        first_rows=first_rows,
+    )
     can_edit = membership.has_perm(Perm.EDIT_LEADS)
     bulk = bulk_actions_for(membership)
     context = {
