@@ -471,6 +471,15 @@ class PipelinePolicy(TenantModel):
     def __str__(self) -> str:
         return f"Pipeline policy of {self.organization_id}"
 
+    # The single-lead path caches which activity kinds the PQL rules count (orgfacts).
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        org_fact_forget("pql_kinds", self.organization_id)
+
+    def delete(self, *args, **kwargs):
+        org_fact_forget("pql_kinds", self.organization_id)
+        return super().delete(*args, **kwargs)
+
 
 class NotificationKind(models.TextChoices):
     ASSIGNED = "assigned", "New lead assigned to you"

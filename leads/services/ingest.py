@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from leadflow.core import hooks
 from leadflow.core.db import bulk_update_from_values
+from leadflow.core.orgfacts import org_facts_prefetched
 from leads.models import Activity, Campaign, Company, ConsentAction, Lead, Quality
 from leads.scrub import scrub_lead
 from leads.services.consent import (
@@ -666,6 +667,13 @@ def lead_ingest_batch(
     Returns one RowResult per input row, in order. Call it inside the
     organization's scope.
     """
+    with org_facts_prefetched(organization_id):  # one cache round trip for the facts
+        return _ingest(organization_id, rows, touch)
+
+
+def _ingest(
+    organization_id: int, rows: Sequence[Mapping[str, Any]], touch: Touch
+) -> list[RowResult]:
     now = timezone.now()
     results: list[RowResult | None] = [None] * len(rows)
     prepared: list[_Prepared] = []
