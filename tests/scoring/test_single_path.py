@@ -413,3 +413,27 @@ def test_a_cache_outage_scores_from_the_database(org, other_org, monkeypatch):
     assert score_of(org, "ann@acme-corp.com") == 50
     with tenant_scope(org):
         assert FormSubmission.objects.get().outcome == "created"
+
+
+@pytest.mark.django_db
+def test_rule_values_with_quotes_percents_and_braces_score_on_the_single_path(org, other_org):
+    """The few-lead SELECT has the configuration's values written into its text
+    (PostgreSQL): a value with SQL and placeholder characters matches as text."""
+    configure(other_org)
+    with tenant_scope(org):
+        ScoringSettings.objects.get_or_create(organization=org)
+    hostile = "50% o'brien {x} %s"
+    ScoringRuleFactory(organization=org, field="title", operator="eq", value=hostile, points=7)
+    ScoringRuleFactory(organization=org, field="city", operator="contains", value="%", points=3)
+    client = Client(headers={"Authorization": f"Bearer {api_key_for(org)}"})
+    assert api_create(client, "one@acme-corp.com", title=hostile).status_code == 201
+    assert api_create(client, "two@acme-corp.com", title="50% obrien").status_code == 201
+    assert api_create(client, "three@acme-corp.com", city="100% Berlin").status_code == 201
+    assert score_of(org, "one@acme-corp.com") == 7
+    assert score_of(org, "two@acme-corp.com") == 0
+    assert score_of(org, "three@acme-corp.com") == 3
+    with tenant_scope(org):
+        lead = Lead.objects.get(email="one@acme-corp.com")
+        engine.rescore(organization_id=org.pk, lead_ids=[lead.pk])  # the set-based path agrees
+        lead.refresh_from_db()
+        assert lead.score == 7
