@@ -83,9 +83,10 @@ def org_facts_prefetched(organization_id: int) -> Iterator[None]:
         _prefetched.reset(token)
 
 
-def org_fact_forget(name: str, organization_id: int) -> None:
+def org_fact_forget(name: str, organization_id: int, *, at_commit: bool = True) -> None:
     """Forget the fact now and again once the current transaction commits (a
-    reader between the two may have stored what it read before the commit)."""
+    reader between the two may have stored what it read before the commit;
+    at_commit=False when a reader in this transaction reads the change itself)."""
     key = _key(name, organization_id)
     prefetched = _prefetched.get()
     if prefetched is not None:
@@ -98,4 +99,5 @@ def org_fact_forget(name: str, organization_id: int) -> None:
             log.warning("Cache unavailable; %s not forgotten", key)
 
     forget()
-    transaction.on_commit(forget)
+    if at_commit:
+        transaction.on_commit(forget)
