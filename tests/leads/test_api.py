@@ -211,6 +211,23 @@ class TestLeadUpsert:
                 for b, p in zip(bodies, payloads, strict=True)
             ]
 
+    def test_values_with_quotes_percents_and_placeholders_are_stored_as_sent(self, api, org):
+        """On PostgreSQL the new lead's values are written into its statement."""
+        odd = "O'Brien 100% \\ {x} %s %(y)s ü"
+        payload = {
+            "email": "odd@initech.com",
+            "city": odd,
+            "custom": {"note": odd, "n": 1.5, "list": [None, True]},
+            "properties": {"url": odd},
+            "activity_kind": "page_view",
+        }
+        body = post(api, payload).json()
+        assert body["outcome"] == "created"
+        with tenant_scope(org):
+            lead = Lead.objects.get(pk=body["lead"]["id"])
+            assert (lead.city, lead.custom) == (odd, payload["custom"])
+            assert Activity.objects.get(lead=lead).properties["url"] == odd
+
     def test_invalid_lead_is_400_with_reasons_and_the_submission_is_kept(self, api, org):
         error = assert_error(post(api, {"first_name": "Nobody"}), 400, "invalid_lead")
         assert any(r["code"] == "email_missing" for r in error["details"])
