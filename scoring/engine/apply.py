@@ -213,7 +213,8 @@ def apply_lead_scores(
             if params is None:
                 # A complete SELECT (few_leads_sql): the rest is written in too,
                 # so the driver has no long text to scan for placeholders.
-                written = [str(int(v)) for v in values[:3]] + [sql_timestamp(now)] * 3
+                ids = (organization_id, config_version, organization_id)
+                written = [str(int(v)) for v in ids] + [sql_timestamp(now)] * 3
                 cursor.execute(f"WITH s AS MATERIALIZED ({sql}), {rest % tuple(written)}")
             else:
                 cursor.execute(f"WITH s AS MATERIALIZED ({sql}), {rest}", [*params, *values])
@@ -229,7 +230,7 @@ def apply_lead_scores(
             stored = cursor.fetchone()
             if stored is None or stored[0] != config_version:
                 return None
-            crossings = _write_rows(cursor, organization_id, sql, params, stamp)
+            crossings = _write_rows(cursor, organization_id, sql, params or [], stamp)
         result.scored = len(crossings)
         for lead_id, new_mql, old_mql in crossings:
             if bool(new_mql) != bool(old_mql):
