@@ -345,14 +345,22 @@ def _companies_by_domain(organization_id: int, rows: Iterable[_Prepared]) -> dic
     return found
 
 
-_COMPANY_COLUMNS = "id, organization_id, name, domain, industry, employee_count,"
-_COMPANY_COLUMNS += " annual_revenue, country, created_at"
+_COMPANY_FIELDS = [
+    "id", "organization_id", "name", "domain", "industry", "employee_count",
+    "annual_revenue", "country", "created_at",
+]  # fmt: skip
+_COMPANY_COLUMNS = ", ".join(_COMPANY_FIELDS)
+# After the CTEs of _companies_upsert_ctes: the companies of the wanted domains.
+_COMPANIES_FOUND = (
+    f"SELECT {_COMPANY_COLUMNS} FROM old UNION ALL SELECT {_COMPANY_COLUMNS} FROM new"
+)
 
 
-def _companies_upsert(organization_id: int, wanted: dict[str, _Prepared]) -> dict[str, Company]:
-    """PostgreSQL: the companies of these domains, the missing ones created, in
-    one statement (existing rows from the snapshot, new ones from the INSERT)."""
-    now = timezone.now()
+def _companies_upsert_ctes(
+    organization_id: int, wanted: dict[str, _Prepared]
+) -> tuple[str, list[Any]]:
+    """The CTEs `old` (these domains' companies, from the snapshot) and `new`
+    (the missing ones, inserted), and their parameters."""
     values = ", ".join(["(%s, %s, %s, %s)"] * len(wanted))
     params: list[Any] = []
     for domain, row in wanted.items():
@@ -363,18 +371,23 @@ def _companies_upsert(organization_id: int, wanted: dict[str, _Prepared]) -> dic
             row.values.get("country", ""),
         ]
     sql = (
-        f"WITH w (domain, name, industry, country) AS (VALUES {values}),"
+        f"w (domain, name, industry, country) AS (VALUES {values}),"
         " old AS (SELECT c.* FROM leads_company c JOIN w ON c.domain = w.domain"
         " WHERE c.organization_id = %s),"
         " new AS (INSERT INTO leads_company (organization_id, name, domain, industry,"
         " country, created_at) SELECT %s, w.name, w.domain, w.industry, w.country, %s FROM w"
         " WHERE w.domain NOT IN (SELECT domain FROM old) ON CONFLICT DO NOTHING"
         f" RETURNING {_COMPANY_COLUMNS})"
-        f" SELECT {_COMPANY_COLUMNS} FROM old UNION ALL SELECT {_COMPANY_COLUMNS} FROM new"
     )
-    params += [organization_id, organization_id, now]
     # The organization is filtered by hand: this is the scope's own filter.
-    return _by_domain(Company.objects.raw(sql, params))
+    return sql, [*params, organization_id, organization_id, timezone.now()]
+
+
+def _companies_upsert(organization_id: int, wanted: dict[str, _Prepared]) -> dict[str, Company]:
+    """PostgreSQL: the companies of these domains, the missing ones created, in
+    one statement (existing rows from the snapshot, new ones from the INSERT)."""
+    ctes, params = _companies_upsert_ctes(organization_id, wanted)
+    return _by_domain(Company.objects.raw(f"WITH {ctes} {_COMPANIES_FOUND}", params))
 
 
 def _by_domain(companies: Iterable[Company]) -> dict[str, Company]:
@@ -385,7 +398,7 @@ def _by_domain(companies: Iterable[Company]) -> dict[str, Company]:
 def _insert_unless_taken_sql(obj: Model) -> tuple[str, list]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING the primary key, of one row."""
     opts = obj._meta
-    fields = [f for f in opts.local_concrete_fields if not f.primary_key and not f.generated]
+    fields = _insert_fields(type(obj))
     query = InsertQuery(type(obj), on_conflict=OnConflict.IGNORE)
     query.insert_values(fields, [obj])
     compiler = query.get_compiler(using=obj._state.db or "default")
@@ -413,19 +426,38 @@ def insert_unless_taken(obj: Model) -> bool:
         return _inserted(obj, cursor.fetchone())
 
 
-def _insert_with_touch(lead: Lead, activities: list[Activity], touch: Touch, now) -> bool:
-    """PostgreSQL: `insert_unless_taken` of a new lead, its activities and the
-    outcome of touch.submission, in one statement of data-modifying CTEs (the
-    activities and the outcome are written only when the lead is)."""
-    sql, params = _insert_unless_taken_sql(lead)
-    parts = [f"WITH l AS ({sql})"]
+class _SqlFragment(str):
+    """A value of `_with_values_written_in` that is SQL, written in as is."""
+
+
+_COMPANY_OF_THE_STATEMENT = _SqlFragment("(SELECT id FROM c)")
+
+
+def _insert_with_touch(
+    organization_id: int, lead: Lead, row: _Prepared, activities: list[Activity], touch: Touch, now
+) -> tuple[bool, Company | None]:
+    """PostgreSQL: `insert_unless_taken` of a new lead, with the upsert of its
+    company (as `_companies_upsert`), its activities and the outcome of
+    touch.submission, in one statement of data-modifying CTEs (the activities
+    and the outcome are written only when the lead is). Returns whether the
+    lead was inserted and its company (None also when a concurrent writer's
+    new company was not visible to the statement: the caller looks it up)."""
+    sql, lead_params = _insert_unless_taken_sql(lead)
+    parts: list[str] = []
+    params: list[Any] = []
+    if row.company_domain:
+        ctes, params = _companies_upsert_ctes(organization_id, {row.company_domain: row})
+        parts.append(f"WITH {ctes}, c AS ({_COMPANIES_FOUND}), l AS ({sql})")
+        fields = _insert_fields(Lead)
+        if len(fields) != len(lead_params):
+            raise ValueError("The lead's INSERT has a value that is not a plain parameter")
+        lead_params[[f.attname for f in fields].index("company_id")] = _COMPANY_OF_THE_STATEMENT
+    else:
+        parts.append(f"WITH l AS ({sql})")
+    params += lead_params
     qn = connection.ops.quote_name
     for n, activity in enumerate(activities):
-        fields = [
-            f
-            for f in Activity._meta.local_concrete_fields
-            if not f.primary_key and not f.generated and f.attname != "lead_id"
-        ]
+        fields = [f for f in _insert_fields(Activity) if f.attname != "lead_id"]
         columns = ", ".join(qn(f.column) for f in fields)
         parts.append(
             f", a{n} AS (INSERT INTO {qn(Activity._meta.db_table)} ({columns}, lead_id)"
@@ -447,13 +479,22 @@ def _insert_with_touch(lead: Lead, activities: list[Activity], touch: Touch, now
             now,
             submission.pk,
         ]
-    parts.append(" SELECT id FROM l")
+    if row.company_domain:
+        company_columns = ", ".join(f"c.{name}" for name in _COMPANY_FIELDS)
+        parts.append(f" SELECT l.id, {company_columns} FROM l LEFT JOIN c ON true")
+    else:
+        parts.append(" SELECT id FROM l")
     with connection.cursor() as cursor:
         # Over 50 values: psycopg would parse this text again on every call
         # (it caches statements up to 50 parameters); written in, it is not parsed.
         cursor.execute(_with_values_written_in("".join(parts), params))
-        if not _inserted(lead, cursor.fetchone()):
-            return False
+        found = cursor.fetchone()
+    if not _inserted(lead, found):
+        return False, None
+    company = None
+    if row.company_domain and found[1] is not None:
+        company = Company.from_db(connection.alias, _COMPANY_FIELDS, found[1:])
+        lead.company = company
     for activity in activities:
         activity.lead = lead
         activity._state.adding = False
@@ -463,7 +504,11 @@ def _insert_with_touch(lead: Lead, activities: list[Activity], touch: Touch, now
         submission.lead_id = lead.pk
         submission.processed_at = now
         submission.attempts += 1
-    return True
+    return True, company
+
+
+def _insert_fields(model: type[Model]) -> list:
+    return [f for f in model._meta.local_concrete_fields if not f.primary_key and not f.generated]
 
 
 def _with_values_written_in(sql: str, params: list) -> str:
@@ -478,7 +523,10 @@ def _with_values_written_in(sql: str, params: list) -> str:
         raise ValueError("The statement's placeholders and values don't match")
     out = [pieces[0]]
     for value, piece in zip(params, pieces[1:], strict=True):
-        out += ["NULL" if value is None else literal(value).decode(), piece]
+        if isinstance(value, _SqlFragment):
+            out += [value, piece]
+        else:
+            out += ["NULL" if value is None else literal(value).decode(), piece]
     return "".join(out)
 
 
@@ -605,19 +653,28 @@ def _write_new_one(
     """A batch of one identity, tried as a new lead: INSERT unless the email or
     record id is taken (then None: the caller merges the usual way). Returns
     {identity: lead}, the created identities, and whether the activities and
-    the submission's outcome were written with the lead (PostgreSQL)."""
+    the submission's outcome were written with the lead (PostgreSQL: with its
+    company's upsert too); and the companies by domain when known (else None)."""
     [(key, row)] = rows.items()
-    companies = _companies_by_domain(organization_id, rows.values())
-    company = companies.get(row.company_domain) if row.company_domain else None
-    lead = _build_new(organization_id, row, company, touch)
     if connection.vendor != "postgresql":
+        companies = _companies_by_domain(organization_id, rows.values())
+        company = companies.get(row.company_domain) if row.company_domain else None
+        lead = _build_new(organization_id, row, company, touch)
         if not insert_unless_taken(lead):
             return None, companies
         return ({key: lead}, {key}, False), companies
+    lead = _build_new(organization_id, row, None, touch)
     activities = _activities(organization_id, prepared, {key: lead}, touch)
-    if not _insert_with_touch(lead, activities, touch, now):
-        return None, companies
-    return ({key: lead}, {key}, True), companies
+    inserted, company = _insert_with_touch(organization_id, lead, row, activities, touch, now)
+    if not inserted:
+        return None, None  # the company is upserted: the merge finds it
+    if row.company_domain and company is None:
+        # Created by a concurrent writer after the statement's snapshot began.
+        company = _companies_by_domain(organization_id, rows.values()).get(row.company_domain)
+        if company is not None:
+            Lead.objects.filter(pk=lead.pk).update(company=company)
+            lead.company = company
+    return ({key: lead}, {key}, True), None
 
 
 def _write_batch(
