@@ -28,7 +28,13 @@ The throughput phase also measures the single-lead API create (POST /api/v1/lead
 key, a lead that the organization's starter rules score, with an activity)
 against its own floor (bench/urls.py: the key authenticated as the API does, then
 one INSERT of the lead row). Goal (issue 15): the API create within 2x its
-floor — throughput >= 50% of the floor's, p50 <= 2x the floor's.
+floor — throughput >= 50% of the floor's, p50 <= 2x the floor's. --api-only
+measures just these two (no hosted-form targets).
+
+--profile N profiles instead, in this process through Django's test client (no
+gunicorn): N API creates and N floor requests, each with its SQL statements
+(count and time per request) and a cProfile by CPU time (waits for PostgreSQL
+and Redis are not CPU time: the SQL lines show those).
 """
 
 from __future__ import annotations
@@ -60,6 +66,8 @@ GOAL_THROUGHPUT = 0.5
 GOAL_P99 = 3.0
 GOAL_PROCESSING_P95 = 2.0
 GOAL_API = 2.0  # the API create within 2x its floor
+# What --profile lists: the project's code and the framework's entry points.
+PROFILED = r"leadflow|leads|scoring|pipeline|accounts|nurture|celery/app/task|ninja/operation"
 
 
 @dataclass
@@ -261,6 +269,12 @@ def main() -> int:
     )
     parser.add_argument("--samples", type=int, default=40, help="submissions idle and busy")
     parser.add_argument("--burst", type=int, default=300, help="submissions posted at once")
+    parser.add_argument(
+        "--api-only", action="store_true", help="throughput: the API create and its floor only"
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, help="profile N API creates in-process instead"
+    )
     args = parser.parse_args()
 
     urls = service_urls("capture.py")
@@ -278,6 +292,9 @@ def main() -> int:
     server = None
     failed = 0
     try:
+        if args.profile:
+            profile_api(args.profile)
+            return 0
         if args.rescore_leads:
             failed += processing_latency(
                 args, database_url_for(database_url, test_name), server_env
@@ -357,6 +374,8 @@ def main() -> int:
             ("apifloor", "/bench/api-floor/", api_body, b"created", api),
             ("api", "/api/v1/leads", api_body, b"created", api),
         ]
+        if args.api_only:
+            targets = targets[2:]
         common = {"concurrency": args.concurrency, "max_seconds": args.max_seconds}
         for number, (name, path, bodies, expect, extra) in enumerate(targets):  # warm-up
             load(
@@ -396,31 +415,15 @@ def main() -> int:
             )
             for name, rs in runs.items()
         }
-        floor, cap = pooled["floor"], pooled["capture"]
-        throughput_ratio = cap.throughput / floor.throughput
-        p99_ratio = cap.percentile(0.99) / floor.percentile(0.99)
-        slice_ratios = [
-            c.throughput / f.throughput for f, c in zip(runs["floor"], runs["capture"], strict=True)
-        ]
-        counts = outcome_counts(org, form)
         print(
             f"gunicorn {args.workers} workers x {args.threads} threads (gthread), "
             f"{args.concurrency} keep-alive connections on loopback, "
-            f"{args.slices} alternating slices of {args.requests} requests per target"
+            f"{args.slices} alternating slices of {args.requests} requests per target; "
+            f"load average {load_average()}"
         )
-        print(floor.line())
-        print(cap.line())
-        print(
-            f"capture/floor throughput {throughput_ratio:.2f} (per slice: "
-            f"median {statistics.median(slice_ratios):.2f}, "
-            f"range {min(slice_ratios):.2f}-{max(slice_ratios):.2f}) "
-            f"goal >= {GOAL_THROUGHPUT:.2f}: {verdict(throughput_ratio >= GOAL_THROUGHPUT)}"
-        )
-        print(
-            f"capture/floor p99        {p99_ratio:.2f} "
-            f"goal <= {GOAL_P99:.2f}: {verdict(p99_ratio <= GOAL_P99)}"
-        )
-        print(f"capture submissions by outcome: {counts}")
+        bad = 0
+        if not args.api_only:
+            bad += form_verdict(pooled, runs, outcome_counts(org, form))
         api_floor, api_run = pooled["apifloor"], pooled["api"]
         print(api_floor.line())
         print(api_run.line())
@@ -432,7 +435,6 @@ def main() -> int:
             f"p99 {api_run.percentile(0.99) / api_floor.percentile(0.99):.2f}x "
             f"goal <= {GOAL_API:.1f}x: {verdict(max(api_slowdown, api_p50) <= GOAL_API)}"
         )
-        bad = floor.errors + cap.errors + sum(v for k, v in counts.items() if k != "pending")
         bad += api_floor.errors + api_run.errors
         return 1 if bad or failed else 0
     finally:
@@ -440,6 +442,88 @@ def main() -> int:
             stop(server)
         _drop_bench_queue(redis_url)
         connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def form_verdict(pooled: dict[str, Run], runs: dict[str, list[Run]], counts: dict) -> int:
+    """Print the hosted-form figures; the number of failures."""
+    floor, cap = pooled["floor"], pooled["capture"]
+    throughput_ratio = cap.throughput / floor.throughput
+    p99_ratio = cap.percentile(0.99) / floor.percentile(0.99)
+    slice_ratios = [
+        c.throughput / f.throughput for f, c in zip(runs["floor"], runs["capture"], strict=True)
+    ]
+    print(floor.line())
+    print(cap.line())
+    print(
+        f"capture/floor throughput {throughput_ratio:.2f} (per slice: "
+        f"median {statistics.median(slice_ratios):.2f}, "
+        f"range {min(slice_ratios):.2f}-{max(slice_ratios):.2f}) "
+        f"goal >= {GOAL_THROUGHPUT:.2f}: {verdict(throughput_ratio >= GOAL_THROUGHPUT)}"
+    )
+    print(
+        f"capture/floor p99        {p99_ratio:.2f} "
+        f"goal <= {GOAL_P99:.2f}: {verdict(p99_ratio <= GOAL_P99)}"
+    )
+    print(f"capture submissions by outcome: {counts}")
+    return floor.errors + cap.errors + sum(v for k, v in counts.items() if k != "pending")
+
+
+# --- In-process profile of the API create ----------------------------------------------
+
+
+def profile_api(count: int) -> None:
+    """N API creates and N floor requests through the test client: statements
+    per request (count, time) and a cProfile by CPU time."""
+    import cProfile
+    import pstats
+    from collections import Counter
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    org, form, api_key = make_tenant()
+    os.environ["BENCH_ORG_ID"], os.environ["BENCH_FORM_ID"] = str(org.pk), str(form.pk)
+    client = Client(HTTP_HOST="localhost", headers={"Authorization": f"Bearer {api_key}"})
+    run_id = secrets.token_hex(3)
+
+    def post(path: str, n: int) -> None:
+        body = {"email": f"api{n}.{run_id}@initech.com", "first_name": "Ada"}
+        body |= {"last_name": "Lovelace", "title": "VP Marketing", "country": "DE"}
+        body |= {"company_name": "Initech", "activity_kind": "demo_request"}
+        response = client.post(path, json.dumps(body), content_type="application/json")
+        if response.status_code != 201:
+            raise SystemExit(f"bench: {path} answered {response.status_code}")
+
+    print(f"in-process profile, {count} requests each; load average {load_average()}")
+    for number, (name, path) in enumerate(
+        (("floor", "/bench/api-floor/"), ("api", "/api/v1/leads")), start=1
+    ):
+        for n in range(100):  # warm-up: caches, connections, the compiled scores SELECT
+            post(path, number * 10**7 + n)
+        seconds, cpu = time.perf_counter(), time.process_time()
+        with CaptureQueriesContext(connection) as ctx:
+            for n in range(count):
+                post(path, number * 10**7 + 10**6 + n)
+        seconds, cpu = time.perf_counter() - seconds, time.process_time() - cpu
+        per_statement: Counter[str] = Counter()
+        for query in ctx.captured_queries:
+            per_statement[query["sql"][:60]] += float(query["time"])
+        sql_ms = sum(per_statement.values()) * 1000 / count
+        print(
+            f"{name:<6} {seconds * 1000 / count:6.2f} ms per request, of it CPU "
+            f"{cpu * 1000 / count:.2f} ms, SQL {sql_ms:.2f} ms in "
+            f"{len(ctx.captured_queries) / count:.0f} statements:"
+        )
+        for sql, total in per_statement.most_common():
+            print(f"    {total * 1000 / count:6.2f} ms  {sql}")
+        profile = cProfile.Profile(time.process_time)
+        profile.enable()
+        for n in range(count):
+            post(path, number * 10**7 + 2 * 10**6 + n)
+        profile.disable()
+        stats = pstats.Stats(profile)
+        stats.sort_stats(pstats.SortKey.CUMULATIVE).print_stats(PROFILED, 40)
 
 
 # --- Processing latency: idle vs while a tenant rescore runs ------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from leadflow.core.orgfacts import org_fact_forget
 from leadflow.core.tenancy import TenantModel
 
 
@@ -45,6 +46,18 @@ class NurtureList(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    # The single-lead path caches whether any list is dynamic (orgfacts); a
+    # save that leaves the kind alone (member counts, refresh times) keeps it.
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "kind" in update_fields:
+            org_fact_forget("dynamic_lists", self.organization_id)
+
+    def delete(self, *args, **kwargs):
+        org_fact_forget("dynamic_lists", self.organization_id)
+        return super().delete(*args, **kwargs)
 
     @property
     def is_dynamic(self) -> bool:

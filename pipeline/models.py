@@ -471,6 +471,18 @@ class PipelinePolicy(TenantModel):
     def __str__(self) -> str:
         return f"Pipeline policy of {self.organization_id}"
 
+    # The single-lead path caches which activity kinds the PQL rules count
+    # (orgfacts). A new row is the one that fact is read from (created on
+    # first read): what is cached after it, in its transaction, stays.
+    def save(self, *args, **kwargs):
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        org_fact_forget("pql_kinds", self.organization_id, at_commit=not adding)
+
+    def delete(self, *args, **kwargs):
+        org_fact_forget("pql_kinds", self.organization_id)
+        return super().delete(*args, **kwargs)
+
 
 class NotificationKind(models.TextChoices):
     ASSIGNED = "assigned", "New lead assigned to you"

@@ -138,10 +138,55 @@ def test_a_write_committed_before_the_broker_failed_is_not_answered_5xx(
 
 
 def test_the_api_rate_limiter_fails_open_when_the_cache_is_down(api, org, caplog):
-    with mock.patch("accounts.api_auth.get_usage", side_effect=ConnectionError("refused")):
+    with (
+        mock.patch("accounts.api_auth.get_usage", side_effect=ConnectionError("refused")),
+        mock.patch("redis.client.Pipeline.execute", side_effect=ConnectionError("refused")),
+    ):
         response = post(api, {"email": "ann@acme-corp.com"})
     assert response.status_code == 201
     assert "Rate-limit cache down" in caplog.text
+
+
+def test_the_rate_limit_on_redis_is_one_round_trip_and_django_ratelimits_count(
+    api, other_api, settings
+):
+    """On Redis the per-key count is one pipelined round trip (SET NX EX, INCR)
+    under django-ratelimit's own key and window: its get_usage sees the same count."""
+    import redis
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+    from django.test import RequestFactory
+    from django_ratelimit.core import get_usage
+
+    from accounts.models import ApiKey
+
+    if not isinstance(caches["default"], RedisCache):
+        pytest.skip("needs Redis as the cache (scripts/with_services.py)")
+    settings.LEADFLOW_API_RATE_LIMIT = "2/m"
+    with (
+        mock.patch.object(
+            redis.client.Pipeline,
+            "execute",
+            autospec=True,
+            side_effect=redis.client.Pipeline.execute,
+        ) as pipelines,
+        mock.patch.object(
+            redis.Redis, "execute_command", autospec=True, side_effect=redis.Redis.execute_command
+        ) as commands,
+    ):
+        first = post(api, {"email": "ann@acme-corp.com"})
+        assert pipelines.call_count == 1
+        assert not [c for c in commands.call_args_list if "ratelimit" in str(c) or "rl:" in str(c)]
+    assert (first.status_code, first["X-RateLimit-Remaining"]) == (201, "1")
+    prefix = ApiKey.objects.order_by("pk").values_list("prefix", flat=True).first()
+    usage = get_usage(
+        RequestFactory().post(URL), group="api-key", key=lambda g, r: prefix, rate="2/m"
+    )
+    assert usage["count"] == 1
+    assert post(api, {"email": "bob@acme-corp.com"})["X-RateLimit-Remaining"] == "0"
+    limited = post(api, {"email": "cy@acme-corp.com"})
+    assert limited.status_code == 429 and 1 <= int(limited["Retry-After"]) <= 65
+    assert post(other_api, {"email": "ann@acme-corp.com"}).status_code == 201  # per key
 
 
 def test_answers_are_forgotten_after_a_day(api, org):

@@ -212,6 +212,7 @@ def lead_upsert(
         activity_kind=activity_kind or None,
         activity_properties={"channel": "api", "submission_id": submission.pk},
         consent_origin=consent_origin,
+        submission=submission,
     )
     with transaction.atomic(savepoint=False):  # a part of the caller's transaction, if any
         (result,) = lead_ingest_batch(
@@ -219,7 +220,7 @@ def lead_upsert(
         )
         if result.outcome == Outcome.INVALID:
             api_submission_reject(submission=submission, reasons=result.reasons)
-        else:
+        elif not result.outcome_recorded:  # else written with the new lead
             _record_outcome(
                 submission, _SUBMISSION_OUTCOMES[result.outcome], result.reasons, result.lead_id
             )

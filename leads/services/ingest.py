@@ -40,7 +40,17 @@ from django.utils import timezone
 
 from leadflow.core import hooks
 from leadflow.core.db import bulk_update_from_values
-from leads.models import Activity, Campaign, Company, ConsentAction, Lead, Quality
+from leadflow.core.orgfacts import org_facts_prefetched
+from leads.models import (
+    Activity,
+    Campaign,
+    Company,
+    ConsentAction,
+    FormSubmission,
+    Lead,
+    Quality,
+    SubmissionOutcome,
+)
 from leads.scrub import scrub_lead
 from leads.services.consent import (
     SUPPRESSED_REASON,
@@ -94,6 +104,11 @@ class Touch:
     # Further activities of the same touch (e.g. the page view that led to a
     # form submission), recorded with the first in one INSERT, before scoring.
     also: tuple[ExtraActivity, ...] = ()
+    # The stored raw submission of a batch of one (an API call): when its row
+    # creates a lead, the statement that inserts the lead (PostgreSQL) also
+    # inserts its activities and records the submission's outcome, reasons,
+    # lead, processed_at and attempt, and RowResult.outcome_recorded says so.
+    submission: FormSubmission | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,8 @@ class RowResult:
     # The lead as written here (its score columns are the scorer's, not read
     # back); None when a hook changed its row too (read it again).
     lead: Lead | None = None
+    # Touch.submission's outcome was recorded with the new lead (see Touch).
+    outcome_recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -328,14 +345,22 @@ def _companies_by_domain(organization_id: int, rows: Iterable[_Prepared]) -> dic
     return found
 
 
-_COMPANY_COLUMNS = "id, organization_id, name, domain, industry, employee_count,"
-_COMPANY_COLUMNS += " annual_revenue, country, created_at"
+_COMPANY_FIELDS = [
+    "id", "organization_id", "name", "domain", "industry", "employee_count",
+    "annual_revenue", "country", "created_at",
+]  # fmt: skip
+_COMPANY_COLUMNS = ", ".join(_COMPANY_FIELDS)
+# After the CTEs of _companies_upsert_ctes: the companies of the wanted domains.
+_COMPANIES_FOUND = (
+    f"SELECT {_COMPANY_COLUMNS} FROM old UNION ALL SELECT {_COMPANY_COLUMNS} FROM new"
+)
 
 
-def _companies_upsert(organization_id: int, wanted: dict[str, _Prepared]) -> dict[str, Company]:
-    """PostgreSQL: the companies of these domains, the missing ones created, in
-    one statement (existing rows from the snapshot, new ones from the INSERT)."""
-    now = timezone.now()
+def _companies_upsert_ctes(
+    organization_id: int, wanted: dict[str, _Prepared]
+) -> tuple[str, list[Any]]:
+    """The CTEs `old` (these domains' companies, from the snapshot) and `new`
+    (the missing ones, inserted), and their parameters."""
     values = ", ".join(["(%s, %s, %s, %s)"] * len(wanted))
     params: list[Any] = []
     for domain, row in wanted.items():
@@ -346,18 +371,23 @@ def _companies_upsert(organization_id: int, wanted: dict[str, _Prepared]) -> dic
             row.values.get("country", ""),
         ]
     sql = (
-        f"WITH w (domain, name, industry, country) AS (VALUES {values}),"
+        f"w (domain, name, industry, country) AS (VALUES {values}),"
         " old AS (SELECT c.* FROM leads_company c JOIN w ON c.domain = w.domain"
         " WHERE c.organization_id = %s),"
         " new AS (INSERT INTO leads_company (organization_id, name, domain, industry,"
         " country, created_at) SELECT %s, w.name, w.domain, w.industry, w.country, %s FROM w"
         " WHERE w.domain NOT IN (SELECT domain FROM old) ON CONFLICT DO NOTHING"
         f" RETURNING {_COMPANY_COLUMNS})"
-        f" SELECT {_COMPANY_COLUMNS} FROM old UNION ALL SELECT {_COMPANY_COLUMNS} FROM new"
     )
-    params += [organization_id, organization_id, now]
     # The organization is filtered by hand: this is the scope's own filter.
-    return _by_domain(Company.objects.raw(sql, params))
+    return sql, [*params, organization_id, organization_id, timezone.now()]
+
+
+def _companies_upsert(organization_id: int, wanted: dict[str, _Prepared]) -> dict[str, Company]:
+    """PostgreSQL: the companies of these domains, the missing ones created, in
+    one statement (existing rows from the snapshot, new ones from the INSERT)."""
+    ctes, params = _companies_upsert_ctes(organization_id, wanted)
+    return _by_domain(Company.objects.raw(f"WITH {ctes} {_COMPANIES_FOUND}", params))
 
 
 def _by_domain(companies: Iterable[Company]) -> dict[str, Company]:
@@ -365,26 +395,144 @@ def _by_domain(companies: Iterable[Company]) -> dict[str, Company]:
     return {c.domain: c for c in companies if c.domain is not None}
 
 
-def insert_unless_taken(obj: Model) -> bool:
-    """INSERT one row unless a unique constraint already holds its values (ON
-    CONFLICT DO NOTHING); sets its primary key and returns True when inserted.
-    No error and no savepoint: the transaction stays usable either way."""
+def _insert_unless_taken_sql(obj: Model) -> tuple[str, list]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the primary key, of one row."""
     opts = obj._meta
-    fields = [f for f in opts.local_concrete_fields if not f.primary_key and not f.generated]
+    fields = _insert_fields(type(obj))
     query = InsertQuery(type(obj), on_conflict=OnConflict.IGNORE)
     query.insert_values(fields, [obj])
     compiler = query.get_compiler(using=obj._state.db or "default")
     compiler.returning_fields = [opts.pk]
     [(sql, params)] = compiler.as_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    return sql, list(params)
+
+
+def _inserted(obj: Model, row: tuple | None) -> bool:
     if row is None:
         return False
     obj.pk = row[0]
     obj._state.adding = False
     obj._state.db = obj._state.db or "default"
     return True
+
+
+def insert_unless_taken(obj: Model) -> bool:
+    """INSERT one row unless a unique constraint already holds its values (ON
+    CONFLICT DO NOTHING); sets its primary key and returns True when inserted.
+    No error and no savepoint: the transaction stays usable either way."""
+    sql, params = _insert_unless_taken_sql(obj)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _inserted(obj, cursor.fetchone())
+
+
+class _SqlFragment(str):
+    """A value of `_with_values_written_in` that is SQL, written in as is."""
+
+
+_COMPANY_OF_THE_STATEMENT = _SqlFragment("(SELECT id FROM c)")
+
+
+def _insert_with_touch(
+    organization_id: int, lead: Lead, row: _Prepared, activities: list[Activity], touch: Touch, now
+) -> tuple[bool, Company | None]:
+    """PostgreSQL: `insert_unless_taken` of a new lead, with the upsert of its
+    company (as `_companies_upsert`), its activities and the outcome of
+    touch.submission, in one statement of data-modifying CTEs (the activities
+    and the outcome are written only when the lead is). Returns whether the
+    lead was inserted and its company (None also when a concurrent writer's
+    new company was not visible to the statement: the caller looks it up)."""
+    sql, lead_params = _insert_unless_taken_sql(lead)
+    parts: list[str] = []
+    params: list[Any] = []
+    if row.company_domain:
+        ctes, params = _companies_upsert_ctes(organization_id, {row.company_domain: row})
+        parts.append(f"WITH {ctes}, c AS ({_COMPANIES_FOUND}), l AS ({sql})")
+        fields = _insert_fields(Lead)
+        if len(fields) != len(lead_params):
+            raise ValueError("The lead's INSERT has a value that is not a plain parameter")
+        lead_params[[f.attname for f in fields].index("company_id")] = _COMPANY_OF_THE_STATEMENT
+    else:
+        parts.append(f"WITH l AS ({sql})")
+    params += lead_params
+    qn = connection.ops.quote_name
+    for n, activity in enumerate(activities):
+        fields = [f for f in _insert_fields(Activity) if f.attname != "lead_id"]
+        columns = ", ".join(qn(f.column) for f in fields)
+        parts.append(
+            f", a{n} AS (INSERT INTO {qn(Activity._meta.db_table)} ({columns}, lead_id)"
+            f" SELECT {', '.join(['%s'] * len(fields))}, l.id FROM l)"
+        )
+        params += [f.get_db_prep_save(f.pre_save(activity, True), connection) for f in fields]
+    submission = touch.submission
+    if submission is not None:
+        reasons = FormSubmission._meta.get_field("outcome_reasons")
+        parts.append(
+            ", s AS (UPDATE leads_formsubmission SET outcome = %s, outcome_reasons = %s,"
+            " lead_id = l.id, processed_at = %s, attempts = leads_formsubmission.attempts + 1"
+            " FROM l WHERE leads_formsubmission.id = %s)"
+        )
+        outcome = _submission_outcome(lead)
+        params += [
+            outcome,
+            reasons.get_db_prep_save(lead.quality_reasons, connection),
+            now,
+            submission.pk,
+        ]
+    if row.company_domain:
+        company_columns = ", ".join(f"c.{name}" for name in _COMPANY_FIELDS)
+        parts.append(f" SELECT l.id, {company_columns} FROM l LEFT JOIN c ON true")
+    else:
+        parts.append(" SELECT id FROM l")
+    with connection.cursor() as cursor:
+        # Over 50 values: psycopg would parse this text again on every call
+        # (it caches statements up to 50 parameters); written in, it is not parsed.
+        cursor.execute(_with_values_written_in("".join(parts), params))
+        found = cursor.fetchone()
+    if not _inserted(lead, found):
+        return False, None
+    company = None
+    if row.company_domain and found[1] is not None:
+        company = Company.from_db(connection.alias, _COMPANY_FIELDS, found[1:])
+        lead.company = company
+    for activity in activities:
+        activity.lead = lead
+        activity._state.adding = False
+    if submission is not None:
+        submission.outcome = outcome
+        submission.outcome_reasons = lead.quality_reasons
+        submission.lead_id = lead.pk
+        submission.processed_at = now
+        submission.attempts += 1
+    return True, company
+
+
+def _insert_fields(model: type[Model]) -> list:
+    return [f for f in model._meta.local_concrete_fields if not f.primary_key and not f.generated]
+
+
+def _with_values_written_in(sql: str, params: list) -> str:
+    """PostgreSQL: the statement with each %s replaced by its value as psycopg
+    quotes a literal (the SQL here has no other % signs: column names and
+    placeholders), to run with no parameters."""
+    from psycopg.adapt import Transformer
+
+    literal = Transformer(connection.connection).as_literal
+    pieces = sql.split("%s")
+    if len(pieces) != len(params) + 1:
+        raise ValueError("The statement's placeholders and values don't match")
+    out = [pieces[0]]
+    for value, piece in zip(params, pieces[1:], strict=True):
+        if isinstance(value, _SqlFragment):
+            out += [value, piece]
+        else:
+            out += ["NULL" if value is None else literal(value).decode(), piece]
+    return "".join(out)
+
+
+def _submission_outcome(lead: Lead) -> str:
+    junk = lead.quality == Quality.JUNK
+    return SubmissionOutcome.JUNK if junk else SubmissionOutcome.CREATED
 
 
 def _apply_touch(lead: Lead, row: _Prepared, touch: Touch, is_new: bool) -> None:
@@ -499,15 +647,34 @@ def _existing(rows: dict[str, _Prepared]) -> tuple[dict[str, Lead], dict[str, Le
     return by_email, by_ext
 
 
-def _write_new_one(organization_id: int, rows: dict[str, _Prepared], touch: Touch, companies):
+def _write_new_one(
+    organization_id: int, prepared: list[_Prepared], rows: dict[str, _Prepared], touch: Touch, now
+):
     """A batch of one identity, tried as a new lead: INSERT unless the email or
-    record id is taken (then None: the caller merges the usual way)."""
+    record id is taken (then None: the caller merges the usual way). Returns
+    {identity: lead}, the created identities, and whether the activities and
+    the submission's outcome were written with the lead (PostgreSQL: with its
+    company's upsert too); and the companies by domain when known (else None)."""
     [(key, row)] = rows.items()
-    company = companies.get(row.company_domain) if row.company_domain else None
-    lead = _build_new(organization_id, row, company, touch)
-    if not insert_unless_taken(lead):
-        return None
-    return {key: lead}, {key}
+    if connection.vendor != "postgresql":
+        companies = _companies_by_domain(organization_id, rows.values())
+        company = companies.get(row.company_domain) if row.company_domain else None
+        lead = _build_new(organization_id, row, company, touch)
+        if not insert_unless_taken(lead):
+            return None, companies
+        return ({key: lead}, {key}, False), companies
+    lead = _build_new(organization_id, row, None, touch)
+    activities = _activities(organization_id, prepared, {key: lead}, touch)
+    inserted, company = _insert_with_touch(organization_id, lead, row, activities, touch, now)
+    if not inserted:
+        return None, None  # the company is upserted: the merge finds it
+    if row.company_domain and company is None:
+        # Created by a concurrent writer after the statement's snapshot began.
+        company = _companies_by_domain(organization_id, rows.values()).get(row.company_domain)
+        if company is not None:
+            Lead.objects.filter(pk=lead.pk).update(company=company)
+            lead.company = company
+    return ({key: lead}, {key}, True), None
 
 
 def _write_batch(
@@ -551,25 +718,29 @@ def _write_batch(
     return leads, created, updated
 
 
-def _record_activities(organization_id: int, prepared, leads_by_key, touch: Touch) -> None:
+def _activities(organization_id: int, prepared, leads_by_key, touch: Touch) -> list[Activity]:
     if not touch.activity_kind:
-        return
+        return []
     kinds = [(touch.activity_kind, touch.activity_properties)]
     kinds += [(extra.kind, extra.properties) for extra in touch.also]
-    Activity.objects.bulk_create(
-        [
-            Activity(
-                organization_id=organization_id,
-                lead=leads_by_key[identity(row)],
-                kind=kind,
-                occurred_at=row.occurred_at,
-                campaign=touch.campaign,
-                properties={**properties, **row.properties},
-            )
-            for row in prepared
-            for kind, properties in kinds
-        ]
-    )
+    return [
+        Activity(
+            organization_id=organization_id,
+            lead=leads_by_key[identity(row)],
+            kind=kind,
+            occurred_at=row.occurred_at,
+            campaign=touch.campaign,
+            properties={**properties, **row.properties},
+        )
+        for row in prepared
+        for kind, properties in kinds
+    ]
+
+
+def _record_activities(organization_id: int, prepared, leads_by_key, touch: Touch) -> None:
+    activities = _activities(organization_id, prepared, leads_by_key, touch)
+    if activities:
+        Activity.objects.bulk_create(activities)
 
 
 def _touched(touch: Touch) -> IngestedTouch:
@@ -609,12 +780,20 @@ def _record_consents(organization_id: int, prepared, leads_by_key, touch: Touch)
 
 
 def _finish(
-    organization_id: int, prepared, leads, touch: Touch, created=(), updated=None
+    organization_id: int,
+    prepared,
+    leads,
+    touch: Touch,
+    created=(),
+    updated=None,
+    activities_written: bool = False,
 ) -> set[int]:
-    """After the leads are written: their activities and consents, then the
-    post-ingest hooks, then lead_created for the new ones and lead_updated for
-    existing ones whose fields changed. Returns the ids of leads the hooks changed."""
-    _record_activities(organization_id, prepared, leads, touch)
+    """After the leads are written: their activities (unless written with the
+    lead) and consents, then the post-ingest hooks, then lead_created for the
+    new ones and lead_updated for existing ones whose fields changed. Returns
+    the ids of leads the hooks changed."""
+    if not activities_written:
+        _record_activities(organization_id, prepared, leads, touch)
     _record_consents(organization_id, prepared, leads, touch)
     lead_ids = sorted({lead.pk for lead in leads.values()})
     changed = run_post_ingest_hooks(organization_id, lead_ids, _touched(touch)).changed
@@ -627,18 +806,26 @@ def _finish(
 
 
 def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: Touch, now):
+    """Returns {identity: lead}, the created identities, the ids of leads the
+    hooks changed, and whether Touch.submission's outcome was recorded."""
     combined = _combine(prepared)
     companies = None
     if len(combined) == 1:
         # One identity (a form, an API call): tried as a new lead first, without
         # a savepoint — a taken email or record id is no error to recover from.
         with transaction.atomic(savepoint=False):
-            companies = _companies_by_domain(organization_id, combined.values())
-            written = _write_new_one(organization_id, combined, touch, companies)
+            written, companies = _write_new_one(organization_id, prepared, combined, touch, now)
             if written is not None:
-                return *written, _finish(
-                    organization_id, prepared, written[0], touch=touch, created=written[1]
+                leads, created, together = written
+                changed = _finish(
+                    organization_id,
+                    prepared,
+                    leads,
+                    touch=touch,
+                    created=created,
+                    activities_written=together,
                 )
+                return leads, created, changed, together and touch.submission is not None
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with transaction.atomic():
@@ -648,7 +835,7 @@ def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: To
                 finished = _finish(
                     organization_id, prepared, leads, touch=touch, created=created, updated=updated
                 )
-                return leads, created, finished
+                return leads, created, finished, False
         except IntegrityError:
             # Another writer inserted one of these emails first; the retry
             # finds it and merges. Fresh copies: the failed attempt mutated them.
@@ -666,6 +853,13 @@ def lead_ingest_batch(
     Returns one RowResult per input row, in order. Call it inside the
     organization's scope.
     """
+    with org_facts_prefetched(organization_id):  # one cache round trip for the facts
+        return _ingest(organization_id, rows, touch)
+
+
+def _ingest(
+    organization_id: int, rows: Sequence[Mapping[str, Any]], touch: Touch
+) -> list[RowResult]:
     now = timezone.now()
     results: list[RowResult | None] = [None] * len(rows)
     prepared: list[_Prepared] = []
@@ -692,7 +886,7 @@ def lead_ingest_batch(
             results[row.index] = RowResult(row.index, Outcome.INVALID, reasons=reasons)
         prepared = [row for row in prepared if row not in gone]
     if prepared:
-        leads, created, changed = _write_and_finish(organization_id, prepared, touch, now)
+        leads, created, changed, recorded = _write_and_finish(organization_id, prepared, touch, now)
         # The first row of a new identity created the lead; later rows merged into it.
         for row in prepared:
             key = identity(row)
@@ -706,5 +900,6 @@ def lead_ingest_batch(
                 email=row.email,
                 reasons=row.reasons,
                 lead=None if lead.pk in changed else lead,
+                outcome_recorded=recorded,
             )
     return [r for r in results if r is not None]

@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Membership
+from leadflow.core.orgfacts import org_fact
 from leads.filters import LeadFilter
 from leads.models import Activity, ActivityKind, Lead, LeadStage
 from nurture.models import ListKind, ListMembership, MembershipSource, NurtureList
@@ -247,9 +248,16 @@ def list_refresh(*, nurture_list: NurtureList, lead_ids: Iterable[int] | None = 
     return len(joined)
 
 
+def _has_dynamic_lists() -> bool:
+    return NurtureList.objects.filter(kind=ListKind.DYNAMIC).exists()
+
+
 def refresh_dynamic_lists(*, organization_id: int, lead_ids: list[int] | None = None) -> None:
     """Hook target: re-evaluate every dynamic list of the organization for the
-    leads that changed (or entirely, from the periodic task)."""
+    leads that changed (or entirely, from the periodic task). Whether the
+    organization has any dynamic list is cached (the single-lead path asks)."""
+    if lead_ids is not None and not org_fact("dynamic_lists", organization_id, _has_dynamic_lists):
+        return
     for nurture_list in NurtureList.objects.filter(kind=ListKind.DYNAMIC):
         list_refresh(nurture_list=nurture_list, lead_ids=lead_ids)
 

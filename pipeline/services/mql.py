@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.permissions import Perm
+from leadflow.core.orgfacts import org_fact
 from leads.models import Lead, LeadStage, MqlSource
 from leads.services.ingest import ingested_touch, note_leads_changed
 from pipeline.errors import TransitionNotAllowed
@@ -103,17 +104,25 @@ def pql_lead_ids(*, organization_id: int, lead_ids: list[int], rules: list[dict]
 
 
 @transaction.atomic(savepoint=False)  # all or nothing, as a part of its caller's transaction
+def _pql_kinds(organization_id: int) -> list[str]:
+    """The activity kinds the PQL rules count (cached per organization: the
+    single-lead path asks on every capture)."""
+    rules = policy_get(organization_id=organization_id).pql_rules or []
+    return sorted({str(rule["kind"]) for rule in rules if rule.get("kind")})
+
+
 def pql_evaluate(
     *, organization_id: int, lead_ids: list[int], now: datetime | None = None
 ) -> list[int]:
     """Flag leads whose product usage matches the policy's PQL rules; those still in
     new/recycled become MQLs (source: pql) and are routed. Returns the new PQL ids."""
     now = now or timezone.now()
-    policy = policy_get(organization_id=organization_id)
     touched = ingested_touch()
-    kinds = {rule.get("kind") for rule in policy.pql_rules or []}
-    if touched is not None and not touched.activity_kinds & kinds:
+    if touched is not None and not touched.activity_kinds & set(
+        org_fact("pql_kinds", organization_id, lambda: _pql_kinds(organization_id))
+    ):
         return []  # no new activity any rule counts: no lead can have become a PQL
+    policy = policy_get(organization_id=organization_id)
     ids = pql_lead_ids(
         organization_id=organization_id, lead_ids=lead_ids, rules=policy.pql_rules or [], now=now
     )

@@ -28,7 +28,7 @@ from leadflow.core import hooks
 from leads.models import Activity, Lead
 from leads.services.ingest import note_leads_changed
 from scoring.engine.cache import cached_config, reload_config
-from scoring.engine.rules import Config, few_leads_sql, load_config, scores_sql
+from scoring.engine.rules import Config, few_leads_sql, load_config, scores_sql, sql_timestamp
 from scoring.models import ScoringSettings
 
 
@@ -184,7 +184,7 @@ def _fire_crossings(organization_id: int, result: RescoreResult) -> None:
 
 
 def apply_lead_scores(
-    *, organization_id: int, select: tuple[str, list], now: datetime, config_version: int
+    *, organization_id: int, select: tuple[str, list | None], now: datetime, config_version: int
 ) -> RescoreResult | None:
     """Store the scores a SELECT over a few leads yields, as `apply_scores` does
     (same history rows, same lead columns, same MQL crossing hooks), without a
@@ -201,16 +201,23 @@ def apply_lead_scores(
         if connection.vendor == "postgresql":
             # Data-modifying CTEs: the history INSERT and the lead UPDATE run only
             # when the version check holds; the outer SELECT reports crossings.
-            cursor.execute(
-                f"WITH s AS MATERIALIZED ({sql}),"
+            rest = (
                 " ok AS (SELECT 1 FROM scoring_scoringsettings"
                 " WHERE organization_id = %s AND config_version = %s),"
                 f" h AS ({HISTORY_INSERT} FROM s WHERE ({CHANGED}) AND EXISTS (SELECT 1 FROM ok)),"
                 f" u AS ({LEAD_UPDATE} FROM s WHERE leads_lead.id = s.lid"
                 " AND EXISTS (SELECT 1 FROM ok) RETURNING leads_lead.id)"
-                " SELECT s.lid, s.new_mql, s.old_mql, EXISTS (SELECT 1 FROM ok) FROM s",
-                [*params, organization_id, config_version, organization_id, stamp, stamp, stamp],
+                " SELECT s.lid, s.new_mql, s.old_mql, EXISTS (SELECT 1 FROM ok) FROM s"
             )
+            values = [organization_id, config_version, organization_id, stamp, stamp, stamp]
+            if params is None:
+                # A complete SELECT (few_leads_sql): the rest is written in too,
+                # so the driver has no long text to scan for placeholders.
+                ids = (organization_id, config_version, organization_id)
+                written = [str(int(v)) for v in ids] + [sql_timestamp(now)] * 3
+                cursor.execute(f"WITH s AS MATERIALIZED ({sql}), {rest % tuple(written)}")
+            else:
+                cursor.execute(f"WITH s AS MATERIALIZED ({sql}), {rest}", [*params, *values])
             rows = cursor.fetchall()
             if rows and not rows[0][3]:
                 return None
@@ -223,7 +230,7 @@ def apply_lead_scores(
             stored = cursor.fetchone()
             if stored is None or stored[0] != config_version:
                 return None
-            crossings = _write_rows(cursor, organization_id, sql, params, stamp)
+            crossings = _write_rows(cursor, organization_id, sql, params or [], stamp)
         result.scored = len(crossings)
         for lead_id, new_mql, old_mql in crossings:
             if bool(new_mql) != bool(old_mql):

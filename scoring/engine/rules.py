@@ -25,6 +25,8 @@ Scoring rules (the reference evaluator in tests/scoring mirrors this):
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -94,7 +96,9 @@ class Config:
     rules: list[ScoringRule]
     gates: list[GatingRule]
     # The few-lead SELECT compiled once for this configuration (see few_leads_sql).
-    compiled: tuple[str, list] | None = field(default=None, compare=False, repr=False)
+    compiled: list[str | datetime | _LeadIds] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 _ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)  # `now` while compiling the template
@@ -104,15 +108,19 @@ class _LeadIds(list):
     """Marks the parameter that holds the lead ids in a compiled template."""
 
 
-def few_leads_sql(config: Config, lead_ids: list[int], now: datetime) -> tuple[str, list]:
+def few_leads_sql(config: Config, lead_ids: list[int], now: datetime) -> tuple[str, list | None]:
     """`scores_sql` over the given leads, compiled once per configuration.
 
     Building the SELECT through the ORM costs more than running it for one lead,
     so the text is compiled once (on PostgreSQL) with the leads as one array
-    parameter and `now` at a fixed anchor; each call puts in its lead ids and
-    moves every datetime parameter — `now` and the windows' cut-offs, the only
-    datetimes there (rule values are text, numbers and booleans) — by the same
-    offset. Elsewhere the SELECT is simply built each time."""
+    parameter and `now` at a fixed anchor. Every other parameter is a constant
+    of the configuration and is written into the text then (as the driver
+    would quote it); each call only writes in its lead ids and every datetime
+    parameter — `now` and the windows' cut-offs, the only datetimes there (rule
+    values are text, numbers and booleans) — moved by the same offset. The
+    result is complete SQL with no parameters (None: nothing for the driver to
+    merge, so "%" is an ordinary character in it). Elsewhere the SELECT is
+    simply built each time."""
     if connection.vendor != "postgresql":
         leads = Lead.objects.filter(pk__in=lead_ids)
         activities = Activity.objects.filter(lead_id__in=lead_ids)
@@ -123,14 +131,65 @@ def few_leads_sql(config: Config, lead_ids: list[int], now: datetime) -> tuple[s
         activities = Activity.objects.extra(
             where=["leads_activity.lead_id = ANY(%s)"], params=[marker]
         )
-        config.compiled = scores_sql(config, leads, _ANCHOR, activities=activities)
-    sql, template = config.compiled
+        config.compiled = _inline_constants(
+            *scores_sql(config, leads, _ANCHOR, activities=activities)
+        )
     shift = now - _ANCHOR
-    params = [
-        list(lead_ids) if isinstance(p, _LeadIds) else p + shift if isinstance(p, datetime) else p
-        for p in template
-    ]
-    return sql, params
+    ids = sql_bigint_array(lead_ids)
+    sql = "".join(
+        part
+        if isinstance(part, str)
+        else ids
+        if isinstance(part, _LeadIds)
+        else sql_timestamp(part + shift)
+        for part in config.compiled
+    )
+    return sql, None
+
+
+_PLACEHOLDER = re.compile(r"%[s%]")
+
+
+def _inline_constants(sql: str, params: list) -> list[str | datetime | _LeadIds]:
+    """The SQL as text parts with the constant parameters written in (quoted by
+    the driver's own literal quoting), split at the lead-id and datetime slots."""
+    from psycopg.sql import Literal
+
+    connection.ensure_connection()
+    raw = connection.connection
+    values = iter(params)
+    parts: list[str | datetime | _LeadIds] = []
+    text: list[str] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(sql):
+        text.append(sql[position : match.start()])
+        position = match.end()
+        if match.group() == "%%":
+            text.append("%")
+            continue
+        value = next(values)
+        if isinstance(value, _LeadIds | datetime):
+            parts += ["".join(text), value]
+            text = []
+        else:
+            text.append(Literal(value).as_string(raw))
+    text.append(sql[position:])
+    parts.append("".join(text))
+    if next(values, None) is not None:
+        raise ValueError("More parameters than placeholders in the scores SELECT")
+    return parts
+
+
+def sql_bigint_array(ids: Iterable[int]) -> str:
+    """Ids as a PostgreSQL bigint[] literal (ints only: nothing to quote)."""
+    return f"ARRAY[{','.join(str(int(i)) for i in ids)}]::bigint[]"
+
+
+def sql_timestamp(value: datetime) -> str:
+    """An aware datetime as a PostgreSQL timestamptz literal (digits and signs only)."""
+    if value.tzinfo is None:
+        raise ValueError("A naive datetime has no place in the scores SELECT")
+    return f"'{value.astimezone(UTC).isoformat()}'::timestamptz"
 
 
 def load_config(*, organization_id: int) -> Config:

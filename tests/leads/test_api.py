@@ -185,6 +185,49 @@ class TestLeadUpsert:
         assert submission.lead_id == body["lead"]["id"] == body["lead"]["id"]
         assert body["submission_id"] == submission.pk
 
+    def test_each_submission_records_its_outcome_lead_and_activity(self, api, org, other_api):
+        """Created, junk and merged alike (on PostgreSQL a new lead, its activity
+        and the outcome are one statement; a taken email merges the usual way)."""
+        payloads = [
+            {"email": "ann@initech.com", "activity_kind": "demo_request"},
+            {"email": "test@test.com", "activity_kind": "webinar"},
+            {"email": "ann@initech.com", "title": "CTO", "activity_kind": "webinar"},
+        ]
+        bodies = [post(api, payload).json() for payload in payloads]
+        assert [b["outcome"] for b in bodies] == ["created", "junk", "merged"]
+        assert post(other_api, payloads[0]).json()["outcome"] == "created"
+        submissions = submissions_of(org)
+        assert [s.outcome for s in submissions] == ["created", "junk", "merged"]
+        assert [s.lead_id for s in submissions] == [b["lead"]["id"] for b in bodies]
+        assert [s.outcome_reasons for s in submissions] == [b["reasons"] for b in bodies]
+        assert submissions[1].outcome_reasons  # junk says why
+        assert all(s.processed_at and s.attempts == 1 for s in submissions)
+        with tenant_scope(org):
+            activities = Activity.objects.order_by("pk").values_list(
+                "lead_id", "kind", "properties__submission_id"
+            )
+            assert list(activities) == [
+                (b["lead"]["id"], p["activity_kind"], b["submission_id"])
+                for b, p in zip(bodies, payloads, strict=True)
+            ]
+
+    def test_values_with_quotes_percents_and_placeholders_are_stored_as_sent(self, api, org):
+        """On PostgreSQL the new lead's values are written into its statement."""
+        odd = "O'Brien 100% \\ {x} %s %(y)s ü"
+        payload = {
+            "email": "odd@initech.com",
+            "city": odd,
+            "custom": {"note": odd, "n": 1.5, "list": [None, True]},
+            "properties": {"url": odd},
+            "activity_kind": "page_view",
+        }
+        body = post(api, payload).json()
+        assert body["outcome"] == "created"
+        with tenant_scope(org):
+            lead = Lead.objects.get(pk=body["lead"]["id"])
+            assert (lead.city, lead.custom) == (odd, payload["custom"])
+            assert Activity.objects.get(lead=lead).properties["url"] == odd
+
     def test_invalid_lead_is_400_with_reasons_and_the_submission_is_kept(self, api, org):
         error = assert_error(post(api, {"first_name": "Nobody"}), 400, "invalid_lead")
         assert any(r["code"] == "email_missing" for r in error["details"])

@@ -264,3 +264,32 @@ def test_oversized_values_never_break_the_batch(org):
         other = Lead.objects.get(email="ok@corp.de")
     assert lead.email == "" and len(lead.first_name) == 150
     assert len(other.title) == 200 and other.quality == Quality.SUSPECT  # value_too_long
+
+
+@pytest.mark.postgres
+def test_a_company_the_new_leads_statement_did_not_see_is_looked_up(org, other_org, monkeypatch):
+    """PostgreSQL upserts a new lead's company in the lead's own statement; a
+    company a concurrent writer committed after that statement's snapshot is
+    neither read nor inserted by it (simulated: its read sees no row), so the
+    lead is linked to it afterwards."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement create is PostgreSQL's")
+    from leads.services import ingest as engine
+
+    real = engine._companies_upsert_ctes
+    with tenant_scope(other_org):
+        ingest(other_org, [{"email": "x@initech.com", "company_name": "Initech"}])
+    with tenant_scope(org):
+        existing = Company.objects.create(organization=org, domain="initech.com", name="Initech")
+
+        def unseen(organization_id, wanted):
+            sql, params = real(organization_id, wanted)
+            sql = sql.replace("WHERE c.organization_id", "WHERE false AND c.organization_id")
+            return sql, params
+
+        monkeypatch.setattr(engine, "_companies_upsert_ctes", unseen)
+        [result] = ingest(org, [{"email": "ann@initech.com", "company_name": "Initech"}])
+        assert result.outcome == "created"
+        lead = Lead.objects.get(email="ann@initech.com")
+        assert lead.company_id == existing.pk == result.lead.company.pk
+        assert Company.objects.filter(domain="initech.com").count() == 1

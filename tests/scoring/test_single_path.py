@@ -1,7 +1,8 @@
 """The single-lead path (issue 15): an API create, a processed hosted-form
 submission and one logged activity each run at most 10 SQL statements on
-PostgreSQL (no temporary table, no savepoint, the scoring configuration from
-the cache), and score exactly as the set-based path does.
+PostgreSQL (the issue's bar; pinned lower: 5, 6 and 6 — no temporary table, no
+savepoint, the scoring configuration from the cache), and score exactly as the
+set-based path does.
 
 The statement counts need PostgreSQL (scripts/with_services.py); the
 equivalence and cache tests run on whatever database the suite runs on.
@@ -45,7 +46,10 @@ from tests.factories import (
 )
 from tests.scoring.test_engine_property import NOW, STORED, build, scenarios
 
-MAX_STATEMENTS = 10
+MAX_STATEMENTS = 10  # issue 15's bar; each path is pinned at what it runs now:
+API_CREATE_STATEMENTS = 5  # key, timeouts, raw body, company+lead+activity+outcome, scores
+FORM_STATEMENTS = 6
+ACTIVITY_STATEMENTS = 6
 on_postgres = pytest.mark.skipif(
     "postgresql" not in django_settings.DATABASES["default"]["ENGINE"],
     reason="the statement budget is PostgreSQL's (SQLite has no data-modifying CTEs)",
@@ -93,10 +97,10 @@ def work(statements: list[str]) -> list[str]:
     return [sql for sql in statements if sql.strip().upper() not in TRANSACTION_CONTROL]
 
 
-def within_budget(statements: list[str]) -> str:
+def within_budget(statements: list[str], budget: int = MAX_STATEMENTS) -> str:
     listing = "\n".join(f"{i:>3}. {sql[:200]}" for i, sql in enumerate(statements, 1))
     counted_ = len(work(statements))
-    return f"{counted_} statements besides BEGIN/COMMIT (budget {MAX_STATEMENTS}):\n{listing}"
+    return f"{counted_} statements besides BEGIN/COMMIT (budget {budget}):\n{listing}"
 
 
 def api_create(client, email: str, **fields):
@@ -115,7 +119,7 @@ def score_of(org, email: str) -> int:
 @on_postgres
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_api_create_of_a_new_scored_lead_runs_at_most_10_statements(org, other_org):
+def test_api_create_of_a_new_scored_lead_runs_at_most_5_statements(org, other_org):
     configure(org)
     configure(other_org)
     client = Client(headers={"Authorization": f"Bearer {api_key_for(org)}"})
@@ -124,7 +128,8 @@ def test_api_create_of_a_new_scored_lead_runs_at_most_10_statements(org, other_o
         lambda: api_create(client, "ann@acme-corp.com", activity_kind="demo_request")
     )
     assert response.status_code == 201, response.content
-    assert len(work(statements)) <= MAX_STATEMENTS, within_budget(statements)
+    budget = API_CREATE_STATEMENTS
+    assert len(work(statements)) <= budget, within_budget(statements, budget)
     assert not any("TEMPORARY" in sql or "SAVEPOINT" in sql for sql in statements)
     assert score_of(org, "ann@acme-corp.com") == 30 + 20 + 15
     with tenant_scope(org):
@@ -137,7 +142,7 @@ def test_api_create_of_a_new_scored_lead_runs_at_most_10_statements(org, other_o
 @on_postgres
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_processing_a_hosted_form_submission_runs_at_most_10_statements(org, other_org):
+def test_processing_a_hosted_form_submission_runs_at_most_6_statements(org, other_org):
     configure(org)
     configure(other_org)
     form = CaptureFormFactory(organization=org, activity_kind=ActivityKind.DEMO_REQUEST)
@@ -159,7 +164,7 @@ def test_processing_a_hosted_form_submission_runs_at_most_10_statements(org, oth
         second.refresh_from_db()
         assert second.outcome == "created" and second.processed_at is not None
         kinds = sorted(second.lead.activities.values_list("kind", flat=True))
-    assert len(work(statements)) <= MAX_STATEMENTS, within_budget(statements)
+    assert len(work(statements)) <= FORM_STATEMENTS, within_budget(statements, FORM_STATEMENTS)
     assert not any("TEMPORARY" in sql for sql in statements)
     assert kinds == ["demo_request", "page_view"]
     # The visit is scored with the submission: 15 points per matching activity kind rule
@@ -170,7 +175,7 @@ def test_processing_a_hosted_form_submission_runs_at_most_10_statements(org, oth
 @on_postgres
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_logging_one_activity_runs_at_most_10_statements(org, other_org):
+def test_logging_one_activity_runs_at_most_6_statements(org, other_org):
     configure(org)
     configure(other_org)
     client = Client(headers={"Authorization": f"Bearer {api_key_for(org)}"})
@@ -187,7 +192,8 @@ def test_logging_one_activity_runs_at_most_10_statements(org, other_org):
     post = lambda: client.post("/api/v1/activities", body, content_type="application/json")  # noqa: E731
     response, statements = counted(post)
     assert response.status_code == 200 and response.json()["created"] == 1
-    assert len(work(statements)) <= MAX_STATEMENTS, within_budget(statements)
+    budget = ACTIVITY_STATEMENTS
+    assert len(work(statements)) <= budget, within_budget(statements, budget)
     assert not any("TEMPORARY" in sql for sql in statements)
     assert score_of(org, "ann@acme-corp.com") == 30 + 20 + 15
 
@@ -413,3 +419,27 @@ def test_a_cache_outage_scores_from_the_database(org, other_org, monkeypatch):
     assert score_of(org, "ann@acme-corp.com") == 50
     with tenant_scope(org):
         assert FormSubmission.objects.get().outcome == "created"
+
+
+@pytest.mark.django_db
+def test_rule_values_with_quotes_percents_and_braces_score_on_the_single_path(org, other_org):
+    """The few-lead SELECT has the configuration's values written into its text
+    (PostgreSQL): a value with SQL and placeholder characters matches as text."""
+    configure(other_org)
+    with tenant_scope(org):
+        ScoringSettings.objects.get_or_create(organization=org)
+    hostile = "50% o'brien {x} %s"
+    ScoringRuleFactory(organization=org, field="title", operator="eq", value=hostile, points=7)
+    ScoringRuleFactory(organization=org, field="city", operator="contains", value="%", points=3)
+    client = Client(headers={"Authorization": f"Bearer {api_key_for(org)}"})
+    assert api_create(client, "one@acme-corp.com", title=hostile).status_code == 201
+    assert api_create(client, "two@acme-corp.com", title="50% obrien").status_code == 201
+    assert api_create(client, "three@acme-corp.com", city="100% Berlin").status_code == 201
+    assert score_of(org, "one@acme-corp.com") == 7
+    assert score_of(org, "two@acme-corp.com") == 0
+    assert score_of(org, "three@acme-corp.com") == 3
+    with tenant_scope(org):
+        lead = Lead.objects.get(email="one@acme-corp.com")
+        engine.rescore(organization_id=org.pk, lead_ids=[lead.pk])  # the set-based path agrees
+        lead.refresh_from_db()
+        assert lead.score == 7
