@@ -27,9 +27,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db.models import F, Model, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, ValidationError
+from django.db.models import F, Model, Q, QuerySet, Value
+from django.db.models.expressions import Expression, RawSQL
 
 COUNT_CAP = 1_000
 CURSOR_PARAM = "cursor"
@@ -219,9 +219,12 @@ def capped_count(queryset: QuerySet, cap: int = COUNT_CAP) -> int:
     return queryset.order_by().values("pk")[: cap + 1].count()  # no annotations
 
 
-def capped_total(queryset: QuerySet, cap: int = COUNT_CAP) -> RawSQL:
+def capped_total(queryset: QuerySet, cap: int = COUNT_CAP) -> Expression:
     """`capped_count` as an expression: a scalar subquery for the page's own query."""
-    sql, params = queryset.order_by().values("pk")[: cap + 1].query.sql_with_params()
+    try:
+        sql, params = queryset.order_by().values("pk")[: cap + 1].query.sql_with_params()
+    except EmptyResultSet:  # a filter nothing can match (an empty `__in`): no rows
+        return Value(0)
     return RawSQL(f"SELECT COUNT(*) FROM ({sql}) AS capped", params)
 
 

@@ -8,18 +8,20 @@ django_scopes.ScopeError instead of returning every tenant's rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from celery import Task
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
 from django.http import Http404
+from django.utils.functional import SimpleLazyObject
 from django_scopes import ScopedManager, scope
 from kombu.exceptions import OperationalError as BrokerError
 
 M = TypeVar("M", bound=models.Model)
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +51,18 @@ def tenant_scope(organization: Any):
     """Activate the scope of one organization (instance or id)."""
     with scope(organization=_org_key(organization)):
         yield
+
+
+def scoped_lazy(organization: Any, build: Callable[[], T]) -> T:
+    """`build()` on first use, inside the organization's scope wherever that use
+    is: a view's optional context (built only if the template prints it) may be
+    touched after the view returned, by a test reading the context for one."""
+
+    def setup() -> T:
+        with tenant_scope(organization):
+            return build()
+
+    return cast(T, SimpleLazyObject(setup))
 
 
 def get_tenant_object_or_404(model_or_qs: type[M] | models.QuerySet, **lookup: Any) -> M:

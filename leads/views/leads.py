@@ -7,7 +7,6 @@ from django.http import FileResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_view
@@ -17,7 +16,12 @@ from accounts.selectors import active_members
 from leadflow.core.errors import LeadflowError
 from leadflow.core.pagination import COUNT_CAP, request_page
 from leadflow.core.redirects import redirect_next
-from leadflow.core.tenancy import enqueue_on_commit, get_tenant_object_or_404, tenant_scope
+from leadflow.core.tenancy import (
+    enqueue_on_commit,
+    get_tenant_object_or_404,
+    scoped_lazy,
+    tenant_scope,
+)
 from leads import exports, selectors
 from leads.attributes import custom_attribute_labels, labelled_custom
 from leads.bulk import bulk_actions_for
@@ -69,8 +73,11 @@ def lead_list(request):
     membership = request.membership
     rows = selectors.lead_list_rows(membership=membership)
     # Built only when used: to filter, or to render controls the cache does not hold.
-    members = SimpleLazyObject(lambda: _members(request))
-    lead_filter = SimpleLazyObject(lambda: _filtered(request, members=members, queryset=rows))
+    organization = request.organization
+    members = scoped_lazy(organization, lambda: _members(request))
+    lead_filter = scoped_lazy(
+        organization, lambda: _filtered(request, members=members, queryset=rows)
+    )
     if _filters_given(request):
         queryset, first_rows = lead_filter.qs, None
     else:  # the list as it opens: its first page from a statement compiled once
@@ -95,7 +102,7 @@ def lead_list(request):
         "query": page.base_query,
         "sort": request.GET.get("o", ""),
         "page_sizes": PAGE_SIZES,
-        "bulk_form": SimpleLazyObject(lambda: BulkActionForm(organization=request.organization)),
+        "bulk_form": scoped_lazy(organization, lambda: BulkActionForm(organization=organization)),
         "bulk_actions": bulk,
         "members": members,
         "can_edit": can_edit,
