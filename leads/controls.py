@@ -16,12 +16,15 @@ The rows, the counts and the CSRF token are never part of it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 
+from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
 
 from leadflow.core.orgfacts import org_fact, org_fact_forget
 
+log = logging.getLogger(__name__)
 FACT = "lead_list_controls"
 # Parameters that move through the list without changing its controls.
 PAGING_PARAMS = frozenset({"cursor", "page", "per_page"})
@@ -40,6 +43,18 @@ def controls_keys(request, *, can_edit: bool, bulk_keys: list[str]) -> dict[str,
         return f"leadlist:{part}:{organization_id}:{version}:{digest}"
 
     return {"filter_key": key("filters", sorted(pairs)), "bulk_key": key("bulk")}
+
+
+def kept_fragments(keys) -> dict[str, str | None]:
+    """The kept markup of these keys, read in one round trip (None: render it;
+    {% fragment_cache %} reads what the view read). A cache outage reads nothing."""
+    keys = list(keys)
+    try:
+        found = cache.get_many(keys)
+    except Exception:
+        log.warning("Cache unavailable; the lead list's controls are rendered")
+        found = {}
+    return {key: found.get(key) for key in keys}
 
 
 def forget_controls(organization_id: int) -> None:

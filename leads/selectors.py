@@ -100,9 +100,14 @@ def lead_list_rows(*, membership: Membership) -> QuerySet:
     return visible_leads(membership=membership).values_list(*LIST_ROW_FIELDS, named=True)
 
 
+def newest_first(rows: QuerySet) -> QuerySet:
+    """The lead list's order as it opens: newest first."""
+    return rows.order_by("-created_at")
+
+
 def lead_list_newest(*, membership: Membership) -> QuerySet:
     """The lead list as it opens: its rows, newest first."""
-    return lead_list_rows(membership=membership).order_by("-created_at")
+    return newest_first(lead_list_rows(membership=membership))
 
 
 def _first_page(membership: Membership) -> QuerySet:

@@ -258,10 +258,14 @@ def keyset_page(
     the caller has them cheaper than the ORM (a statement compiled once)."""
     keys = _keys(queryset)
     decoded = _Cursor.decode(cursor, queryset.model, keys) if cursor else None
-    counted = _with_total(queryset, cap)
-    ordered = counted.order_by(*(k.order_by() for k in keys))
+    if decoded is None and first_rows is not None:  # nothing to build here
+        rows = first_rows(per_page + 1)
+    else:
+        counted = _with_total(queryset, cap)
+        ordered = counted.order_by(*(k.order_by() for k in keys))
     if decoded is None:
-        rows = first_rows(per_page + 1) if first_rows else list(ordered[: per_page + 1])
+        if first_rows is None:
+            rows = list(ordered[: per_page + 1])
         start, has_previous, has_next = 1, False, len(rows) > per_page
         rows = rows[:per_page]
     elif decoded.backwards:

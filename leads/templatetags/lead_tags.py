@@ -23,11 +23,15 @@ class FragmentCacheNode(template.Node):
         key = self.key.resolve(context)
         if not key:
             return self.nodelist.render(context)
-        try:
-            found = cache.get(key)
-        except Exception:  # an outage costs the rendering, never the page
-            log.warning("Cache unavailable; fragment %s rendered", key)
-            return self.nodelist.render(context)
+        read = context.get("kept_fragments") or {}  # what the view read in one round trip
+        if key in read:
+            found = read[key]
+        else:
+            try:
+                found = cache.get(key)
+            except Exception:  # an outage costs the rendering, never the page
+                log.warning("Cache unavailable; fragment %s rendered", key)
+                return self.nodelist.render(context)
         if found is not None:
             return found
         rendered = self.nodelist.render(context)

@@ -14,6 +14,7 @@ from accounts.models import Membership
 from accounts.permissions import Perm
 from accounts.selectors import active_members
 from leadflow.core.errors import LeadflowError
+from leadflow.core.orgfacts import org_facts_prefetched
 from leadflow.core.pagination import COUNT_CAP, request_page
 from leadflow.core.redirects import redirect_next
 from leadflow.core.tenancy import (
@@ -25,7 +26,7 @@ from leadflow.core.tenancy import (
 from leads import exports, selectors
 from leads.attributes import custom_attribute_labels, labelled_custom
 from leads.bulk import bulk_actions_for
-from leads.controls import PAGING_PARAMS, controls_keys
+from leads.controls import PAGING_PARAMS, controls_keys, kept_fragments
 from leads.filters import UNASSIGNED, BulkActionForm, LeadFilter
 from leads.forms import LeadForm, MergeForm
 from leads.forms_export import LeadExportForm
@@ -81,7 +82,7 @@ def lead_list(request):
     if _filters_given(request):
         queryset, first_rows = lead_filter.qs, None
     else:  # the list as it opens: its first page from a statement compiled once
-        queryset = selectors.lead_list_newest(membership=membership)
+        queryset = selectors.newest_first(rows)  # = lead_list_newest, built once
 
         def first_rows(limit: int) -> list:
             return selectors.lead_list_first_rows(membership=membership, limit=limit)
@@ -107,11 +108,13 @@ def lead_list(request):
         "members": members,
         "can_edit": can_edit,
         "can_export": membership.has_perm(Perm.EXPORT_LEADS),
-        "row_labels": selectors.list_labels(
-            organization_id=request.organization.pk, leads=page.object_list
-        ),
-        **controls_keys(request, can_edit=can_edit, bulk_keys=[a.key for a in bulk]),
     }
+    with org_facts_prefetched(organization.pk):  # the labels and the controls' version: one read
+        context["row_labels"] = selectors.list_labels(
+            organization_id=organization.pk, leads=page.object_list
+        )
+        keys = controls_keys(request, can_edit=can_edit, bulk_keys=[a.key for a in bulk])
+    context.update(keys, kept_fragments=kept_fragments(keys.values()))
     template = "leads/lead_list.html#results" if request.htmx else "leads/lead_list.html"
     return render(request, template, context)
 
