@@ -11,10 +11,12 @@ from html import escape
 
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.template.defaultfilters import truncatechars
+from django.utils.formats import get_format
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import template_localtime
 
 from accounts.templatetags.ui import progress_bar
-from leadflow.core.rowhtml import DateFormat, IdUrl, html, show
+from leadflow.core.rowhtml import IdUrl, date_format, html, show
 from leads.models import Channel
 from leads.selectors import ListLabels
 
@@ -29,15 +31,15 @@ def quality_badge(quality: str) -> SafeString:
 
 class LeadRowUrls:
     """What the lead list's rows share: links reversed once per page (IdUrl), the
-    source labels translated once, the date formats compiled once."""
+    source labels translated once, the date formats compiled once per process."""
 
     def __init__(self, org_slug: str, labels: ListLabels) -> None:
         self.owners, self.campaigns = labels.owners, labels.campaigns
         self.lead = IdUrl("leads:lead_detail", "lead_id", org_slug=org_slug)
         self.company = IdUrl("leads:company_detail", "company_id", org_slug=org_slug)
         self.sources = {value: str(label) for value, label in Channel.choices}
-        self.created_title = DateFormat("DATETIME_FORMAT", named=True)  # as {{ value }}
-        self.created = DateFormat("M j, Y")
+        self.created_title = date_format(get_format("DATETIME_FORMAT"))  # as {{ value }}
+        self.created = date_format("M j, Y")
 
 
 # Below md the rows are cards (static/css/app.css, .lead-table): each cell names
@@ -106,7 +108,7 @@ def lead_row(lead, *, urls: LeadRowUrls, can_edit: bool) -> SafeString:
     source = urls.sources.get(lead.first_source, lead.first_source)
     owner = urls.owners.get(lead.owner_id)
     quality = lead.quality
-    created = lead.created_at
+    created = template_localtime(lead.created_at)
     return SafeString(
         ROW.format(
             check=CHECK.format(pk, escape(label)) if can_edit else "",

@@ -5,9 +5,7 @@ A row shows its last activity as `{{ at }}` (the page's DATETIME_FORMAT) and
 and a formatter object per row; here the words are translated once per page and
 the common cases computed directly:
 
-- `DateTimeFormat`: the specifiers of the usual formats (N j Y P, English's
-  "N j, Y, P") from the page's translated month and a.m./p.m./noon/midnight
-  words; a format with any other specifier goes to Django's dateformat.
+- the date: leadflow.core.rowhtml's `DateFormat` (shared with the lead list);
 - `TimeSince`: below four weeks no month or year enters timesince, so its
   weeks, days, hours and minutes (two adjacent units, as the filter's depth 2)
   are plain division; longer spans and future times go to Django's.
@@ -19,65 +17,24 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.utils import dateformat
-from django.utils.dates import MONTHS_AP
 from django.utils.html import avoid_wrapping
 from django.utils.timesince import TIME_STRINGS, timesince
 from django.utils.timezone import is_aware
 from django.utils.translation import get_language, gettext
 
-FAST_SPECIFIERS = frozenset("NjYP")
+from leadflow.core.rowhtml import DateFormat, date_format
+
 UNITS = (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60))
-_PRINTERS: dict[tuple[str | None, str], tuple[DateTimeFormat, TimeSince]] = {}
+_SINCE: dict[str | None, TimeSince] = {}
 
 
-def page_times(fmt) -> tuple[DateTimeFormat, TimeSince]:
+def page_times(fmt) -> tuple[DateFormat, TimeSince]:
     """The two printers for a page in the active language, made once per process
     and language (translations do not change while it runs)."""
-    key = (get_language(), str(fmt))
-    if key not in _PRINTERS:
-        _PRINTERS[key] = (DateTimeFormat(fmt), TimeSince())
-    return _PRINTERS[key]
-
-
-class DateTimeFormat:
-    """`dateformat.format(value, fmt)` for one page."""
-
-    def __init__(self, fmt) -> None:
-        self.fmt = str(fmt)
-        pieces = dateformat.re_formatchars.split(self.fmt)
-        self.plan: list[tuple[bool, str]] | None = []
-        for i, piece in enumerate(pieces):
-            if i % 2:
-                if piece not in FAST_SPECIFIERS:
-                    self.plan = None
-                    break
-                self.plan.append((True, piece))
-            elif piece:
-                self.plan.append((False, dateformat.re_escaped.sub(r"\1", piece)))
-        self.months = {month: str(name) for month, name in MONTHS_AP.items()}
-        self.am, self.pm = gettext("a.m."), gettext("p.m.")
-        self.noon, self.midnight = gettext("noon"), gettext("midnight")
-
-    def __call__(self, value: dt.datetime) -> str:
-        if self.plan is None:
-            return dateformat.format(value, self.fmt)
-        return "".join(self._part(value, piece) if code else piece for code, piece in self.plan)
-
-    def _part(self, value: dt.datetime, specifier: str) -> str:
-        if specifier == "N":
-            return self.months[value.month]
-        if specifier == "j":
-            return str(value.day)
-        if specifier == "Y":
-            return f"{value.year:04d}"
-        # P: "1 a.m.", "1:30 p.m.", "midnight", "noon".
-        hour, minute = value.hour, value.minute
-        if minute == 0 and hour in (0, 12):
-            return self.midnight if hour == 0 else self.noon
-        twelve = hour % 12 or 12
-        clock = f"{twelve}:{minute:02d}" if minute else str(twelve)
-        return f"{clock} {self.pm if hour > 11 else self.am}"
+    language = get_language()
+    if language not in _SINCE:
+        _SINCE[language] = TimeSince()
+    return date_format(fmt), _SINCE[language]
 
 
 class TimeSince:

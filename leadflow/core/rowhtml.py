@@ -10,7 +10,7 @@ more than the pages' SQL (bench/rep_queue.py). Here:
   data is never marked safe.
 - `show` prints a value the way `{{ value }}` does (local time, localized, escaped).
 - `DateFormat` prints dates as the `date` filter does, its translations looked
-  up once per page instead of once per row.
+  up once per process and language instead of once per row (`date_format`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from django.conf import settings
 from django.template.base import render_value_in_context
 from django.template.context import Context
 from django.urls import reverse
-from django.utils import dateformat, formats, timezone
+from django.utils import dateformat
 from django.utils.dates import MONTHS_3, MONTHS_AP
 from django.utils.functional import Promise
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 # Reversed in place of the id, then cut out. Any string the int converter takes.
 _SENTINEL = "9081726354"
@@ -81,57 +81,61 @@ def show(value) -> SafeString:
 
 
 class DateFormat:
-    """`{{ value|date:format }}` of aware datetimes in the current time zone, the
-    format compiled once: its month names and a.m./p.m. translated once.
+    """`dateformat.format(value, fmt)` (the `date` filter, `{{ value }}` with a
+    format setting) for a page: the specifiers list pages use (N M j Y P) printed
+    from month and a.m./p.m./noon/midnight words translated once; a format with
+    any other specifier goes to Django's dateformat. Values are local times (the
+    caller's template_localtime). `date_format` keeps one per format and language."""
 
-    Compiles the format characters the list pages use (N M j Y P and literal
-    punctuation); any other format is left to Django's `dateformat`. `named`:
-    a format setting's name, such as "DATETIME_FORMAT" (what `{{ value }}` shows).
-    """
+    FAST = frozenset("NMjYP")
 
-    _LITERAL = frozenset(" ,.-/:")
-
-    def __init__(self, format_string: str, *, named: bool = False) -> None:
-        self.format = formats.get_format(format_string) if named else format_string
-        self.zone = timezone.get_current_timezone()
-        self.months_ap = {m: str(name) for m, name in MONTHS_AP.items()}
-        self.months_3 = {m: str(name).title() for m, name in MONTHS_3.items()}
-        self.midnight, self.noon = gettext("midnight"), gettext("noon")
+    def __init__(self, fmt) -> None:
+        self.fmt = str(fmt)
+        pieces = dateformat.re_formatchars.split(self.fmt)
+        self.plan: list[tuple[bool, str]] | None = []
+        for i, piece in enumerate(pieces):
+            if i % 2:
+                if piece not in self.FAST:
+                    self.plan = None
+                    break
+                self.plan.append((True, piece))
+            elif piece:
+                self.plan.append((False, dateformat.re_escaped.sub(r"\1", piece)))
+        self.months_ap = {month: str(name) for month, name in MONTHS_AP.items()}
+        self.months_3 = {month: str(name).title() for month, name in MONTHS_3.items()}
         self.am, self.pm = gettext("a.m."), gettext("p.m.")
-        self.parts = self._compile(self.format)
-
-    def _compile(self, format_string: str) -> list | None:
-        parts: list = []
-        for char in format_string:
-            if char in self._LITERAL:
-                parts.append(char)
-            elif hasattr(self, f"_{char}"):
-                parts.append(getattr(self, f"_{char}"))
-            else:  # a character Django formats that this class does not: Django does it all
-                return None
-        return parts
+        self.noon, self.midnight = gettext("noon"), gettext("midnight")
 
     def __call__(self, value) -> str:
-        local = value.astimezone(self.zone)
-        if self.parts is None:
-            return dateformat.format(local, self.format)
-        return "".join(p if type(p) is str else p(local) for p in self.parts)
+        if self.plan is None:
+            return dateformat.format(value, self.fmt)
+        return "".join(self._part(value, piece) if code else piece for code, piece in self.plan)
 
-    def _N(self, value) -> str:  # Django's format characters: N M j Y P
-        return self.months_ap[value.month]
-
-    def _M(self, value) -> str:
-        return self.months_3[value.month]
-
-    def _j(self, value) -> str:
-        return str(value.day)
-
-    def _Y(self, value) -> str:
-        return f"{value.year:04d}"
-
-    def _P(self, value) -> str:
+    def _part(self, value, specifier: str) -> str:
+        if specifier == "N":
+            return self.months_ap[value.month]
+        if specifier == "M":
+            return self.months_3[value.month]
+        if specifier == "j":
+            return str(value.day)
+        if specifier == "Y":
+            return f"{value.year:04d}"
+        # P: "1 a.m.", "1:30 p.m.", "midnight", "noon".
         hour, minute = value.hour, value.minute
         if minute == 0 and hour in (0, 12):
             return self.midnight if hour == 0 else self.noon
-        clock = f"{hour % 12 or 12}:{minute:02d}" if minute else str(hour % 12 or 12)
+        twelve = hour % 12 or 12
+        clock = f"{twelve}:{minute:02d}" if minute else str(twelve)
         return f"{clock} {self.pm if hour > 11 else self.am}"
+
+
+_DATE_FORMATS: dict[tuple[str | None, str], DateFormat] = {}
+
+
+def date_format(fmt) -> DateFormat:
+    """The DateFormat of `fmt` in the active language, made once per process
+    (translations do not change while it runs)."""
+    key = (get_language(), str(fmt))
+    if key not in _DATE_FORMATS:
+        _DATE_FORMATS[key] = DateFormat(fmt)
+    return _DATE_FORMATS[key]

@@ -8,9 +8,10 @@ import pytest
 from django.utils import dateformat, translation
 from django.utils.timesince import timesince
 
-from pipeline.rowtime import DateTimeFormat, TimeSince, page_times
+from leadflow.core.rowhtml import DateFormat
+from pipeline.rowtime import TimeSince, page_times
 
-FORMATS = ["N j, Y, P", r"j N Y \a\t P", "Y-m-d H:i", "D, j M Y", "P", r"\N\j N"]
+FORMATS = ["N j, Y, P", r"j N Y \a\t P", "Y-m-d H:i", "D, j M Y", "P", r"\N\j N", "M j, Y"]
 NOW = dt.datetime(2026, 3, 1, 9, 30, 15, 250000, tzinfo=dt.UTC)
 
 
@@ -30,7 +31,7 @@ def _times(n: int = 400) -> list[dt.datetime]:
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_datetime_format_prints_what_dateformat_prints(fmt, language):
     with translation.override(language):
-        ours = DateTimeFormat(fmt)
+        ours = DateFormat(fmt)
         for value in _times(100):
             assert ours(value) == dateformat.format(value, fmt), value
 
