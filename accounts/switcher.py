@@ -2,9 +2,9 @@
 kept per user in the shared cache (Redis in production), so that a page costs
 no query for it.
 
-A user's entries are forgotten -- now and again once the transaction commits, as
-`leadflow.core.orgfacts` does -- when one of their memberships is saved or
-deleted (joined, role changed, deactivated, removed; a deleted user or
+A user's entries are kept and forgotten by `leadflow.core.orgfacts` (`kept`,
+`forget_keys`: now and again once the transaction commits) when one of their
+memberships is saved or deleted (joined, role changed, deactivated, removed; a deleted user or
 organization deletes its memberships one by one), and for every member of an
 organization whose name or slug may have changed. The one race left (a reader
 that loaded the entries before that commit and stores them after the forget) is
@@ -14,18 +14,15 @@ read the cache. A cache that is down costs the query, never the page.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from django.contrib.auth.signals import user_logged_in
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from accounts.models import Membership, Organization, Role, User
 from accounts.selectors import user_memberships
+from leadflow.core.orgfacts import forget_keys, kept
 
-log = logging.getLogger(__name__)
 TTL_SECONDS = 300
 ROLE_LABELS = {value: str(label) for value, label in Role.choices}
 
@@ -57,39 +54,13 @@ def _load(user: User) -> list[tuple[int, str, str, str]]:
 
 def switcher_entries(*, user: User) -> list[SwitcherEntry]:
     """The user's active seats by organization name (accounts.selectors.user_memberships)."""
-    key = _key(user.pk)
-    try:
-        rows = cache.get(key)
-    except Exception:
-        log.warning("Cache unavailable; %s loaded from the database", key)
-        rows = None
-        store = False
-    else:
-        store = rows is None
-    if rows is None:
-        rows = _load(user)
-    if store:
-        try:
-            cache.set(key, rows, TTL_SECONDS)
-        except Exception:
-            log.warning("Cache unavailable; %s not kept", key)
+    rows = kept(_key(user.pk), lambda: _load(user), TTL_SECONDS)
     return [SwitcherEntry(*row) for row in rows]
 
 
 def switcher_forget(user_ids) -> None:
     """Forget these users' entries now and once the current transaction commits."""
-    keys = [_key(user_id) for user_id in set(user_ids)]
-    if not keys:
-        return
-
-    def forget() -> None:
-        try:
-            cache.delete_many(keys)
-        except Exception:
-            log.warning("Cache unavailable; %d switchers not forgotten", len(keys))
-
-    forget()
-    transaction.on_commit(forget)
+    forget_keys([_key(user_id) for user_id in set(user_ids)])
 
 
 def _membership_changed(sender, instance: Membership, **kwargs) -> None:

@@ -38,29 +38,60 @@ def _key(name: str, organization_id: int) -> str:
     return f"orgfact:{name}:{organization_id}"
 
 
+def _store(key: str, value: Any, ttl: int) -> None:
+    try:
+        cache.set(key, value, ttl)
+    except Exception:
+        log.warning("Cache unavailable; %s not kept", key)
+
+
+def kept(key: str, load: Callable[[], T], ttl: int = TTL_SECONDS) -> T:
+    """The value kept under `key`, loaded (and kept `ttl` seconds) when missing.
+    A cache that is down costs the load, never the caller."""
+    try:
+        found = cache.get(key)
+    except Exception:
+        log.warning("Cache unavailable; %s loaded from the database", key)
+        return load()
+    if found is not None:
+        return found
+    value = load()
+    _store(key, value, ttl)
+    return value
+
+
+def forget_keys(keys: list[str], *, at_commit: bool = True) -> None:
+    """Forget kept values now and (at_commit) again once the current transaction
+    commits: a reader between the two may have stored what it read before."""
+    if not keys:
+        return
+
+    def forget() -> None:
+        try:
+            cache.delete_many(keys)
+        except Exception:
+            log.warning("Cache unavailable; %s not forgotten", ", ".join(keys))
+
+    forget()
+    if at_commit:
+        transaction.on_commit(forget)
+
+
 def org_fact(name: str, organization_id: int, load: Callable[[], T]) -> T:
     """The cached fact, loaded (and stored) when missing."""
     _names.add(name)
     key = _key(name, organization_id)
     prefetched = _prefetched.get()
     found: Any = prefetched.get(key) if prefetched is not None else None
-    if found is _MISSING:
-        found = None  # the prefetch asked: not in the cache
-    elif found is None:
-        try:
-            found = cache.get(key)
-        except Exception:
-            log.warning("Cache unavailable; %s loaded from the database", key)
-            return load()
-    if found is not None:
+    if found is not None and found is not _MISSING:
         return found
-    value = load()
+    if found is _MISSING:  # the prefetch asked: not in the cache
+        value = load()
+        _store(key, value, TTL_SECONDS)
+    else:
+        value = kept(key, load)
     if prefetched is not None:
         prefetched[key] = value
-    try:
-        cache.set(key, value, TTL_SECONDS)
-    except Exception:
-        log.warning("Cache unavailable; %s not kept", key)
     return value
 
 
@@ -91,13 +122,4 @@ def org_fact_forget(name: str, organization_id: int, *, at_commit: bool = True) 
     prefetched = _prefetched.get()
     if prefetched is not None:
         prefetched.pop(key, None)
-
-    def forget() -> None:
-        try:
-            cache.delete(key)
-        except Exception:
-            log.warning("Cache unavailable; %s not forgotten", key)
-
-    forget()
-    if at_commit:
-        transaction.on_commit(forget)
+    forget_keys([key], at_commit=at_commit)

@@ -106,7 +106,7 @@ def test_a_stale_read_stored_before_the_commit_is_forgotten_on_commit(
 
 def test_a_cache_outage_costs_the_query_not_the_page(two_seats, org, client_for):
     home = reverse("accounts:org_home", kwargs={"org_slug": org.slug})
-    with mock.patch("accounts.switcher.cache") as down:
+    with mock.patch("leadflow.core.orgfacts.cache") as down:  # where switcher keeps it
         down.get.side_effect = ConnectionError("refused")
         assert [e.name for e in switcher_entries(user=two_seats.user)] == ["Acme", "Globex"]
         page = client_for(two_seats).get(home)
