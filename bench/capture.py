@@ -52,7 +52,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -76,6 +76,7 @@ class Run:
     latencies: list[float]
     seconds: float
     errors: int
+    cpu: dict[str, float] = field(default_factory=dict)  # seconds by process group
 
     @property
     def throughput(self) -> float:
@@ -92,9 +93,50 @@ class Run:
             f"errors {self.errors}"
         )
 
+    def cpu_line(self) -> str:
+        """CPU per request by process group (where the machine's time went)."""
+        if not self.cpu or not self.latencies:
+            return ""
+        parts = ", ".join(f"{g} {self.cpu[g] * 1000 / len(self.latencies):.2f}" for g in CPU_GROUPS)
+        return f"{self.name:<8} CPU ms per request: {parts}"
+
 
 def verdict(met: bool) -> str:
     return "met" if met else "MISSED"
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+CPU_GROUPS = ("gunicorn", "postgres", "redis", "client")
+
+
+def cpu_by_group() -> dict[str, float]:
+    """CPU seconds used so far by the machine's processes, grouped: the app
+    (gunicorn), PostgreSQL, Redis and this process (the load client); Linux
+    /proc only (else empty). Children that exited are not counted."""
+    totals = dict.fromkeys(CPU_GROUPS, 0.0)
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(entry.name) == os.getpid():
+            group = "client"
+        elif "gunicorn" in cmdline:
+            group = "gunicorn"
+        elif cmdline.startswith("postgres") or "/postgres " in cmdline:
+            group = "postgres"
+        elif "redis-server" in cmdline:
+            group = "redis"
+        else:
+            continue
+        totals[group] += (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+    return totals
 
 
 def free_port() -> int:
@@ -158,12 +200,15 @@ def load(
             latencies.extend(mine)
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    cpu_before = cpu_by_group()
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return Run(name, latencies, time.perf_counter() - started, errors[0])
+    seconds = time.perf_counter() - started
+    cpu = {g: used - cpu_before.get(g, 0.0) for g, used in cpu_by_group().items()}
+    return Run(name, latencies, seconds, errors[0], cpu)
 
 
 def wait_ready(port: int, path: str, seconds: float = 60) -> bytes:
@@ -275,6 +320,7 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=int, default=0, help="profile N API creates in-process instead"
     )
+    parser.add_argument("--profile-dump", default="", help="--profile: write DIR/{floor,api}.prof")
     args = parser.parse_args()
 
     urls = service_urls("capture.py")
@@ -293,7 +339,7 @@ def main() -> int:
     failed = 0
     try:
         if args.profile:
-            profile_api(args.profile)
+            profile_api(args.profile, args.profile_dump)
             return 0
         if args.rescore_leads:
             failed += processing_latency(
@@ -412,6 +458,7 @@ def main() -> int:
                 [x for r in rs for x in r.latencies],
                 sum(r.seconds for r in rs),
                 sum(r.errors for r in rs),
+                {g: sum(r.cpu.get(g, 0.0) for r in rs) for g in CPU_GROUPS},
             )
             for name, rs in runs.items()
         }
@@ -427,6 +474,8 @@ def main() -> int:
         api_floor, api_run = pooled["apifloor"], pooled["api"]
         print(api_floor.line())
         print(api_run.line())
+        for run in (api_floor, api_run):
+            print(run.cpu_line())
         api_slowdown = api_floor.throughput / api_run.throughput if api_run.throughput else 0
         api_p50 = api_run.percentile(0.50) / api_floor.percentile(0.50)
         print(
@@ -471,7 +520,7 @@ def form_verdict(pooled: dict[str, Run], runs: dict[str, list[Run]], counts: dic
 # --- In-process profile of the API create ----------------------------------------------
 
 
-def profile_api(count: int) -> None:
+def profile_api(count: int, dump_dir: str = "") -> None:
     """N API creates and N floor requests through the test client: statements
     per request (count, time) and a cProfile by CPU time."""
     import cProfile
@@ -523,6 +572,8 @@ def profile_api(count: int) -> None:
             post(path, number * 10**7 + 2 * 10**6 + n)
         profile.disable()
         stats = pstats.Stats(profile)
+        if dump_dir:  # for a closer look: python -m pstats DIR/api.prof
+            stats.dump_stats(Path(dump_dir) / f"{name}.prof")
         stats.sort_stats(pstats.SortKey.CUMULATIVE).print_stats(PROFILED, 40)
 
 
