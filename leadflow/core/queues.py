@@ -98,6 +98,7 @@ ROUTES: dict[str, str] = {
     "leads.tasks.imports.import_job_run": IMPORTS,
     "leads.export_job_run": IMPORTS,
     "leads.refresh_duplicates": IMPORTS,
+    "leads.drain_duplicates": IMPORTS,
     "leads.rebuild_duplicates": IMPORTS,
     "leads.sweep_duplicates": IMPORTS,
     "nurture.refresh_organization_lists": DEFAULT,

@@ -129,11 +129,15 @@ def enqueue_on_commit(task: Task | str, **kwargs: Any) -> None:
     client that nothing was written); the periodic sweeps pick up the work."""
     if isinstance(task, str):
         task = _registered_task(task)
+    transaction.on_commit(lambda: publish(task, **kwargs))
 
-    def publish() -> None:
-        try:
-            task.apply_async(kwargs=kwargs)
-        except BrokerError:
-            log.warning("Broker unavailable; %s %s left for its sweep", task.name, kwargs)
 
-    transaction.on_commit(publish)
+def publish(task: Task | str, *, countdown: float | None = None, **kwargs: Any) -> None:
+    """Send a task now (its rows are committed): an unreachable broker is logged,
+    not raised; the task's periodic sweep does the work instead."""
+    if isinstance(task, str):
+        task = _registered_task(task)
+    try:
+        task.apply_async(kwargs=kwargs, countdown=countdown)
+    except BrokerError:
+        log.warning("Broker unavailable; %s %s left for its sweep", task.name, kwargs)
