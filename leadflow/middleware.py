@@ -11,6 +11,8 @@ from django_scopes import scope
 from accounts import two_factor
 from accounts.models import Membership
 
+ORG_PATH_PREFIX = "/o/"
+
 
 class TenantMiddleware:
     def __init__(self, get_response):
@@ -19,6 +21,10 @@ class TenantMiddleware:
     def __call__(self, request):
         request.organization = None
         request.membership = None
+        if not request.path_info.startswith(ORG_PATH_PREFIX):
+            # Only /o/<org_slug>/ routes name an organization (a test walks the
+            # URL conf): the API and public pages skip resolving the URL twice.
+            return self.get_response(request)
         try:
             match = resolve(request.path_info)
         except Resolver404:

@@ -6,7 +6,9 @@ from leadflow.api import api
 
 # Tenant pages live under /o/<org_slug>/ (each app's urls.py mounts its own);
 # the tenancy middleware resolves the organization and opens its scope there.
+# The API comes first: its clients are the busiest, and Django tries patterns in order.
 urlpatterns = [
+    path("api/v1/", api.urls),
     path("", account_views.landing, name="landing"),
     path("", include("accounts.urls")),
     path("", include("leads.urls")),
@@ -19,7 +21,6 @@ urlpatterns = [
     path("o/<slug:org_slug>/audit/", include("privacy.urls_audit")),
     path("", include("nurture.urls_public")),
     path("accounts/", include("allauth.urls")),
-    path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]
 

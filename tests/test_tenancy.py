@@ -112,3 +112,23 @@ def test_base_manager_reads_only_where_allowed():
         if "_base_manager" in path.read_text(encoding="utf-8") and rel not in ALLOWED_BASE_MANAGER:
             offenders.append(rel)
     assert offenders == []
+
+
+def test_only_routes_under_the_org_prefix_name_an_organization():
+    """The middleware resolves (and scopes) only paths under ORG_PATH_PREFIX:
+    a route elsewhere that took an org_slug would run outside its tenant."""
+    from django.urls import URLResolver, get_resolver
+
+    from leadflow.middleware import ORG_PATH_PREFIX
+
+    def routes(patterns, prefix=""):
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                yield from routes(p.url_patterns, route)
+            else:
+                yield route
+
+    named = [r for r in routes(get_resolver().url_patterns) if "org_slug" in r]
+    assert len(named) > 100
+    assert [r for r in named if not ("/" + r).startswith(ORG_PATH_PREFIX)] == []
