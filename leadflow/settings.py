@@ -107,9 +107,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Django's own cursors bind values client-side and never prepare; the few
+    # statements sent through leadflow.core.server_prepared are prepared on
+    # their first run (psycopg's threshold; None turns that off).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)
 # Past one machine (docs/scaling.md): report pages may read from a PostgreSQL
 # replica (leadflow/core/dbrouter.py; writes never go there), and behind PgBouncer in
-# transaction pooling mode server-side cursors are off (they live in a session).
+# transaction pooling mode server-side cursors and prepared statements are off
+# (they live in a session).
 if env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
     DATABASES["replica"].update(
@@ -119,7 +124,8 @@ if env.str("DATABASE_REPLICA_URL", default=""):
     )
 if env.bool("DATABASE_TRANSACTION_POOLING", default=False):
     for _database in DATABASES.values():
-        _database["DISABLE_SERVER_SIDE_CURSORS"] = True
+        _database["DISABLE_SERVER_SIDE_CURSORS"] = True  # and prepared statements
+        _database.setdefault("OPTIONS", {})["prepare_threshold"] = None
 DATABASE_ROUTERS = ["leadflow.core.dbrouter.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

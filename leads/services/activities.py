@@ -29,6 +29,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from leadflow.core.errors import LeadflowError
+from leadflow.core.inserts import insert_row
 from leads.models import (
     Activity,
     ActivityKind,
@@ -147,13 +148,15 @@ def api_submission_store(
     *, organization_id: int, payload: Any, user_agent: str = ""
 ) -> FormSubmission:
     """Keep the request body exactly as received, before anything else happens."""
-    return FormSubmission.objects.create(
+    submission = FormSubmission(
         organization_id=organization_id,
         form=None,
         channel=SubmissionChannel.API,
         payload=payload,
         user_agent=(user_agent or "")[:500],
     )
+    insert_row(submission)  # the statement compiled once (every API write stores one)
+    return submission
 
 
 def api_submission_reject(*, submission: FormSubmission, reasons: list[dict]) -> None:

@@ -33,14 +33,14 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field, Model, Q
-from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
+from django.db.models import Field, Q
 from django.utils import timezone
 
 from leadflow.core import hooks
 from leadflow.core.db import bulk_update_from_values
+from leadflow.core.inserts import insert_fields, insert_row, insert_statement, mark_inserted
 from leadflow.core.orgfacts import org_facts_prefetched
+from leadflow.core.server_prepared import preparing_cursor, server_prepared
 from leads.models import (
     Activity,
     Campaign,
@@ -395,37 +395,6 @@ def _by_domain(companies: Iterable[Company]) -> dict[str, Company]:
     return {c.domain: c for c in companies if c.domain is not None}
 
 
-def _insert_unless_taken_sql(obj: Model) -> tuple[str, list]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING the primary key, of one row."""
-    opts = obj._meta
-    fields = _insert_fields(type(obj))
-    query = InsertQuery(type(obj), on_conflict=OnConflict.IGNORE)
-    query.insert_values(fields, [obj])
-    compiler = query.get_compiler(using=obj._state.db or "default")
-    compiler.returning_fields = [opts.pk]
-    [(sql, params)] = compiler.as_sql()
-    return sql, list(params)
-
-
-def _inserted(obj: Model, row: tuple | None) -> bool:
-    if row is None:
-        return False
-    obj.pk = row[0]
-    obj._state.adding = False
-    obj._state.db = obj._state.db or "default"
-    return True
-
-
-def insert_unless_taken(obj: Model) -> bool:
-    """INSERT one row unless a unique constraint already holds its values (ON
-    CONFLICT DO NOTHING); sets its primary key and returns True when inserted.
-    No error and no savepoint: the transaction stays usable either way."""
-    sql, params = _insert_unless_taken_sql(obj)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return _inserted(obj, cursor.fetchone())
-
-
 class _SqlFragment(str):
     """A value of `_with_values_written_in` that is SQL, written in as is."""
 
@@ -442,13 +411,13 @@ def _insert_with_touch(
     and the outcome are written only when the lead is). Returns whether the
     lead was inserted and its company (None also when a concurrent writer's
     new company was not visible to the statement: the caller looks it up)."""
-    sql, lead_params = _insert_unless_taken_sql(lead)
+    sql, lead_params = insert_statement(lead, ignore_conflicts=True)
     parts: list[str] = []
     params: list[Any] = []
     if row.company_domain:
         ctes, params = _companies_upsert_ctes(organization_id, {row.company_domain: row})
         parts.append(f"WITH {ctes}, c AS ({_COMPANIES_FOUND}), l AS ({sql})")
-        fields = _insert_fields(Lead)
+        fields = insert_fields(Lead)
         if len(fields) != len(lead_params):
             raise ValueError("The lead's INSERT has a value that is not a plain parameter")
         lead_params[[f.attname for f in fields].index("company_id")] = _COMPANY_OF_THE_STATEMENT
@@ -457,7 +426,7 @@ def _insert_with_touch(
     params += lead_params
     qn = connection.ops.quote_name
     for n, activity in enumerate(activities):
-        fields = [f for f in _insert_fields(Activity) if f.attname != "lead_id"]
+        fields = [f for f in insert_fields(Activity) if f.attname != "lead_id"]
         columns = ", ".join(qn(f.column) for f in fields)
         parts.append(
             f", a{n} AS (INSERT INTO {qn(Activity._meta.db_table)} ({columns}, lead_id)"
@@ -484,13 +453,10 @@ def _insert_with_touch(
         parts.append(f" SELECT l.id, {company_columns} FROM l LEFT JOIN c ON true")
     else:
         parts.append(" SELECT id FROM l")
-    with connection.cursor() as cursor:
-        # Over 50 values: psycopg would parse this text again on every call
-        # (it caches statements up to 50 parameters); written in, it is not parsed.
-        cursor.execute(_with_values_written_in("".join(parts), params))
-        found = cursor.fetchone()
-    if not _inserted(lead, found):
+    found = _run_written_or_prepared("".join(parts), params)
+    if not mark_inserted(lead, found):
         return False, None
+    assert found is not None  # a row came back: the lead was inserted
     company = None
     if row.company_domain and found[1] is not None:
         company = Company.from_db(connection.alias, _COMPANY_FIELDS, found[1:])
@@ -507,8 +473,31 @@ def _insert_with_touch(
     return True, company
 
 
-def _insert_fields(model: type[Model]) -> list:
-    return [f for f in model._meta.local_concrete_fields if not f.primary_key and not f.generated]
+def _run_written_or_prepared(sql: str, params: list) -> tuple | None:
+    """Run the statement, its first row. Its text is the same for every lead of
+    a shape (company or not, how many activities, a submission or not), so
+    where it may (leadflow.core.server_prepared) it is prepared on the server,
+    which then plans it once per connection. Else its values are written in:
+    with over 50 values psycopg would parse the text again on every call (it
+    caches statements up to 50 parameters); written in, it is not parsed."""
+    if server_prepared():
+        pieces = sql.split("%s")
+        if len(pieces) != len(params) + 1:
+            raise ValueError("The statement's placeholders and values don't match")
+        text, values = [pieces[0]], []
+        for value, piece in zip(params, pieces[1:], strict=True):
+            if isinstance(value, _SqlFragment):
+                text.append(value)
+            else:
+                text.append("%s")
+                values.append(value)
+            text.append(piece)
+        with preparing_cursor() as cursor:
+            cursor.execute("".join(text), values)
+            return cursor.fetchone()
+    with connection.cursor() as cursor:
+        cursor.execute(_with_values_written_in(sql, params))
+        return cursor.fetchone()
 
 
 def _with_values_written_in(sql: str, params: list) -> str:
@@ -660,7 +649,7 @@ def _write_new_one(
         companies = _companies_by_domain(organization_id, rows.values())
         company = companies.get(row.company_domain) if row.company_domain else None
         lead = _build_new(organization_id, row, company, touch)
-        if not insert_unless_taken(lead):
+        if not insert_row(lead, ignore_conflicts=True):
             return None, companies
         return ({key: lead}, {key}, False), companies
     lead = _build_new(organization_id, row, None, touch)

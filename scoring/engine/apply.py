@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from leadflow.core import hooks
+from leadflow.core.server_prepared import preparing_cursor, server_prepared
 from leads.models import Activity, Lead
 from leads.services.ingest import note_leads_changed
 from scoring.engine.cache import cached_config, reload_config
@@ -128,7 +129,7 @@ def rescore_leads(
     else:
         version, config = reload_config(organization_id=organization_id)
     for _attempt in range(_STALE_RETRIES):
-        select = few_leads_sql(config, lead_ids, now)
+        select = few_leads_sql(config, lead_ids, now, bound=server_prepared())
         result = apply_lead_scores(
             organization_id=organization_id, select=select, now=now, config_version=version
         )
@@ -197,7 +198,9 @@ def apply_lead_scores(
     sql, params = select
     stamp = connection.ops.adapt_datetimefield_value(now)
     result = RescoreResult()
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    prepared = params is not None and server_prepared()
+    cursor_of = preparing_cursor if prepared else connection.cursor
+    with transaction.atomic(savepoint=False), cursor_of() as cursor:
         if connection.vendor == "postgresql":
             # Data-modifying CTEs: the history INSERT and the lead UPDATE run only
             # when the version check holds; the outer SELECT reports crossings.

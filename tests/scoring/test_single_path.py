@@ -139,6 +139,39 @@ def test_api_create_of_a_new_scored_lead_runs_at_most_5_statements(org, other_or
         assert not Lead.objects.exists()
 
 
+def prepared_scoring_statements() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s AND NOT from_sql",
+            ["WITH s AS MATERIALIZED (%"],
+        )
+        return cursor.fetchone()[0]
+
+
+@on_postgres
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pooled", [False, True], ids=["direct", "transaction-pooled"])
+def test_the_scoring_statement_is_prepared_once_unless_sessions_are_pooled(org, other_org, pooled):
+    """Planning the compiled rules costs PostgreSQL more than running them, so
+    the statement is prepared on the connection (leadflow.core.server_prepared)
+    and reused; behind transaction pooling (no session of one's own) it is sent
+    whole, with its values written in."""
+    configure(org)
+    client = Client(headers={"Authorization": f"Bearer {api_key_for(org)}"})
+    saved = connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    connection.close()  # a new session: no statement prepared yet
+    connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = pooled
+    try:
+        for n in range(3):
+            assert api_create(client, f"p{n}@initech.com").status_code == 201
+            assert score_of(org, f"p{n}@initech.com") == 30 + 20
+        assert prepared_scoring_statements() == (0 if pooled else 1)
+    finally:
+        connection.close()
+        connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = saved
+
+
 @on_postgres
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
