@@ -13,7 +13,7 @@ from leadflow.core.tenancy import tenant_scope
 from leads.models import Activity, Lead, LeadStage
 from scoring import engine, services, versions
 from scoring import fields as F_
-from scoring.models import RuleSetVersion
+from scoring.models import RuleSetVersion, ScoringRule
 from scoring.simulation import simulate_version
 from tests.reports.test_xeducation_scoring import independent_auc
 from tests.scoring.test_learning import make_leads
@@ -102,6 +102,53 @@ def test_version_simulation_query_count_is_constant(org, leads, rules, django_as
         # savepoint with a statement timeout: 3 more).
         with django_assert_num_queries(5 if connection.vendor == "sqlite" else 8):
             simulate_version(version=version)
+
+
+def rows_processed(sql: str, params: list) -> int:
+    """Rows all plan nodes handled (rows times loops), from EXPLAIN ANALYZE."""
+    import json
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+
+    def walk(node) -> int:
+        own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
+        return own + sum(walk(child) for child in node.get("Plans", []))
+
+    return walk(plan[0]["Plan"])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_simulations_score_each_lead_once_even_without_statistics(org, other_org):
+    """A new tenant's tables have no statistics: each side of a simulation is
+    materialized, so the rules run once per lead (nested on one-row estimates,
+    every lead was scored again for each lead: 2 s for 240, and the statement
+    timeout under load)."""
+    from unittest import mock
+
+    from scoring import simulation
+    from scoring.simulation import simulate_rule
+
+    with tenant_scope(org):
+        services.starter_rules_install(organization_id=org.pk)
+        make_leads(org, 240, seed=3)
+        engine.rescore(organization_id=org.pk)
+        version = draft(org, RULES)
+        candidate = ScoringRule(organization=org, kind="fit", points=5, field="title",
+                                operator="contains", value="vp", name="VP")  # fmt: skip
+        statements = []
+        real = simulation._fetch
+        with mock.patch.object(
+            simulation, "_fetch", side_effect=lambda *a: statements.append(a) or real(*a)
+        ):
+            simulate_version(version=version)
+            simulate_rule(organization_id=org.pk, candidate=candidate)
+        assert len(statements) == 2
+        for sql, params in statements:
+            # 405k rows now, 21M when every lead was scored again per lead.
+            assert rows_processed(sql, params) < 30 * 240**2, sql[:80]
 
 
 def test_version_simulation_page(org, other_org, admin_client):
