@@ -10,12 +10,13 @@ class ScoringConfig(AppConfig):
 
         from leadflow.core import hooks
         from leadflow.core.db import sqlite_unicode_lower
-        from scoring import demo, panels, rescoring, services
+        from scoring import demo, engine, panels, rescoring, services
 
         connection_created.connect(sqlite_unicode_lower, dispatch_uid="sqlite_unicode_lower")
 
         hooks.organization_created.register("scoring")(services.install_starter_rules_for)
         hooks.post_ingest.register("scoring")(rescoring.rescore_after_ingest)
+        hooks.new_lead_scores.register("scoring")(engine.new_lead_scores)
         # A merged lead's history changed: its score is recomputed (after the
         # pipeline kept its stage, so a crossing routes from the right place).
         hooks.lead_merged.register("scoring", after=("pipeline",))(rescoring.rescore_after_merge)

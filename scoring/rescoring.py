@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from leadflow.core.tenancy import enqueue_on_commit
 from leads.models import Lead
+from leads.services.ingest import ingested_touch
 from scoring import engine
 from scoring.models import RescoreJob, RescoreStatus
 
@@ -64,8 +65,17 @@ def rescore_job_run(*, job_id: int) -> RescoreJob | None:
 def rescore_after_ingest(organization_id: int, lead_ids: list[int]) -> None:
     """post_ingest hook: a captured submission or new activity rescores its leads
     (a few leads with the cached configuration, an import chunk set-based)."""
-    if lead_ids:
-        engine.rescore_leads(organization_id=organization_id, lead_ids=lead_ids)
+    touched = ingested_touch()
+    scored = (
+        {i: touched.scored_at_insert[i] for i in lead_ids if i in touched.scored_at_insert}
+        if touched
+        else {}
+    )
+    rest = [i for i in lead_ids if i not in scored]
+    if scored:  # new leads their INSERT scored (engine.new_lead_scores)
+        rest += engine.scored_at_insert(organization_id, scored)
+    if rest:
+        engine.rescore_leads(organization_id=organization_id, lead_ids=rest)
 
 
 def rescore_after_merge(organization_id: int, kept_id: int, dropped_id: int) -> None:

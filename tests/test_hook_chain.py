@@ -17,6 +17,7 @@ from leadflow.core.hooks import Hook, HookError
 
 PINNED_CHAIN = """\
 organization_created: scoring:scoring.services.install_starter_rules_for -> pipeline:pipeline.services.deal_stages.install_default_stages_for
+new_lead_scores: scoring:scoring.engine.apply.new_lead_scores
 post_ingest: scoring:scoring.rescoring.rescore_after_ingest -> pipeline:pipeline.services.mql.pql_after_ingest -> nurture:nurture.services.hooks.after_ingest -> leads:leads.tasks.duplicates.duplicates_after_ingest
 mql_crossing: pipeline:pipeline.services.mql.mql_after_rescore -> nurture:nurture.services.hooks.after_mql_crossing
 stage_changed: pipeline:pipeline.services.webhooks.webhooks_on_stage_changed -> nurture:nurture.services.hooks.after_stage_change

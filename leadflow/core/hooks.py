@@ -141,6 +141,37 @@ organization_created: Hook[[Organization, User, str], None] = Hook(
     "accounts.services.organization_create: (organization, owner, business_type)"
     " after the tenant and its first admin exist.",
 )
+
+
+@dataclass(frozen=True)
+class NewLeadScores:
+    """A scorer's part of the one statement that inserts a new lead
+    (PostgreSQL), so the lead is written once, scored, instead of inserted and
+    then updated. Its SQL reads the lead about to be inserted from the CTEs
+    `nl` (the row; its id from `nid`) and `na` (its activities), all columns.
+
+    `ctes` (%s-style, `params`) come after those; the lead's INSERT … SELECT
+    reads `FROM nl {joins}` and takes `columns` (lead column -> SQL) instead of
+    the row's own values; `after` (`after_params`) are CTEs run once the lead
+    is inserted (`l`: its id); `result` are columns the statement returns for
+    the scorer, which post_ingest receivers read from
+    leads.services.ingest.ingested_touch().scored_at_insert."""
+
+    ctes: str
+    params: list[Any]
+    joins: str
+    columns: dict[str, str]
+    after: str
+    after_params: list[Any]
+    result: str
+
+
+new_lead_scores: Hook[[int, datetime], NewLeadScores | None] = Hook(
+    "new_lead_scores",
+    "leads ingest, one new lead on PostgreSQL: (organization_id, now) -> the scorer's part"
+    " of the statement that inserts it (NewLeadScores), or None to score it afterwards;"
+    " the first answer is used.",
+)
 post_ingest: Hook[[int, list[int]], None] = Hook(
     "post_ingest",
     "leads ingest (capture, import, activities): (organization_id, lead_ids) inside the"
@@ -208,6 +239,7 @@ demo_steps: Hook[[Organization, TextStream], None] = Hook(
 
 HOOKS: list[Hook[..., Any]] = [
     organization_created,
+    new_lead_scores,
     post_ingest,
     mql_crossing,
     stage_changed,

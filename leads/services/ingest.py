@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -142,6 +143,9 @@ class IngestedTouch:
     # Leads whose rows a hook changed beyond their scores (an MQL crossing
     # routes them): RowResult.lead is read again for those.
     changed: set[int] = field(default_factory=set)
+    # New leads their INSERT also scored (hooks.new_lead_scores): the
+    # scorer's result columns, by lead id.
+    scored_at_insert: dict[int, tuple] = field(default_factory=dict)
 
 
 _current_touch: ContextVar[IngestedTouch | None] = ContextVar("ingested_touch", default=None)
@@ -400,44 +404,69 @@ class _SqlFragment(str):
 
 
 _COMPANY_OF_THE_STATEMENT = _SqlFragment("(SELECT id FROM c)")
+# A new lead's activities, as the statement that inserts the lead writes them.
+_ACTIVITY_FIELDS = [f for f in insert_fields(Activity) if f.attname != "lead_id"]
+_ACTIVITY_COLUMNS = ", ".join(f'"{f.column}"' for f in _ACTIVITY_FIELDS)
 
 
 def _insert_with_touch(
     organization_id: int, lead: Lead, row: _Prepared, activities: list[Activity], touch: Touch, now
-) -> tuple[bool, Company | None]:
+) -> tuple[bool, Company | None, tuple | None]:
     """PostgreSQL: `insert_unless_taken` of a new lead, with the upsert of its
     company (as `_companies_upsert`), its activities and the outcome of
     touch.submission, in one statement of data-modifying CTEs (the activities
-    and the outcome are written only when the lead is). Returns whether the
-    lead was inserted and its company (None also when a concurrent writer's
-    new company was not visible to the statement: the caller looks it up)."""
-    sql, lead_params = insert_statement(lead, ignore_conflicts=True)
-    parts: list[str] = []
+    and the outcome are written only when the lead is). When a scorer answers
+    hooks.new_lead_scores, the lead is inserted scored (written once, not
+    inserted and then updated). Returns whether the lead was inserted, its
+    company (None also when a concurrent writer's new company was not visible
+    to the statement: the caller looks it up) and the scorer's result columns
+    (None without a scorer)."""
+    scorer = next((s for s in hooks.new_lead_scores.call(organization_id, now) if s), None)
+    _sql, lead_params = insert_statement(lead, ignore_conflicts=True)
+    fields = insert_fields(Lead)
+    if len(fields) != len(lead_params):
+        raise ValueError("The lead's INSERT has a value that is not a plain parameter")
+    ctes: list[str] = []
     params: list[Any] = []
     if row.company_domain:
-        ctes, params = _companies_upsert_ctes(organization_id, {row.company_domain: row})
-        parts.append(f"WITH {ctes}, c AS ({_COMPANIES_FOUND}), l AS ({sql})")
-        fields = insert_fields(Lead)
-        if len(fields) != len(lead_params):
-            raise ValueError("The lead's INSERT has a value that is not a plain parameter")
+        company_ctes, params = _companies_upsert_ctes(organization_id, {row.company_domain: row})
+        ctes.append(f"{company_ctes}, c AS ({_COMPANIES_FOUND})")
         lead_params[[f.attname for f in fields].index("company_id")] = _COMPANY_OF_THE_STATEMENT
+    activity_values = [
+        [f.get_db_prep_save(f.pre_save(activity, True), connection) for f in _ACTIVITY_FIELDS]
+        for activity in activities
+    ]
+    if scorer is None:
+        ctes.append(f"l AS ({_sql})")
+        params += lead_params
+        for n, values in enumerate(activity_values):
+            ctes.append(
+                f"a{n} AS (INSERT INTO leads_activity ({_ACTIVITY_COLUMNS}, lead_id)"
+                f" SELECT {', '.join(['%s'] * len(values))}, l.id FROM l)"
+            )
+            params += values
     else:
-        parts.append(f"WITH l AS ({sql})")
-    params += lead_params
-    qn = connection.ops.quote_name
-    for n, activity in enumerate(activities):
-        fields = [f for f in insert_fields(Activity) if f.attname != "lead_id"]
-        columns = ", ".join(qn(f.column) for f in fields)
-        parts.append(
-            f", a{n} AS (INSERT INTO {qn(Activity._meta.db_table)} ({columns}, lead_id)"
-            f" SELECT {', '.join(['%s'] * len(fields))}, l.id FROM l)"
+        unborn, unborn_params = _unborn_ctes(lead_params, activity_values)
+        ctes += [unborn, scorer.ctes]
+        params += [*unborn_params, *scorer.params]
+        qn = connection.ops.quote_name
+        columns = [qn(f.column) for f in fields]
+        chosen = [scorer.columns.get(f.column, f"nl.{qn(f.column)}") for f in fields]
+        ctes.append(
+            f"l AS (INSERT INTO leads_lead (id, {', '.join(columns)})"
+            f" SELECT nl.id, {', '.join(chosen)} FROM nl {scorer.joins}"
+            " ON CONFLICT DO NOTHING RETURNING id)"
         )
-        params += [f.get_db_prep_save(f.pre_save(activity, True), connection) for f in fields]
+        if activities:
+            ctes.append(
+                f"a AS (INSERT INTO leads_activity ({_ACTIVITY_COLUMNS}, lead_id)"
+                f" SELECT {_ACTIVITY_COLUMNS}, l.id FROM na CROSS JOIN l)"
+            )
     submission = touch.submission
     if submission is not None:
         reasons = FormSubmission._meta.get_field("outcome_reasons")
-        parts.append(
-            ", s AS (UPDATE leads_formsubmission SET outcome = %s, outcome_reasons = %s,"
+        ctes.append(
+            "s AS (UPDATE leads_formsubmission SET outcome = %s, outcome_reasons = %s,"
             " lead_id = l.id, processed_at = %s, attempts = leads_formsubmission.attempts + 1"
             " FROM l WHERE leads_formsubmission.id = %s)"
         )
@@ -448,19 +477,26 @@ def _insert_with_touch(
             now,
             submission.pk,
         ]
+    if scorer is not None and scorer.after:
+        ctes.append(scorer.after)
+        params += scorer.after_params
+    selected = ["l.id"]
     if row.company_domain:
-        company_columns = ", ".join(f"c.{name}" for name in _COMPANY_FIELDS)
-        parts.append(f" SELECT l.id, {company_columns} FROM l LEFT JOIN c ON true")
-    else:
-        parts.append(" SELECT id FROM l")
+        selected += [f"c.{name}" for name in _COMPANY_FIELDS]
+    if scorer is not None:
+        selected.append(scorer.result)
+    joined = " LEFT JOIN c ON true" if row.company_domain else ""
+    parts = [f"WITH {', '.join(ctes)} SELECT {', '.join(selected)} FROM l{joined}"]
     found = _run_written_or_prepared("".join(parts), params)
     if not mark_inserted(lead, found):
-        return False, None
+        return False, None, None
     assert found is not None  # a row came back: the lead was inserted
     company = None
-    if row.company_domain and found[1] is not None:
-        company = Company.from_db(connection.alias, _COMPANY_FIELDS, found[1:])
+    company_row = found[1 : 1 + len(_COMPANY_FIELDS)] if row.company_domain else ()
+    if company_row and company_row[0] is not None:
+        company = Company.from_db(connection.alias, _COMPANY_FIELDS, company_row)
         lead.company = company
+    scored = found[1 + len(company_row) :] if scorer is not None else None
     for activity in activities:
         activity.lead = lead
         activity._state.adding = False
@@ -470,30 +506,52 @@ def _insert_with_touch(
         submission.lead_id = lead.pk
         submission.processed_at = now
         submission.attempts += 1
-    return True, company
+    return True, company, scored
+
+
+def _unborn_ctes(lead_params: list, activity_values: list[list]) -> tuple[str, list]:
+    """The CTEs a scorer reads the lead about to be inserted from: nid (its
+    id, drawn from the table's sequence), nl (its row, every column, typed as
+    the table's) and na (its activities, their lead_id the new id)."""
+    sql = _unborn_text(len(activity_values))
+    return sql, [*lead_params, *(v for values in activity_values for v in values)]
+
+
+@cache
+def _unborn_text(activities: int) -> str:
+    qn = connection.ops.quote_name
+
+    def typed(field, value: str = "%s") -> str:
+        return f"{value}::{field.db_type(connection)} AS {qn(field.column)}"
+
+    lead_row = ", ".join(typed(f) for f in insert_fields(Lead))
+    if activities:
+        activity_row = ", ".join(typed(f) for f in _ACTIVITY_FIELDS)
+        rows = " UNION ALL ".join(
+            [f"SELECT {activity_row}, nid.id AS lead_id, 0::bigint AS id FROM nid"] * activities
+        )
+    else:
+        nulls = ", ".join(typed(f, "NULL") for f in _ACTIVITY_FIELDS)
+        rows = f"SELECT {nulls}, NULL::bigint AS lead_id, NULL::bigint AS id WHERE false"
+    return (
+        "nid AS (SELECT nextval(pg_get_serial_sequence('leads_lead', 'id')) AS id),"
+        f" nl AS (SELECT nid.id AS id, {lead_row} FROM nid), na AS ({rows})"
+    )
 
 
 def _run_written_or_prepared(sql: str, params: list) -> tuple | None:
-    """Run the statement, its first row. Its text is the same for every lead of
-    a shape (company or not, how many activities, a submission or not), so
-    where it may (leadflow.core.server_prepared) it is prepared on the server,
-    which then plans it once per connection. Else its values are written in:
-    with over 50 values psycopg would parse the text again on every call (it
-    caches statements up to 50 parameters); written in, it is not parsed."""
+    """Run the statement (%s placeholders, %% a percent sign), its first row.
+    Its text is the same for every lead of a shape (company or not, how many
+    activities, a submission or not), so where it may
+    (leadflow.core.server_prepared) it is prepared on the server, which then
+    plans it once per connection. Else its values are written in: with over 50
+    values psycopg would parse the text again on every call (it caches
+    statements up to 50 parameters); written in, it is not parsed."""
     if server_prepared():
-        pieces = sql.split("%s")
-        if len(pieces) != len(params) + 1:
-            raise ValueError("The statement's placeholders and values don't match")
-        text, values = [pieces[0]], []
-        for value, piece in zip(params, pieces[1:], strict=True):
-            if isinstance(value, _SqlFragment):
-                text.append(value)
-            else:
-                text.append("%s")
-                values.append(value)
-            text.append(piece)
+        values = [v for v in params if not isinstance(v, _SqlFragment)]
+        text = _fill(sql, params, lambda v: v if isinstance(v, _SqlFragment) else "%s", "%%")
         with preparing_cursor() as cursor:
-            cursor.execute("".join(text), values)
+            cursor.execute(text, values)
             return cursor.fetchone()
     with connection.cursor() as cursor:
         cursor.execute(_with_values_written_in(sql, params))
@@ -502,21 +560,29 @@ def _run_written_or_prepared(sql: str, params: list) -> tuple | None:
 
 def _with_values_written_in(sql: str, params: list) -> str:
     """PostgreSQL: the statement with each %s replaced by its value as psycopg
-    quotes a literal (the SQL here has no other % signs: column names and
-    placeholders), to run with no parameters."""
+    quotes a literal (and %% by %), to run with no parameters."""
     from psycopg.adapt import Transformer
 
     literal = Transformer(connection.connection).as_literal
-    pieces = sql.split("%s")
-    if len(pieces) != len(params) + 1:
-        raise ValueError("The statement's placeholders and values don't match")
-    out = [pieces[0]]
-    for value, piece in zip(params, pieces[1:], strict=True):
+
+    def written(value: Any) -> str:
         if isinstance(value, _SqlFragment):
-            out += [value, piece]
-        else:
-            out += ["NULL" if value is None else literal(value).decode(), piece]
-    return "".join(out)
+            return value
+        return "NULL" if value is None else literal(value).decode()
+
+    return _fill(sql, params, written, "%")
+
+
+_PLACEHOLDER = re.compile(r"%[s%]")
+
+
+def _fill(sql: str, params: list, each, percent: str) -> str:
+    """`sql` with its n-th %s replaced by each(params[n]) and %% by `percent`."""
+    values = iter(params)
+    out = _PLACEHOLDER.sub(lambda m: percent if m.group() == "%%" else each(next(values)), sql)
+    if next(values, _PLACEHOLDER) is not _PLACEHOLDER:
+        raise ValueError("The statement's placeholders and values don't match")
+    return out
 
 
 def _submission_outcome(lead: Lead) -> str:
@@ -651,10 +717,12 @@ def _write_new_one(
         lead = _build_new(organization_id, row, company, touch)
         if not insert_row(lead, ignore_conflicts=True):
             return None, companies
-        return ({key: lead}, {key}, False), companies
+        return ({key: lead}, {key}, False, {}), companies
     lead = _build_new(organization_id, row, None, touch)
     activities = _activities(organization_id, prepared, {key: lead}, touch)
-    inserted, company = _insert_with_touch(organization_id, lead, row, activities, touch, now)
+    inserted, company, scored = _insert_with_touch(
+        organization_id, lead, row, activities, touch, now
+    )
     if not inserted:
         return None, None  # the company is upserted: the merge finds it
     if row.company_domain and company is None:
@@ -663,7 +731,7 @@ def _write_new_one(
         if company is not None:
             Lead.objects.filter(pk=lead.pk).update(company=company)
             lead.company = company
-    return ({key: lead}, {key}, True), None
+    return ({key: lead}, {key}, True, {lead.pk: scored} if scored else {}), None
 
 
 def _write_batch(
@@ -732,13 +800,14 @@ def _record_activities(organization_id: int, prepared, leads_by_key, touch: Touc
         Activity.objects.bulk_create(activities)
 
 
-def _touched(touch: Touch) -> IngestedTouch:
+def _touched(touch: Touch, scored: dict[int, tuple]) -> IngestedTouch:
     kinds = [touch.activity_kind, *(extra.kind for extra in touch.also)]
     forms = [touch.activity_properties.get("form_id")]
     forms += [extra.properties.get("form_id") for extra in touch.also]
     return IngestedTouch(
         activity_kinds=frozenset(k for k in kinds if k),
         form_ids=frozenset(int(f) for f in forms if f is not None),
+        scored_at_insert=scored,
     )
 
 
@@ -776,6 +845,7 @@ def _finish(
     created=(),
     updated=None,
     activities_written: bool = False,
+    scored: dict[int, tuple] | None = None,
 ) -> set[int]:
     """After the leads are written: their activities (unless written with the
     lead) and consents, then the post-ingest hooks, then lead_created for the
@@ -785,7 +855,8 @@ def _finish(
         _record_activities(organization_id, prepared, leads, touch)
     _record_consents(organization_id, prepared, leads, touch)
     lead_ids = sorted({lead.pk for lead in leads.values()})
-    changed = run_post_ingest_hooks(organization_id, lead_ids, _touched(touch)).changed
+    touched = _touched(touch, scored or {})
+    changed = run_post_ingest_hooks(organization_id, lead_ids, touched).changed
     new_ids = sorted({leads[key].pk for key in created})
     if new_ids:
         hooks.lead_created.call(organization_id, new_ids)
@@ -805,7 +876,7 @@ def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: To
         with transaction.atomic(savepoint=False):
             written, companies = _write_new_one(organization_id, prepared, combined, touch, now)
             if written is not None:
-                leads, created, together = written
+                leads, created, together, scored = written
                 changed = _finish(
                     organization_id,
                     prepared,
@@ -813,6 +884,7 @@ def _write_and_finish(organization_id: int, prepared: list[_Prepared], touch: To
                     touch=touch,
                     created=created,
                     activities_written=together,
+                    scored=scored,
                 )
                 return leads, created, changed, together and touch.submission is not None
     for attempt in range(1, MAX_ATTEMPTS + 1):

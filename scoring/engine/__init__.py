@@ -6,8 +6,10 @@ from scoring.engine.apply import (
     RescoreResult,
     apply_lead_scores,
     apply_scores,
+    new_lead_scores,
     rescore,
     rescore_leads,
+    scored_at_insert,
 )
 from scoring.engine.cache import config_changed
 from scoring.engine.rules import (
@@ -32,8 +34,10 @@ __all__ = [
     "compiles",
     "config_changed",
     "load_config",
+    "new_lead_scores",
     "property_condition",
     "rescore",
     "rescore_leads",
+    "scored_at_insert",
     "scores_sql",
 ]

@@ -13,6 +13,12 @@ whole tenant is scored), and `apply_lead_scores` for a few leads (a capture, an
 API call, an activity: on PostgreSQL one statement of data-modifying CTEs, with
 the configuration from scoring.engine.cache, checked by version in that same
 statement). `rescore` and `rescore_leads` are their entry points.
+
+A new lead is scored by the statement that inserts it when it can be
+(`new_lead_scores`, answering leadflow.core.hooks.new_lead_scores: the same
+compiled SELECT over the lead not inserted yet, the same columns, history row
+and version check), so it is written once instead of inserted and updated;
+`rescore_after_ingest` fires its crossing (`scored_at_insert`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,14 @@ from leadflow.core.server_prepared import preparing_cursor, server_prepared
 from leads.models import Activity, Lead
 from leads.services.ingest import note_leads_changed
 from scoring.engine.cache import cached_config, reload_config
-from scoring.engine.rules import Config, few_leads_sql, load_config, scores_sql, sql_timestamp
+from scoring.engine.rules import (
+    Config,
+    few_leads_sql,
+    load_config,
+    new_lead_sql,
+    scores_sql,
+    sql_timestamp,
+)
 from scoring.models import ScoringSettings
 
 
@@ -138,6 +151,73 @@ def rescore_leads(
         version, config = reload_config(organization_id=organization_id)
     # Changed again meanwhile (a burst of edits): score with what is stored now.
     return rescore(organization_id=organization_id, lead_ids=lead_ids, now=now)
+
+
+# new_lead_scores: the lead columns a scored insert writes (as LEAD_UPDATE does).
+_SCORED_COLUMNS = {
+    "fit_score": "sc.new_fit",
+    "engagement_score": "sc.new_eng",
+    "score": "sc.new_total",
+    "grade": "sc.new_grade",
+    "band": "sc.new_band",
+    "mql_eligible": "sc.new_mql",
+    "gating_reason": "sc.new_gate",
+    "score_breakdown": "sc.new_breakdown",
+    "scored_at": "ok.at",
+    "mql_changed_at": "CASE WHEN sc.new_mql <> sc.old_mql THEN ok.at ELSE nl.mql_changed_at END",
+}
+
+
+def new_lead_scores(organization_id: int, now: datetime) -> hooks.NewLeadScores | None:
+    """leadflow.core.hooks.new_lead_scores: the statement that inserts a new
+    lead also scores it, with the cached configuration (the same compiled
+    rules as `rescore_leads`). Its columns take the scores only if the stored
+    configuration version is still the cached one (`ok`), else its own
+    defaults: `rescore_after_ingest` then scores it the usual way. None (score
+    after the insert) off PostgreSQL or when new_lead_sql can't read the lead
+    unborn."""
+    if connection.vendor != "postgresql":
+        return None
+    version, config = cached_config(organization_id=organization_id)
+    unborn = new_lead_sql(config, now)
+    if unborn is None:
+        return None
+    sql, times = unborn
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    return hooks.NewLeadScores(
+        ctes=(
+            f"sc AS MATERIALIZED ({sql}), ok AS (SELECT %s::timestamptz AS at"
+            " FROM scoring_scoringsettings WHERE organization_id = %s AND config_version = %s)"
+        ),
+        params=[*times, stamp, organization_id, version],
+        joins="LEFT JOIN sc ON true LEFT JOIN ok ON true",
+        columns={
+            column: f"CASE WHEN ok.at IS NULL THEN nl.{column} ELSE {value} END"
+            for column, value in _SCORED_COLUMNS.items()
+        },
+        after=(
+            f"h AS ({HISTORY_INSERT} FROM sc s JOIN l ON l.id = s.lid"
+            f" WHERE ({CHANGED}) AND EXISTS (SELECT 1 FROM ok))"
+        ),
+        after_params=[organization_id, stamp],
+        result="EXISTS (SELECT 1 FROM ok), (SELECT new_mql FROM sc), (SELECT old_mql FROM sc)",
+    )
+
+
+def scored_at_insert(organization_id: int, scored: dict[int, tuple]) -> list[int]:
+    """After new_lead_scores: hand the crossings of the leads it scored to the
+    pipeline, as a rescore does; returns the leads it could not score."""
+    result = RescoreResult()
+    missed = []
+    for lead_id, (applied, new_mql, old_mql) in scored.items():
+        if not applied:
+            missed.append(lead_id)
+            continue
+        result.scored += 1
+        if bool(new_mql) != bool(old_mql):
+            (result.crossed_up if new_mql else result.crossed_down).append(lead_id)
+    _fire_crossings(organization_id, result)
+    return missed
 
 
 def _stored_version(organization_id: int) -> int | None:

@@ -101,6 +101,8 @@ class Config:
     )
     # Its text with the lead ids and times as bound parameters (%s).
     bound: str | None = field(default=None, compare=False, repr=False)
+    # The same over a lead not inserted yet (new_lead_sql); "" when it can't be.
+    unborn: str | None = field(default=None, compare=False, repr=False)
 
 
 _ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)  # `now` while compiling the template
@@ -167,6 +169,55 @@ def few_leads_sql(
         for part in config.compiled
     )
     return sql, None
+
+
+# new_lead_sql: where the compiled SELECT reads the lead and its activities.
+_LEAD_TABLE, _ACTIVITY_TABLE = 'FROM "leads_lead"', 'FROM "leads_activity"'
+UNBORN_LEAD, UNBORN_ACTIVITIES, UNBORN_ID = "nl", "na", "(SELECT id FROM nid)"
+_SLOT = "\x00"  # marks a slot while the text is rewritten (no SQL text holds NUL)
+
+
+def new_lead_sql(config: Config, now: datetime) -> tuple[str, list] | None:
+    """`few_leads_sql` (bound) over one lead that the same statement is about
+    to insert: it reads the lead's row from the CTE `nl` and its activities
+    from `na` (each with every column of its table), and the lead's id from
+    `nid`. None when the compiled SELECT reads another table (a rule on the
+    lead's company: a company inserted by the same statement is not visible to
+    it) or does not read each table once; the caller then inserts and scores
+    in two statements."""
+    few_leads_sql(config, [], now, bound=True)  # compiles the template
+    if config.unborn is None:
+        assert config.compiled is not None
+        text = "".join(
+            part.replace("%", "%%") if isinstance(part, str) else _SLOT for part in config.compiled
+        )
+        plain = text.replace(_SLOT, "")
+        shape_ok = (
+            plain.count(_LEAD_TABLE) == 1
+            and plain.count(_ACTIVITY_TABLE) <= 1
+            and plain.count('"leads_')
+            == plain.count('"leads_lead"') + plain.count('"leads_activity"')
+        )
+        if not shape_ok:
+            config.unborn = ""
+        else:
+            slots = [p for p in config.compiled if not isinstance(p, str)]
+            pieces = text.split(_SLOT)
+            out = [pieces[0]]
+            for slot, piece in zip(slots, pieces[1:], strict=True):
+                out += [f"ARRAY[{UNBORN_ID}]::bigint[]" if isinstance(slot, _LeadIds) else "%s"]
+                out.append(piece)
+            config.unborn = (
+                "".join(out)
+                .replace(_LEAD_TABLE, f'FROM {UNBORN_LEAD} "leads_lead"')
+                .replace(_ACTIVITY_TABLE, f'FROM {UNBORN_ACTIVITIES} "leads_activity"')
+            )
+    if not config.unborn:
+        return None
+    assert config.compiled is not None
+    shift = now - _ANCHOR
+    times = [p + shift for p in config.compiled if isinstance(p, datetime)]
+    return config.unborn, times
 
 
 _PLACEHOLDER = re.compile(r"%[s%]")
