@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from psycopg import ClientCursor
 
 from accounts.models import ApiIdempotencyKey
 from leadflow.core.errors import ApiError
@@ -47,19 +48,40 @@ def _setting_ms(name: str, default: int) -> int:
 
 @contextmanager
 def write_transaction():
-    """One transaction with bounded lock waits and statement times (PostgreSQL)."""
+    """One transaction with bounded lock waits and statement times (PostgreSQL).
+
+    The timeouts are set in the same round trip as the transaction's first
+    statement (a simple-query batch: set_config, then the statement, whose
+    result the cursor is moved to), or before it on its own when that
+    statement can't be batched (executemany, a statement prepared on the
+    server). A timeout set this way lasts until the transaction ends."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT set_config('lock_timeout', %s, true),"
-                    " set_config('statement_timeout', %s, true)",
-                    [
-                        f"{_setting_ms('LEADFLOW_API_LOCK_TIMEOUT_MS', 5000)}ms",
-                        f"{_setting_ms('LEADFLOW_API_STATEMENT_TIMEOUT_MS', 15000)}ms",
-                    ],
-                )
-        yield
+        if connection.vendor != "postgresql":
+            yield
+            return
+        timeouts = (
+            "SELECT set_config('lock_timeout', '{}ms', true),"
+            " set_config('statement_timeout', '{}ms', true)"
+        ).format(
+            int(_setting_ms("LEADFLOW_API_LOCK_TIMEOUT_MS", 5000)),
+            int(_setting_ms("LEADFLOW_API_STATEMENT_TIMEOUT_MS", 15000)),
+        )
+        pending = [True]
+
+        def first_statement(execute, sql, params, many, context):
+            if not pending[0]:
+                return execute(sql, params, many, context)
+            pending[0] = False
+            raw = context["cursor"].cursor
+            if many or not isinstance(raw, ClientCursor):
+                raw.execute(timeouts)
+                return execute(sql, params, many, context)
+            result = execute(f"{timeouts}; {sql}", params, many, context)
+            raw.nextset()  # the statement's own result
+            return result
+
+        with connection.execute_wrapper(first_statement):
+            yield
 
 
 class IdempotentReplay(Exception):

@@ -195,3 +195,33 @@ def test_answers_are_forgotten_after_a_day(api, org):
         ApiIdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
     assert idempotency_keys_purge() == 1
     assert post(api, {"email": "bob@acme-corp.com"}, key="k-old").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["batched", "prepared"])
+def test_the_write_timeouts_bound_the_transactions_first_statement_too(org, settings, first):
+    """write_transaction sets the timeouts in the first statement's round trip
+    (or just before one it can't batch): they are in force for that statement
+    itself, the cursor answers with its result, and they end with the
+    transaction."""
+    from django.db import connection
+
+    from accounts.api_writes import write_transaction
+    from leadflow.core.server_prepared import preparing_cursor, server_prepared
+
+    if connection.vendor != "postgresql" or (first == "prepared" and not server_prepared()):
+        pytest.skip("PostgreSQL's timeouts")
+    settings.LEADFLOW_API_LOCK_TIMEOUT_MS = 1234
+    settings.LEADFLOW_API_STATEMENT_TIMEOUT_MS = 4321
+    query = "SELECT current_setting('lock_timeout'), current_setting('statement_timeout'), %s"
+    with write_transaction():
+        cursor_of = preparing_cursor if first == "prepared" else connection.cursor
+        with cursor_of() as cursor:
+            cursor.execute(query, ["mine"])
+            assert cursor.fetchall() == [("1234ms", "4321ms", "mine")]
+        with connection.cursor() as cursor:
+            cursor.execute(query, ["next"])
+            assert cursor.fetchall() == [("1234ms", "4321ms", "next")]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        assert cursor.fetchone() != ("1234ms",)
