@@ -39,6 +39,7 @@ from accounts.api_writes import (
 )
 from accounts.apikeys import apikey_authenticate
 from accounts.models import ApiKey
+from leadflow.core import orgfacts
 from leadflow.core.badinput import DEPTH_MESSAGE, json_problem
 from leadflow.core.errors import ApiError
 from leadflow.core.tenancy import tenant_scope
@@ -125,7 +126,8 @@ def _usage(request: HttpRequest, key: ApiKey, rate: str) -> dict[str, Any] | Non
     """django-ratelimit's get_usage for this key, counting this request. On
     Redis its add-then-increment costs three round trips (SET NX, EXISTS,
     INCRBY); the same count under the same key and window costs one here (a
-    pipeline of SET NX EX and INCR)."""
+    pipeline of SET NX EX and INCR). A write also reads its organization's
+    facts in that round trip (leadflow.core.orgfacts; request._org_facts)."""
     cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
     if not isinstance(cache, RedisCache) or not getattr(settings, "RATELIMIT_ENABLE", True):
         return get_usage(
@@ -135,10 +137,21 @@ def _usage(request: HttpRequest, key: ApiKey, rate: str) -> dict[str, Any] | Non
     window = ratelimit_core._get_window(key.prefix, period)
     name = ratelimit_core._make_cache_key("api-key", window, rate, key.prefix, ALL)
     name = cache.make_and_validate_key(name)
-    pipeline = cache._cache.get_client(name, write=True).pipeline(transaction=False)
+    client = cache._cache.get_client(name, write=True)
+    pipeline = client.pipeline(transaction=False)
     pipeline.set(name, 0, ex=period + ratelimit_core.EXPIRATION_FUDGE, nx=True)
     pipeline.incr(name)
-    count = pipeline.execute()[1]
+    facts = []
+    if request.method in UNSAFE_METHODS and cache is caches["default"]:
+        facts = orgfacts.fact_keys(key.organization_id)
+        if facts:
+            pipeline.mget([cache.make_and_validate_key(fact) for fact in facts])
+    replies = pipeline.execute()
+    count = replies[1]
+    if facts:  # decoded as the cache's own get_many does
+        loads = cache._cache._serializer.loads
+        values = zip(facts, replies[2], strict=True)
+        request._org_facts = {fact: loads(v) for fact, v in values if v is not None}
     return {
         "count": count,
         "limit": limit,
@@ -171,6 +184,9 @@ def _authenticate(request: HttpRequest, raw: str | None) -> ApiKey | None:
         # Fail closed: an operation authenticated by key must be built by tenant_router().
         raise ImproperlyConfigured("API-key auth used outside tenant_router()")
     stack.enter_context(tenant_scope(key.organization_id))
+    found = getattr(request, "_org_facts", None)
+    if found is not None:  # read with the rate limit's count: the ingest reads no more
+        stack.enter_context(orgfacts.org_facts_prefetched(key.organization_id, found=found))
     request.api_key = key
     if request.method in UNSAFE_METHODS:
         # Opened after the key's own bookkeeping, so that never holds a lock for long.

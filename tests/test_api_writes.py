@@ -225,3 +225,34 @@ def test_the_write_timeouts_bound_the_transactions_first_statement_too(org, sett
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('lock_timeout')")
         assert cursor.fetchone() != ("1234ms",)
+
+
+def test_a_write_reads_its_organizations_facts_in_the_rate_limit_round_trip(
+    api, other_api, org, other_org
+):
+    """On Redis an API write reads its organization's facts (leadflow.core.orgfacts)
+    in the pipeline that counts its rate limit: the ingest asks the cache no
+    more, and the facts read are that organization's own."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    from leadflow.core import orgfacts
+
+    if not isinstance(caches["default"], RedisCache):
+        pytest.skip("needs Redis as the cache (scripts/with_services.py)")
+    assert post(api, {"email": "first@acme-corp.com"}).status_code == 201  # facts now known
+    assert post(other_api, {"email": "first@globex.example"}).status_code == 201
+    seen = []
+    real = orgfacts.org_facts_prefetched
+
+    def prefetched(organization_id, found=None):
+        seen.append((organization_id, sorted(found or {})))
+        return real(organization_id, found=found)
+
+    with (
+        mock.patch.object(orgfacts, "org_facts_prefetched", side_effect=prefetched),
+        mock.patch.object(orgfacts.cache, "get_many", side_effect=AssertionError("a round trip")),
+    ):
+        assert post(api, {"email": "ann@acme-corp.com"}).status_code == 201
+    assert seen and all(org_id == org.pk for org_id, _ in seen)
+    assert seen[0][1] and all(f":{org.pk}" in key for key in seen[0][1])

@@ -95,18 +95,27 @@ def org_fact(name: str, organization_id: int, load: Callable[[], T]) -> T:
     return value
 
 
+def fact_keys(organization_id: int) -> list[str]:
+    """The cache keys a prefetch reads: every fact this process has asked for."""
+    return [_key(name, organization_id) for name in sorted(_names)]
+
+
 @contextmanager
-def org_facts_prefetched(organization_id: int) -> Iterator[None]:
-    """Read the organization's known facts in one round trip for the block."""
+def org_facts_prefetched(
+    organization_id: int, found: dict[str, Any] | None = None
+) -> Iterator[None]:
+    """Read the organization's known facts in one round trip for the block
+    (`found`: the values of fact_keys a caller read in a round trip of its own)."""
     if _prefetched.get() is not None:  # already inside one
         yield
         return
-    keys = [_key(name, organization_id) for name in sorted(_names)]
-    try:
-        found = cache.get_many(keys) if keys else {}
-    except Exception:
-        log.warning("Cache unavailable; organization facts loaded one by one")
-        found = {}
+    keys = fact_keys(organization_id)
+    if found is None:
+        try:
+            found = cache.get_many(keys) if keys else {}
+        except Exception:
+            log.warning("Cache unavailable; organization facts loaded one by one")
+            found = {}
     token = _prefetched.set({key: found.get(key, _MISSING) for key in keys})
     try:
         yield
