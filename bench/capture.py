@@ -121,12 +121,12 @@ CPU_GROUPS = ("gunicorn", "postgres", "postgres-bg", "redis", "client")
 _PG_BACKGROUND = ("autovacuum", "walwriter", "checkpointer", "background", "logical", "archiver")
 
 
-def cpu_by_group() -> dict[str, float]:
-    """CPU seconds used so far by the machine's processes, grouped: the app
-    (gunicorn), PostgreSQL's backends (the statements) and its background
-    processes, Redis and this process (the load client); Linux /proc only (else
-    empty). Children that exited are not counted."""
-    totals = dict.fromkeys(CPU_GROUPS, 0.0)
+def cpu_snapshot() -> dict[int, tuple[str, float]]:
+    """CPU seconds used so far by each of the machine's processes of interest,
+    with its group: the app (gunicorn), PostgreSQL's backends (the statements)
+    and its background processes, Redis and this process (the load client);
+    Linux /proc only (else empty)."""
+    found: dict[int, tuple[str, float]] = {}
     proc = Path("/proc")
     if not proc.is_dir():
         return {}
@@ -144,14 +144,23 @@ def cpu_by_group() -> dict[str, float]:
             group = "gunicorn"
         elif cmdline.startswith("postgres: "):
             words = cmdline.split()
-            group = "postgres-bg" if words[1] in _PG_BACKGROUND else "postgres"
+            group = "postgres-bg" if words[1:2] and words[1] in _PG_BACKGROUND else "postgres"
         elif "/postgres " in cmdline:  # the postmaster
             group = "postgres-bg"
         elif "redis-server" in cmdline:
             group = "redis"
         else:
             continue
-        totals[group] += (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+        found[int(entry.name)] = (group, (int(fields[11]) + int(fields[12])) / _TICK)
+    return found
+
+
+def cpu_used(before: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds by group since `before`, per process: one that started since
+    counts from zero, one that exited meanwhile is not counted."""
+    totals = dict.fromkeys(CPU_GROUPS, 0.0)
+    for pid, (group, used) in cpu_snapshot().items():
+        totals[group] += used - before.get(pid, (group, 0.0))[1]
     return totals
 
 
@@ -216,14 +225,14 @@ def load(
             latencies.extend(mine)
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    cpu_before = cpu_by_group()
+    cpu_before = cpu_snapshot()
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     seconds = time.perf_counter() - started
-    cpu = {g: used - cpu_before.get(g, 0.0) for g, used in cpu_by_group().items()}
+    cpu = cpu_used(cpu_before)
     return Run(name, latencies, seconds, errors[0], cpu)
 
 
