@@ -43,6 +43,16 @@ def capture(org, callbacks, **row):
     return result.lead_id
 
 
+def a_phone_twin_pending(org, callbacks) -> tuple:
+    """A refreshed lead, and a capture of its phone twin whose drain message
+    never went out (held back, or lost): its id waits in the pending list."""
+    first = LeadFactory(organization=org, email="zoe@acme.example", phone="+4930123456")
+    refresh(org, first)
+    with mock.patch.object(coalesce, "publish"):
+        new = capture(org, callbacks, email="z@b.example", phone="030 123456", country="DE")
+    return first, new
+
+
 def drains(publish) -> list:
     return [c for c in publish.call_args_list if c.args == ("leads.drain_duplicates",)]
 
@@ -70,16 +80,8 @@ def test_single_captures_share_one_drain_and_a_push_after_the_take_arms_the_next
 def test_the_drain_refreshes_the_pending_leads_pairs(
     redis_cache, org, other_org, django_capture_on_commit_callbacks
 ):
-    first = LeadFactory(organization=org, email="zoe@acme.example", phone="+4930123456")
-    refresh(org, first)
-    with mock.patch.object(coalesce, "publish"):  # the drain message is held back
-        new = capture(
-            org,
-            django_capture_on_commit_callbacks,
-            email="z@b.example",
-            phone="030 123456",
-            country="DE",
-        )
+    first, new = a_phone_twin_pending(org, django_capture_on_commit_callbacks)
+    with mock.patch.object(coalesce, "publish"):
         capture(other_org, django_capture_on_commit_callbacks, email="x@globex.example")
     assert pairs(org) == {}
     assert tasks.drain_duplicates(organization_id=org.pk) == 1
@@ -90,16 +92,7 @@ def test_the_drain_refreshes_the_pending_leads_pairs(
 def test_ids_whose_drain_message_was_lost_are_swept(
     redis_cache, org, other_org, django_capture_on_commit_callbacks
 ):
-    first = LeadFactory(organization=org, email="zoe@acme.example", phone="+4930123456")
-    refresh(org, first)
-    with mock.patch.object(coalesce, "publish"):  # lost
-        new = capture(
-            org,
-            django_capture_on_commit_callbacks,
-            email="z@b.example",
-            phone="030 123456",
-            country="DE",
-        )
+    first, new = a_phone_twin_pending(org, django_capture_on_commit_callbacks)
     tasks.sweep_duplicates(organization_id=org.pk)
     assert pairs(org) == {(first.pk, new): ["Same phone"]}
 
