@@ -7,13 +7,18 @@ them all (leadflow.core.coalesce); bigger batches publish theirs as before.
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from leadflow.core.coalesce import Coalesced
 from leadflow.core.tenancy import TenantTask, enqueue_on_commit
 from leads.services import duplicates
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "drain_duplicates",
@@ -42,24 +47,30 @@ def duplicates_after_ingest(organization_id: int, lead_ids: list[int]) -> None:
         )
 
 
+DRAIN_BATCH = 5000  # ids per refresh message
+
+
 @shared_task(
     base=TenantTask,
     name="leads.drain_duplicates",
-    autoretry_for=(OperationalError, InterfaceError, RedisError),
+    autoretry_for=(RedisError, BrokerError),
     time_limit=600,
 )
 def drain_duplicates(*, organization_id: int) -> int:
-    """Refresh the organization's pending ids (PENDING). Ids it took go back
-    when the database failed, for the retry (any other error would fail again:
-    they are dropped, and the sweep refreshes new leads that have no keys)."""
+    """Hand the organization's pending ids (PENDING) to refresh tasks, 5,000 a
+    message: once taken, they live in a task message (acks_late, retried) as a
+    batch's ids do, so a worker that dies mid-refresh loses none. Ids whose
+    message could not be sent go back for the retry."""
     ids = PENDING.take(organization_id)
-    if not ids:
-        return 0
-    try:
-        duplicates.duplicates_refresh(organization_id=organization_id, lead_ids=ids)
-    except (OperationalError, InterfaceError):
-        PENDING.put_back(organization_id, ids)
-        raise
+    for start in range(0, len(ids), DRAIN_BATCH):
+        chunk = ids[start : start + DRAIN_BATCH]
+        try:
+            refresh_duplicates.apply_async(
+                kwargs={"organization_id": organization_id, "lead_ids": chunk}
+            )
+        except BrokerError:
+            PENDING.put_back(organization_id, ids[start:])
+            raise
     return len(ids)
 
 
@@ -91,10 +102,13 @@ def rebuild_duplicates(*, organization_id: int) -> int:
 )
 def sweep_duplicates(*, organization_id: int) -> int:
     """Leads whose refresh was lost: pending ids whose drain message went
-    missing, and new leads without keys."""
-    return drain_duplicates(organization_id=organization_id) + duplicates.duplicates_sweep(
-        organization_id=organization_id
-    )
+    missing (when Redis answers), and new leads without keys."""
+    try:
+        drained = drain_duplicates(organization_id=organization_id)
+    except (RedisError, BrokerError):
+        log.warning("Pending duplicate ids of %s not drained", organization_id, exc_info=True)
+        drained = 0
+    return drained + duplicates.duplicates_sweep(organization_id=organization_id)
 
 
 @shared_task(name="leads.sweep_duplicates_all", acks_late=True, ignore_result=True)

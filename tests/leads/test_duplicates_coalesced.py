@@ -8,7 +8,6 @@ from unittest import mock
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from django.db import OperationalError
 
 from leadflow.core import coalesce
 from leadflow.core.tenancy import tenant_scope
@@ -97,17 +96,34 @@ def test_ids_whose_drain_message_was_lost_are_swept(
     assert pairs(org) == {(first.pk, new): ["Same phone"]}
 
 
-def test_a_drain_the_database_failed_puts_its_ids_back_for_the_retry(
+def test_the_drain_hands_its_ids_to_refresh_messages_and_keeps_them_if_none_can_be_sent(
     redis_cache, org, other_org, django_capture_on_commit_callbacks
 ):
+    """Once taken, ids live in a refresh task's message (acks_late, retried):
+    a worker that dies mid-refresh loses none. A broker that refuses the
+    message leaves them pending for the drain's retry; the sweep still runs
+    its database pass while Redis is down."""
+    from kombu.exceptions import OperationalError as BrokerError
+
     with mock.patch.object(coalesce, "publish"):
         new = capture(org, django_capture_on_commit_callbacks, email="z@b.example")
     with (
-        mock.patch.object(dup, "duplicates_refresh", side_effect=OperationalError("down")),
-        pytest.raises(OperationalError),
+        mock.patch.object(tasks.refresh_duplicates, "apply_async", side_effect=BrokerError),
+        pytest.raises(BrokerError),
     ):
         tasks.drain_duplicates.run(organization_id=org.pk)
-    assert tasks.PENDING.take(org.pk) == [new]
+    with mock.patch.object(tasks.refresh_duplicates, "apply_async") as sent:
+        assert tasks.drain_duplicates.run(organization_id=org.pk) == 1
+    sent.assert_called_once_with(kwargs={"organization_id": org.pk, "lead_ids": [new]})
+    import redis
+
+    with (
+        mock.patch.object(redis.client.Pipeline, "execute", side_effect=redis.ConnectionError),
+        mock.patch.object(redis.Redis, "delete", side_effect=redis.ConnectionError),
+        mock.patch.object(dup, "duplicates_sweep", return_value=0) as swept,
+    ):
+        tasks.sweep_duplicates(organization_id=org.pk)
+    swept.assert_called_once_with(organization_id=org.pk)
 
 
 def test_without_redis_the_ids_travel_in_their_own_task(
