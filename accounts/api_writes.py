@@ -74,7 +74,10 @@ def write_transaction():
             pending[0] = False
             raw = context["cursor"].cursor
             if many or not isinstance(raw, ClientCursor):
-                raw.execute(timeouts)
+                # executemany, a named (server-side) cursor or one prepared on
+                # the server: the timeouts go first, through a cursor of its own.
+                with context["connection"].cursor() as cursor:
+                    cursor.execute(timeouts)
                 return execute(sql, params, many, context)
             result = execute(f"{timeouts}; {sql}", params, many, context)
             raw.nextset()  # the statement's own result

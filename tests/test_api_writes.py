@@ -256,3 +256,27 @@ def test_a_write_reads_its_organizations_facts_in_the_rate_limit_round_trip(
         assert post(api, {"email": "ann@acme-corp.com"}).status_code == 201
     assert seen and all(org_id == org.pk for org_id, _ in seen)
     assert seen[0][1] and all(f":{org.pk}" in key for key in seen[0][1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_that_starts_with_a_server_side_cursor_is_bounded_too(org, settings):
+    """A named (server-side) cursor only declares its statement: the timeouts
+    go through a cursor of their own before it, and are in force."""
+    from django.db import connection
+
+    from accounts.api_writes import write_transaction
+
+    if connection.vendor != "postgresql" or connection.settings_dict.get(
+        "DISABLE_SERVER_SIDE_CURSORS"
+    ):
+        pytest.skip("PostgreSQL's server-side cursors")
+    settings.LEADFLOW_API_LOCK_TIMEOUT_MS = 1234
+    with tenant_scope(org):
+        Lead.objects.create(organization=org, email="a@acme.example")
+        with write_transaction():
+            assert [lead.email for lead in Lead.objects.iterator(chunk_size=10)] == [
+                "a@acme.example"
+            ]
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting('lock_timeout')")
+                assert cursor.fetchone() == ("1234ms",)
