@@ -517,12 +517,18 @@ def _unborn_ctes(lead_params: list, activity_values: list[list]) -> tuple[str, l
     return sql, [*lead_params, *(v for values in activity_values for v in values)]
 
 
+_VARCHAR_LENGTH = re.compile(r"^varchar\(\d+\)$")
+
+
 @cache
 def _unborn_text(activities: int) -> str:
     qn = connection.ops.quote_name
 
     def typed(field, value: str = "%s") -> str:
-        return f"{value}::{field.db_type(connection)} AS {qn(field.column)}"
+        # varchar without its length: a cast would cut a long value short,
+        # where the INSERT's assignment refuses it, as Django's own INSERT does.
+        sql_type = _VARCHAR_LENGTH.sub("varchar", field.db_type(connection))
+        return f"{value}::{sql_type} AS {qn(field.column)}"
 
     lead_row = ", ".join(typed(f) for f in insert_fields(Lead))
     if activities:

@@ -628,3 +628,17 @@ def test_a_rule_on_the_company_scores_the_new_lead_after_its_insert(org, other_o
         lead_ingest_batch(organization_id=org.pk, rows=[row], touch=touch)
     assert any("UPDATE leads_lead SET fit_score" in q["sql"] for q in ctx.captured_queries)
     assert score_of(org, "ada@initech.com") == 30 + 9 + 15
+
+
+@on_postgres
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_value_too_long_for_its_column_is_refused_not_cut_short(org, other_org):
+    """The scored INSERT reads the lead's values through typed CTEs: a text
+    longer than its column is refused as Django's own INSERT refuses it."""
+    from django.db import DataError
+
+    configure(org)
+    touch = Touch(source="s" * 40, activity_kind=ActivityKind.DEMO_REQUEST)
+    with tenant_scope(org), pytest.raises(DataError), transaction.atomic():
+        lead_ingest_batch(organization_id=org.pk, rows=[{"email": "a@initech.com"}], touch=touch)
