@@ -21,9 +21,10 @@ its values written in, as they do on SQLite.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache, lru_cache
+from itertools import count
 from typing import Any
 
 from django.db import connection
@@ -83,7 +84,20 @@ def _cursor_class() -> type:
     return Preparing
 
 
-_PLACEHOLDER = re.compile(r"%[s%]")
+# A placeholder of Django's %-style SQL: %s, or %% for a percent sign.
+PLACEHOLDER = re.compile(r"%[s%]")
+
+
+def fill_placeholders(
+    sql: str, params: Iterable[Any], each: Callable[[Any], str], percent: str
+) -> str:
+    """`sql` with its n-th %s replaced by each(params[n]) and %% by `percent`;
+    the params must match the placeholders."""
+    values = iter(params)
+    out = PLACEHOLDER.sub(lambda m: percent if m.group() == "%%" else each(next(values)), sql)
+    if next(values, PLACEHOLDER) is not PLACEHOLDER:
+        raise ValueError("The statement's placeholders and values don't match")
+    return out
 
 
 @lru_cache(maxsize=512)
@@ -91,13 +105,5 @@ def numbered(sql: str) -> str:
     """The statement with its %s placeholders numbered ($1, $2, …) and %% as %.
     psycopg's own conversion parses a text this long again on every run (it
     caches only short ones); the statements here repeat, so this is kept."""
-    count = 0
-
-    def number(match: re.Match) -> str:
-        nonlocal count
-        if match.group() == "%%":
-            return "%"
-        count += 1
-        return f"${count}"
-
-    return _PLACEHOLDER.sub(number, sql)
+    numbers = (f"${n}" for n in count(1))
+    return PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else next(numbers), sql)

@@ -25,7 +25,6 @@ Scoring rules (the reference evaluator in tests/scoring mirrors this):
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,6 +50,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Power
 from django.utils import timezone
 
+from leadflow.core.server_prepared import PLACEHOLDER
 from leads.models import Activity, Lead
 from scoring import fields as F_
 from scoring.models import (
@@ -220,9 +220,6 @@ def new_lead_sql(config: Config, now: datetime) -> tuple[str, list] | None:
     return config.unborn, times
 
 
-_PLACEHOLDER = re.compile(r"%[s%]")
-
-
 def _inline_constants(sql: str, params: list) -> list[str | datetime | _LeadIds]:
     """The SQL as text parts with the constant parameters written in (quoted by
     the driver's own literal quoting), split at the lead-id and datetime slots."""
@@ -234,7 +231,7 @@ def _inline_constants(sql: str, params: list) -> list[str | datetime | _LeadIds]
     parts: list[str | datetime | _LeadIds] = []
     text: list[str] = []
     position = 0
-    for match in _PLACEHOLDER.finditer(sql):
+    for match in PLACEHOLDER.finditer(sql):
         text.append(sql[position : match.start()])
         position = match.end()
         if match.group() == "%%":
