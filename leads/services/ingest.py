@@ -422,7 +422,7 @@ def _insert_with_touch(
     to the statement: the caller looks it up) and the scorer's result columns
     (None without a scorer)."""
     scorer = next((s for s in hooks.new_lead_scores.call(organization_id, now) if s), None)
-    _sql, lead_params = insert_statement(lead)  # its values; the text is the CTEs'
+    _sql, lead_params = insert_statement(lead, ignore_conflicts=True)
     fields = insert_fields(Lead)
     if len(fields) != len(lead_params):
         raise ValueError("The lead's INSERT has a value that is not a plain parameter")
@@ -436,31 +436,32 @@ def _insert_with_touch(
         [f.get_db_prep_save(f.pre_save(activity, True), connection) for f in _ACTIVITY_FIELDS]
         for activity in activities
     ]
-    # One shape with or without a scorer: the row and its activities from the
-    # typed CTEs (nid, nl, na), then the INSERTs that read them.
-    unborn, unborn_params = _unborn_ctes(lead_params, activity_values)
-    ctes.append(unborn)
-    params += unborn_params
-    qn = connection.ops.quote_name
-    columns = [qn(f.column) for f in fields]
-    chosen = [f"nl.{column}" for column in columns]
-    joins = ""
-    if scorer is not None:
-        ctes.append(scorer.ctes)
-        params += scorer.params
-        chosen = [
-            scorer.columns.get(f.column, pick) for f, pick in zip(fields, chosen, strict=True)
-        ]
-        joins = f" {scorer.joins}"
-    ctes.append(
-        f"l AS (INSERT INTO leads_lead (id, {', '.join(columns)})"
-        f" SELECT nl.id, {', '.join(chosen)} FROM nl{joins} ON CONFLICT DO NOTHING RETURNING id)"
-    )
-    if activities:
+    if scorer is None:
+        ctes.append(f"l AS ({_sql})")
+        params += lead_params
+        for n, values in enumerate(activity_values):
+            ctes.append(
+                f"a{n} AS (INSERT INTO leads_activity ({_ACTIVITY_COLUMNS}, lead_id)"
+                f" SELECT {', '.join(['%s'] * len(values))}, l.id FROM l)"
+            )
+            params += values
+    else:
+        unborn, unborn_params = _unborn_ctes(lead_params, activity_values)
+        ctes += [unborn, scorer.ctes]
+        params += [*unborn_params, *scorer.params]
+        qn = connection.ops.quote_name
+        columns = [qn(f.column) for f in fields]
+        chosen = [scorer.columns.get(f.column, f"nl.{qn(f.column)}") for f in fields]
         ctes.append(
-            f"a AS (INSERT INTO leads_activity ({_ACTIVITY_COLUMNS}, lead_id)"
-            f" SELECT {_ACTIVITY_COLUMNS}, l.id FROM na CROSS JOIN l)"
+            f"l AS (INSERT INTO leads_lead (id, {', '.join(columns)})"
+            f" SELECT nl.id, {', '.join(chosen)} FROM nl {scorer.joins}"
+            " ON CONFLICT DO NOTHING RETURNING id)"
         )
+        if activities:
+            ctes.append(
+                f"a AS (INSERT INTO leads_activity ({_ACTIVITY_COLUMNS}, lead_id)"
+                f" SELECT {_ACTIVITY_COLUMNS}, l.id FROM na CROSS JOIN l)"
+            )
     submission = touch.submission
     if submission is not None:
         reasons = FormSubmission._meta.get_field("outcome_reasons")
@@ -509,7 +510,7 @@ def _insert_with_touch(
 
 
 def _unborn_ctes(lead_params: list, activity_values: list[list]) -> tuple[str, list]:
-    """The CTEs the new lead's INSERTs (and a scorer) read it from: nid (its
+    """The CTEs a scorer reads the lead about to be inserted from: nid (its
     id, drawn from the table's sequence), nl (its row, every column, typed as
     the table's) and na (its activities, their lead_id the new id)."""
     sql = _unborn_text(len(activity_values))
